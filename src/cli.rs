@@ -1,0 +1,202 @@
+//! The command line: `serve` (the default), `migrate`, `admin create`.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+use crate::auth::PasswordHasher;
+use crate::config::{ENV_HELP, Settings};
+use crate::db::models::{Actor, Admin, Organization, Role};
+use crate::db::{DbError, is_unique_violation, write_tx};
+use crate::domain::{EmailAddress, Password};
+use crate::startup::{self, Application};
+
+/// Keyward: self-hosted manager of API applications, API keys and access tokens.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, after_help = ENV_HELP)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Manage admin accounts.
+    Admin {
+        /// What to do with admins.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+/// `keyward admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin. The password is read from standard input when it is not a
+    /// terminal, otherwise asked for twice without echo.
+    Create {
+        /// The admin's email, used to sign in.
+        #[arg(long)]
+        email: String,
+        /// Full access, or limited (no API keys section).
+        #[arg(long, value_enum, default_value_t = RoleArg::Full)]
+        role: RoleArg,
+    },
+}
+
+/// A role on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Everything, including the API keys section.
+    Full,
+    /// Everything but the API keys section.
+    Limited,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Full => Role::Full,
+            RoleArg::Limited => Role::Limited,
+        }
+    }
+}
+
+/// Runs the parsed command; the exit code is 0, 1 on failure, 2 on bad input.
+pub fn run(cli: Cli, settings: Settings) -> ExitCode {
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::Migrate => migrate(&settings).await,
+            Command::Admin {
+                command: AdminCommand::Create { email, role },
+            } => create_admin(&settings, &email, role.into()).await,
+        }
+    })
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("keyward: {message}");
+    ExitCode::FAILURE
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => return fail(e),
+    };
+    let state = app.state();
+    tracing::info!(
+        url = %state.settings.public_url,
+        bind = %state.settings.bind,
+        database = state.db.backend(),
+        "Keyward is serving"
+    );
+    match app.run_until_stopped().await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's result is its output")]
+async fn migrate(settings: &Settings) -> ExitCode {
+    match startup::open(settings).await {
+        Ok((db, _)) => {
+            println!("migrations applied ({} database)", db.backend());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn read_password() -> Result<SecretString, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let second = rpassword::prompt_password("Password again: ").map_err(|e| e.to_string())?;
+        if first.as_bytes() != second.as_bytes() {
+            return Err("the two passwords differ".to_owned());
+        }
+        Ok(SecretString::from(first))
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        Ok(SecretString::from(
+            line.trim_end_matches(['\r', '\n']).to_owned(),
+        ))
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's result is its output")]
+async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode {
+    let email = match EmailAddress::parse(email) {
+        Ok(email) => email,
+        Err(e) => {
+            eprintln!("keyward: --email: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let password = match read_password().and_then(|p| Password::parse(p).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("keyward: password: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (db, _) = match startup::open(settings).await {
+        Ok(opened) => opened,
+        Err(e) => return fail(e),
+    };
+    let hasher = match PasswordHasher::new(1) {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let hash = match hasher.hash(password.expose()).await {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let address = email.clone();
+    let result = db
+        .run(move |conn| {
+            write_tx(conn, |conn| -> Result<Admin, DbError> {
+                let org = Organization::the_one(conn)?;
+                let admin = crate::routes::auth::create_admin_in_tx(
+                    conn,
+                    &org.id,
+                    &address,
+                    &hash,
+                    role,
+                    &Actor::system("command line"),
+                )?;
+                crate::db::models::setup_token::delete_all(conn)?;
+                Ok(admin)
+            })
+        })
+        .await;
+    match result {
+        Ok(admin) => {
+            println!("created {} admin {}", admin.role().as_str(), admin.email);
+            ExitCode::SUCCESS
+        }
+        Err(DbError::Query(e)) if is_unique_violation(&e) => {
+            eprintln!("keyward: an admin with email {email} exists already");
+            ExitCode::from(2)
+        }
+        Err(e) => fail(e),
+    }
+}

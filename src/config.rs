@@ -1,0 +1,486 @@
+//! Settings, read once from the environment, validated, then passed in.
+//!
+//! Nothing else in the crate reads environment variables: every component receives
+//! the part of [`Settings`] it needs. A bad value is a [`ConfigError`] naming the
+//! variable; `main` prints it on one line and exits with code 2.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::domain::{EmailAddress, Password};
+
+/// The environment variables, as `--help` lists them.
+pub const ENV_HELP: &str = "\
+Environment variables:
+  KEYWARD_BIND                  address to listen on [default: 127.0.0.1:8080]
+  KEYWARD_PUBLIC_URL            the URL people reach the server at, used in links, for
+                                Secure cookies and HSTS when https [default: http://<bind>]
+  KEYWARD_DATA_DIR              folder for the SQLite database, the generated secret key
+                                and the mail outbox [default: ./data]
+  KEYWARD_DATABASE_URL          sqlite://<path> or postgres://user@host/db
+                                [default: sqlite://<data dir>/keyward.sqlite3]
+  KEYWARD_DATABASE_POOL_SIZE    connections per instance, 1-100 [default: 10]
+  KEYWARD_SECRET_KEY            at least 32 characters; signs cookies and keys the API key
+                                digests. Several instances must share it. When unset, one
+                                is generated in the data folder on first start.
+  KEYWARD_ADMIN_EMAIL           with KEYWARD_ADMIN_PASSWORD: the first full-access admin,
+  KEYWARD_ADMIN_PASSWORD        created when there is no admin yet
+  KEYWARD_SESSION_IDLE_MINUTES  sign out after this much inactivity [default: 30]
+  KEYWARD_SESSION_MAX_HOURS     sign out this long after sign-in, active or not [default: 12]
+  KEYWARD_TRUSTED_PROXIES       comma-separated IPs or CIDRs of reverse proxies whose
+                                X-Forwarded-For is believed [default: none]
+  KEYWARD_LOG                   log filter, e.g. info or keyward=debug [default: info]
+  KEYWARD_LOG_FORMAT            text or json [default: text]";
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    /// The variable at fault.
+    pub var: &'static str,
+    /// What is wrong with it, never its value when it is a secret.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            var,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where the data lives, chosen by the URL's scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite database file (bundled SQLite: nothing to install).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://path`, `sqlite:path` or `postgres(ql)://...`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Url::parse(raw).map_err(|e| format!("not a valid PostgreSQL URL ({e})"))?;
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        let path = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                "expected sqlite://<path> or postgres://<user>@<host>/<database>".to_owned()
+            })?;
+        if path.is_empty() || path.contains(":memory:") || path.starts_with("file:") {
+            return Err(
+                "a SQLite URL needs a file path (an in-memory database would lose everything)"
+                    .to_owned(),
+            );
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The backend's name, for logs and the readiness check.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Everything the server needs to know, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free one (the tests do).
+    pub bind: SocketAddr,
+    /// Public base URL, without a trailing slash.
+    pub public_url: Url,
+    /// Folder for the generated secret key, the SQLite file and the outbox.
+    pub data_dir: PathBuf,
+    /// The database.
+    pub database_url: DatabaseUrl,
+    /// Pool size per instance.
+    pub pool_size: u32,
+    /// The master secret, when configured; otherwise one is kept in `data_dir`.
+    pub secret_key: Option<SecretString>,
+    /// The first admin, created when there is none.
+    pub bootstrap_admin: Option<(EmailAddress, Password)>,
+    /// Idle session timeout.
+    pub session_idle: Duration,
+    /// Absolute session timeout.
+    pub session_max: Duration,
+    /// Proxies whose `X-Forwarded-For` is trusted.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Log filter directive.
+    pub log_filter: String,
+    /// Emit JSON log lines instead of text.
+    pub log_json: bool,
+    /// HTTP worker threads; `None` is one per core.
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Reads the settings through `lookup`, so tests can pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Self, ConfigError> {
+        let get = |var: &'static str| -> Result<Option<String>, ConfigError> {
+            match lookup(var) {
+                None => Ok(None),
+                Some(value) => value
+                    .into_string()
+                    .map(|s| if s.is_empty() { None } else { Some(s) })
+                    .map_err(|_| ConfigError::new(var, "is not valid UTF-8")),
+            }
+        };
+
+        let bind_raw = get("KEYWARD_BIND")?.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let bind: SocketAddr = bind_raw.trim().parse().map_err(|_| {
+            ConfigError::new(
+                "KEYWARD_BIND",
+                "expected an IP address and port, such as 127.0.0.1:8080 or 0.0.0.0:8080",
+            )
+        })?;
+
+        let public_url = match get("KEYWARD_PUBLIC_URL")? {
+            Some(raw) => parse_public_url(&raw)
+                .map_err(|message| ConfigError::new("KEYWARD_PUBLIC_URL", message))?,
+            None => default_public_url(bind),
+        };
+
+        let data_dir = PathBuf::from(get("KEYWARD_DATA_DIR")?.unwrap_or_else(|| "data".to_owned()));
+
+        let database_url = match get("KEYWARD_DATABASE_URL")? {
+            Some(raw) => DatabaseUrl::parse(&raw)
+                .map_err(|message| ConfigError::new("KEYWARD_DATABASE_URL", message))?,
+            None => DatabaseUrl::Sqlite(data_dir.join("keyward.sqlite3")),
+        };
+
+        let pool_size = parse_number(
+            get("KEYWARD_DATABASE_POOL_SIZE")?,
+            "KEYWARD_DATABASE_POOL_SIZE",
+            10,
+            1..=100,
+        )?;
+
+        let secret_key = match get("KEYWARD_SECRET_KEY")? {
+            Some(raw) => {
+                let chars = raw.chars().count();
+                if chars < 32 {
+                    return Err(ConfigError::new(
+                        "KEYWARD_SECRET_KEY",
+                        "must be at least 32 characters (try: openssl rand -base64 48)",
+                    ));
+                }
+                if chars > 1024 {
+                    return Err(ConfigError::new(
+                        "KEYWARD_SECRET_KEY",
+                        "must be at most 1024 characters",
+                    ));
+                }
+                Some(SecretString::from(raw))
+            }
+            None => None,
+        };
+
+        let bootstrap_admin = match (get("KEYWARD_ADMIN_EMAIL")?, get("KEYWARD_ADMIN_PASSWORD")?) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "KEYWARD_ADMIN_PASSWORD",
+                    "is required when KEYWARD_ADMIN_EMAIL is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "KEYWARD_ADMIN_EMAIL",
+                    "is required when KEYWARD_ADMIN_PASSWORD is set",
+                ));
+            }
+            (Some(email), Some(password)) => {
+                let email = EmailAddress::parse(&email)
+                    .map_err(|e| ConfigError::new("KEYWARD_ADMIN_EMAIL", e.to_string()))?;
+                let password = Password::parse(SecretString::from(password))
+                    .map_err(|e| ConfigError::new("KEYWARD_ADMIN_PASSWORD", e.to_string()))?;
+                Some((email, password))
+            }
+        };
+
+        let idle_minutes = parse_number(
+            get("KEYWARD_SESSION_IDLE_MINUTES")?,
+            "KEYWARD_SESSION_IDLE_MINUTES",
+            30,
+            1..=1440,
+        )?;
+        let max_hours = parse_number(
+            get("KEYWARD_SESSION_MAX_HOURS")?,
+            "KEYWARD_SESSION_MAX_HOURS",
+            12,
+            1..=720,
+        )?;
+
+        let trusted_proxies = match get("KEYWARD_TRUSTED_PROXIES")? {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(parse_ip_net)
+                .collect::<Result<_, _>>()
+                .map_err(|message| ConfigError::new("KEYWARD_TRUSTED_PROXIES", message))?,
+        };
+
+        let log_filter = get("KEYWARD_LOG")?.unwrap_or_else(|| "info".to_owned());
+        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
+            ConfigError::new("KEYWARD_LOG", format!("not a valid log filter ({e})"))
+        })?;
+        let log_json = match get("KEYWARD_LOG_FORMAT")?.as_deref().map(str::trim) {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "KEYWARD_LOG_FORMAT",
+                    "expected text or json",
+                ));
+            }
+        };
+
+        Ok(Self {
+            bind,
+            public_url,
+            data_dir,
+            database_url,
+            pool_size,
+            secret_key,
+            bootstrap_admin,
+            session_idle: Duration::from_secs(u64::from(idle_minutes) * 60),
+            session_max: Duration::from_secs(u64::from(max_hours) * 3600),
+            trusted_proxies,
+            log_filter,
+            log_json,
+            workers: None,
+        })
+    }
+
+    /// Whether the public URL is https: Secure cookies, `__Host-` names and HSTS.
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The public URL of a path of this site.
+    pub fn url_for(&self, path: &str) -> String {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+
+    /// The secret key file kept in the data folder when none is configured.
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.data_dir.join("secret.key")
+    }
+
+    /// The configured secret, for the keys derived from it.
+    pub fn secret_key_bytes(&self) -> Option<&[u8]> {
+        self.secret_key
+            .as_ref()
+            .map(|s| s.expose_secret().as_bytes())
+    }
+
+    /// Settings for a test server: a free port on loopback, the given data folder and database.
+    pub fn for_tests(data_dir: &Path, database_url: DatabaseUrl) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: default_public_url(SocketAddr::from(([127, 0, 0, 1], 0))),
+            data_dir: data_dir.to_owned(),
+            database_url,
+            pool_size: 4,
+            secret_key: None,
+            bootstrap_admin: None,
+            session_idle: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(12 * 3600),
+            trusted_proxies: Vec::new(),
+            log_filter: "warn".to_owned(),
+            log_json: false,
+            workers: Some(2),
+        }
+    }
+}
+
+fn parse_public_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim())
+        .map_err(|_| "expected an absolute URL such as https://keys.example.com".to_owned())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must start with http:// or https://".to_owned());
+    }
+    if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be a plain http(s) URL with a host and no query or fragment".to_owned());
+    }
+    if url.path() != "/" {
+        return Err(
+            "serving under a sub-path is not supported; use the site's root URL".to_owned(),
+        );
+    }
+    Ok(url)
+}
+
+fn default_public_url(bind: SocketAddr) -> Url {
+    let host = if bind.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else if bind.is_ipv6() {
+        format!("[{}]", bind.ip())
+    } else {
+        bind.ip().to_string()
+    };
+    let fallback = Url::parse("http://localhost:8080/");
+    match Url::parse(&format!("http://{host}:{}/", bind.port())) {
+        Ok(url) => url,
+        #[expect(clippy::expect_used, reason = "a fixed literal URL")]
+        Err(_) => fallback.expect("literal URL parses"),
+    }
+}
+
+fn parse_number(
+    raw: Option<String>,
+    var: &'static str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let Some(raw) = raw else { return Ok(default) };
+    let value: u32 = raw.trim().parse().map_err(|_| {
+        ConfigError::new(
+            var,
+            format!(
+                "expected a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )
+    })?;
+    if !range.contains(&value) {
+        return Err(ConfigError::new(
+            var,
+            format!("must be from {} to {}", range.start(), range.end()),
+        ));
+    }
+    Ok(value)
+}
+
+fn parse_ip_net(raw: &str) -> Result<IpNet, String> {
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{raw}' is not an IP address or CIDR range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(*v)))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_variable() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(
+            s.database_url,
+            DatabaseUrl::Sqlite(PathBuf::from("data/keyward.sqlite3"))
+        );
+        assert!(!s.is_https());
+        assert!(s.bootstrap_admin.is_none());
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("KEYWARD_BIND", "localhost"),
+            ("KEYWARD_PUBLIC_URL", "ftp://x"),
+            ("KEYWARD_PUBLIC_URL", "https://x/sub"),
+            ("KEYWARD_DATABASE_URL", "mysql://x"),
+            ("KEYWARD_DATABASE_URL", "sqlite://:memory:"),
+            ("KEYWARD_DATABASE_POOL_SIZE", "0"),
+            ("KEYWARD_SECRET_KEY", "short"),
+            ("KEYWARD_SESSION_IDLE_MINUTES", "many"),
+            ("KEYWARD_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
+            ("KEYWARD_LOG_FORMAT", "xml"),
+        ] {
+            let err = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn the_admin_needs_both_variables_and_a_good_password() {
+        assert_eq!(
+            settings(&[("KEYWARD_ADMIN_EMAIL", "a@b.example")])
+                .unwrap_err()
+                .var,
+            "KEYWARD_ADMIN_PASSWORD"
+        );
+        assert_eq!(
+            settings(&[("KEYWARD_ADMIN_PASSWORD", "long enough password")])
+                .unwrap_err()
+                .var,
+            "KEYWARD_ADMIN_EMAIL"
+        );
+        let err = settings(&[
+            ("KEYWARD_ADMIN_EMAIL", "a@b.example"),
+            ("KEYWARD_ADMIN_PASSWORD", "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "KEYWARD_ADMIN_PASSWORD");
+        assert!(
+            !err.to_string().contains("short"),
+            "the password is never echoed"
+        );
+        let s = settings(&[
+            ("KEYWARD_ADMIN_EMAIL", "Admin@B.example"),
+            ("KEYWARD_ADMIN_PASSWORD", "long enough password"),
+        ])
+        .unwrap();
+        assert_eq!(s.bootstrap_admin.unwrap().0.as_str(), "admin@b.example");
+    }
+
+    #[test]
+    fn an_https_public_url_turns_on_secure_cookies() {
+        let s = settings(&[("KEYWARD_PUBLIC_URL", "https://keys.example.com")]).unwrap();
+        assert!(s.is_https());
+        assert_eq!(s.url_for("/apps"), "https://keys.example.com/apps");
+    }
+
+    #[test]
+    fn postgres_and_sqlite_urls_pick_their_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap().backend(),
+            "postgres"
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend(),
+            "postgres"
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/k.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("/var/lib/k.db"))
+        );
+    }
+}

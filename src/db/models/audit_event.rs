@@ -1,0 +1,275 @@
+//! The audit trail: who did what, when, from where, to what, and what changed.
+//!
+//! Records are written in the same transaction as the change they describe and are
+//! never updated. They never hold a secret: callers pass only names, ids and the
+//! fields that changed.
+
+use diesel::prelude::*;
+use serde_json::Value;
+
+use crate::clock::Timestamp;
+use crate::db::schema::audit_events;
+use crate::db::{DbConn, new_id};
+
+/// What happened. The stored names are stable: filters and exports rely on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// An admin signed in.
+    SignedIn,
+    /// A sign-in was refused.
+    SignInFailed,
+    /// An admin signed out.
+    SignedOut,
+    /// An admin account was created.
+    AdminCreated,
+}
+
+impl Action {
+    /// Every action, in the order the filter lists them.
+    pub const ALL: &'static [Action] = &[
+        Self::SignedIn,
+        Self::SignInFailed,
+        Self::SignedOut,
+        Self::AdminCreated,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignedIn => "admin.signed_in",
+            Self::SignInFailed => "admin.sign_in_failed",
+            Self::SignedOut => "admin.signed_out",
+            Self::AdminCreated => "admin.created",
+        }
+    }
+
+    /// Words for the console.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SignedIn => "Signed in",
+            Self::SignInFailed => "Sign-in failed",
+            Self::SignedOut => "Signed out",
+            Self::AdminCreated => "Admin created",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.as_str() == s)
+    }
+}
+
+/// Who acted, and from where.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    /// The admin's id, when an admin acted.
+    pub id: Option<String>,
+    /// The admin's email, the email typed at a failed sign-in, or `system`.
+    pub label: String,
+    /// The client's IP address.
+    pub ip: Option<String>,
+    /// The client's User-Agent, shortened.
+    pub user_agent: Option<String>,
+}
+
+impl Actor {
+    /// The server itself or an operator's command.
+    pub fn system(label: &str) -> Self {
+        Self {
+            label: label.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// What was acted on.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// `admin`, `app`, `key`, `organization`...
+    pub kind: Option<&'static str>,
+    /// Its id.
+    pub id: Option<String>,
+    /// Its name at the time.
+    pub label: Option<String>,
+    /// The app it belongs to, for filtering by app.
+    pub app_id: Option<String>,
+}
+
+impl Target {
+    /// A target of `kind` with an id and a label.
+    pub fn new(kind: &'static str, id: impl Into<String>, label: impl Into<String>) -> Self {
+        Self {
+            kind: Some(kind),
+            id: Some(id.into()),
+            label: Some(label.into()),
+            app_id: None,
+        }
+    }
+}
+
+/// A stored record.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    /// Id (UUIDv7, so ids order like times).
+    pub id: String,
+    /// Organization.
+    pub organization_id: String,
+    /// When.
+    pub occurred_at: Timestamp,
+    /// The acting admin.
+    pub actor_id: Option<String>,
+    /// The acting admin's email, or what was typed.
+    pub actor_label: String,
+    /// Stored action name.
+    pub action: String,
+    /// Kind of target.
+    pub target_type: Option<String>,
+    /// Target id.
+    pub target_id: Option<String>,
+    /// Target name.
+    pub target_label: Option<String>,
+    /// The app concerned.
+    pub app_id: Option<String>,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Client User-Agent.
+    pub user_agent: Option<String>,
+    /// JSON object of what changed.
+    pub changes: String,
+}
+
+/// A record to write.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_events)]
+struct NewRow<'a> {
+    id: String,
+    organization_id: &'a str,
+    occurred_at: Timestamp,
+    actor_id: Option<&'a str>,
+    actor_label: &'a str,
+    action: &'static str,
+    target_type: Option<&'static str>,
+    target_id: Option<&'a str>,
+    target_label: Option<&'a str>,
+    app_id: Option<&'a str>,
+    ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    changes: String,
+}
+
+/// An event about to be recorded.
+#[derive(Debug)]
+pub struct NewAuditEvent<'a> {
+    /// Organization.
+    pub organization_id: &'a str,
+    /// Who.
+    pub actor: &'a Actor,
+    /// What.
+    pub action: Action,
+    /// To what.
+    pub target: Target,
+    /// What changed, as a JSON object (never a secret).
+    pub changes: Value,
+}
+
+fn clip(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+impl AuditEvent {
+    /// Appends a record.
+    pub fn record(conn: &mut DbConn, event: NewAuditEvent<'_>, now: Timestamp) -> QueryResult<()> {
+        let row = NewRow {
+            id: new_id(),
+            organization_id: event.organization_id,
+            occurred_at: now,
+            actor_id: event.actor.id.as_deref(),
+            actor_label: clip(&event.actor.label, 254),
+            action: event.action.as_str(),
+            target_type: event.target.kind,
+            target_id: event.target.id.as_deref(),
+            target_label: event.target.label.as_deref().map(|s| clip(s, 254)),
+            app_id: event.target.app_id.as_deref(),
+            ip: event.actor.ip.as_deref(),
+            user_agent: event.actor.user_agent.as_deref().map(|s| clip(s, 256)),
+            changes: event.changes.to_string(),
+        };
+        diesel::insert_into(audit_events::table)
+            .values(&row)
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// How many times `action` happened with this target label since `since`
+    /// (failed sign-ins for one email, say).
+    pub fn count_for_target_since(
+        conn: &mut DbConn,
+        action: Action,
+        target_label: &str,
+        since: Timestamp,
+    ) -> QueryResult<(i64, Option<Timestamp>)> {
+        audit_events::table
+            .filter(audit_events::action.eq(action.as_str()))
+            .filter(audit_events::target_label.eq(target_label))
+            .filter(audit_events::occurred_at.gt(since))
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::max(audit_events::occurred_at),
+            ))
+            .first(conn)
+    }
+
+    /// How many times `action` happened from this IP since `since`.
+    pub fn count_for_ip_since(
+        conn: &mut DbConn,
+        action: Action,
+        ip: &str,
+        since: Timestamp,
+    ) -> QueryResult<(i64, Option<Timestamp>)> {
+        audit_events::table
+            .filter(audit_events::action.eq(action.as_str()))
+            .filter(audit_events::ip.eq(ip))
+            .filter(audit_events::occurred_at.gt(since))
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::max(audit_events::occurred_at),
+            ))
+            .first(conn)
+    }
+
+    /// The latest time `action` happened with this target label.
+    pub fn latest_for_target(
+        conn: &mut DbConn,
+        action: Action,
+        target_label: &str,
+    ) -> QueryResult<Option<Timestamp>> {
+        audit_events::table
+            .filter(audit_events::action.eq(action.as_str()))
+            .filter(audit_events::target_label.eq(target_label))
+            .select(diesel::dsl::max(audit_events::occurred_at))
+            .first(conn)
+    }
+
+    /// The newest records first (the full Audit page comes with its filters).
+    pub fn list_recent(
+        conn: &mut DbConn,
+        organization_id: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<AuditEvent>> {
+        audit_events::table
+            .filter(audit_events::organization_id.eq(organization_id))
+            .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+            .limit(limit)
+            .select(Self::as_select())
+            .load(conn)
+    }
+
+    /// The record's action, when it is one this version knows.
+    pub fn action(&self) -> Option<Action> {
+        Action::parse(&self.action)
+    }
+}

@@ -1,0 +1,47 @@
+//! The organization: the business whose apps and keys Keyward manages.
+
+use diesel::prelude::*;
+
+use crate::clock::Timestamp;
+use crate::db::DbConn;
+use crate::db::schema::organizations;
+
+/// An organization, with its feature flags and key policies.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = organizations)]
+pub struct Organization {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// IANA time zone name, for showing dates in emails.
+    pub time_zone: String,
+    /// Whether external systems may call the API at all (else 402).
+    pub external_connectivity: bool,
+    /// Default lifetime of a new key, in days.
+    pub key_default_lifetime_days: Option<i32>,
+    /// Maximum lifetime of a key, in days.
+    pub key_max_lifetime_days: Option<i32>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Organization {
+    /// The organization this installation serves (the migrations create it).
+    pub fn the_one(conn: &mut DbConn) -> QueryResult<Organization> {
+        organizations::table
+            .order(organizations::created_at.asc())
+            .select(Self::as_select())
+            .first(conn)
+    }
+
+    /// One organization by id.
+    pub fn find_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Organization> {
+        organizations::table
+            .find(id)
+            .select(Self::as_select())
+            .first(conn)
+    }
+}

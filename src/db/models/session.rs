@@ -1,0 +1,118 @@
+//! Server-side session rows. The id is the SHA-256 of the cookie's key.
+
+use diesel::prelude::*;
+
+use crate::clock::Timestamp;
+use crate::db::DbConn;
+use crate::db::schema::sessions;
+
+/// A stored session.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    /// SHA-256 of the cookie's key.
+    pub id: String,
+    /// The signed-in admin, if any.
+    pub admin_id: Option<String>,
+    /// JSON map of the session's values.
+    pub state: String,
+    /// When the session began: the absolute timeout counts from here.
+    pub created_at: Timestamp,
+    /// When it lapses unless used again.
+    pub expires_at: Timestamp,
+}
+
+/// A live session by id: not past its idle expiry, not older than `born_after`.
+pub fn find_live(
+    conn: &mut DbConn,
+    id: &str,
+    now: Timestamp,
+    born_after: Timestamp,
+) -> QueryResult<Option<SessionRow>> {
+    sessions::table
+        .find(id)
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::created_at.gt(born_after))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Stores a new session.
+pub fn insert(
+    conn: &mut DbConn,
+    id: &str,
+    admin_id: Option<&str>,
+    state: &str,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id.eq(id),
+            sessions::admin_id.eq(admin_id),
+            sessions::state.eq(state),
+            sessions::created_at.eq(now),
+            sessions::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Replaces a session's state; false when it no longer exists.
+pub fn update_state(
+    conn: &mut DbConn,
+    id: &str,
+    admin_id: Option<&str>,
+    state: &str,
+    expires_at: Timestamp,
+) -> QueryResult<bool> {
+    diesel::update(sessions::table.find(id))
+        .set((
+            sessions::admin_id.eq(admin_id),
+            sessions::state.eq(state),
+            sessions::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// Pushes the idle expiry out, writing only when it moves by more than a minute.
+pub fn extend(conn: &mut DbConn, id: &str, expires_at: Timestamp) -> QueryResult<()> {
+    diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::expires_at.lt(expires_at - time::Duration::minutes(1))),
+    )
+    .set(sessions::expires_at.eq(expires_at))
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// Ends one session.
+pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    diesel::delete(sessions::table.find(id))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Ends every session of an admin (after a password change, say).
+pub fn delete_for_admin(conn: &mut DbConn, admin_id: &str) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::admin_id.eq(admin_id))).execute(conn)
+}
+
+/// Removes lapsed sessions.
+pub fn delete_expired(
+    conn: &mut DbConn,
+    now: Timestamp,
+    born_before: Timestamp,
+) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .le(now)
+                .or(sessions::created_at.le(born_before)),
+        ),
+    )
+    .execute(conn)
+}

@@ -1,0 +1,17 @@
+//! Keyward: a self-hosted manager of API applications, API keys and access tokens.
+//!
+//! The whole server lives in this library so the binary and the tests boot the same
+//! [`startup::Application`].
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod secrets;
+pub mod startup;
+pub mod telemetry;

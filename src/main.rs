@@ -1,0 +1,21 @@
+//! The `keyward` binary: parse the command line and the environment, then hand over
+//! to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use keyward::cli::{self, Cli};
+use keyward::config::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("keyward: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    keyward::telemetry::init(&settings.log_filter, settings.log_json);
+    cli::run(cli, settings)
+}

@@ -1,0 +1,479 @@
+//! Sign-in, sign-out and the one-time setup link that creates the first admin.
+
+use actix_session::Session;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{self, ADMIN_ID_KEY, CurrentAdmin, throttle};
+use crate::clock;
+use crate::db::models::{
+    Action, Actor, Admin, AuditEvent, NewAdmin, NewAuditEvent, Role, Target, setup_token,
+};
+use crate::db::{DbError, new_id, write_tx};
+use crate::domain::{EmailAddress, Password};
+use crate::error::AppError;
+use crate::routes::form::{Form, Query};
+use crate::routes::page::{self, Layout, Nav};
+use crate::secrets::sha256_hex;
+use crate::startup::AppState;
+
+/// The message for every failed sign-in, whatever the cause: it must not tell
+/// whether the email exists.
+pub const SIGN_IN_FAILED: &str = "Incorrect email or password.";
+
+/// Where to go after signing in: only ever a path of this site.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.len() <= 2048
+                && !n.chars().any(char::is_control)
+                && !n.starts_with("/login")
+                && !n.starts_with("/logout") =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    layout: Layout,
+    email: String,
+    next: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    email_error: Option<String>,
+    setup_pending: bool,
+}
+
+/// Query of the sign-in page.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+/// `GET /` — the console's start: Apps for full access, Settings otherwise.
+pub async fn home(admin: CurrentAdmin) -> HttpResponse {
+    page::see_other(if admin.is_full() {
+        "/apps"
+    } else {
+        "/settings"
+    })
+}
+
+async fn setup_pending(state: &AppState) -> Result<bool, AppError> {
+    Ok(state
+        .db
+        .run(|conn| Admin::count(conn).map_err(DbError::from))
+        .await?
+        == 0)
+}
+
+/// `GET /login`.
+pub async fn login_form(
+    session: Session,
+    state: web::Data<AppState>,
+    Query(query): Query<LoginQuery>,
+) -> Result<HttpResponse, AppError> {
+    let next = safe_next(query.next.as_deref());
+    if session.get::<String>(ADMIN_ID_KEY).ok().flatten().is_some() {
+        return Ok(page::see_other(&next));
+    }
+    let page = LoginPage {
+        layout: Layout::new(&session, None, Nav::None, "Sign in")?,
+        email: String::new(),
+        next,
+        notice: query.signed_out.map(|_| "You have signed out."),
+        error: None,
+        email_error: None,
+        setup_pending: setup_pending(&state).await?,
+    };
+    page::ok(&page)
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    password: Option<SecretString>,
+    next: Option<String>,
+}
+
+/// `POST /login`.
+pub async fn login(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    let next = safe_next(form.next.as_deref());
+    let typed = form.email.trim().to_lowercase();
+    let rerender = |status: StatusCode,
+                    error: Option<String>,
+                    email_error: Option<String>|
+     -> Result<HttpResponse, AppError> {
+        let page = LoginPage {
+            layout: Layout::new(&session, None, Nav::None, "Sign in")?,
+            email: typed.chars().take(EmailAddress::MAX_LEN).collect(),
+            next: next.clone(),
+            notice: None,
+            error,
+            email_error,
+            setup_pending: false,
+        };
+        page::render(status, &page)
+    };
+
+    let email = match EmailAddress::parse(&form.email) {
+        Ok(email) => email,
+        Err(e) => return rerender(StatusCode::UNPROCESSABLE_ENTITY, None, Some(e.to_string())),
+    };
+    let password = form.password.unwrap_or_else(|| SecretString::from(""));
+    let actor = Actor {
+        label: email.as_str().to_owned(),
+        ..auth::actor(&req, None, email.as_str())
+    };
+
+    // Throttle before any argon2 work.
+    let (key, ip, now) = (email.as_str().to_owned(), actor.ip.clone(), clock::now());
+    let wait = state
+        .db
+        .run(move |conn| {
+            throttle::retry_after(conn, &key, ip.as_deref(), now).map_err(DbError::from)
+        })
+        .await?;
+    if let Some(seconds) = wait {
+        tracing::warn!("sign-in throttled");
+        let mut response = rerender(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(format!(
+                "Too many failed sign-ins. Wait {seconds} seconds, then try again."
+            )),
+            None,
+        )?;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+        return Ok(response);
+    }
+
+    let key = email.as_str().to_owned();
+    let admin = state
+        .db
+        .run(move |conn| Admin::find_by_email(conn, &key).map_err(DbError::from))
+        .await?;
+    let password_ok = state
+        .hasher
+        .verify(
+            password.expose_secret(),
+            admin.as_ref().map(|a| a.password_hash.clone()),
+        )
+        .await?;
+
+    let org_id = state.organization_id.clone();
+    match admin.filter(|_| password_ok) {
+        Some(admin) => {
+            let (actor, target) = (
+                Actor {
+                    id: Some(admin.id.clone()),
+                    ..actor
+                },
+                Target::new("admin", admin.id.clone(), admin.email.clone()),
+            );
+            let admin_id = admin.id.clone();
+            state
+                .db
+                .run(move |conn| {
+                    write_tx(conn, |conn| {
+                        let now = clock::now();
+                        Admin::touch_sign_in(conn, &admin_id, now)?;
+                        AuditEvent::record(
+                            conn,
+                            NewAuditEvent {
+                                organization_id: &org_id,
+                                actor: &actor,
+                                action: Action::SignedIn,
+                                target,
+                                changes: json!({}),
+                            },
+                            now,
+                        )
+                    })
+                    .map_err(DbError::from)
+                })
+                .await?;
+            auth::sign_in(&session, &admin)?;
+            let next = if next == "/" && admin.role() == Role::Limited {
+                "/settings".to_owned()
+            } else {
+                next.clone()
+            };
+            Ok(page::see_other(&next))
+        }
+        None => {
+            let target = Target {
+                kind: Some("admin"),
+                label: Some(email.as_str().to_owned()),
+                ..Target::default()
+            };
+            state
+                .db
+                .run(move |conn| {
+                    AuditEvent::record(
+                        conn,
+                        NewAuditEvent {
+                            organization_id: &org_id,
+                            actor: &actor,
+                            action: Action::SignInFailed,
+                            target,
+                            changes: json!({ "reason": "incorrect email or password" }),
+                        },
+                        clock::now(),
+                    )
+                    .map_err(DbError::from)
+                })
+                .await?;
+            rerender(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(SIGN_IN_FAILED.to_owned()),
+                None,
+            )
+        }
+    }
+}
+
+/// `POST /logout`: ends the session on the server, so a copied cookie stops working.
+pub async fn logout(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: CurrentAdmin,
+) -> Result<HttpResponse, AppError> {
+    let actor = auth::actor(&req, Some(&admin), "");
+    let org_id = state.organization_id.clone();
+    let target = Target::new("admin", admin.id.clone(), admin.email.clone());
+    state
+        .db
+        .run(move |conn| {
+            AuditEvent::record(
+                conn,
+                NewAuditEvent {
+                    organization_id: &org_id,
+                    actor: &actor,
+                    action: Action::SignedOut,
+                    target,
+                    changes: json!({}),
+                },
+                clock::now(),
+            )
+            .map_err(DbError::from)
+        })
+        .await?;
+    session.purge();
+    Ok(page::see_other("/login?signed_out=1"))
+}
+
+/// Field errors of the setup form.
+#[derive(Debug, Default)]
+struct SetupErrors {
+    email: Option<String>,
+    password: Option<String>,
+    confirm: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/setup.html")]
+struct SetupPage {
+    layout: Layout,
+    token: String,
+    email: String,
+    errors: SetupErrors,
+}
+
+/// Query of the setup page.
+#[derive(Debug, Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+async fn setup_token_valid(state: &AppState, token: &str) -> Result<bool, AppError> {
+    if token.is_empty() || token.len() > 256 {
+        return Ok(false);
+    }
+    let hash = sha256_hex(token.as_bytes());
+    let found = state
+        .db
+        .run(move |conn| setup_token::exists(conn, &hash).map_err(DbError::from))
+        .await?;
+    Ok(found && setup_pending(state).await?)
+}
+
+/// `GET /setup?token=…`.
+pub async fn setup_form(
+    session: Session,
+    state: web::Data<AppState>,
+    Query(query): Query<SetupQuery>,
+) -> Result<HttpResponse, AppError> {
+    if !setup_token_valid(&state, &query.token).await? {
+        return Err(AppError::NotFound);
+    }
+    page::ok(&SetupPage {
+        layout: Layout::new(&session, None, Nav::None, "Create the first admin")?,
+        token: query.token,
+        email: String::new(),
+        errors: SetupErrors::default(),
+    })
+}
+
+/// The setup form.
+#[derive(Debug, Deserialize)]
+pub struct SetupForm {
+    token: Option<SecretString>,
+    #[serde(default)]
+    email: String,
+    password: Option<SecretString>,
+    confirm: Option<SecretString>,
+}
+
+/// `POST /setup`: creates the first admin, uses up every setup link, signs in.
+pub async fn setup(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<SetupForm>,
+) -> Result<HttpResponse, AppError> {
+    let token = form
+        .token
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned())
+        .unwrap_or_default();
+    if !setup_token_valid(&state, &token).await? {
+        return Err(AppError::NotFound);
+    }
+    let mut errors = SetupErrors::default();
+    let email = EmailAddress::parse(&form.email)
+        .map_err(|e| errors.email = Some(e.to_string()))
+        .ok();
+    let empty = SecretString::from("");
+    let raw_password = form.password.unwrap_or_else(|| empty.clone());
+    let password = Password::parse(raw_password.clone())
+        .map_err(|e| errors.password = Some(e.to_string()))
+        .ok();
+    if password.is_some()
+        && raw_password.expose_secret() != form.confirm.as_ref().unwrap_or(&empty).expose_secret()
+    {
+        errors.confirm = Some("The two passwords differ.".to_owned());
+    }
+    let (Some(email), Some(password), None) = (email, password, errors.confirm.as_ref()) else {
+        let page = SetupPage {
+            layout: Layout::new(&session, None, Nav::None, "Create the first admin")?,
+            token,
+            email: form.email.chars().take(EmailAddress::MAX_LEN).collect(),
+            errors,
+        };
+        return page::render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    };
+
+    let hash = state.hasher.hash(password.expose()).await?;
+    let actor = Actor {
+        label: "setup link".to_owned(),
+        ..auth::actor(&req, None, "setup link")
+    };
+    let org_id = state.organization_id.clone();
+    let created = state
+        .db
+        .run(move |conn| {
+            write_tx(conn, |conn| -> Result<Option<Admin>, DbError> {
+                // Two people racing with two links: only the first creates an admin.
+                if Admin::count(conn)? > 0 {
+                    return Ok(None);
+                }
+                let admin = create_admin_in_tx(conn, &org_id, &email, &hash, Role::Full, &actor)?;
+                setup_token::delete_all(conn)?;
+                Ok(Some(admin))
+            })
+        })
+        .await?;
+    let Some(admin) = created else {
+        return Err(AppError::NotFound);
+    };
+    auth::sign_in(&session, &admin)?;
+    page::flash(
+        &session,
+        "success",
+        "Welcome to Keyward. Your admin account is ready.",
+    );
+    Ok(page::see_other("/"))
+}
+
+/// Inserts an admin and its audit record; call inside a write transaction.
+pub fn create_admin_in_tx(
+    conn: &mut crate::db::DbConn,
+    organization_id: &str,
+    email: &EmailAddress,
+    password_hash: &str,
+    role: Role,
+    actor: &Actor,
+) -> Result<Admin, DbError> {
+    let now = clock::now();
+    let id = new_id();
+    Admin::insert(
+        conn,
+        &NewAdmin {
+            id: &id,
+            organization_id,
+            email: email.as_str(),
+            password_hash,
+            role: role.as_str(),
+            password_changed_at: now,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    AuditEvent::record(
+        conn,
+        NewAuditEvent {
+            organization_id,
+            actor,
+            action: Action::AdminCreated,
+            target: Target::new("admin", id.clone(), email.as_str()),
+            changes: json!({ "email": email.as_str(), "role": role.as_str() }),
+        },
+        now,
+    )?;
+    Admin::find_by_id(conn, &id)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_only_ever_points_inside_this_site() {
+        assert_eq!(safe_next(Some("/apps?page=2")), "/apps?page=2");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "apps",
+            "/login",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,31 @@
+//! Liveness and readiness for orchestrators and load balancers.
+
+use actix_web::{HttpResponse, web};
+use diesel::connection::SimpleConnection;
+use serde_json::json;
+
+use crate::db::DbError;
+use crate::startup::AppState;
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers (503 otherwise, within about 2 seconds).
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let backend = state.db.backend();
+    match state
+        .db
+        .run(|conn| conn.batch_execute("SELECT 1").map_err(DbError::from))
+        .await
+    {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok", "database": backend })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "5"))
+                .json(json!({ "status": "unavailable", "database": backend }))
+        }
+    }
+}

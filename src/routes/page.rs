@@ -1,0 +1,121 @@
+//! What every console page shares: the layout data (who is signed in, the CSRF
+//! token, flash messages, the active section) and rendering with a status.
+
+use actix_session::Session;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use askama::Template;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{CurrentAdmin, csrf};
+use crate::error::AppError;
+use crate::routes::assets::{self, AssetUrls};
+
+/// The section of the console a page belongs to, for the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    /// Integrations → Apps.
+    Apps,
+    /// Settings.
+    Settings,
+    /// Audit.
+    Audit,
+    /// Sign-in and other pages outside the sections.
+    None,
+}
+
+/// A one-time message shown on the next page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flash {
+    /// `success`, `info` or `error`.
+    pub kind: String,
+    /// The message.
+    pub message: String,
+}
+
+const FLASH_KEY: &str = "flash";
+
+/// Queues a message for the next page.
+pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
+    let mut list: Vec<Flash> = session.get(FLASH_KEY).ok().flatten().unwrap_or_default();
+    list.push(Flash {
+        kind: kind.to_owned(),
+        message: message.into(),
+    });
+    if session.insert(FLASH_KEY, list).is_err() {
+        tracing::warn!("could not queue a flash message");
+    }
+}
+
+/// The data the base layout needs.
+#[derive(Debug)]
+pub struct Layout {
+    /// Page title.
+    pub title: String,
+    /// Active section.
+    pub nav: Nav,
+    /// The signed-in admin.
+    pub admin: Option<CurrentAdmin>,
+    /// CSRF token for the page's forms.
+    pub csrf: String,
+    /// Messages to show once.
+    pub flashes: Vec<Flash>,
+    /// Asset URLs.
+    pub asset: &'static AssetUrls,
+}
+
+impl Layout {
+    /// The layout for a page, taking the queued flash messages.
+    pub fn new(
+        session: &Session,
+        admin: Option<&CurrentAdmin>,
+        nav: Nav,
+        title: impl Into<String>,
+    ) -> Result<Self, AppError> {
+        let flashes: Vec<Flash> = session
+            .remove_as(FLASH_KEY)
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        Ok(Self {
+            title: title.into(),
+            nav,
+            admin: admin.cloned(),
+            csrf: csrf::token(session)?,
+            flashes,
+            asset: assets::urls(),
+        })
+    }
+
+    /// Whether the page belongs to `section` (`apps`, `settings`, `audit`).
+    pub fn nav_is(&self, section: &str) -> bool {
+        matches!(
+            (self.nav, section),
+            (Nav::Apps, "apps") | (Nav::Settings, "settings") | (Nav::Audit, "audit")
+        )
+    }
+
+    /// Whether the signed-in admin has full access (shows the API keys section).
+    pub fn full_access(&self) -> bool {
+        self.admin.as_ref().is_some_and(CurrentAdmin::is_full)
+    }
+}
+
+/// Renders `page` with `status`.
+pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
+    let body = page.render()?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// Renders `page` with 200.
+pub fn ok(page: &impl Template) -> Result<HttpResponse, AppError> {
+    render(StatusCode::OK, page)
+}
+
+/// A 303 redirect to `location`.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location.to_owned()))
+        .finish()
+}

@@ -1,0 +1,318 @@
+//! Builds the application from [`Settings`]: keys, database (migrated), the first
+//! admin or a setup link, sessions, middleware, routes and the listener. The binary
+//! and the tests boot the very same [`Application`].
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::cookie::SameSite;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::auth::{DbSessionStore, PasswordHasher};
+use crate::clock;
+use crate::config::Settings;
+use crate::db::models::{Actor, Admin, Organization, Role, session as session_rows, setup_token};
+use crate::db::{Db, DbError, is_unique_violation, write_tx};
+use crate::middleware;
+use crate::routes;
+use crate::secrets::{MasterKey, random_token, sha256_hex};
+
+/// Shared by every handler.
+#[derive(Debug)]
+pub struct AppState {
+    /// The settings the server started with.
+    pub settings: Arc<Settings>,
+    /// The database.
+    pub db: Db,
+    /// Argon2 for passwords and app secrets.
+    pub hasher: PasswordHasher,
+    /// The organization this installation serves.
+    pub organization_id: String,
+    /// The master key, for derived keys.
+    pub master_key: Arc<MasterKey>,
+}
+
+/// Start-up failed; the message is for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The secret key file.
+    #[error(transparent)]
+    KeyFile(#[from] crate::secrets::KeyFileError),
+    /// The database.
+    #[error(transparent)]
+    Database(#[from] crate::db::SetupError),
+    /// A query during start-up.
+    #[error("database error during start-up: {0}")]
+    Query(#[from] DbError),
+    /// The listener.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A built, listening server, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    setup_link: Option<String>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the database and the master key: what every subcommand needs.
+pub async fn open(settings: &Settings) -> Result<(Db, MasterKey), StartupError> {
+    let master_key = match settings.secret_key_bytes() {
+        Some(bytes) => MasterKey::from_bytes(bytes),
+        None => {
+            if settings.database_url.backend() == "postgres" {
+                tracing::warn!(
+                    "KEYWARD_SECRET_KEY is not set: this instance keeps its own key in the data folder; \
+                     several instances sharing one database must share one KEYWARD_SECRET_KEY"
+                );
+            }
+            MasterKey::load_or_create(&settings.secret_key_file())?
+        }
+    };
+    let (url, size) = (settings.database_url.clone(), settings.pool_size);
+    let db = tokio::task::spawn_blocking(move || Db::open(&url, size))
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))??;
+    Ok((db, master_key))
+}
+
+impl Application {
+    /// Builds everything and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let (db, master_key) = open(&settings).await?;
+        let organization_id = db
+            .run(|conn| Organization::the_one(conn).map_err(DbError::from))
+            .await?
+            .id;
+        let workers = settings
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(workers.clamp(1, 4)))
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .map_err(|e| StartupError::Other(e.to_string()))?;
+
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings),
+            db,
+            hasher,
+            organization_id,
+            master_key: Arc::new(master_key),
+        });
+        let setup_link = ensure_first_admin(&state).await?;
+
+        let addr = state.settings.bind;
+        let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .port();
+        let server = serve(listener, state.clone(), workers)?;
+        Ok(Self {
+            port,
+            server,
+            state,
+            setup_link,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The one-time setup link, when the server started without any admin.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_deref()
+    }
+
+    /// The shared state (tests use its database).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or SIGINT, finishing requests in flight, with the
+    /// housekeeping loop beside it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let result = self.server.await;
+        housekeeping.abort();
+        result
+    }
+}
+
+/// Creates the first admin from the settings, or prints a one-time setup link,
+/// when no admin exists yet.
+async fn ensure_first_admin(state: &web::Data<AppState>) -> Result<Option<String>, StartupError> {
+    let count = state
+        .db
+        .run(|conn| Admin::count(conn).map_err(DbError::from))
+        .await?;
+    if count > 0 {
+        if state.settings.bootstrap_admin.is_some() {
+            tracing::info!("KEYWARD_ADMIN_EMAIL is ignored: admins exist already");
+        }
+        return Ok(None);
+    }
+    if let Some((email, password)) = state.settings.bootstrap_admin.clone() {
+        let hash = state
+            .hasher
+            .hash(password.expose())
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))?;
+        let org_id = state.organization_id.clone();
+        let created = state
+            .db
+            .run(move |conn| {
+                write_tx(conn, |conn| {
+                    if Admin::count(conn)? > 0 {
+                        return Ok(false);
+                    }
+                    let actor = Actor::system("KEYWARD_ADMIN_EMAIL");
+                    routes::auth::create_admin_in_tx(
+                        conn,
+                        &org_id,
+                        &email,
+                        &hash,
+                        Role::Full,
+                        &actor,
+                    )?;
+                    setup_token::delete_all(conn)?;
+                    Ok(true)
+                })
+            })
+            .await;
+        match created {
+            Ok(true) => tracing::info!("created the first admin from KEYWARD_ADMIN_EMAIL"),
+            Ok(false) => {}
+            // Another instance created it at the same moment.
+            Err(DbError::Query(e)) if is_unique_violation(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        return Ok(None);
+    }
+    let token = random_token::<32>();
+    let hash = sha256_hex(token.as_bytes());
+    state
+        .db
+        .run(move |conn| setup_token::insert(conn, &hash, clock::now()).map_err(DbError::from))
+        .await?;
+    let link = state.settings.url_for(&format!("/setup?token={token}"));
+    eprintln!(
+        "\n  No admin exists yet. Open this one-time link to create the first one:\n\n    {link}\n\n  \
+         (or set KEYWARD_ADMIN_EMAIL and KEYWARD_ADMIN_PASSWORD, or run `keyward admin create`)\n"
+    );
+    Ok(Some(link))
+}
+
+/// Periodic cleanup: lapsed sessions.
+async fn housekeeping(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let max = state.settings.session_max;
+        let result = state
+            .db
+            .run(move |conn| {
+                let now = clock::now();
+                session_rows::delete_expired(conn, now, now - max).map_err(DbError::from)
+            })
+            .await;
+        match result {
+            Ok(n) if n > 0 => tracing::debug!(removed = n, "removed lapsed sessions"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
+        }
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    workers: usize,
+) -> Result<Server, StartupError> {
+    let settings = Arc::clone(&state.settings);
+    let https = settings.is_https();
+    let cookie_key = state.master_key.cookie_key();
+    let store = DbSessionStore::new(state.db.clone(), settings.session_max);
+    let idle = actix_web::cookie::time::Duration::seconds(
+        i64::try_from(settings.session_idle.as_secs()).unwrap_or(1800),
+    );
+    let cookie_name = if https {
+        "__Host-keyward_session"
+    } else {
+        "keyward_session"
+    };
+
+    let server = HttpServer::new(move || {
+        let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
+            .cookie_name(cookie_name.to_owned())
+            .cookie_secure(https)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_path("/".to_owned())
+            .cookie_content_security(CookieContentSecurity::Signed)
+            .session_lifecycle(
+                BrowserSession::default()
+                    .state_ttl(idle)
+                    .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+            )
+            .build();
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(middleware::MAX_FORM_BYTES))
+            .wrap(from_fn(middleware::limit_headers))
+            .wrap(middleware::security_headers(https))
+            .wrap(from_fn(middleware::log_requests))
+            .configure(routes::public)
+            .service(
+                web::scope("")
+                    .wrap(from_fn(middleware::guard_console_requests))
+                    .wrap(sessions)
+                    .wrap(from_fn(middleware::session_store_outage))
+                    .configure(routes::console)
+                    .default_service(web::to(routes::not_found)),
+            )
+    })
+    .workers(workers)
+    .shutdown_timeout(10)
+    .client_request_timeout(Duration::from_secs(10))
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        addr: "listener".to_owned(),
+        source,
+    })?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,42 @@
+// Keyward console: small progressive enhancements. Every page works without this
+// file except the copy buttons and the one-time reveal dialog.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  // Copy buttons: <button data-copy-target="id">.
+  document.querySelectorAll("[data-copy-target]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const target = document.getElementById(button.dataset.copyTarget);
+      if (!target) return;
+      const text = (target.value !== undefined ? target.value : target.textContent).trim();
+      const label = button.textContent;
+      try {
+        await navigator.clipboard.writeText(text);
+        button.textContent = "Copied";
+      } catch (_) {
+        if (target.select) { target.select(); }
+        button.textContent = "Press Ctrl+C";
+      }
+      setTimeout(() => { button.textContent = label; }, 2000);
+    });
+  });
+
+  // Confirmations: <form data-confirm="message">.
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+
+  // Times: <time datetime="..."> shows a relative time, the exact one on hover.
+  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  const units = [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+  document.querySelectorAll("time[data-relative]").forEach((el) => {
+    const when = new Date(el.getAttribute("datetime"));
+    if (isNaN(when)) return;
+    const seconds = (when - Date.now()) / 1000;
+    const [unit, size] = units.find(([, s]) => Math.abs(seconds) >= s) || ["second", 1];
+    el.title = el.textContent.trim();
+    el.textContent = rtf.format(Math.round(seconds / size), unit);
+  });
+});
