@@ -101,7 +101,7 @@ pub async fn open(settings: &Settings) -> Result<(Db, MasterKey), StartupError> 
 
 impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
         let (db, master_key) = open(&settings).await?;
         let organization_id = db
             .run(|conn| Organization::the_one(conn).map_err(DbError::from))
@@ -115,16 +115,7 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))?
             .map_err(|e| StartupError::Other(e.to_string()))?;
 
-        let state = web::Data::new(AppState {
-            settings: Arc::new(settings),
-            db,
-            hasher,
-            organization_id,
-            master_key: Arc::new(master_key),
-        });
-        let setup_link = ensure_first_admin(&state).await?;
-
-        let addr = state.settings.bind;
+        let addr = settings.bind;
         let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
             addr: addr.to_string(),
             source,
@@ -133,6 +124,19 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?
             .port();
+        // A defaulted public URL on port 0 names the port actually bound.
+        if settings.public_url.port() == Some(0) {
+            let _ = settings.public_url.set_port(Some(port));
+        }
+
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings),
+            db,
+            hasher,
+            organization_id,
+            master_key: Arc::new(master_key),
+        });
+        let setup_link = ensure_first_admin(&state).await?;
         let server = serve(listener, state.clone(), workers)?;
         Ok(Self {
             port,

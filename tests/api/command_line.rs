@@ -1,0 +1,195 @@
+//! The binary itself: configuration errors, help, and the admin subcommand.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::helpers::{PASSWORD, on_postgres, spawn_on, test_settings};
+
+fn keyward() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KEYWARD_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn a_bad_variable_ends_with_one_line_naming_it_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("KEYWARD_BIND", "not-an-address"),
+        ("KEYWARD_DATABASE_URL", "mysql://nope"),
+        ("KEYWARD_PUBLIC_URL", "keys.example.com"),
+        ("KEYWARD_SECRET_KEY", "too-short"),
+        ("KEYWARD_SESSION_IDLE_MINUTES", "-5"),
+    ] {
+        let output = keyward()
+            .current_dir(dir.path())
+            .env(var, value)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{var}: {stderr}");
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+    }
+    let output = keyward()
+        .current_dir(dir.path())
+        .env("KEYWARD_ADMIN_EMAIL", "a@example.com")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("KEYWARD_ADMIN_PASSWORD")
+    );
+}
+
+#[test]
+fn help_lists_the_environment_variables() {
+    let output = keyward().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for var in [
+        "KEYWARD_BIND",
+        "KEYWARD_DATABASE_URL",
+        "KEYWARD_PUBLIC_URL",
+        "KEYWARD_SECRET_KEY",
+        "KEYWARD_ADMIN_EMAIL",
+        "KEYWARD_ADMIN_PASSWORD",
+    ] {
+        assert!(help.contains(var), "{var}");
+    }
+    for sub in ["serve", "migrate", "admin"] {
+        assert!(help.contains(sub), "{sub}");
+    }
+}
+
+#[test]
+fn migrate_prepares_the_default_sqlite_database_in_the_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = keyward()
+        .current_dir(dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join("data/keyward.sqlite3").exists());
+    let key = dir.path().join("data/secret.key");
+    assert!(key.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+#[actix_web::test]
+async fn admin_create_reads_the_password_from_stdin_and_the_admin_can_sign_in() {
+    let data = crate::helpers::TestData::new_for_cli();
+    let url = match &data.database_url {
+        keyward::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        keyward::config::DatabaseUrl::Postgres(url) => url.clone(),
+    };
+    let mut child = keyward()
+        .current_dir(data.dir.path())
+        .env("KEYWARD_DATABASE_URL", &url)
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "Ops@Example.com",
+            "--role",
+            "limited",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        "created limited admin ops@example.com"
+    );
+
+    // A second time with the same email: refused, code 2.
+    let mut again = keyward()
+        .current_dir(data.dir.path())
+        .env("KEYWARD_DATABASE_URL", &url)
+        .args(["admin", "create", "--email", "ops@example.com"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    again
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = again.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("exists already")
+    );
+
+    let settings = test_settings(&data);
+    let app = spawn_on(data, settings).await;
+    assert!(
+        app.setup_link.is_none(),
+        "an admin exists, so no setup link"
+    );
+    assert_eq!(
+        app.sign_in("ops@example.com", PASSWORD)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    assert_eq!(app.get("/apps").await.status().as_u16(), 403, "limited");
+    let _ = on_postgres();
+}
+
+#[test]
+fn admin_create_refuses_a_short_password_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = keyward()
+        .current_dir(dir.path())
+        .args(["admin", "create", "--email", "a@example.com"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"tiny\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("at least 12"));
+    assert!(!stderr.contains("tiny"));
+}

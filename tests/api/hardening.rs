@@ -1,0 +1,153 @@
+use crate::helpers::spawn_app;
+
+fn assert_security_headers(response: &reqwest::Response, what: &str) {
+    let h = response.headers();
+    let csp = h
+        .get("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: CSP"))
+        .to_str()
+        .unwrap();
+    for directive in [
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "script-src 'self'",
+    ] {
+        assert!(csp.contains(directive), "{what}: {directive}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{what}: no unsafe-inline");
+    assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    assert!(h.contains_key("referrer-policy"), "{what}");
+}
+
+#[actix_web::test]
+async fn every_kind_of_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let page = app.get("/apps").await;
+    assert_security_headers(&page, "page");
+    assert_eq!(
+        page.headers()["cache-control"],
+        "no-store",
+        "signed-in pages are not cached"
+    );
+    assert_security_headers(&app.get("/no/such/page").await, "404");
+    assert_security_headers(&app.post_raw("/logout", &[]).await, "403 from the guard");
+    assert_security_headers(&app.get("/healthz").await, "health");
+    assert!(
+        !app.get("/apps")
+            .await
+            .headers()
+            .contains_key("strict-transport-security"),
+        "no HSTS over http"
+    );
+}
+
+#[actix_web::test]
+async fn static_assets_are_cached_by_version() {
+    let app = spawn_app().await;
+    let html = app.get_html("/login", 200).await;
+    let start = html.find("/static/css/app.css?v=").unwrap();
+    let end = html[start..].find('"').unwrap() + start;
+    let response = app.get(&html[start..end]).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert_eq!(
+        app.get("/static/../Cargo.toml").await.status().as_u16(),
+        404
+    );
+}
+
+#[actix_web::test]
+async fn a_nul_byte_or_invalid_utf8_in_any_field_is_a_400() {
+    let app = spawn_app().await;
+    let token = app.csrf().await;
+    for body in [
+        format!("email=a%00b@example.com&password=x&csrf_token={token}"),
+        format!("email=%FF%FE@example.com&password=x&csrf_token={token}"),
+        format!("email=a@example.com&password=p%00w&csrf_token={token}"),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{body}");
+    }
+    let raw = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(b"email=\xff\xfe&password=x".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status().as_u16(), 400);
+    assert_eq!(app.get("/login?next=%00").await.status().as_u16(), 400);
+    assert_eq!(app.get("/login?next=%C3%28").await.status().as_u16(), 400);
+    assert!(
+        app.audit_actions().await.is_empty(),
+        "nothing reached the handler"
+    );
+}
+
+#[actix_web::test]
+async fn oversized_bodies_and_headers_are_refused() {
+    let app = spawn_app().await;
+    let token = app.csrf().await;
+    let big = format!("email={}&csrf_token={token}", "a".repeat(70 * 1024));
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+
+    let response = app
+        .client
+        .get(app.url("/login"))
+        .header("x-filler", "b".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 431);
+}
+
+#[actix_web::test]
+async fn a_form_post_in_another_format_is_refused() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/json")
+        .body(r#"{"email":"a@b.c"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+}
+
+#[actix_web::test]
+async fn error_pages_show_no_internals() {
+    let app = spawn_app().await;
+    let html = app.get_html("/nope", 404).await;
+    assert!(html.contains("Not found"));
+    assert!(!html.to_lowercase().contains("diesel") && !html.contains("panicked"));
+}

@@ -1,0 +1,303 @@
+//! One way to boot the real server for a test: a fresh database (SQLite in a temp
+//! folder, or a PostgreSQL database of its own when KEYWARD_TEST_DATABASE_URL is
+//! set, dropped afterwards), a free port, and an HTTP client with its own cookies.
+
+use std::sync::{Arc, Once};
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use keyward::config::{DatabaseUrl, Settings};
+use keyward::db::models::{Actor, Admin, Role};
+use keyward::db::{Db, DbError, write_tx};
+use keyward::domain::EmailAddress;
+use keyward::startup::{AppState, Application};
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::redirect::Policy;
+
+/// The password every test admin gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Whether this run targets PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("KEYWARD_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty())
+}
+
+/// Drops a per-test PostgreSQL database when the last instance using it is gone.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// What a test's server instances share: a data folder and a database.
+pub struct TestData {
+    pub dir: tempfile::TempDir,
+    pub database_url: DatabaseUrl,
+    _pg: Option<PgDatabase>,
+}
+
+impl TestData {
+    /// A fresh database and folder, for a test that runs the binary first.
+    pub fn new_for_cli() -> Arc<TestData> {
+        new_test_data()
+    }
+}
+
+fn new_test_data() -> Arc<TestData> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (database_url, pg) = match std::env::var("KEYWARD_TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let name = format!("keyward_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn =
+                PgConnection::establish(&admin_url).expect("connect to KEYWARD_TEST_DATABASE_URL");
+            conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .expect("create test database");
+            let mut url = url::Url::parse(&admin_url).expect("KEYWARD_TEST_DATABASE_URL is a URL");
+            url.set_path(&format!("/{name}"));
+            (
+                DatabaseUrl::Postgres(url.to_string()),
+                Some(PgDatabase { admin_url, name }),
+            )
+        }
+        _ => (
+            DatabaseUrl::Sqlite(dir.path().join("keyward.sqlite3")),
+            None,
+        ),
+    };
+    Arc::new(TestData {
+        dir,
+        database_url,
+        _pg: pg,
+    })
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub jar: Arc<Jar>,
+    pub state: web::Data<AppState>,
+    pub setup_link: Option<String>,
+    pub data: Arc<TestData>,
+    handle: ServerHandle,
+}
+
+static TRACING: Once = Once::new();
+
+/// Settings for a test on `data`.
+pub fn test_settings(data: &TestData) -> Settings {
+    Settings::for_tests(data.dir.path(), data.database_url.clone())
+}
+
+/// Boots a server on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Boots a server on a fresh database, with settings adjusted by `adjust`.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let data = new_test_data();
+    let mut settings = test_settings(&data);
+    adjust(&mut settings);
+    spawn_on(data, settings).await
+}
+
+/// Boots a server with `settings` on the given shared data.
+pub async fn spawn_on(data: Arc<TestData>, settings: Settings) -> TestApp {
+    TRACING.call_once(|| {
+        if let Ok(filter) = std::env::var("KEYWARD_TEST_LOG") {
+            keyward::telemetry::init(&filter, false);
+        }
+    });
+    let app = Application::build(settings)
+        .await
+        .expect("the application builds");
+    let port = app.port();
+    let state = app.state();
+    let setup_link = app.setup_link().map(str::to_owned);
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let jar = Arc::new(Jar::default());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: client_with(Arc::clone(&jar)),
+        jar,
+        state,
+        setup_link,
+        data,
+        handle,
+    }
+}
+
+/// A client that keeps cookies in `jar` and never follows redirects.
+pub fn client_with(jar: Arc<Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The value of `<input name="csrf_token" value="…">` in a page.
+pub fn csrf_in(html: &str) -> String {
+    hidden_value(html, "csrf_token").expect("the page has a CSRF token")
+}
+
+/// The value of the hidden input `name`.
+pub fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+impl TestApp {
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// GET `path` and return the body, asserting the status.
+    pub async fn get_html(&self, path: &str, status: u16) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status().as_u16(), status, "GET {path}");
+        response.text().await.expect("body")
+    }
+
+    /// The session's CSRF token, read from a page that shows it.
+    pub async fn csrf(&self) -> String {
+        let signed_in = self.get("/settings").await;
+        let html = if signed_in.status().is_success() {
+            signed_in.text().await.expect("body")
+        } else {
+            self.get_html("/login", 200).await
+        };
+        csrf_in(&html)
+    }
+
+    /// POSTs a form with the session's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post_raw(path, &all).await
+    }
+
+    /// POSTs a form exactly as given.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let body = serde_html_form::to_string(fields).expect("encode");
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Creates an admin straight in the database, with [`PASSWORD`].
+    pub async fn create_admin(&self, email: &str, role: Role) -> Admin {
+        let hash = self.state.hasher.hash(PASSWORD).await.expect("hash");
+        let email = EmailAddress::parse(email).expect("email");
+        let org = self.state.organization_id.clone();
+        self.db()
+            .run(move |conn| {
+                write_tx(conn, |conn| {
+                    keyward::routes::auth::create_admin_in_tx(
+                        conn,
+                        &org,
+                        &email,
+                        &hash,
+                        role,
+                        &Actor::system("test"),
+                    )
+                })
+            })
+            .await
+            .expect("admin created")
+    }
+
+    /// Signs in through the form.
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_form("/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    /// Creates a full-access admin and signs in as them.
+    pub async fn signed_in_admin(&self) -> Admin {
+        self.signed_in_as("admin@example.com", Role::Full).await
+    }
+
+    /// Creates an admin with `role` and signs in as them.
+    pub async fn signed_in_as(&self, email: &str, role: Role) -> Admin {
+        let admin = self.create_admin(email, role).await;
+        let response = self.sign_in(email, PASSWORD).await;
+        assert_eq!(response.status().as_u16(), 303, "sign-in redirects");
+        admin
+    }
+
+    /// The Cookie header the client would send.
+    pub fn cookie_header(&self) -> String {
+        let url = self.address.parse().expect("url");
+        self.jar
+            .cookies(&url)
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Another instance on the same database and data folder (same secret key).
+    pub async fn sibling(&self) -> TestApp {
+        let mut settings = test_settings(&self.data);
+        settings.session_idle = self.state.settings.session_idle;
+        settings.session_max = self.state.settings.session_max;
+        spawn_on(Arc::clone(&self.data), settings).await
+    }
+
+    /// Stops this instance and starts a new one on the same data, keeping the
+    /// client's cookies.
+    pub async fn restart(self) -> TestApp {
+        self.handle.stop(true).await;
+        let mut next = self.sibling().await;
+        next.jar = Arc::clone(&self.jar);
+        next.client = client_with(Arc::clone(&self.jar));
+        next
+    }
+
+    /// The audit actions recorded so far, oldest first.
+    pub async fn audit_actions(&self) -> Vec<(String, String, Option<String>)> {
+        use diesel::prelude::*;
+        use keyward::db::schema::audit_events::dsl::*;
+        self.db()
+            .run(|conn| {
+                audit_events
+                    .order((occurred_at.asc(), id.asc()))
+                    .select((action, actor_label, target_label))
+                    .load::<(String, String, Option<String>)>(conn)
+                    .map_err(DbError::from)
+            })
+            .await
+            .expect("audit rows")
+    }
+}
