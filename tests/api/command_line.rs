@@ -193,3 +193,58 @@ fn admin_create_refuses_a_short_password_without_echoing_it() {
     assert!(stderr.contains("at least 12"));
     assert!(!stderr.contains("tiny"));
 }
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = keyward()
+        .current_dir(dir.path())
+        .env("KEYWARD_BIND", format!("127.0.0.1:{port}"))
+        .env("KEYWARD_ADMIN_EMAIL", "ops@example.com")
+        .env("KEYWARD_ADMIN_PASSWORD", PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if healthz_answers(port) {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(up, "the server listens");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    let log = String::from_utf8(output.stderr).unwrap();
+    assert!(log.contains("stopped"), "{log}");
+    assert!(
+        !log.contains(PASSWORD),
+        "the admin password is never logged"
+    );
+}
+
+fn healthz_answers(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    if stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+}
