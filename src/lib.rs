@@ -13,5 +13,6 @@ pub mod error;
 pub mod middleware;
 pub mod routes;
 pub mod secrets;
+pub mod services;
 pub mod startup;
 pub mod telemetry;

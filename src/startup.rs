@@ -20,7 +20,7 @@ use crate::db::models::{Actor, Admin, Organization, Role, session as session_row
 use crate::db::{Db, DbError, is_unique_violation, write_tx};
 use crate::middleware;
 use crate::routes;
-use crate::secrets::{MasterKey, random_token, sha256_hex};
+use crate::secrets::{DigestKey, MasterKey, random_token, sha256_hex};
 
 /// Shared by every handler.
 #[derive(Debug)]
@@ -35,6 +35,8 @@ pub struct AppState {
     pub organization_id: String,
     /// The master key, for derived keys.
     pub master_key: Arc<MasterKey>,
+    /// Keys the digests of API key secrets.
+    pub digest_key: DigestKey,
 }
 
 /// Start-up failed; the message is for the operator.
@@ -134,6 +136,7 @@ impl Application {
             db,
             hasher,
             organization_id,
+            digest_key: master_key.digest_key(),
             master_key: Arc::new(master_key),
         });
         let setup_link = ensure_first_admin(&state).await?;

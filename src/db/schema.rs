@@ -65,8 +65,58 @@ diesel::table! {
 diesel::joinable!(admins -> organizations (organization_id));
 diesel::joinable!(sessions -> admins (admin_id));
 
+diesel::table! {
+    apps (id) {
+        id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        name_key -> Text,
+        uri -> Text,
+        description -> Text,
+        login_user_type -> Text,
+        source_app -> Text,
+        post_login_redirect_urls -> Text,
+        post_logout_redirect_urls -> Text,
+        apikey_scopes -> Text,
+        jwt_scopes -> Text,
+        secret_hash -> Nullable<Text>,
+        secret_generated_at -> Nullable<Timestamp>,
+        status -> Text,
+        wizard_step -> Text,
+        creation_nonce -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        app_id -> Text,
+        organization_id -> Text,
+        public_id -> Text,
+        secret_digest -> Text,
+        last_four -> Text,
+        name -> Text,
+        description -> Text,
+        permissions -> Text,
+        active -> Bool,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        creation_nonce -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(api_keys -> apps (app_id));
+diesel::joinable!(apps -> organizations (organization_id));
 diesel::allow_tables_to_appear_in_same_query!(
     admins,
+    api_keys,
+    apps,
     audit_events,
     organizations,
     sessions,

@@ -3,9 +3,13 @@
 //! Each parser returns a [`FieldError`]-style message meant for the person who typed
 //! the value; it never repeats a secret back.
 
+pub mod app;
 mod email;
+pub mod key_token;
 mod password;
+pub mod scopes;
 
+pub use app::{AppUri, Description, LoginUserType, Name, RedirectUrl, SourceApp};
 pub use email::EmailAddress;
 pub use password::Password;
 

@@ -1,25 +1,156 @@
-//! The audit trail page.
+//! The audit trail: a filterable page, newest first, paginated by keyset, and the
+//! CSV export of the same filtered view.
 
 use actix_session::Session;
+use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
+use serde_json::Value;
+use time::Date;
+use time::macros::format_description;
 
 use crate::auth::CurrentAdmin;
+use crate::clock::Timestamp;
 use crate::db::DbError;
-use crate::db::models::AuditEvent;
-use crate::error::AppError;
+use crate::db::models::{Action, AuditEvent, AuditFilter};
+use crate::error::{AppError, urlencode};
+use crate::routes::fmt;
+use crate::routes::form::Query;
 use crate::routes::page::{self, Layout, Nav};
 use crate::startup::AppState;
 
-/// One row as shown.
+const PAGE_SIZE: i64 = 50;
+const EXPORT_BATCH: i64 = 1000;
+
+/// The filters and cursor, as in the query string.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    app: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    before: String,
+}
+
+/// Messages beside the filter fields.
+#[derive(Debug, Default)]
+struct FilterErrors {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn parse_date(raw: &str) -> Result<Option<Date>, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    Date::parse(s, format_description!("[year]-[month]-[day]"))
+        .map(Some)
+        .map_err(|_| "Enter a date like 2026-11-23.".to_owned())
+}
+
+impl AuditQuery {
+    fn filter(&self) -> (AuditFilter, FilterErrors) {
+        let mut errors = FilterErrors::default();
+        let from = parse_date(&self.from)
+            .map_err(|e| errors.from = Some(e))
+            .ok()
+            .flatten();
+        let to = parse_date(&self.to)
+            .map_err(|e| errors.to = Some(e))
+            .ok()
+            .flatten();
+        let non_empty =
+            |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= 254);
+        let filter = AuditFilter {
+            actor: non_empty(&self.actor.to_lowercase()),
+            action: Action::parse(self.action.trim()),
+            app_id: non_empty(&self.app),
+            from: from.map(|d| d.midnight()),
+            // The "to" day is included: until the next midnight.
+            until: to.and_then(|d| d.next_day()).map(|d| d.midnight()),
+        };
+        (filter, errors)
+    }
+
+    /// The cursor: `<RFC 3339 instant>|<id>`.
+    fn cursor(&self) -> Option<(Timestamp, String)> {
+        let (at, id) = self.before.split_once('|')?;
+        let at =
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
+        Some((crate::clock::from_offset(at), id.chars().take(64).collect()))
+    }
+
+    /// The query string of the filters, without the cursor.
+    fn filters_query(&self) -> String {
+        [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("app", &self.app),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| format!("{k}={}", urlencode(v.trim())))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+/// A record as the page shows it.
 #[derive(Debug)]
 struct Row {
     when: String,
+    iso: String,
     actor: String,
     action: String,
     target: String,
+    app_id: Option<String>,
     ip: String,
-    changes: String,
+    changes: Vec<String>,
+}
+
+/// One line per changed field: `field: from → to`, or `field: value`.
+fn describe_changes(json: &str) -> Vec<String> {
+    let show = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "none".to_owned(),
+        Value::Array(items) if items.is_empty() => "none".to_owned(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    };
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => map
+            .iter()
+            .map(|(field, value)| match value {
+                Value::Object(change)
+                    if change.contains_key("from") && change.contains_key("to") =>
+                {
+                    format!(
+                        "{field}: {} → {}",
+                        show(&change["from"]),
+                        show(&change["to"])
+                    )
+                }
+                other => format!("{field}: {}", show(other)),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[derive(Template)]
@@ -27,38 +158,202 @@ struct Row {
 struct AuditPage {
     layout: Layout,
     rows: Vec<Row>,
+    query: AuditQuery,
+    actions: Vec<(&'static str, &'static str, bool)>,
+    errors: FilterErrors,
+    filters_query: String,
+    next_page: Option<String>,
+    first_page: bool,
 }
 
-/// `GET /audit`: the newest records first.
+/// `GET /audit`.
 pub async fn audit_index(
     session: Session,
     state: web::Data<AppState>,
     admin: CurrentAdmin,
+    Query(query): Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let org_id = state.organization_id.clone();
-    let events = state
+    let (filter, errors) = query.filter();
+    let cursor = query.cursor();
+    let org = state.organization_id.clone();
+    let c = cursor.clone();
+    let mut events = state
         .db
-        .run(move |conn| AuditEvent::list_recent(conn, &org_id, 100).map_err(DbError::from))
+        .run(move |conn| {
+            AuditEvent::search(
+                conn,
+                &org,
+                &filter,
+                c.as_ref().map(|(t, id)| (*t, id.as_str())),
+                PAGE_SIZE + 1,
+            )
+            .map_err(DbError::from)
+        })
         .await?;
+    let more = events.len() > usize::try_from(PAGE_SIZE).unwrap_or(50);
+    events.truncate(usize::try_from(PAGE_SIZE).unwrap_or(50));
+    let filters_query = query.filters_query();
+    let next_page = more.then(|| events.last()).flatten().map(|last| {
+        let cursor = format!("{}|{}", fmt::iso(last.occurred_at), last.id);
+        let sep = if filters_query.is_empty() { "" } else { "&" };
+        format!("/audit?{filters_query}{sep}before={}", urlencode(&cursor))
+    });
     let rows = events
         .into_iter()
         .map(|e| Row {
-            when: crate::routes::fmt::timestamp(e.occurred_at),
+            when: fmt::timestamp_seconds(e.occurred_at),
+            iso: fmt::iso(e.occurred_at),
             actor: e.actor_label.clone(),
             action: e
                 .action()
                 .map_or_else(|| e.action.clone(), |a| a.label().to_owned()),
             target: e.target_label.clone().unwrap_or_default(),
+            app_id: e.app_id.clone(),
             ip: e.ip.clone().unwrap_or_default(),
-            changes: if e.changes == "{}" {
-                String::new()
-            } else {
-                e.changes.clone()
-            },
+            changes: describe_changes(&e.changes),
         })
         .collect();
+    let selected = query.action.trim().to_owned();
     page::ok(&AuditPage {
         layout: Layout::new(&session, Some(&admin), Nav::Audit, "Audit")?,
         rows,
+        actions: Action::ALL
+            .iter()
+            .map(|a| (a.as_str(), a.label(), a.as_str() == selected))
+            .collect(),
+        errors,
+        filters_query,
+        next_page,
+        first_page: cursor.is_none(),
+        query,
     })
+}
+
+/// A spreadsheet must not run a cell as a formula: such cells get a leading `'`.
+fn csv_cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn csv_rows(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for e in events {
+        let action = e.action.as_str();
+        writer
+            .write_record([
+                fmt::iso(e.occurred_at),
+                csv_cell(&e.actor_label),
+                csv_cell(action),
+                csv_cell(e.target_type.as_deref().unwrap_or("")),
+                csv_cell(e.target_label.as_deref().unwrap_or("")),
+                csv_cell(e.target_id.as_deref().unwrap_or("")),
+                csv_cell(e.app_id.as_deref().unwrap_or("")),
+                csv_cell(e.ip.as_deref().unwrap_or("")),
+                csv_cell(e.user_agent.as_deref().unwrap_or("")),
+                csv_cell(&describe_changes(&e.changes).join("; ")),
+            ])
+            .map_err(AppError::internal)?;
+    }
+    writer.into_inner().map_err(AppError::internal)
+}
+
+/// `GET /audit.csv` — the filtered view, every matching record, streamed in batches.
+pub async fn audit_export(
+    state: web::Data<AppState>,
+    _admin: CurrentAdmin,
+    Query(query): Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (filter, _) = query.filter();
+    let mut head = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]); // BOM: spreadsheets then read UTF-8
+    head.write_record([
+        "time_utc",
+        "actor",
+        "action",
+        "target_type",
+        "target",
+        "target_id",
+        "app_id",
+        "ip",
+        "user_agent",
+        "changes",
+    ])
+    .map_err(AppError::internal)?;
+    let head = head.into_inner().map_err(AppError::internal)?;
+    let org = state.organization_id.clone();
+
+    // Each step fetches the next batch after the last record sent.
+    let stream = futures_util::stream::unfold(
+        Some((state, org, filter, None::<(Timestamp, String)>, Some(head))),
+        |step| async move {
+            let (state, org, filter, cursor, head) = step?;
+            if let Some(head) = head {
+                return Some((
+                    Ok::<Bytes, AppError>(Bytes::from(head)),
+                    Some((state, org, filter, cursor, None)),
+                ));
+            }
+            let (o, f, c) = (org.clone(), filter.clone(), cursor.clone());
+            let batch = state
+                .db
+                .run(move |conn| {
+                    AuditEvent::search(
+                        conn,
+                        &o,
+                        &f,
+                        c.as_ref().map(|(t, id)| (*t, id.as_str())),
+                        EXPORT_BATCH,
+                    )
+                    .map_err(DbError::from)
+                })
+                .await;
+            match batch {
+                Err(e) => Some((Err(AppError::from(e)), None)),
+                Ok(events) if events.is_empty() => None,
+                Ok(events) => {
+                    let next = events.last().map(|e| (e.occurred_at, e.id.clone()));
+                    let done = i64::try_from(events.len()).unwrap_or(0) < EXPORT_BATCH;
+                    let chunk = csv_rows(&events).map(Bytes::from);
+                    Some((chunk, (!done).then_some((state, org, filter, next, None))))
+                }
+            }
+        },
+    );
+    let filename = format!(
+        "keyward-audit-{}.csv",
+        fmt::date_compact(crate::clock::now())
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .streaming(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_read_as_from_and_to() {
+        let lines = describe_changes(
+            r#"{"name":{"from":"A","to":"B"},"permissions":["x:read","y:read"],"reason":"r"}"#,
+        );
+        assert_eq!(
+            lines,
+            vec!["name: A → B", "permissions: x:read, y:read", "reason: r"]
+        );
+        assert!(describe_changes("not json").is_empty());
+    }
+
+    #[test]
+    fn formula_cells_are_defused() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_cell("-1"), "'-1");
+        assert_eq!(csv_cell("ada@example.com"), "ada@example.com");
+    }
 }

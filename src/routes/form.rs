@@ -46,3 +46,42 @@ impl<T: DeserializeOwned + 'static> FromRequest for Query<T> {
         )
     }
 }
+
+/// A form body to deserialise into several structs (the same fields may feed
+/// more than one, which `#[serde(flatten)]` cannot do with repeated fields).
+#[derive(Debug)]
+pub struct RawForm(Bytes);
+
+impl RawForm {
+    /// The form as `T`.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, AppError> {
+        serde_html_form::from_bytes(&self.0)
+            .map_err(|e| AppError::BadRequest(format!("unexpected form fields ({e})")))
+    }
+}
+
+impl FromRequest for RawForm {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = Bytes::from_request(req, payload);
+        Box::pin(async move {
+            bytes
+                .await
+                .map(RawForm)
+                .map_err(|_| AppError::PayloadTooLarge)
+        })
+    }
+}
+
+/// The button that submitted a form with several (`name="op"`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Button {
+    /// Its value.
+    #[serde(default)]
+    pub op: String,
+    /// The form's nonce, when it has one.
+    #[serde(default)]
+    pub nonce: String,
+}

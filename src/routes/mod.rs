@@ -29,8 +29,85 @@ pub fn console(cfg: &mut web::ServiceConfig) {
         .route("/setup", web::get().to(auth::setup_form))
         .route("/setup", web::post().to(auth::setup))
         .route("/apps", web::get().to(apps::apps_index))
+        .route("/apps/new", web::get().to(apps::wizard::new_app_form))
+        .route("/apps/new", web::post().to(apps::wizard::create_draft))
+        .route("/apps/{id}", web::get().to(apps::app_show))
+        .route("/apps/{id}/edit", web::get().to(apps::app_edit_form))
+        .route("/apps/{id}/edit", web::post().to(apps::app_update))
+        .route("/apps/{id}/delete", web::post().to(apps::app_delete))
+        .route(
+            "/apps/{id}/{verb:activate|inactivate}",
+            web::post().to(apps::app_set_active),
+        )
+        .route("/apps/{id}/wizard", web::get().to(apps::wizard::resume))
+        .route(
+            "/apps/{id}/wizard/details",
+            web::get().to(apps::wizard::draft_details_form),
+        )
+        .route(
+            "/apps/{id}/wizard/details",
+            web::post().to(apps::wizard::update_draft_details),
+        )
+        .route(
+            "/apps/{id}/wizard/scopes",
+            web::get().to(apps::wizard::scopes_form),
+        )
+        .route(
+            "/apps/{id}/wizard/scopes",
+            web::post().to(apps::wizard::save_scopes),
+        )
+        .route(
+            "/apps/{id}/wizard/secrets",
+            web::get().to(apps::wizard::secrets_page),
+        )
+        .route(
+            "/apps/{id}/wizard/secrets",
+            web::post().to(apps::wizard::secrets_noted),
+        )
+        .route(
+            "/apps/{id}/wizard/key",
+            web::get().to(apps::wizard::key_form),
+        )
+        .route(
+            "/apps/{id}/wizard/key",
+            web::post().to(apps::wizard::generate_key),
+        )
+        .route(
+            "/apps/{id}/wizard/finish",
+            web::get().to(apps::wizard::finish_form),
+        )
+        .route(
+            "/apps/{id}/wizard/finish",
+            web::post().to(apps::wizard::finish),
+        )
+        .route(
+            "/apps/{id}/keys/new",
+            web::get().to(apps::keys::key_new_form),
+        )
+        .route("/apps/{id}/keys", web::post().to(apps::keys::key_create))
+        .route(
+            "/apps/{id}/keys/{key}/edit",
+            web::get().to(apps::keys::key_edit_form),
+        )
+        .route(
+            "/apps/{id}/keys/{key}/edit",
+            web::post().to(apps::keys::key_update),
+        )
+        .route(
+            "/apps/{id}/keys/{key}/delete",
+            web::get().to(apps::keys::key_delete_form),
+        )
+        .route(
+            "/apps/{id}/keys/{key}/delete",
+            web::post().to(apps::keys::key_delete),
+        )
+        .route(
+            "/apps/{id}/keys/{key}/{verb:activate|inactivate}",
+            web::post().to(apps::keys::key_set_active),
+        )
         .route("/settings", web::get().to(settings::settings_index))
-        .route("/audit", web::get().to(audit::audit_index));
+        .route("/audit", web::get().to(audit::audit_index))
+        .route("/audit.csv", web::get().to(audit::audit_export));
 }
 
 /// Anything unmatched.

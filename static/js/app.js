@@ -21,6 +21,30 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
+  // One-time secrets: the reveal dialog is modal; closing it, or leaving the page,
+  // wipes the value, so neither the page nor the back/forward cache keeps it.
+  const wipe = () => {
+    document.querySelectorAll("[data-secret]").forEach((el) => {
+      el.value = "";
+      el.setAttribute("value", "");
+    });
+  };
+  const reveal = document.getElementById("reveal");
+  if (reveal && reveal.open && typeof reveal.showModal === "function") {
+    reveal.close();
+    reveal.showModal();
+    const copy = reveal.querySelector("[data-copy-target]");
+    if (copy) copy.focus();
+  }
+  if (reveal) {
+    reveal.addEventListener("close", () => {
+      wipe();
+      reveal.remove();
+    });
+    const done = reveal.querySelector("[data-close-reveal]");
+    if (done) done.addEventListener("click", () => reveal.close());
+  }
+
   // Confirmations: <form data-confirm="message">.
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {
@@ -39,4 +63,16 @@ document.addEventListener("DOMContentLoaded", () => {
     el.title = el.textContent.trim();
     el.textContent = rtf.format(Math.round(seconds / size), unit);
   });
+});
+
+window.addEventListener("pagehide", () => {
+  if (document.querySelector("[data-one-time]")) {
+    document.querySelectorAll("[data-secret]").forEach((el) => { el.value = ""; el.setAttribute("value", ""); });
+  }
+});
+window.addEventListener("pageshow", (event) => {
+  const oneTime = document.querySelector("[data-one-time]");
+  if (event.persisted && oneTime) {
+    location.replace(oneTime.dataset.leaveTo || location.href);
+  }
 });

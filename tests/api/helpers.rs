@@ -95,6 +95,34 @@ pub struct TestApp {
 }
 
 static TRACING: Once = Once::new();
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Collects every log line of the test process, so tests can search them.
+#[derive(Clone, Copy)]
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = LOGS.lock() {
+            logs.extend_from_slice(buf);
+        }
+        if std::env::var_os("KEYWARD_TEST_LOG").is_some() {
+            let _ = std::io::stderr().write_all(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything logged so far by every server of this test process, at debug level.
+pub fn captured_logs() -> String {
+    LOGS.lock()
+        .map(|l| String::from_utf8_lossy(&l).into_owned())
+        .unwrap_or_default()
+}
 
 /// Settings for a test on `data`.
 pub fn test_settings(data: &TestData) -> Settings {
@@ -117,9 +145,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 /// Boots a server with `settings` on the given shared data.
 pub async fn spawn_on(data: Arc<TestData>, settings: Settings) -> TestApp {
     TRACING.call_once(|| {
-        if let Ok(filter) = std::env::var("KEYWARD_TEST_LOG") {
-            keyward::telemetry::init(&filter, false);
-        }
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(|| LogSink)
+            .with_ansi(false)
+            .try_init();
     });
     let app = Application::build(settings)
         .await
@@ -299,5 +329,201 @@ impl TestApp {
             })
             .await
             .expect("audit rows")
+    }
+}
+
+/// What the wizard made.
+#[derive(Debug, Clone)]
+pub struct CreatedApp {
+    pub id: String,
+    pub secret: String,
+    pub key: String,
+}
+
+/// The `value` of the `<input>` with this id.
+pub fn input_value(html: &str, id: &str) -> Option<String> {
+    let marker = format!("id=\"{id}\"");
+    let start = html.find(&marker)?;
+    let tag_end = html[start..].find('>')? + start;
+    let tag = &html[start..tag_end];
+    let v = tag.find("value=\"")? + "value=\"".len();
+    let end = tag[v..].find('"')? + v;
+    Some(html_unescape(&tag[v..end]))
+}
+
+/// Undoes the HTML escaping of an attribute value.
+pub fn html_unescape(s: &str) -> String {
+    [
+        ("&#39;", "'"),
+        ("&#x27;", "'"),
+        ("&#34;", "\""),
+        ("&quot;", "\""),
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&#60;", "<"),
+        ("&#62;", ">"),
+        ("&#38;", "&"),
+        ("&amp;", "&"),
+    ]
+    .iter()
+    .fold(s.to_owned(), |acc, (from, to)| acc.replace(from, to))
+}
+
+/// The path of a 303's Location.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+impl TestApp {
+    /// Runs the whole wizard: details, scopes, secrets, first key, finish.
+    pub async fn create_app(
+        &self,
+        name: &str,
+        source_app: &str,
+        apikey: &[&str],
+        jwt: &[&str],
+    ) -> CreatedApp {
+        let response = self
+            .post_form(
+                "/apps/new",
+                &[
+                    ("name", name),
+                    ("uri", "https://example.com"),
+                    ("login_user_type", "guest"),
+                    ("source_app", source_app),
+                    ("op", "next"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 303, "details accepted");
+        let scopes = location(&response);
+        let id = scopes
+            .trim_start_matches("/apps/")
+            .trim_end_matches("/wizard/scopes")
+            .to_owned();
+        let mut fields: Vec<(&str, &str)> = apikey.iter().map(|p| ("apikey", *p)).collect();
+        fields.extend(jwt.iter().map(|p| ("jwt", *p)));
+        let response = self.post_form(&scopes, &fields).await;
+        assert_eq!(response.status().as_u16(), 303, "scopes accepted");
+        let html = self
+            .get_html(&format!("/apps/{id}/wizard/secrets"), 200)
+            .await;
+        let secret = input_value(&html, "app-secret").expect("the secret is shown");
+        let response = self
+            .post_form(&format!("/apps/{id}/wizard/secrets"), &[])
+            .await;
+        assert_eq!(response.status().as_u16(), 303);
+        let key = if apikey.is_empty() {
+            let response = self.post_form(&format!("/apps/{id}/wizard/key"), &[]).await;
+            assert_eq!(response.status().as_u16(), 303);
+            String::new()
+        } else {
+            let response = self
+                .post_form(&format!("/apps/{id}/wizard/key"), &[("name", "First key")])
+                .await;
+            assert_eq!(response.status().as_u16(), 200);
+            input_value(&response.text().await.unwrap(), "new-api-key").expect("the key is shown")
+        };
+        let response = self
+            .post_form(&format!("/apps/{id}/wizard/finish"), &[])
+            .await;
+        assert_eq!(location(&response), format!("/apps/{id}"));
+        CreatedApp { id, secret, key }
+    }
+
+    /// New API Key through the form; returns the response.
+    pub async fn post_new_key(
+        &self,
+        app_id: &str,
+        name: &str,
+        permissions: &[&str],
+        expires_at: &str,
+    ) -> reqwest::Response {
+        let html = self
+            .get_html(&format!("/apps/{app_id}/keys/new"), 200)
+            .await;
+        let nonce = hidden_value(&html, "nonce").expect("nonce");
+        let mut fields = vec![
+            ("name", name),
+            ("expires_at", expires_at),
+            ("active", "on"),
+            ("nonce", nonce.as_str()),
+        ];
+        fields.extend(permissions.iter().map(|p| ("permissions", *p)));
+        let token = csrf_in(&html);
+        fields.push(("csrf_token", &token));
+        self.post_raw(&format!("/apps/{app_id}/keys"), &fields)
+            .await
+    }
+
+    /// New API Key; returns its token.
+    pub async fn new_key(&self, app_id: &str, name: &str, permissions: &[&str]) -> String {
+        let response = self.post_new_key(app_id, name, permissions, "").await;
+        assert_eq!(response.status().as_u16(), 200, "key created");
+        input_value(&response.text().await.unwrap(), "new-api-key").expect("the key is shown")
+    }
+
+    /// The ids of an app's keys, oldest first.
+    pub async fn key_ids(&self, app_id: &str) -> Vec<String> {
+        let app_id = app_id.to_owned();
+        self.db()
+            .run(move |conn| {
+                keyward::db::models::ApiKey::list_for_app(conn, &app_id).map_err(DbError::from)
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.id)
+            .collect()
+    }
+
+    /// Every byte the database holds, as text, to search for secrets.
+    pub async fn database_dump(&self) -> String {
+        match &self.data.database_url {
+            keyward::config::DatabaseUrl::Sqlite(path) => {
+                let mut all = Vec::new();
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = format!("{}{suffix}", path.display());
+                    if let Ok(bytes) = std::fs::read(&file) {
+                        all.extend(bytes);
+                    }
+                }
+                String::from_utf8_lossy(&all).into_owned()
+            }
+            keyward::config::DatabaseUrl::Postgres(_) => {
+                use diesel::prelude::*;
+                #[derive(QueryableByName)]
+                struct Dump {
+                    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+                    text: Option<String>,
+                }
+                self.db()
+                    .run(|conn| {
+                        let mut out = String::new();
+                        for table in [
+                            "organizations",
+                            "admins",
+                            "sessions",
+                            "setup_tokens",
+                            "audit_events",
+                            "apps",
+                            "api_keys",
+                        ] {
+                            let rows: Vec<Dump> = diesel::sql_query(format!(
+                                "SELECT string_agg(t::text, ' ') AS text FROM {table} t"
+                            ))
+                            .load(conn)?;
+                            out.extend(rows.into_iter().filter_map(|r| r.text));
+                        }
+                        Ok::<_, DbError>(out)
+                    })
+                    .await
+                    .unwrap()
+            }
+        }
     }
 }

@@ -1,17 +1,21 @@
 //! Integration tests: the real server over HTTP, on SQLite, or on PostgreSQL when
+//! KEYWARD_TEST_DATABASE_URL is set.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "tests fail loudly on the unexpected"
 )]
-//! KEYWARD_TEST_DATABASE_URL is set.
 
+mod apps;
+mod audit;
 mod command_line;
 mod hardening;
 mod health;
 mod helpers;
+mod keys;
 mod migrations;
 mod sessions;
 mod setup;
 mod sign_in;
+mod wizard;

@@ -22,6 +22,28 @@ pub enum Action {
     SignedOut,
     /// An admin account was created.
     AdminCreated,
+    /// An app was created (as a draft, at the wizard's first step).
+    AppCreated,
+    /// An app's details or scopes changed.
+    AppChanged,
+    /// An app was activated (at the wizard's end, or again after inactivation).
+    AppActivated,
+    /// An app was inactivated: all its keys stopped.
+    AppInactivated,
+    /// An app (or an abandoned draft) was deleted.
+    AppDeleted,
+    /// A new app secret was generated; the previous one stopped working.
+    SecretGenerated,
+    /// An API key was created.
+    KeyCreated,
+    /// An API key was edited.
+    KeyEdited,
+    /// An API key was activated.
+    KeyActivated,
+    /// An API key was inactivated.
+    KeyInactivated,
+    /// An API key was deleted.
+    KeyDeleted,
 }
 
 impl Action {
@@ -31,6 +53,17 @@ impl Action {
         Self::SignInFailed,
         Self::SignedOut,
         Self::AdminCreated,
+        Self::AppCreated,
+        Self::AppChanged,
+        Self::AppActivated,
+        Self::AppInactivated,
+        Self::AppDeleted,
+        Self::SecretGenerated,
+        Self::KeyCreated,
+        Self::KeyEdited,
+        Self::KeyActivated,
+        Self::KeyInactivated,
+        Self::KeyDeleted,
     ];
 
     /// The stored name.
@@ -40,6 +73,17 @@ impl Action {
             Self::SignInFailed => "admin.sign_in_failed",
             Self::SignedOut => "admin.signed_out",
             Self::AdminCreated => "admin.created",
+            Self::AppCreated => "app.created",
+            Self::AppChanged => "app.changed",
+            Self::AppActivated => "app.activated",
+            Self::AppInactivated => "app.inactivated",
+            Self::AppDeleted => "app.deleted",
+            Self::SecretGenerated => "app.secret_generated",
+            Self::KeyCreated => "key.created",
+            Self::KeyEdited => "key.edited",
+            Self::KeyActivated => "key.activated",
+            Self::KeyInactivated => "key.inactivated",
+            Self::KeyDeleted => "key.deleted",
         }
     }
 
@@ -50,6 +94,17 @@ impl Action {
             Self::SignInFailed => "Sign-in failed",
             Self::SignedOut => "Signed out",
             Self::AdminCreated => "Admin created",
+            Self::AppCreated => "App created",
+            Self::AppChanged => "App changed",
+            Self::AppActivated => "App activated",
+            Self::AppInactivated => "App inactivated",
+            Self::AppDeleted => "App deleted",
+            Self::SecretGenerated => "Secret generated",
+            Self::KeyCreated => "Key created",
+            Self::KeyEdited => "Key edited",
+            Self::KeyActivated => "Key activated",
+            Self::KeyInactivated => "Key inactivated",
+            Self::KeyDeleted => "Key deleted",
         }
     }
 
@@ -105,6 +160,21 @@ impl Target {
             app_id: None,
         }
     }
+}
+
+/// What the Audit page and its export narrow the records to.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// The actor's label (an admin's email), exactly.
+    pub actor: Option<String>,
+    /// The action.
+    pub action: Option<Action>,
+    /// The app concerned.
+    pub app_id: Option<String>,
+    /// From this instant.
+    pub from: Option<Timestamp>,
+    /// Before this instant.
+    pub until: Option<Timestamp>,
 }
 
 /// A stored record.
@@ -254,18 +324,46 @@ impl AuditEvent {
             .first(conn)
     }
 
-    /// The newest records first (the full Audit page comes with its filters).
-    pub fn list_recent(
+    /// Records matching `filter`, newest first, older than the `before` cursor
+    /// (`occurred_at`, `id`): keyset pagination, as fast on the last page as the first.
+    pub fn search(
         conn: &mut DbConn,
         organization_id: &str,
+        filter: &AuditFilter,
+        before: Option<(Timestamp, &str)>,
         limit: i64,
     ) -> QueryResult<Vec<AuditEvent>> {
-        audit_events::table
+        let mut query = audit_events::table
             .filter(audit_events::organization_id.eq(organization_id))
+            .select(Self::as_select())
             .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
             .limit(limit)
-            .select(Self::as_select())
-            .load(conn)
+            .into_boxed::<crate::db::MultiBackend>();
+        if let Some(actor) = &filter.actor {
+            query = query.filter(audit_events::actor_label.eq(actor.clone()));
+        }
+        if let Some(action) = filter.action {
+            query = query.filter(audit_events::action.eq(action.as_str()));
+        }
+        if let Some(app) = &filter.app_id {
+            query = query.filter(audit_events::app_id.eq(app.clone()));
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(audit_events::occurred_at.ge(from));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(audit_events::occurred_at.lt(until));
+        }
+        if let Some((at, id)) = before {
+            query = query.filter(
+                audit_events::occurred_at
+                    .lt(at)
+                    .or(audit_events::occurred_at
+                        .eq(at)
+                        .and(audit_events::id.lt(id.to_owned()))),
+            );
+        }
+        query.load(conn)
     }
 
     /// The record's action, when it is one this version knows.

@@ -1,11 +1,15 @@
 //! One file per table: the row (`Thing`), the insert (`NewThing`), and the queries.
 
 pub mod admin;
+pub mod api_key;
+pub mod app;
 pub mod audit_event;
 pub mod organization;
 pub mod session;
 pub mod setup_token;
 
 pub use admin::{Admin, NewAdmin, Role};
-pub use audit_event::{Action, Actor, AuditEvent, NewAuditEvent, Target};
+pub use api_key::{ApiKey, ApiKeyChanges, KeyStatus, MAX_KEYS_PER_APP, NewApiKey};
+pub use app::{App, AppDetails, AppStatus, WizardStep};
+pub use audit_event::{Action, Actor, AuditEvent, AuditFilter, NewAuditEvent, Target};
 pub use organization::Organization;

@@ -1,23 +1,488 @@
-//! Integrations → Apps: the Manage Applications page, the wizard and each app's keys.
-//! Full-access admins only.
+//! Integrations → Apps: the Manage Applications page, each app's page, its edit
+//! page, activation and deletion. Full-access admins only; the wizard and the keys
+//! have their own modules.
+
+pub mod details;
+pub mod keys;
+pub mod scopes;
+pub mod wizard;
+
+use std::collections::HashMap;
 
 use actix_session::Session;
-use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use diesel::prelude::*;
+use serde::Deserialize;
 
-use crate::auth::FullAdmin;
+use self::details::{DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
+use self::scopes::{FamilyView, ScopesForm};
+use crate::auth::{self, FullAdmin};
+use crate::clock::{self, Timestamp};
+use crate::db::models::{ApiKey, App, AppStatus, KeyStatus, MAX_KEYS_PER_APP};
+use crate::db::schema::api_keys;
+use crate::db::{DbConn, DbError, write_tx};
 use crate::error::AppError;
+use crate::routes::fmt;
+use crate::routes::form::{Button, Query, RawForm};
 use crate::routes::page::{self, Layout, Nav};
+use crate::services::{self, OpError};
+use crate::startup::AppState;
+
+/// Runs a state change in one write transaction.
+pub(crate) async fn op<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut DbConn) -> Result<T, OpError> + Send + 'static,
+) -> Result<T, OpError> {
+    state.db.run(move |conn| write_tx(conn, f)).await
+}
+
+/// Runs a read.
+pub(crate) async fn read<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut DbConn) -> QueryResult<T> + Send + 'static,
+) -> Result<T, AppError> {
+    Ok(state
+        .db
+        .run(move |conn| f(conn).map_err(DbError::from))
+        .await?)
+}
+
+/// How many apps a page of the list shows.
+const PAGE_SIZE: i64 = 50;
+
+/// One row of the Manage Applications list.
+#[derive(Debug)]
+struct AppRow {
+    name: String,
+    status: AppStatus,
+    source: &'static str,
+    booking_mark: Option<&'static str>,
+    keys: i64,
+    href: String,
+}
+
+impl AppRow {
+    fn status_label(&self) -> &'static str {
+        match self.status {
+            AppStatus::Draft => "Draft",
+            AppStatus::Active => "Active",
+            AppStatus::Inactive => "Inactive",
+        }
+    }
+
+    fn status_class(&self) -> &'static str {
+        match self.status {
+            AppStatus::Draft => "badge-expiring",
+            AppStatus::Active => "badge-active",
+            AppStatus::Inactive => "badge-inactive",
+        }
+    }
+}
 
 #[derive(Template)]
 #[template(path = "apps/index.html")]
 struct AppsPage {
     layout: Layout,
+    rows: Vec<AppRow>,
+    q: String,
+    next_page: Option<String>,
+    first_page: bool,
 }
 
-/// `GET /apps` — Manage Applications.
-pub async fn apps_index(session: Session, admin: FullAdmin) -> Result<HttpResponse, AppError> {
+/// Query of the list: a search term and the cursor.
+#[derive(Debug, Deserialize)]
+pub struct AppsQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    after: String,
+}
+
+/// `GET /apps` — Manage Applications: every app by name, searchable, paginated.
+pub async fn apps_index(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    Query(query): Query<AppsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let q: String = query.q.trim().chars().take(100).collect();
+    // The cursor is "<name key>\n<id>" of the last row shown.
+    let after = query
+        .after
+        .split_once('\n')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()));
+    let org = state.organization_id.clone();
+    let (search, cursor) = (q.clone(), after.clone());
+    let (apps, counts) = read(&state, move |conn| {
+        let search = Some(search.as_str()).filter(|s| !s.is_empty());
+        let apps = App::list_page(
+            conn,
+            &org,
+            search,
+            cursor.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            PAGE_SIZE + 1,
+        )?;
+        let ids: Vec<&str> = apps.iter().map(|a| a.id.as_str()).collect();
+        let counts: Vec<(String, i64)> = api_keys::table
+            .filter(api_keys::app_id.eq_any(ids))
+            .group_by(api_keys::app_id)
+            .select((api_keys::app_id, diesel::dsl::count_star()))
+            .load(conn)?;
+        Ok((apps, counts))
+    })
+    .await?;
+    let counts: HashMap<String, i64> = counts.into_iter().collect();
+    let has_more = apps.len() > usize::try_from(PAGE_SIZE).unwrap_or(50);
+    let shown: Vec<&App> = apps
+        .iter()
+        .take(usize::try_from(PAGE_SIZE).unwrap_or(50))
+        .collect();
+    let next_page = if has_more {
+        shown.last().map(|last| {
+            let cursor = format!("{}\n{}", last.name_key, last.id);
+            format!(
+                "/apps?q={}&after={}",
+                crate::error::urlencode(&q),
+                crate::error::urlencode(&cursor)
+            )
+        })
+    } else {
+        None
+    };
+    let rows = shown
+        .into_iter()
+        .map(|a| AppRow {
+            name: a.name.clone(),
+            status: a.status(),
+            source: a.source().label(),
+            booking_mark: a.source().booking_mark(),
+            keys: counts.get(&a.id).copied().unwrap_or(0),
+            href: if a.status() == AppStatus::Draft {
+                format!("/apps/{}/wizard", a.id)
+            } else {
+                format!("/apps/{}", a.id)
+            },
+        })
+        .collect();
     page::ok(&AppsPage {
         layout: Layout::new(&session, Some(&admin), Nav::Apps, "Manage Applications")?,
+        rows,
+        q,
+        next_page,
+        first_page: after.is_none(),
     })
+}
+
+/// One key as the app page lists it.
+#[derive(Debug)]
+struct KeyRow {
+    id: String,
+    name: String,
+    masked: String,
+    expires: Option<(String, String)>,
+    status: KeyStatus,
+    expiring_soon: bool,
+    active: bool,
+    last_used: Option<(String, String)>,
+    permissions: Vec<String>,
+}
+
+impl KeyRow {
+    fn from_key(key: &ApiKey, now: Timestamp) -> Self {
+        let status = key.status(now);
+        Self {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            masked: key.masked(),
+            expires: key.expires_at.map(|t| (fmt::timestamp(t), fmt::iso(t))),
+            expiring_soon: status == KeyStatus::Active
+                && key
+                    .expires_at
+                    .is_some_and(|t| t - now <= time::Duration::days(7)),
+            status,
+            active: key.active,
+            last_used: key.last_used_at.map(|t| (fmt::timestamp(t), fmt::iso(t))),
+            permissions: key.permission_set().strings(),
+        }
+    }
+
+    fn badge(&self) -> (&'static str, &'static str) {
+        match self.status {
+            KeyStatus::Expired => ("badge-expired", "Expired"),
+            KeyStatus::Inactive => ("badge-inactive", "Inactive"),
+            KeyStatus::Active if self.expiring_soon => ("badge-expiring", "Expiring soon"),
+            KeyStatus::Active => ("badge-active", "Active"),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "apps/show.html")]
+struct AppPage {
+    layout: Layout,
+    app: App,
+    status: AppStatus,
+    source: &'static str,
+    booking_mark: Option<&'static str>,
+    user_type: &'static str,
+    apikey_scopes: Vec<String>,
+    jwt_scopes: Vec<String>,
+    post_login: Vec<String>,
+    post_logout: Vec<String>,
+    keys: Vec<KeyRow>,
+    at_limit: bool,
+    max_keys: i64,
+}
+
+/// `GET /apps/{id}` — an app's page: its details and its keys.
+pub async fn app_show(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (org, id) = (state.organization_id.clone(), path.into_inner());
+    let (app, keys) = read(&state, move |conn| {
+        let app = App::find(conn, &org, &id)?;
+        let keys = match &app {
+            Some(app) => ApiKey::list_for_app(conn, &app.id)?,
+            None => Vec::new(),
+        };
+        Ok((app, keys))
+    })
+    .await?;
+    let app = app.ok_or(AppError::NotFound)?;
+    if app.status() == AppStatus::Draft {
+        return Ok(page::see_other(&format!("/apps/{}/wizard", app.id)));
+    }
+    let now = clock::now();
+    let title = app.name.clone();
+    page::ok(&AppPage {
+        layout: Layout::new(&session, Some(&admin), Nav::Apps, title)?,
+        status: app.status(),
+        source: app.source().label(),
+        booking_mark: app.source().booking_mark(),
+        user_type: app.user_type().label(),
+        apikey_scopes: app.apikey_permissions().strings(),
+        jwt_scopes: app.jwt_permissions().strings(),
+        post_login: app.post_login_urls(),
+        post_logout: app.post_logout_urls(),
+        at_limit: i64::try_from(keys.len()).unwrap_or(i64::MAX) >= MAX_KEYS_PER_APP,
+        max_keys: MAX_KEYS_PER_APP,
+        keys: keys.iter().map(|k| KeyRow::from_key(k, now)).collect(),
+        app,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "apps/edit.html")]
+struct EditPage {
+    layout: Layout,
+    app: App,
+    details: DetailsForm,
+    errors: DetailsErrors,
+    families: Vec<FamilyView>,
+    scopes_error: Option<String>,
+    user_types: [(&'static str, &'static str); 2],
+    source_apps: [(&'static str, &'static str); 4],
+}
+
+fn edit_page(
+    session: &Session,
+    admin: &FullAdmin,
+    app: App,
+    details: DetailsForm,
+    errors: DetailsErrors,
+    families: Vec<FamilyView>,
+    scopes_error: Option<String>,
+) -> Result<EditPage, AppError> {
+    Ok(EditPage {
+        layout: Layout::new(
+            session,
+            Some(admin),
+            Nav::Apps,
+            format!("Edit {}", app.name),
+        )?,
+        app,
+        details,
+        errors,
+        families,
+        scopes_error,
+        user_types: USER_TYPES,
+        source_apps: SOURCE_APPS,
+    })
+}
+
+async fn load_finished(state: &AppState, id: String) -> Result<App, AppError> {
+    let org = state.organization_id.clone();
+    let app = read(state, move |conn| App::find(conn, &org, &id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if app.status() == AppStatus::Draft {
+        return Err(AppError::Conflict(
+            "Finish this app's setup first.".to_owned(),
+        ));
+    }
+    Ok(app)
+}
+
+/// `GET /apps/{id}/edit`.
+pub async fn app_edit_form(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let app = load_finished(&state, path.into_inner()).await?;
+    let details = DetailsForm::from_app(&app);
+    let families = scopes::families(&app.apikey_permissions(), &app.jwt_permissions());
+    page::ok(&edit_page(
+        &session,
+        &admin,
+        app,
+        details,
+        DetailsErrors::default(),
+        families,
+        None,
+    )?)
+}
+
+/// `POST /apps/{id}/edit` — saves details and scopes; narrowing the scopes narrows the keys.
+pub async fn app_update(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<String>,
+    form: RawForm,
+) -> Result<HttpResponse, AppError> {
+    let app = load_finished(&state, path.into_inner()).await?;
+    let (mut details, scopes_form, button) = (
+        form.parse::<DetailsForm>()?,
+        form.parse::<ScopesForm>()?,
+        form.parse::<Button>()?.op,
+    );
+    let mut errors = DetailsErrors::default();
+    let (checked_apikey, checked_jwt) = scopes_form.checked();
+    let families = scopes::families(&checked_apikey, &checked_jwt);
+    if details::apply_list_op(&mut details, Op::parse(&button), &mut errors) {
+        let status = if errors.any() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        return page::render(
+            status,
+            &edit_page(&session, &admin, app, details, errors, families, None)?,
+        );
+    }
+    let parsed_scopes = scopes_form.parse();
+    let parsed_details = details::parse(&details);
+    let (parsed, (apikey, jwt)) = match (parsed_details, parsed_scopes) {
+        (Ok(d), Ok(s)) => (d, s),
+        (d, s) => {
+            let errors = d.err().unwrap_or_default();
+            let page = edit_page(&session, &admin, app, details, errors, families, s.err())?;
+            return page::render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+    };
+    let (org, actor, app_id) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+        app.id.clone(),
+    );
+    let result = op(&state, move |conn| {
+        services::apps::update_details(conn, &org, &actor, &app_id, &parsed)?;
+        services::apps::update_scopes(conn, &org, &actor, &app_id, &apikey, &jwt)
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            page::flash(&session, "success", "The application was saved.");
+            Ok(page::see_other(&format!("/apps/{}", app.id)))
+        }
+        Err(OpError::NameTaken) => {
+            let errors = DetailsErrors {
+                name: Some(OpError::NameTaken.to_string()),
+                ..DetailsErrors::default()
+            };
+            page::render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &edit_page(&session, &admin, app, details, errors, families, None)?,
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /apps/{id}/activate` and `/inactivate`.
+pub async fn app_set_active(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, verb) = path.into_inner();
+    let active = match verb.as_str() {
+        "activate" => true,
+        "inactivate" => false,
+        _ => return Err(AppError::NotFound),
+    };
+    let (org, actor, id) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+        app_id.clone(),
+    );
+    op(&state, move |conn| {
+        services::apps::set_active(conn, &org, &actor, &id, active)
+    })
+    .await?;
+    page::flash(
+        &session,
+        "success",
+        if active {
+            "The application is active again; its active keys work."
+        } else {
+            "The application is inactive: none of its keys work now."
+        },
+    );
+    Ok(page::see_other(&format!("/apps/{app_id}")))
+}
+
+/// `POST /apps/{id}/delete` — deletes an app without keys, or discards a draft.
+pub async fn app_delete(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let app_id = path.into_inner();
+    let (org, actor, id) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+        app_id.clone(),
+    );
+    match op(&state, move |conn| {
+        services::apps::delete(conn, &org, &actor, &id)
+    })
+    .await
+    {
+        Ok(app) => {
+            page::flash(
+                &session,
+                "success",
+                format!("The application “{}” was deleted.", app.name),
+            );
+            Ok(page::see_other("/apps"))
+        }
+        Err(OpError::AppHasKeys) => {
+            page::flash(&session, "error", OpError::AppHasKeys.to_string());
+            Ok(page::see_other(&format!("/apps/{app_id}")))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

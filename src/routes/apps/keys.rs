@@ -1,0 +1,526 @@
+//! An app's API keys: New API Key (its token shown once, in the response to Create
+//! and nowhere else), Edit API key, the Active switch and Delete API key.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use time::PrimitiveDateTime;
+use time::macros::format_description;
+
+use super::scopes::{self, GroupView};
+use super::{op, read};
+use crate::auth::{self, FullAdmin};
+use crate::clock::{self, Timestamp};
+use crate::db::models::{ApiKey, App, AppStatus, MAX_KEYS_PER_APP};
+use crate::domain::scopes::PermissionSet;
+use crate::domain::{Description, Name};
+use crate::error::AppError;
+use crate::routes::form::Form;
+use crate::routes::page::{self, Layout, Nav};
+use crate::secrets::random_token;
+use crate::services::keys::KeyFields;
+use crate::services::{self, OpError};
+use crate::startup::AppState;
+
+/// The key form as submitted.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct KeyForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    expires_at: String,
+    active: Option<String>,
+    #[serde(default)]
+    permissions: Vec<String>,
+    #[serde(default)]
+    nonce: String,
+}
+
+impl KeyForm {
+    fn from_key(key: &ApiKey) -> Self {
+        Self {
+            name: key.name.clone(),
+            description: key.description.clone(),
+            expires_at: key.expires_at.map(datetime_local).unwrap_or_default(),
+            active: key.active.then(|| "on".to_owned()),
+            permissions: key.permission_set().strings(),
+            nonce: String::new(),
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+}
+
+/// Messages beside the fields.
+#[derive(Debug, Default)]
+struct KeyErrors {
+    name: Option<String>,
+    description: Option<String>,
+    expires_at: Option<String>,
+    permissions: Option<String>,
+    form: Option<String>,
+}
+
+impl KeyErrors {
+    fn any(&self) -> bool {
+        self.name.is_some()
+            || self.description.is_some()
+            || self.expires_at.is_some()
+            || self.permissions.is_some()
+            || self.form.is_some()
+    }
+}
+
+/// The value of a `datetime-local` input for `t` (UTC, the organization's zone).
+fn datetime_local(t: Timestamp) -> String {
+    t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]"))
+        .unwrap_or_default()
+}
+
+/// Parses a `datetime-local` value; empty is never.
+pub fn parse_expiry(raw: &str) -> Result<Option<Timestamp>, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let with_seconds = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let without = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    PrimitiveDateTime::parse(s, without)
+        .or_else(|_| PrimitiveDateTime::parse(s, with_seconds))
+        .map(Some)
+        .map_err(|_| "Enter a date and time, or leave it empty for Never.".to_owned())
+}
+
+fn parse_fields(form: &KeyForm, app: &App, now: Timestamp) -> Result<KeyFields, KeyErrors> {
+    let mut errors = KeyErrors::default();
+    let name = Name::parse(&form.name)
+        .map_err(|e| errors.name = Some(e.to_string()))
+        .ok();
+    let description = Description::parse(&form.description)
+        .map_err(|e| errors.description = Some(e.to_string()))
+        .ok();
+    let expires_at = match parse_expiry(&form.expires_at) {
+        Ok(Some(t)) if t <= now => {
+            errors.expires_at =
+                Some("Choose a time in the future, or leave it empty for Never.".to_owned());
+            None
+        }
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.expires_at = Some(e);
+            None
+        }
+    };
+    let permissions =
+        match PermissionSet::from_submitted(form.permissions.iter().map(String::as_str)) {
+            Ok(set) if set.is_empty() => {
+                errors.permissions = Some("Select at least one permission.".to_owned());
+                None
+            }
+            Ok(set) if !set.is_subset(&app.apikey_permissions()) => {
+                errors.permissions =
+                    Some("Choose among the app's APIKEY GROUPS permissions.".to_owned());
+                None
+            }
+            Ok(set) => Some(set),
+            Err(e) => {
+                errors.permissions = Some(e);
+                None
+            }
+        };
+    match (name, description, expires_at, permissions) {
+        (Some(name), Some(description), Some(expires_at), Some(permissions)) if !errors.any() => {
+            Ok(KeyFields {
+                name,
+                description,
+                expires_at,
+                active: form.is_active(),
+                permissions,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "keys/form.html")]
+struct KeyFormPage {
+    layout: Layout,
+    app: App,
+    key_id: Option<String>,
+    form: KeyForm,
+    errors: KeyErrors,
+    groups: Vec<GroupView>,
+}
+
+impl KeyFormPage {
+    fn new(
+        session: &Session,
+        admin: &FullAdmin,
+        app: App,
+        key_id: Option<String>,
+        form: KeyForm,
+        errors: KeyErrors,
+    ) -> Result<Self, AppError> {
+        let checked = PermissionSet::from_stored(&form.permissions.join(" "));
+        let title = if key_id.is_some() {
+            "Edit API key"
+        } else {
+            "New API Key"
+        };
+        Ok(Self {
+            layout: Layout::new(session, Some(admin), Nav::Apps, title)?,
+            groups: scopes::groups("permissions", Some(&app.apikey_permissions()), &checked),
+            app,
+            key_id,
+            form,
+            errors,
+        })
+    }
+}
+
+async fn load_app(state: &AppState, app_id: String) -> Result<App, AppError> {
+    let org = state.organization_id.clone();
+    let app = read(state, move |conn| App::find(conn, &org, &app_id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if app.status() == AppStatus::Draft {
+        return Err(AppError::Conflict(
+            "Finish this app's setup first.".to_owned(),
+        ));
+    }
+    Ok(app)
+}
+
+/// `GET /apps/{id}/keys/new`.
+pub async fn key_new_form(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let app = load_app(&state, path.into_inner()).await?;
+    let app_id = app.id.clone();
+    let count = read(&state, move |conn| ApiKey::count_for_app(conn, &app_id)).await?;
+    let form = KeyForm {
+        active: Some("on".to_owned()),
+        permissions: app.apikey_permissions().strings(),
+        nonce: random_token::<16>(),
+        ..KeyForm::default()
+    };
+    let errors = KeyErrors {
+        form: (count >= MAX_KEYS_PER_APP).then(|| OpError::KeyLimit.to_string()),
+        ..KeyErrors::default()
+    };
+    page::ok(&KeyFormPage::new(
+        &session, &admin, app, None, form, errors,
+    )?)
+}
+
+#[derive(Template)]
+#[template(path = "keys/created.html")]
+struct CreatedPage {
+    layout: Layout,
+    app: App,
+    key: ApiKey,
+    token: SecretString,
+}
+
+impl CreatedPage {
+    fn token(&self) -> &str {
+        self.token.expose_secret()
+    }
+}
+
+/// `POST /apps/{id}/keys` — Create: the key's token is in this response only.
+pub async fn key_create(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<String>,
+    Form(mut form): Form<KeyForm>,
+) -> Result<HttpResponse, AppError> {
+    let app = load_app(&state, path.into_inner()).await?;
+    if form.nonce.is_empty() || form.nonce.len() > 64 {
+        form.nonce = random_token::<16>();
+    }
+    let fields = match parse_fields(&form, &app, clock::now()) {
+        Ok(fields) => fields,
+        Err(errors) => {
+            return page::render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &KeyFormPage::new(&session, &admin, app, None, form, errors)?,
+            );
+        }
+    };
+    let (org, actor, app_id, nonce, digest_key) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+        app.id.clone(),
+        form.nonce.clone(),
+        state.digest_key.clone(),
+    );
+    let result = op(&state, move |conn| {
+        services::keys::create(
+            conn,
+            &org,
+            &actor,
+            &app_id,
+            &fields,
+            Some(&nonce),
+            &digest_key,
+        )
+    })
+    .await;
+    match result {
+        Ok((key, token)) => page::ok(&CreatedPage {
+            layout: Layout::new(&session, Some(&admin), Nav::Apps, "API key created")?,
+            app,
+            key,
+            token,
+        }),
+        Err(OpError::AlreadySubmitted(_)) => {
+            page::flash(
+                &session,
+                "info",
+                "That key was created already; its token is not shown again.",
+            );
+            Ok(page::see_other(&format!("/apps/{}", app.id)))
+        }
+        Err(e @ (OpError::KeyLimit | OpError::Invalid(_))) => {
+            let errors = KeyErrors {
+                form: Some(e.to_string()),
+                ..KeyErrors::default()
+            };
+            page::render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &KeyFormPage::new(&session, &admin, app, None, form, errors)?,
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn load_key(
+    state: &AppState,
+    app_id: String,
+    key_id: String,
+) -> Result<(App, ApiKey), AppError> {
+    let app = load_app(state, app_id).await?;
+    let id = app.id.clone();
+    let key = read(state, move |conn| ApiKey::find(conn, &id, &key_id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((app, key))
+}
+
+/// `GET /apps/{id}/keys/{key}/edit`.
+pub async fn key_edit_form(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, key_id) = path.into_inner();
+    let (app, key) = load_key(&state, app_id, key_id).await?;
+    let form = KeyForm::from_key(&key);
+    page::ok(&KeyFormPage::new(
+        &session,
+        &admin,
+        app,
+        Some(key.id),
+        form,
+        KeyErrors::default(),
+    )?)
+}
+
+/// `POST /apps/{id}/keys/{key}/edit` — everything but the token.
+pub async fn key_update(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(String, String)>,
+    Form(form): Form<KeyForm>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, key_id) = path.into_inner();
+    let (app, key) = load_key(&state, app_id, key_id).await?;
+    let now = clock::now();
+    // An expiry left as it was may have passed meanwhile; only a new one must be ahead.
+    let unchanged_expiry = parse_expiry(&form.expires_at)
+        .ok()
+        .flatten()
+        .is_some_and(|t| {
+            key.expires_at
+                .is_some_and(|k| datetime_local(k) == datetime_local(t))
+        });
+    let check_now = if unchanged_expiry {
+        Timestamp::MIN
+    } else {
+        now
+    };
+    let mut fields = match parse_fields(&form, &app, check_now) {
+        Ok(fields) => fields,
+        Err(errors) => {
+            return page::render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &KeyFormPage::new(&session, &admin, app, Some(key.id), form, errors)?,
+            );
+        }
+    };
+    if unchanged_expiry {
+        fields.expires_at = key.expires_at;
+    }
+    let (org, actor, a_id, k_id) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+        app.id.clone(),
+        key.id.clone(),
+    );
+    match op(&state, move |conn| {
+        services::keys::edit(conn, &org, &actor, &a_id, &k_id, &fields)
+    })
+    .await
+    {
+        Ok(()) => {
+            page::flash(
+                &session,
+                "success",
+                format!("The key “{}” was saved.", form.name.trim()),
+            );
+            Ok(page::see_other(&format!("/apps/{}", app.id)))
+        }
+        Err(OpError::Invalid(message)) => {
+            let errors = KeyErrors {
+                form: Some(message),
+                ..KeyErrors::default()
+            };
+            page::render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &KeyFormPage::new(&session, &admin, app, Some(key.id), form, errors)?,
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /apps/{id}/keys/{key}/activate` and `/inactivate` — effective at once.
+pub async fn key_set_active(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, key_id, verb) = path.into_inner();
+    let active = match verb.as_str() {
+        "activate" => true,
+        "inactivate" => false,
+        _ => return Err(AppError::NotFound),
+    };
+    let (org, actor, a_id) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+        app_id.clone(),
+    );
+    let key = op(&state, move |conn| {
+        services::keys::set_active(conn, &org, &actor, &a_id, &key_id, active)
+    })
+    .await?;
+    let message = if active {
+        format!("The key “{}” is active.", key.name)
+    } else {
+        format!("The key “{}” is inactive: it stopped working.", key.name)
+    };
+    page::flash(&session, "success", message);
+    Ok(page::see_other(&format!("/apps/{app_id}")))
+}
+
+#[derive(Template)]
+#[template(path = "keys/delete.html")]
+struct DeletePage {
+    layout: Layout,
+    app: App,
+    key: ApiKey,
+}
+
+/// `GET /apps/{id}/keys/{key}/delete` — the confirmation.
+pub async fn key_delete_form(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, key_id) = path.into_inner();
+    let (app, key) = load_key(&state, app_id, key_id).await?;
+    if key.active {
+        page::flash(&session, "error", OpError::KeyActive.to_string());
+        return Ok(page::see_other(&format!("/apps/{}", app.id)));
+    }
+    page::ok(&DeletePage {
+        layout: Layout::new(&session, Some(&admin), Nav::Apps, "Delete API key")?,
+        app,
+        key,
+    })
+}
+
+/// `POST /apps/{id}/keys/{key}/delete` — only an inactive key; for good.
+pub async fn key_delete(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, key_id) = path.into_inner();
+    let (org, actor, a_id) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+        app_id.clone(),
+    );
+    match op(&state, move |conn| {
+        services::keys::delete(conn, &org, &actor, &a_id, &key_id)
+    })
+    .await
+    {
+        Ok(key) => {
+            page::flash(
+                &session,
+                "success",
+                format!("The key “{}” was deleted.", key.name),
+            );
+            Ok(page::see_other(&format!("/apps/{app_id}")))
+        }
+        Err(OpError::KeyActive) => Err(AppError::Conflict(OpError::KeyActive.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_accepts_datetime_local_and_empty() {
+        assert_eq!(parse_expiry("").unwrap(), None);
+        let t = parse_expiry("2031-02-03T04:05").unwrap().unwrap();
+        assert_eq!(datetime_local(t), "2031-02-03T04:05");
+        assert!(parse_expiry("2031-02-03T04:05:06").unwrap().is_some());
+        for bad in [
+            "tomorrow",
+            "2031-13-01T00:00",
+            "2031-02-03",
+            "99999-01-01T00:00",
+        ] {
+            assert!(parse_expiry(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! API keys: creation (the only time the token exists in clear), edits, the Active
+//! switch and deletion, each audited. The token is never part of an audit record.
+
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::{Diff, OpError, audit};
+use crate::clock::{self, Timestamp};
+use crate::db::models::{
+    Action, Actor, ApiKey, ApiKeyChanges, App, MAX_KEYS_PER_APP, NewApiKey, Target,
+};
+use crate::db::{DbConn, new_id};
+use crate::domain::key_token::ParsedKey;
+use crate::domain::scopes::PermissionSet;
+use crate::domain::{Description, Name};
+use crate::routes::fmt;
+use crate::secrets::DigestKey;
+
+/// The audit target for a key.
+pub fn target(app: &App, key: &ApiKey) -> Target {
+    Target {
+        app_id: Some(app.id.clone()),
+        ..Target::new(
+            "key",
+            key.id.clone(),
+            format!("{} ({})", key.name, key.masked()),
+        )
+    }
+}
+
+/// A key's editable fields, validated.
+#[derive(Debug, Clone)]
+pub struct KeyFields {
+    /// Name.
+    pub name: Name,
+    /// Description.
+    pub description: Description,
+    /// Expiry; `None` is never.
+    pub expires_at: Option<Timestamp>,
+    /// Active.
+    pub active: bool,
+    /// Permissions, a subset of the app's APIKEY GROUPS.
+    pub permissions: PermissionSet,
+}
+
+fn expiry_text(t: Option<Timestamp>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| fmt::iso(t).into())
+}
+
+fn check_fields(app: &App, fields: &KeyFields, now: Timestamp) -> Result<(), OpError> {
+    if fields.permissions.is_empty() {
+        return Err(OpError::Invalid(
+            "Select at least one permission.".to_owned(),
+        ));
+    }
+    if !fields.permissions.is_subset(&app.apikey_permissions()) {
+        return Err(OpError::Invalid(
+            "A key can only hold permissions of its app's APIKEY GROUPS.".to_owned(),
+        ));
+    }
+    if fields.expires_at.is_some_and(|t| t <= now) {
+        return Err(OpError::Invalid(
+            "Choose an expiry in the future, or leave it empty for Never.".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a key and returns it with its token, which exists only in this return
+/// value: the database keeps a keyed digest. A form submitted twice (same nonce)
+/// is refused, so a reload cannot make a second key.
+pub fn create(
+    conn: &mut DbConn,
+    organization_id: &str,
+    actor: &Actor,
+    app_id: &str,
+    fields: &KeyFields,
+    nonce: Option<&str>,
+    digest_key: &DigestKey,
+) -> Result<(ApiKey, SecretString), OpError> {
+    App::lock(conn, app_id)?;
+    let app = super::apps::load(conn, organization_id, app_id)?;
+    if let Some(nonce) = nonce
+        && let Some(existing) = ApiKey::find_by_nonce(conn, nonce)?
+    {
+        return Err(OpError::AlreadySubmitted(existing.id));
+    }
+    let now = clock::now();
+    check_fields(&app, fields, now)?;
+    if ApiKey::count_for_app(conn, app_id)? >= MAX_KEYS_PER_APP {
+        return Err(OpError::KeyLimit);
+    }
+    let new = ParsedKey::generate();
+    let id = new_id();
+    let permissions = fields.permissions.to_stored();
+    ApiKey::insert(
+        conn,
+        &NewApiKey {
+            id: &id,
+            app_id,
+            organization_id,
+            public_id: new.parsed.public_id(),
+            secret_digest: &digest_key.digest(new.parsed.secret()),
+            last_four: new.parsed.last_four(),
+            name: fields.name.as_str(),
+            description: fields.description.as_str(),
+            permissions: &permissions,
+            active: fields.active,
+            expires_at: fields.expires_at,
+            creation_nonce: nonce,
+            created_by: actor.id.as_deref(),
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    let key = ApiKey::find(conn, app_id, &id)?.ok_or(OpError::NotFound)?;
+    audit(
+        conn,
+        organization_id,
+        actor,
+        Action::KeyCreated,
+        target(&app, &key),
+        json!({
+            "name": key.name,
+            "description": key.description,
+            "key": key.masked(),
+            "permissions": fields.permissions.strings(),
+            "expires_at": expiry_text(key.expires_at),
+            "active": key.active,
+        }),
+    )?;
+    Ok((key, new.token))
+}
+
+/// The key, or `NotFound`.
+pub fn load(conn: &mut DbConn, app_id: &str, key_id: &str) -> Result<ApiKey, OpError> {
+    ApiKey::find(conn, app_id, key_id)?.ok_or(OpError::NotFound)
+}
+
+/// Edits everything but the token.
+pub fn edit(
+    conn: &mut DbConn,
+    organization_id: &str,
+    actor: &Actor,
+    app_id: &str,
+    key_id: &str,
+    fields: &KeyFields,
+) -> Result<(), OpError> {
+    App::lock(conn, app_id)?;
+    let app = super::apps::load(conn, organization_id, app_id)?;
+    let key = load(conn, app_id, key_id)?;
+    let now = clock::now();
+    // An unchanged expiry that has passed meanwhile is not a new choice of a past date.
+    if fields.expires_at != key.expires_at || fields.expires_at.is_none() {
+        check_fields(&app, fields, now)?;
+    } else {
+        check_fields(
+            &app,
+            &KeyFields {
+                expires_at: None,
+                ..fields.clone()
+            },
+            now,
+        )?;
+    }
+    let diff = Diff::default()
+        .field("name", key.name.as_str(), fields.name.as_str())
+        .field(
+            "description",
+            key.description.as_str(),
+            fields.description.as_str(),
+        )
+        .field(
+            "expires_at",
+            expiry_text(key.expires_at),
+            expiry_text(fields.expires_at),
+        )
+        .field("active", key.active, fields.active)
+        .field(
+            "permissions",
+            key.permission_set().strings(),
+            fields.permissions.strings(),
+        );
+    if diff.is_empty() {
+        return Ok(());
+    }
+    let permissions = fields.permissions.to_stored();
+    ApiKey::update(
+        conn,
+        key_id,
+        &ApiKeyChanges {
+            name: fields.name.as_str(),
+            description: fields.description.as_str(),
+            expires_at: fields.expires_at,
+            active: fields.active,
+            permissions: &permissions,
+            updated_at: now,
+        },
+    )?;
+    let key = load(conn, app_id, key_id)?;
+    audit(
+        conn,
+        organization_id,
+        actor,
+        Action::KeyEdited,
+        target(&app, &key),
+        diff.into_value(),
+    )
+}
+
+/// Switches a key on or off, effective at once.
+pub fn set_active(
+    conn: &mut DbConn,
+    organization_id: &str,
+    actor: &Actor,
+    app_id: &str,
+    key_id: &str,
+    active: bool,
+) -> Result<ApiKey, OpError> {
+    let app = super::apps::load(conn, organization_id, app_id)?;
+    let key = load(conn, app_id, key_id)?;
+    if key.active == active {
+        return Ok(key);
+    }
+    ApiKey::set_active(conn, key_id, active, clock::now())?;
+    let action = if active {
+        Action::KeyActivated
+    } else {
+        Action::KeyInactivated
+    };
+    audit(
+        conn,
+        organization_id,
+        actor,
+        action,
+        target(&app, &key),
+        json!({ "active": { "from": key.active, "to": active } }),
+    )?;
+    Ok(key)
+}
+
+/// Deletes an inactive key for good; its audit records stay.
+pub fn delete(
+    conn: &mut DbConn,
+    organization_id: &str,
+    actor: &Actor,
+    app_id: &str,
+    key_id: &str,
+) -> Result<ApiKey, OpError> {
+    App::lock(conn, app_id)?;
+    let app = super::apps::load(conn, organization_id, app_id)?;
+    let key = load(conn, app_id, key_id)?;
+    if key.active {
+        return Err(OpError::KeyActive);
+    }
+    ApiKey::delete(conn, key_id)?;
+    audit(
+        conn,
+        organization_id,
+        actor,
+        Action::KeyDeleted,
+        target(&app, &key),
+        json!({ "name": key.name, "key": key.masked() }),
+    )?;
+    Ok(key)
+}

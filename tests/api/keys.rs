@@ -1,0 +1,337 @@
+//! An app's API keys: creation shown once, edits, the Active switch, deletion, limits.
+
+use keyward::db::models::ApiKey;
+
+use crate::helpers::{TestApp, captured_logs, input_value, location, spawn_app};
+
+async fn key(app: &TestApp, app_id: &str, key_id: &str) -> Option<ApiKey> {
+    let (a, k) = (app_id.to_owned(), key_id.to_owned());
+    app.db()
+        .run(move |conn| ApiKey::find(conn, &a, &k).map_err(keyward::db::DbError::from))
+        .await
+        .unwrap()
+}
+
+async fn ready(app: &TestApp) -> String {
+    app.signed_in_admin().await;
+    app.create_app(
+        "Web Booking",
+        "external_webstore",
+        &["services:read", "appointments:read", "appointments:create"],
+        &[],
+    )
+    .await
+    .id
+}
+
+#[actix_web::test]
+async fn a_new_key_is_shown_once_and_nowhere_else_ever() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+
+    let form = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
+    for label in [
+        ">Name<",
+        ">Description<",
+        ">Expires at<",
+        "Active",
+        "Select permissions",
+        ">Create<",
+    ] {
+        assert!(form.contains(label), "{label}");
+    }
+    let response = app
+        .post_new_key(&app_id, "Reporting", &["services:read"], "")
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        !location(&response).contains("kw_"),
+        "the token never travels in a URL"
+    );
+    let created = response.text().await.unwrap();
+    let token = input_value(&created, "new-api-key").unwrap();
+    assert!(created.contains("will not be shown again"));
+
+    // Not on any page, not in the database, not in the logs.
+    let key_id = app.key_ids(&app_id).await.last().unwrap().clone();
+    for path in [
+        format!("/apps/{app_id}"),
+        format!("/apps/{app_id}/keys/{key_id}/edit"),
+        "/apps".to_owned(),
+        "/audit".to_owned(),
+    ] {
+        let html = app.get_html(&path, 200).await;
+        assert!(!html.contains(&token), "{path} shows the token");
+    }
+    let dump = app.database_dump().await;
+    assert!(dump.contains(&key_id), "the dump does hold the key's row");
+    assert!(!dump.contains(&token), "the token is not stored");
+    assert!(!dump.contains(&token[15..41]), "nor its secret part");
+    let logs = captured_logs();
+    assert!(logs.contains("/apps/{id}/keys"), "the request was logged");
+    assert!(
+        !logs.contains(&token) && !logs.contains(&token[15..41]),
+        "the token is never logged"
+    );
+
+    // The browser resubmits the form (reload): no second key, no token.
+    let html = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
+    assert!(!html.contains(&token));
+    let stored = key(&app, &app_id, &key_id).await.unwrap();
+    assert!(stored.creation_nonce.is_some());
+}
+
+#[actix_web::test]
+async fn resubmitting_the_create_form_makes_no_second_key_and_shows_no_token() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    let html = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
+    let nonce = crate::helpers::hidden_value(&html, "nonce").unwrap();
+    let csrf = crate::helpers::csrf_in(&html);
+    let fields = [
+        ("name", "Once"),
+        ("permissions", "services:read"),
+        ("active", "on"),
+        ("nonce", nonce.as_str()),
+        ("csrf_token", csrf.as_str()),
+    ];
+    let first = app.post_raw(&format!("/apps/{app_id}/keys"), &fields).await;
+    assert_eq!(first.status().as_u16(), 200);
+    let token = input_value(&first.text().await.unwrap(), "new-api-key").unwrap();
+    let again = app.post_raw(&format!("/apps/{app_id}/keys"), &fields).await;
+    assert_eq!(again.status().as_u16(), 303);
+    let page = app.get_html(&location(&again), 200).await;
+    assert!(page.contains("its token is not shown again"));
+    assert!(!page.contains(&token));
+    assert_eq!(
+        app.key_ids(&app_id).await.len(),
+        2,
+        "the wizard's key and this one"
+    );
+}
+
+#[actix_web::test]
+async fn a_second_key_can_hold_fewer_permissions_but_never_more_than_the_app() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    app.new_key(&app_id, "Read only", &["services:read"]).await;
+    let id = app.key_ids(&app_id).await.last().unwrap().clone();
+    assert_eq!(
+        key(&app, &app_id, &id).await.unwrap().permissions,
+        "services:read"
+    );
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(page.contains("Read only"));
+
+    let response = app
+        .post_new_key(&app_id, "Greedy", &["payments:read"], "")
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Choose among the app&#39;s APIKEY GROUPS permissions.")
+    );
+}
+
+#[actix_web::test]
+async fn the_key_form_checks_every_field() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    let before = app.key_ids(&app_id).await.len();
+    let response = app
+        .post_new_key(&app_id, " ", &[], "2001-01-01T00:00")
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Enter a name."));
+    assert!(html.contains("Choose a time in the future"));
+    assert!(html.contains("Select at least one permission."));
+    let response = app
+        .post_new_key(&app_id, "Bad date", &["services:read"], "next tuesday")
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Enter a date and time")
+    );
+    assert_eq!(app.key_ids(&app_id).await.len(), before);
+}
+
+#[actix_web::test]
+async fn an_expiring_key_shows_its_date_and_an_expired_key_shows_as_expired() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    let response = app
+        .post_new_key(&app_id, "Soon", &["services:read"], "2099-12-31T23:30")
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(page.contains("2099-12-31 23:30 UTC"));
+    assert!(page.contains("Never"), "the wizard's key never expires");
+
+    use diesel::prelude::*;
+    let id = app.key_ids(&app_id).await.last().unwrap().clone();
+    let past = keyward::clock::now() - time::Duration::hours(1);
+    app.db()
+        .run(move |conn| {
+            diesel::update(keyward::db::schema::api_keys::table.find(id))
+                .set(keyward::db::schema::api_keys::expires_at.eq(Some(past)))
+                .execute(conn)
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(page.contains("badge-expired"));
+}
+
+#[actix_web::test]
+async fn edit_changes_everything_but_the_token() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    let token = app
+        .new_key(&app_id, "Before", &["services:read", "appointments:read"])
+        .await;
+    let id = app.key_ids(&app_id).await.last().unwrap().clone();
+    let edit = app
+        .get_html(&format!("/apps/{app_id}/keys/{id}/edit"), 200)
+        .await;
+    assert!(edit.contains(r#"value="Before""#));
+    assert!(!edit.contains(&token));
+    let response = app
+        .post_form(
+            &format!("/apps/{app_id}/keys/{id}/edit"),
+            &[
+                ("name", "After"),
+                ("description", "nightly sync"),
+                ("expires_at", "2098-01-02T03:04"),
+                ("permissions", "appointments:read"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), format!("/apps/{app_id}"));
+    let stored = key(&app, &app_id, &id).await.unwrap();
+    assert_eq!(stored.name, "After");
+    assert_eq!(stored.description, "nightly sync");
+    assert_eq!(stored.permissions, "appointments:read");
+    assert!(!stored.active, "Active was unticked");
+    assert!(stored.expires_at.is_some());
+    let (_, _, target) = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .rfind(|(a, _, _)| a == "key.edited")
+        .unwrap();
+    assert!(target.unwrap().starts_with("After ("));
+}
+
+#[actix_web::test]
+async fn the_active_switch_takes_effect_and_is_audited() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    let id = app.key_ids(&app_id).await[0].clone();
+    let response = app
+        .post_form(&format!("/apps/{app_id}/keys/{id}/inactivate"), &[])
+        .await;
+    assert_eq!(location(&response), format!("/apps/{app_id}"));
+    assert!(!key(&app, &app_id, &id).await.unwrap().active);
+    assert!(
+        app.get_html(&format!("/apps/{app_id}"), 200)
+            .await
+            .contains("it stopped working")
+    );
+    app.post_form(&format!("/apps/{app_id}/keys/{id}/activate"), &[])
+        .await;
+    assert!(key(&app, &app_id, &id).await.unwrap().active);
+    let actions: Vec<String> = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .collect();
+    assert!(
+        actions.contains(&"key.inactivated".to_owned())
+            && actions.contains(&"key.activated".to_owned())
+    );
+}
+
+#[actix_web::test]
+async fn only_an_inactive_key_can_be_deleted_after_confirmation() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    let id = app.key_ids(&app_id).await[0].clone();
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(
+        !page.contains("Delete API key"),
+        "not offered for an active key"
+    );
+    let refused = app
+        .post_form(&format!("/apps/{app_id}/keys/{id}/delete"), &[])
+        .await;
+    assert_eq!(refused.status().as_u16(), 409);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Only an inactive key can be deleted.")
+    );
+    assert!(key(&app, &app_id, &id).await.is_some());
+
+    app.post_form(&format!("/apps/{app_id}/keys/{id}/inactivate"), &[])
+        .await;
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(page.contains("Delete API key"));
+    let confirm = app
+        .get_html(&format!("/apps/{app_id}/keys/{id}/delete"), 200)
+        .await;
+    assert!(confirm.contains("for good"));
+    let response = app
+        .post_form(&format!("/apps/{app_id}/keys/{id}/delete"), &[])
+        .await;
+    assert_eq!(location(&response), format!("/apps/{app_id}"));
+    assert!(key(&app, &app_id, &id).await.is_none());
+    let actions: Vec<String> = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .collect();
+    assert!(
+        actions.contains(&"key.created".to_owned()),
+        "the key's records stay"
+    );
+    assert!(actions.contains(&"key.deleted".to_owned()));
+}
+
+#[actix_web::test]
+async fn the_twenty_first_key_is_refused_with_a_clear_message() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    for i in 2..=20 {
+        app.new_key(&app_id, &format!("Key {i}"), &["services:read"])
+            .await;
+    }
+    assert_eq!(app.key_ids(&app_id).await.len(), 20);
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(page.contains("the most allowed"));
+    assert!(!page.contains(">New API Key<"));
+    let response = app
+        .post_new_key(&app_id, "Key 21", &["services:read"], "")
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("This app already has 20 API keys")
+    );
+    assert_eq!(app.key_ids(&app_id).await.len(), 20);
+}
