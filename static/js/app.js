@@ -31,7 +31,8 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   const reveal = document.getElementById("reveal");
   if (reveal && reveal.open && typeof reveal.showModal === "function") {
-    reveal.close();
+    // Not close(): its "close" event would arrive later and wipe the new key.
+    reveal.removeAttribute("open");
     reveal.showModal();
     const copy = reveal.querySelector("[data-copy-target]");
     if (copy) copy.focus();

@@ -13,6 +13,10 @@ async fn key(app: &TestApp, app_id: &str, key_id: &str) -> Option<ApiKey> {
 }
 
 async fn ready(app: &TestApp) -> String {
+    ready_app(app).await.id
+}
+
+async fn ready_app(app: &TestApp) -> crate::helpers::CreatedApp {
     app.signed_in_admin().await;
     app.create_app(
         "Web Booking",
@@ -21,13 +25,13 @@ async fn ready(app: &TestApp) -> String {
         &[],
     )
     .await
-    .id
 }
 
 #[actix_web::test]
 async fn a_new_key_is_shown_once_and_nowhere_else_ever() {
     let app = spawn_app().await;
-    let app_id = ready(&app).await;
+    let wizard = ready_app(&app).await;
+    let app_id = wizard.id.clone();
 
     let form = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
     for label in [
