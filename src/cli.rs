@@ -35,6 +35,45 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Show or switch the organization's features.
+    Features {
+        /// What to do with features.
+        #[command(subcommand)]
+        command: Option<FeaturesCommand>,
+    },
+    /// Create demo services, staff, guests and bookings, and print a new key of
+    /// the demo app (shown once) to try the API with.
+    DemoData,
+}
+
+/// `keyward features …`.
+#[derive(Debug, Subcommand)]
+pub enum FeaturesCommand {
+    /// Switch a feature on or off.
+    Set {
+        /// The feature.
+        #[arg(value_enum)]
+        feature: FeatureArg,
+        /// on or off.
+        #[arg(value_enum)]
+        state: OnOff,
+    },
+}
+
+/// A feature on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FeatureArg {
+    /// External systems may call the API (else 402 Payment Required).
+    ExternalConnectivity,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// `keyward admin …`.
@@ -80,6 +119,8 @@ pub fn run(cli: Cli, settings: Settings) -> ExitCode {
             Command::Admin {
                 command: AdminCommand::Create { email, role },
             } => create_admin(&settings, &email, role.into()).await,
+            Command::Features { command } => features(&settings, command).await,
+            Command::DemoData => demo_data(&settings).await,
         }
     })
 }
@@ -196,6 +237,94 @@ async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode 
         Err(DbError::Query(e)) if is_unique_violation(&e) => {
             eprintln!("keyward: an admin with email {email} exists already");
             ExitCode::from(2)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's result is its output")]
+async fn features(settings: &Settings, command: Option<FeaturesCommand>) -> ExitCode {
+    let (db, _) = match startup::open(settings).await {
+        Ok(opened) => opened,
+        Err(e) => return fail(e),
+    };
+    let result = db
+        .run(
+            move |conn| -> Result<Organization, crate::services::OpError> {
+                let org = Organization::the_one(conn)?;
+                if let Some(FeaturesCommand::Set {
+                    feature: FeatureArg::ExternalConnectivity,
+                    state,
+                }) = command
+                {
+                    let on = matches!(state, OnOff::On);
+                    write_tx(conn, |conn| {
+                        crate::services::organization::set_external_connectivity(
+                            conn,
+                            &org.id,
+                            &Actor::system("command line"),
+                            on,
+                        )
+                    })?;
+                }
+                Ok(Organization::the_one(conn)?)
+            },
+        )
+        .await;
+    match result {
+        Ok(org) => {
+            println!(
+                "external_connectivity\t{}",
+                if org.external_connectivity {
+                    "on"
+                } else {
+                    "off"
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's result is its output")]
+async fn demo_data(settings: &Settings) -> ExitCode {
+    let (db, master_key) = match startup::open(settings).await {
+        Ok(opened) => opened,
+        Err(e) => return fail(e),
+    };
+    let hasher = match PasswordHasher::new(1) {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let secret = crate::domain::key_token::generate_app_secret();
+    let hash = match hasher
+        .hash(secrecy::ExposeSecret::expose_secret(&secret))
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let digest_key = master_key.digest_key();
+    let result = db
+        .run(move |conn| {
+            let org = Organization::the_one(conn)?;
+            crate::demo::create(conn, &org.id, &digest_key, &hash)
+        })
+        .await;
+    match result {
+        Ok(demo) => {
+            if demo.created_resources {
+                println!(
+                    "Created demo services, employees, working hours, guests, appointments, installments and payments."
+                );
+            } else {
+                println!("Demo resources exist already; left as they are.");
+            }
+            println!("Demo app: {}", demo.app_id);
+            println!("New API key (shown once; store it now):");
+            println!("{}", secrecy::ExposeSecret::expose_secret(&demo.key));
+            ExitCode::SUCCESS
         }
         Err(e) => fail(e),
     }

@@ -13,7 +13,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
-use crate::auth::{DbSessionStore, PasswordHasher};
+use crate::auth::{DbSessionStore, PasswordHasher, Verifier};
 use crate::clock;
 use crate::config::Settings;
 use crate::db::models::{Actor, Admin, Organization, Role, session as session_rows, setup_token};
@@ -37,6 +37,8 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     /// Keys the digests of API key secrets.
     pub digest_key: DigestKey,
+    /// The credential check of `/api`.
+    pub verifier: Arc<Verifier>,
 }
 
 /// Start-up failed; the message is for the operator.
@@ -131,12 +133,16 @@ impl Application {
             let _ = settings.public_url.set_port(Some(port));
         }
 
+        let digest_key = master_key.digest_key();
+        let verifier =
+            Arc::new(Verifier::new(db.clone(), organization_id.clone(), digest_key.clone()).await?);
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             db,
             hasher,
             organization_id,
-            digest_key: master_key.digest_key(),
+            digest_key,
+            verifier,
             master_key: Arc::new(master_key),
         });
         let setup_link = ensure_first_admin(&state).await?;
@@ -173,8 +179,14 @@ impl Application {
     /// housekeeping loop beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let verifier = tokio::spawn(Arc::clone(&self.state.verifier).run_background());
         let result = self.server.await;
         housekeeping.abort();
+        verifier.abort();
+        // Requests served since the last flush still count as uses.
+        if let Err(e) = self.state.verifier.flush_usage().await {
+            tracing::warn!(error = %e, "could not record the last key uses");
+        }
         result
     }
 }
@@ -303,6 +315,12 @@ fn serve(
             .wrap(middleware::security_headers(https))
             .wrap(from_fn(middleware::log_requests))
             .configure(routes::public)
+            .service(
+                web::scope("/api")
+                    .wrap(from_fn(middleware::guard_api_requests))
+                    .configure(routes::api::configure)
+                    .default_service(web::to(routes::api::not_found)),
+            )
             .service(
                 web::scope("")
                     .wrap(from_fn(middleware::guard_console_requests))

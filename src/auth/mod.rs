@@ -3,10 +3,12 @@
 //! External credentials (API keys, later access tokens) live apart from this, under
 //! their own module: a console session never authenticates `/api`.
 
+pub mod credentials;
 pub mod csrf;
 pub mod password;
 pub mod session_store;
 pub mod throttle;
+pub mod verifier;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -22,6 +24,7 @@ use crate::startup::AppState;
 
 pub use password::PasswordHasher;
 pub use session_store::{ADMIN_ID_KEY, DbSessionStore};
+pub use verifier::{Denial, Grant, Verifier};
 
 /// The session key holding when the admin's password last changed, at sign-in.
 const PASSWORD_STAMP_KEY: &str = "pw_at";

@@ -42,6 +42,7 @@ diesel::table! {
         key_max_lifetime_days -> Nullable<Integer>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        credentials_version -> BigInt,
     }
 }
 
@@ -111,14 +112,118 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    services (id) {
+        id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        description -> Text,
+        duration_minutes -> Integer,
+        price_cents -> BigInt,
+        currency -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    employees (id) {
+        id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        email -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    guests (id) {
+        id -> Text,
+        organization_id -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    working_hours (id) {
+        id -> Text,
+        organization_id -> Text,
+        employee_id -> Text,
+        weekday -> Integer,
+        starts_minute -> Integer,
+        ends_minute -> Integer,
+    }
+}
+
+diesel::table! {
+    appointments (id) {
+        id -> Text,
+        organization_id -> Text,
+        service_id -> Text,
+        employee_id -> Text,
+        guest_id -> Nullable<Text>,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        status -> Text,
+        notes -> Text,
+        source -> Text,
+        created_by_app_id -> Nullable<Text>,
+        created_by_key_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    installments (id) {
+        id -> Text,
+        organization_id -> Text,
+        guest_id -> Text,
+        appointment_id -> Nullable<Text>,
+        amount_cents -> BigInt,
+        currency -> Text,
+        due_on -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        organization_id -> Text,
+        guest_id -> Text,
+        appointment_id -> Nullable<Text>,
+        amount_cents -> BigInt,
+        currency -> Text,
+        method -> Text,
+        paid_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> apps (app_id));
 diesel::joinable!(apps -> organizations (organization_id));
 diesel::allow_tables_to_appear_in_same_query!(
     admins,
     api_keys,
     apps,
+    appointments,
     audit_events,
+    employees,
+    guests,
+    installments,
     organizations,
+    payments,
+    services,
     sessions,
     setup_tokens,
+    working_hours,
 );

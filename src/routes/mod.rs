@@ -1,6 +1,7 @@
 //! Every route, listed in one place. Each area has its own module; a page's struct
 //! sits beside its handler.
 
+pub mod api;
 pub mod apps;
 pub mod assets;
 pub mod audit;
@@ -106,6 +107,10 @@ pub fn console(cfg: &mut web::ServiceConfig) {
             web::post().to(apps::keys::key_set_active),
         )
         .route("/settings", web::get().to(settings::settings_index))
+        .route(
+            "/settings/features",
+            web::post().to(settings::features_update),
+        )
         .route("/audit", web::get().to(audit::audit_index))
         .route("/audit.csv", web::get().to(audit::audit_export));
 }

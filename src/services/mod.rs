@@ -6,6 +6,7 @@
 
 pub mod apps;
 pub mod keys;
+pub mod organization;
 
 use serde_json::{Map, Value, json};
 
@@ -62,7 +63,9 @@ impl From<OpError> for crate::error::AppError {
     }
 }
 
-/// Records `action` by `actor` on `target` in the current transaction.
+/// Records `action` by `actor` on `target` in the current transaction. Every
+/// change of an app or key also moves the organization's credentials version, so
+/// all instances drop their cache of verified keys.
 pub(crate) fn audit(
     conn: &mut crate::db::DbConn,
     organization_id: &str,
@@ -82,6 +85,7 @@ pub(crate) fn audit(
         },
         crate::clock::now(),
     )?;
+    crate::db::models::Organization::bump_credentials(conn, organization_id)?;
     Ok(())
 }
 

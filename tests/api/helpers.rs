@@ -527,3 +527,71 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// Seeds the demo business and returns a key of the demo app with every permission.
+    pub async fn demo_key(&self) -> String {
+        let hash = self
+            .state
+            .hasher
+            .hash("kws_demo-secret-for-tests")
+            .await
+            .unwrap();
+        let (org, digest_key) = (
+            self.state.organization_id.clone(),
+            self.state.digest_key.clone(),
+        );
+        let demo = self
+            .db()
+            .run(move |conn| keyward::demo::create(conn, &org, &digest_key, &hash))
+            .await
+            .unwrap();
+        self.state.verifier.invalidate();
+        secrecy::ExposeSecret::expose_secret(&demo.key).to_owned()
+    }
+
+    /// A request to the API with an `Authorization` header.
+    pub fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = reqwest::Client::new().request(method, self.url(path));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request
+    }
+
+    /// GET an API path with a key; returns status and the JSON body.
+    pub async fn api_get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .api(reqwest::Method::GET, path, Some(&format!("apikey {key}")))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The `code` of the first error of an API response, with its status.
+    pub async fn api_error(&self, response: reqwest::Response) -> (u16, String) {
+        let status = response.status().as_u16();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/vnd.api+json"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        (
+            status,
+            body["errors"][0]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    }
+}

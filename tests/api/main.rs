@@ -7,6 +7,7 @@
     reason = "tests fail loudly on the unexpected"
 )]
 
+mod api_auth;
 mod apps;
 mod audit;
 mod command_line;
@@ -15,6 +16,7 @@ mod health;
 mod helpers;
 mod keys;
 mod migrations;
+mod platform;
 mod sessions;
 mod setup;
 mod sign_in;

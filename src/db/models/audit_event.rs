@@ -44,6 +44,8 @@ pub enum Action {
     KeyInactivated,
     /// An API key was deleted.
     KeyDeleted,
+    /// The organization's features were switched.
+    FeaturesChanged,
 }
 
 impl Action {
@@ -64,6 +66,7 @@ impl Action {
         Self::KeyActivated,
         Self::KeyInactivated,
         Self::KeyDeleted,
+        Self::FeaturesChanged,
     ];
 
     /// The stored name.
@@ -84,6 +87,7 @@ impl Action {
             Self::KeyActivated => "key.activated",
             Self::KeyInactivated => "key.inactivated",
             Self::KeyDeleted => "key.deleted",
+            Self::FeaturesChanged => "organization.features_changed",
         }
     }
 
@@ -105,6 +109,7 @@ impl Action {
             Self::KeyActivated => "Key activated",
             Self::KeyInactivated => "Key inactivated",
             Self::KeyDeleted => "Key deleted",
+            Self::FeaturesChanged => "Features changed",
         }
     }
 

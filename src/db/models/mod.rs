@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod app;
 pub mod audit_event;
 pub mod organization;
+pub mod platform;
 pub mod session;
 pub mod setup_token;
 

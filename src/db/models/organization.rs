@@ -26,6 +26,8 @@ pub struct Organization {
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
+    /// Moves whenever what passes the credential check may have changed.
+    pub credentials_version: i64,
 }
 
 impl Organization {
@@ -35,6 +37,42 @@ impl Organization {
             .order(organizations::created_at.asc())
             .select(Self::as_select())
             .first(conn)
+    }
+
+    /// Marks that credentials changed, in the caller's transaction: every instance
+    /// drops its cache of verified keys when it sees the new version.
+    pub fn bump_credentials(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set(organizations::credentials_version.eq(organizations::credentials_version + 1))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// The credentials version and the external connectivity switch, polled often.
+    pub fn credentials_state(conn: &mut DbConn, id: &str) -> QueryResult<(i64, bool)> {
+        organizations::table
+            .find(id)
+            .select((
+                organizations::credentials_version,
+                organizations::external_connectivity,
+            ))
+            .first(conn)
+    }
+
+    /// Switches external connectivity.
+    pub fn set_external_connectivity(
+        conn: &mut DbConn,
+        id: &str,
+        on: bool,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set((
+                organizations::external_connectivity.eq(on),
+                organizations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
     }
 
     /// One organization by id.

@@ -20,6 +20,7 @@ use self::details::{DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
 use self::scopes::{FamilyView, ScopesForm};
 use crate::auth::{self, FullAdmin};
 use crate::clock::{self, Timestamp};
+use crate::db::models::platform::Appointment;
 use crate::db::models::{ApiKey, App, AppStatus, KeyStatus, MAX_KEYS_PER_APP};
 use crate::db::schema::api_keys;
 use crate::db::{DbConn, DbError, write_tx};
@@ -35,7 +36,12 @@ pub(crate) async fn op<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&mut DbConn) -> Result<T, OpError> + Send + 'static,
 ) -> Result<T, OpError> {
-    state.db.run(move |conn| write_tx(conn, f)).await
+    let result = state.db.run(move |conn| write_tx(conn, f)).await;
+    if result.is_ok() {
+        // This instance stops honouring the old state at once; others within a poll.
+        state.verifier.refresh().await;
+    }
+    result
 }
 
 /// Runs a read.
@@ -234,6 +240,28 @@ struct AppPage {
     keys: Vec<KeyRow>,
     at_limit: bool,
     max_keys: i64,
+    bookings: Vec<BookingRow>,
+}
+
+/// An appointment booked with one of the app's keys.
+#[derive(Debug)]
+struct BookingRow {
+    starts: String,
+    iso: String,
+    status: String,
+    mark: &'static str,
+    created: String,
+}
+
+/// The mark of an appointment's source, as the console shows it.
+pub fn booking_mark(source: &str) -> &'static str {
+    match source {
+        "mobile" => "Mobile booking",
+        "web" => "Web booking",
+        "bot" => "Bot booking",
+        "api" => "API booking",
+        _ => "Front desk",
+    }
 }
 
 /// `GET /apps/{id}` — an app's page: its details and its keys.
@@ -244,13 +272,16 @@ pub async fn app_show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = (state.organization_id.clone(), path.into_inner());
-    let (app, keys) = read(&state, move |conn| {
+    let (app, keys, bookings) = read(&state, move |conn| {
         let app = App::find(conn, &org, &id)?;
-        let keys = match &app {
-            Some(app) => ApiKey::list_for_app(conn, &app.id)?,
-            None => Vec::new(),
+        let (keys, bookings) = match &app {
+            Some(app) => (
+                ApiKey::list_for_app(conn, &app.id)?,
+                Appointment::recent_for_app(conn, &app.id, 10)?,
+            ),
+            None => (Vec::new(), Vec::new()),
         };
-        Ok((app, keys))
+        Ok((app, keys, bookings))
     })
     .await?;
     let app = app.ok_or(AppError::NotFound)?;
@@ -272,6 +303,16 @@ pub async fn app_show(
         at_limit: i64::try_from(keys.len()).unwrap_or(i64::MAX) >= MAX_KEYS_PER_APP,
         max_keys: MAX_KEYS_PER_APP,
         keys: keys.iter().map(|k| KeyRow::from_key(k, now)).collect(),
+        bookings: bookings
+            .iter()
+            .map(|b| BookingRow {
+                starts: fmt::timestamp(b.starts_at),
+                iso: fmt::iso(b.starts_at),
+                status: b.status.clone(),
+                mark: booking_mark(&b.source),
+                created: fmt::timestamp(b.created_at),
+            })
+            .collect(),
         app,
     })
 }

@@ -1,0 +1,278 @@
+//! JSON:API error documents: every `/api` failure, with a stable `code`.
+//!
+//! Nothing here repeats a credential: details are fixed sentences or name fields.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Denial;
+use crate::db::DbError;
+
+/// The media type of every `/api` document.
+pub const JSON_API: &str = "application/vnd.api+json";
+
+/// One error object.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// The HTTP status, as a string.
+    pub status: String,
+    /// Stable, machine-readable reason, e.g. `key_inactive`.
+    pub code: &'static str,
+    /// Short summary of the kind of problem.
+    pub title: &'static str,
+    /// What happened, for a person.
+    pub detail: String,
+    /// Where in the request the problem is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<ErrorSource>,
+}
+
+/// The part of the request an error is about.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorSource {
+    /// A JSON Pointer into the request document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// A query parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// A header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+}
+
+/// A JSON:API error document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDocument {
+    /// The errors; several when several fields are wrong.
+    pub errors: Vec<ErrorObject>,
+}
+
+/// An `/api` failure.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    errors: Vec<ErrorObject>,
+    retry_after: Option<u64>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let codes: Vec<&str> = self.errors.iter().map(|e| e.code).collect();
+        write!(f, "{} {}", self.status.as_u16(), codes.join(","))
+    }
+}
+
+impl ApiError {
+    /// One error.
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            errors: vec![ErrorObject {
+                status: status.as_u16().to_string(),
+                code,
+                title,
+                detail: detail.into(),
+                source: None,
+            }],
+            retry_after: None,
+        }
+    }
+
+    /// Points the (first) error at a query parameter.
+    pub fn at_parameter(mut self, parameter: &str) -> Self {
+        if let Some(e) = self.errors.first_mut() {
+            e.source = Some(ErrorSource {
+                pointer: None,
+                parameter: Some(parameter.to_owned()),
+                header: None,
+            });
+        }
+        self
+    }
+
+    /// Points the (first) error at a header.
+    pub fn at_header(mut self, name: &str) -> Self {
+        if let Some(e) = self.errors.first_mut() {
+            e.source = Some(ErrorSource {
+                pointer: None,
+                parameter: None,
+                header: Some(name.to_owned()),
+            });
+        }
+        self
+    }
+
+    /// 422 with one error per invalid member of the request document.
+    pub fn validation(problems: Vec<(String, String)>) -> Self {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        Self {
+            status,
+            errors: problems
+                .into_iter()
+                .map(|(pointer, detail)| ErrorObject {
+                    status: status.as_u16().to_string(),
+                    code: "invalid_attribute",
+                    title: "Invalid attribute",
+                    detail,
+                    source: Some(ErrorSource {
+                        pointer: Some(pointer),
+                        parameter: None,
+                        header: None,
+                    }),
+                })
+                .collect(),
+            retry_after: None,
+        }
+    }
+
+    /// 404.
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            "There is no such resource.",
+        )
+    }
+
+    /// 400 for a bad query parameter.
+    pub fn bad_parameter(parameter: &str, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "Invalid parameter",
+            detail,
+        )
+        .at_parameter(parameter)
+    }
+
+    /// 503 with `Retry-After`.
+    pub fn unavailable() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Service unavailable",
+            "The credential could not be checked right now. Retry shortly; the key was not rejected.",
+        );
+        e.retry_after = Some(2);
+        e
+    }
+
+    /// The codes, for tests and logs.
+    pub fn codes(&self) -> Vec<&'static str> {
+        self.errors.iter().map(|e| e.code).collect()
+    }
+}
+
+impl From<Denial> for ApiError {
+    fn from(d: Denial) -> Self {
+        let unauthorized =
+            |code, title, detail: &str| Self::new(StatusCode::UNAUTHORIZED, code, title, detail);
+        match d {
+            Denial::MissingCredentials => unauthorized(
+                "missing_credentials",
+                "Missing credentials",
+                "Send an API key in the Authorization header: `apikey <key>` or `Bearer <key>`.",
+            )
+            .at_header("Authorization"),
+            Denial::InvalidCredentials(why) => {
+                unauthorized("invalid_credentials", "Invalid credentials", why)
+                    .at_header("Authorization")
+            }
+            Denial::KeyInactive => unauthorized(
+                "key_inactive",
+                "Key inactive",
+                "This API key is inactive. An admin can activate it again.",
+            ),
+            Denial::KeyExpired => unauthorized(
+                "key_expired",
+                "Key expired",
+                "This API key has expired. Ask an admin for a new key.",
+            ),
+            Denial::AppInactive => unauthorized(
+                "app_inactive",
+                "App inactive",
+                "The application of this API key is inactive.",
+            ),
+            Denial::PaymentRequired => Self::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_required",
+                "Payment required",
+                "The organization's external connectivity feature is off.",
+            ),
+            Denial::InsufficientPermission(p) => Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_permission",
+                "Insufficient permission",
+                format!("This API key does not hold the {p} permission."),
+            ),
+            Denial::TooManyFailures => {
+                let mut e = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_failures",
+                    "Too many failed attempts",
+                    "Too many requests with invalid credentials came from this client. Wait a minute.",
+                );
+                e.retry_after = Some(60);
+                e
+            }
+            Denial::Unavailable => Self::unavailable(),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::unavailable();
+        }
+        match e {
+            DbError::Query(diesel::result::Error::NotFound) => Self::not_found(),
+            other => {
+                tracing::error!(error = %other, "API request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "Internal error",
+                    "An unexpected error occurred; it has been logged.",
+                )
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.content_type(JSON_API);
+        for pair in crate::middleware::SECURITY_HEADERS {
+            response.insert_header(pair);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"ApiKey realm="keyward", Bearer realm="keyward""#),
+            ));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(ErrorDocument {
+            errors: self.errors.clone(),
+        })
+    }
+}

@@ -1,0 +1,519 @@
+//! `/api`: the credential check for reverse proxies (v1), the platform's JSON:API
+//! (v2) and the OpenAPI document. No session here: only the `Authorization`
+//! header authenticates.
+//!
+//! [`ROUTES`] is the one list of every route: it registers the handlers, gives
+//! each the permission the credential check demands, and generates the OpenAPI
+//! document, so none of the three can disagree.
+
+pub mod error;
+pub mod openapi;
+pub mod resources;
+pub mod v1;
+pub mod v2;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use self::error::{ApiError, JSON_API};
+use crate::auth::Grant;
+use crate::db::models::platform::{
+    Appointment, Employee, Guest, Installment, Payment, Service, WorkingHours,
+};
+use crate::domain::scopes::{Action, Permission};
+use crate::startup::AppState;
+
+/// What an operation does, for its documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// List a collection.
+    List,
+    /// Read one.
+    Read,
+    /// Create one.
+    Create,
+    /// Change one.
+    Update,
+    /// Cancel one.
+    Cancel,
+    /// The reverse proxy check.
+    AuthCheck,
+    /// This document.
+    OpenApi,
+}
+
+/// One route of `/api`.
+#[derive(Debug)]
+pub struct ApiRoute {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, with `{id}` parameters.
+    pub path: &'static str,
+    /// The JSON:API resource type.
+    pub resource: &'static str,
+    /// What it does.
+    pub kind: Kind,
+    /// The permission the credential must hold, if fixed.
+    pub permission: Option<Permission>,
+    /// One line for the documentation.
+    pub summary: &'static str,
+    /// The handler.
+    pub handler: fn() -> actix_web::Route,
+}
+
+const fn p(resource: &'static str, action: Action) -> Option<Permission> {
+    Some(Permission::new_unchecked(resource, action))
+}
+
+macro_rules! collection {
+    ($path:literal, $item:literal, $resource:literal, $model:ty, $label:literal) => {
+        [
+            ApiRoute {
+                method: Method::GET,
+                path: $path,
+                resource: $resource,
+                kind: Kind::List,
+                permission: p($resource, Action::Read),
+                summary: concat!("List ", $label),
+                handler: || web::get().to(v2::list::<$model>),
+            },
+            ApiRoute {
+                method: Method::GET,
+                path: $item,
+                resource: $resource,
+                kind: Kind::Read,
+                permission: p($resource, Action::Read),
+                summary: concat!("Read one of the ", $label),
+                handler: || web::get().to(v2::read::<$model>),
+            },
+        ]
+    };
+}
+
+const SERVICES: [ApiRoute; 2] = collection!(
+    "/api/v2/services",
+    "/api/v2/services/{id}",
+    "services",
+    Service,
+    "services"
+);
+const EMPLOYEES: [ApiRoute; 2] = collection!(
+    "/api/v2/employees",
+    "/api/v2/employees/{id}",
+    "employees",
+    Employee,
+    "employees"
+);
+const GUESTS: [ApiRoute; 2] = collection!(
+    "/api/v2/guests",
+    "/api/v2/guests/{id}",
+    "guests",
+    Guest,
+    "guests"
+);
+const WORKING_HOURS: [ApiRoute; 2] = collection!(
+    "/api/v2/working_hours",
+    "/api/v2/working_hours/{id}",
+    "working_hours",
+    WorkingHours,
+    "working hours"
+);
+const APPOINTMENTS: [ApiRoute; 2] = collection!(
+    "/api/v2/appointments",
+    "/api/v2/appointments/{id}",
+    "appointments",
+    Appointment,
+    "appointments"
+);
+const INSTALLMENTS: [ApiRoute; 2] = collection!(
+    "/api/v2/installments",
+    "/api/v2/installments/{id}",
+    "installments",
+    Installment,
+    "installments"
+);
+const PAYMENTS: [ApiRoute; 2] = collection!(
+    "/api/v2/payments",
+    "/api/v2/payments/{id}",
+    "payments",
+    Payment,
+    "payments"
+);
+
+const OTHERS: [ApiRoute; 9] = [
+    ApiRoute {
+        method: Method::GET,
+        path: "/api/v1/auth/check",
+        resource: "auth-checks",
+        kind: Kind::AuthCheck,
+        permission: None,
+        summary: "Check that a request's credential holds a permission (for reverse proxies)",
+        handler: || web::get().to(v1::auth_check),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/api/openapi.json",
+        resource: "openapi",
+        kind: Kind::OpenApi,
+        permission: None,
+        summary: "This OpenAPI document",
+        handler: || web::get().to(openapi::document),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/api/v2/available_slots",
+        resource: "available_slots",
+        kind: Kind::List,
+        permission: p("available_slots", Action::Read),
+        summary: "List the free slots of a service on a date (filter[service], filter[date])",
+        handler: || web::get().to(v2::slots_list),
+    },
+    ApiRoute {
+        method: Method::GET,
+        path: "/api/v2/available_slots/{id}",
+        resource: "available_slots",
+        kind: Kind::Read,
+        permission: p("available_slots", Action::Read),
+        summary: "Read a free slot (404 once it is taken)",
+        handler: || web::get().to(v2::slot_read),
+    },
+    ApiRoute {
+        method: Method::POST,
+        path: "/api/v2/appointments",
+        resource: "appointments",
+        kind: Kind::Create,
+        permission: p("appointments", Action::Create),
+        summary: "Book an appointment (marked with the key's Source App)",
+        handler: || web::post().to(v2::appointment_create),
+    },
+    ApiRoute {
+        method: Method::PATCH,
+        path: "/api/v2/appointments/{id}",
+        resource: "appointments",
+        kind: Kind::Update,
+        permission: p("appointments", Action::Update),
+        summary: "Move an appointment, change its employee or notes",
+        handler: || web::patch().to(v2::appointment_update),
+    },
+    ApiRoute {
+        method: Method::DELETE,
+        path: "/api/v2/appointments/{id}",
+        resource: "appointments",
+        kind: Kind::Cancel,
+        permission: p("appointments", Action::Delete),
+        summary: "Cancel an appointment",
+        handler: || web::delete().to(v2::appointment_cancel),
+    },
+    ApiRoute {
+        method: Method::POST,
+        path: "/api/v2/guests",
+        resource: "guests",
+        kind: Kind::Create,
+        permission: p("guests", Action::Create),
+        summary: "Add a guest",
+        handler: || web::post().to(v2::guest_create),
+    },
+    ApiRoute {
+        method: Method::PATCH,
+        path: "/api/v2/guests/{id}",
+        resource: "guests",
+        kind: Kind::Update,
+        permission: p("guests", Action::Update),
+        summary: "Change a guest's details",
+        handler: || web::patch().to(v2::guest_update),
+    },
+];
+
+/// Every `/api` route.
+pub fn routes() -> impl Iterator<Item = &'static ApiRoute> {
+    OTHERS
+        .iter()
+        .chain(SERVICES.iter())
+        .chain(EMPLOYEES.iter())
+        .chain(GUESTS.iter())
+        .chain(WORKING_HOURS.iter())
+        .chain(APPOINTMENTS.iter())
+        .chain(INSTALLMENTS.iter())
+        .chain(PAYMENTS.iter())
+}
+
+/// Registers every route, one resource per path, answering 405 for other methods.
+/// Paths are relative to the `/api` scope this is configured in.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut by_path: BTreeMap<&'static str, Vec<&'static ApiRoute>> = BTreeMap::new();
+    for route in routes() {
+        by_path.entry(route.path).or_default().push(route);
+    }
+    for (path, routes) in by_path {
+        let mut resource = web::resource(path.strip_prefix("/api").unwrap_or(path))
+            .default_service(web::to(method_not_allowed));
+        for route in routes {
+            resource = resource.route((route.handler)());
+        }
+        cfg.service(resource);
+    }
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+        "This path does not accept that method.",
+    ))
+}
+
+/// `/api` paths that match no route.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Not found",
+        "There is no API route at this path.",
+    ))
+}
+
+/// The permission the matched route demands.
+fn route_permission(req: &HttpRequest) -> Option<Permission> {
+    let pattern = req.match_pattern()?;
+    routes()
+        .find(|r| r.path == pattern && r.method == *req.method())
+        .and_then(|r| r.permission)
+}
+
+/// A request whose credential holds its route's permission.
+#[derive(Debug)]
+pub struct Authorized(pub Grant);
+
+impl FromRequest for Authorized {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(ApiError::unavailable)?;
+            let Some(permission) = route_permission(&req) else {
+                tracing::error!("an /api route without a permission asked for authorization");
+                return Err(ApiError::not_found());
+            };
+            let client = crate::auth::client_ip(&req, &state.settings.trusted_proxies);
+            state
+                .verifier
+                .verify(req.headers(), Some(permission), client)
+                .await
+                .map(Authorized)
+                .map_err(ApiError::from)
+        })
+    }
+}
+
+/// A JSON:API document response.
+pub fn document(status: StatusCode, body: Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, JSON_API))
+        .body(body.to_string())
+}
+
+/// The query parameters, strictly decoded (UTF-8, no control characters).
+pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+    crate::middleware::decode_form(req.query_string().as_bytes()).map_err(|why| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "Invalid query string",
+            format!("The query string is invalid: {why}."),
+        )
+    })
+}
+
+/// `page[size]` and `page[after]`.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// How many items, 1 to 100 (25 by default).
+    pub size: i64,
+    /// The id after which to start.
+    pub after: Option<String>,
+}
+
+impl Page {
+    /// Most items per page.
+    pub const MAX: i64 = 100;
+
+    /// Reads the page parameters.
+    pub fn from_query(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let mut page = Page {
+            size: 25,
+            after: None,
+        };
+        for (k, v) in pairs {
+            match k.as_str() {
+                "page[size]" => {
+                    page.size = v
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| (1..=Self::MAX).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::bad_parameter(
+                                "page[size]",
+                                "page[size] must be a whole number from 1 to 100.",
+                            )
+                        })?;
+                }
+                "page[after]" => {
+                    if v.is_empty() || v.len() > 200 {
+                        return Err(ApiError::bad_parameter(
+                            "page[after]",
+                            "page[after] must be the id of the last item of the previous page.",
+                        ));
+                    }
+                    page.after = Some(v.clone());
+                }
+                _ => {}
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// A collection document with `self`, `first` and `next` links.
+pub fn collection(
+    path: &str,
+    page: &Page,
+    mut items: Vec<Value>,
+    extra_query: &str,
+) -> HttpResponse {
+    let size = usize::try_from(page.size).unwrap_or(25);
+    let more = items.len() > size;
+    items.truncate(size);
+    let enc = crate::error::urlencode;
+    let base = |after: Option<&str>| {
+        let mut q = format!("page%5Bsize%5D={}", page.size);
+        if let Some(a) = after {
+            q.push_str(&format!("&page%5Bafter%5D={}", enc(a)));
+        }
+        if !extra_query.is_empty() {
+            q.push('&');
+            q.push_str(extra_query);
+        }
+        format!("{path}?{q}")
+    };
+    let next = if more {
+        items
+            .last()
+            .and_then(|i| i["id"].as_str())
+            .map_or(Value::Null, |last| Value::String(base(Some(last))))
+    } else {
+        Value::Null
+    };
+    document(
+        StatusCode::OK,
+        json!({
+            "jsonapi": { "version": "1.1" },
+            "data": items,
+            "links": { "self": base(page.after.as_deref()), "first": base(None), "next": next },
+            "meta": { "page": { "size": page.size } },
+        }),
+    )
+}
+
+/// A single-resource document.
+pub fn single(status: StatusCode, item: Value) -> HttpResponse {
+    let location = item["links"]["self"].as_str().map(str::to_owned);
+    let mut response = document(
+        status,
+        json!({ "jsonapi": { "version": "1.1" }, "data": item }),
+    );
+    if status == StatusCode::CREATED
+        && let Some(location) = location
+        && let Ok(value) = header::HeaderValue::from_str(&location)
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// The most a request document may weigh.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A JSON:API request document.
+#[derive(Debug)]
+pub struct JsonApiBody(pub Value);
+
+impl FromRequest for JsonApiBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let media = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !matches!(
+                media.as_deref(),
+                Some("application/vnd.api+json" | "application/json")
+            ) {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "Unsupported media type",
+                    "Send the document as application/vnd.api+json.",
+                ));
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_body",
+                        "Invalid body",
+                        "The body could not be read.",
+                    )
+                })?;
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "Payload too large",
+                        "The document is larger than 64 KiB.",
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let body: Bytes = body.freeze();
+            let value: Value = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    "Invalid JSON",
+                    format!(
+                        "The body is not valid JSON (line {}, column {}).",
+                        e.line(),
+                        e.column()
+                    ),
+                )
+            })?;
+            Ok(JsonApiBody(value))
+        })
+    }
+}

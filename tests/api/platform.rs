@@ -1,0 +1,543 @@
+//! The platform API (JSON:API v2) and its OpenAPI document.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app.api(method, path, Some(&format!("apikey {key}")));
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/vnd.api+json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn first_id(app: &TestApp, key: &str, collection: &str) -> String {
+    let (_, body) = app.api_get(&format!("/api/v2/{collection}"), key).await;
+    body["data"][0]["id"].as_str().unwrap().to_owned()
+}
+
+/// The next Monday to Saturday day at 10:00 UTC, a week ahead (inside working hours).
+fn next_working_day_at(hour: u8) -> String {
+    let mut date = (keyward::clock::now() + time::Duration::days(7)).date();
+    while date.weekday() == time::Weekday::Sunday {
+        date = date.next_day().unwrap();
+    }
+    format!("{date}T{hour:02}:00:00Z")
+}
+
+#[actix_web::test]
+async fn every_collection_pages_through_all_items_by_its_links() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    for (collection, total) in [
+        ("services", 5),
+        ("employees", 3),
+        ("guests", 3),
+        ("working_hours", 18),
+        ("appointments", 2),
+        ("installments", 1),
+        ("payments", 1),
+    ] {
+        let mut path = format!("/api/v2/{collection}?page[size]=2");
+        let mut seen = Vec::new();
+        loop {
+            let (status, body) = app.api_get(&path, &key).await;
+            assert_eq!(status, 200, "{path}");
+            assert_eq!(body["jsonapi"]["version"], "1.1");
+            for item in body["data"].as_array().unwrap() {
+                assert_eq!(item["type"], collection);
+                assert!(item["attributes"].is_object());
+                assert_eq!(
+                    item["links"]["self"],
+                    format!("/api/v2/{collection}/{}", item["id"].as_str().unwrap())
+                );
+                seen.push(item["id"].as_str().unwrap().to_owned());
+            }
+            match body["links"]["next"].as_str() {
+                Some(next) => path = next.to_owned(),
+                None => break,
+            }
+        }
+        let unique: std::collections::HashSet<_> = seen.iter().collect();
+        assert_eq!((seen.len(), unique.len()), (total, total), "{collection}");
+        let (status, one) = app
+            .api_get(&format!("/api/v2/{collection}/{}", seen[0]), &key)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(one["data"]["id"], seen[0].as_str());
+    }
+    let (status, body) = app.api_get("/api/v2/services/no-such-id", &key).await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    for bad in ["page[size]=0", "page[size]=101", "page[size]=ten"] {
+        let (status, body) = app.api_get(&format!("/api/v2/services?{bad}"), &key).await;
+        assert_eq!(
+            (status, body["errors"][0]["source"]["parameter"].as_str()),
+            (400, Some("page[size]")),
+            "{bad}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn an_appointment_booked_through_a_key_carries_its_app_s_source_and_the_console_shows_it() {
+    let app = spawn_app().await;
+    let demo = app.demo_key().await;
+    app.signed_in_admin().await;
+    let mobile = app
+        .create_app(
+            "Mobile App",
+            "external_cma",
+            &["appointments:create", "appointments:read"],
+            &[],
+        )
+        .await;
+    let (service, employee, guest) = (
+        first_id(&app, &demo, "services").await,
+        first_id(&app, &demo, "employees").await,
+        first_id(&app, &demo, "guests").await,
+    );
+    let body = json!({ "data": { "type": "appointments",
+        "attributes": { "starts_at": next_working_day_at(11), "notes": "first visit" },
+        "relationships": {
+            "service": { "data": { "type": "services", "id": service } },
+            "employee": { "data": { "type": "employees", "id": employee } },
+            "guest": { "data": { "type": "guests", "id": guest } } } } });
+    let response = app
+        .api(
+            Method::POST,
+            "/api/v2/appointments",
+            Some(&format!("Bearer {}", mobile.key)),
+        )
+        .header("content-type", "application/vnd.api+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["data"]["attributes"]["source"], "mobile");
+    assert_eq!(created["data"]["attributes"]["status"], "booked");
+    assert_eq!(
+        created["data"]["relationships"]["guest"]["data"]["id"],
+        guest.as_str()
+    );
+    assert_eq!(
+        location,
+        format!(
+            "/api/v2/appointments/{}",
+            created["data"]["id"].as_str().unwrap()
+        )
+    );
+    let page = app.get_html(&format!("/apps/{}", mobile.id), 200).await;
+    assert!(
+        page.contains("Mobile booking"),
+        "the console shows the mark"
+    );
+
+    // The same time again: taken.
+    let (status, again) = send(
+        &app,
+        Method::POST,
+        "/api/v2/appointments",
+        &mobile.key,
+        Some(body),
+    )
+    .await;
+    assert_eq!(
+        (status, again["errors"][0]["code"].as_str()),
+        (409, Some("slot_taken"))
+    );
+}
+
+#[actix_web::test]
+async fn appointments_are_moved_and_cancelled_with_the_right_permissions() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let (service, employee) = (
+        first_id(&app, &key, "services").await,
+        first_id(&app, &key, "employees").await,
+    );
+    let (status, created) = send(
+        &app,
+        Method::POST,
+        "/api/v2/appointments",
+        &key,
+        Some(json!({ "data": { "type": "appointments", "attributes": { "starts_at": next_working_day_at(9) },
+            "relationships": { "service": { "data": { "type": "services", "id": service } },
+                               "employee": { "data": { "type": "employees", "id": employee } } } } })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        created["data"]["attributes"]["source"], "api",
+        "a Client App books as api"
+    );
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v2/appointments/{id}");
+    let (status, moved) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        &key,
+        Some(json!({ "data": { "type": "appointments", "id": id, "attributes": { "starts_at": next_working_day_at(14), "notes": "moved" } } })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(moved["data"]["attributes"]["notes"], "moved");
+    assert!(
+        moved["data"]["attributes"]["starts_at"]
+            .as_str()
+            .unwrap()
+            .contains("T14:00:00")
+    );
+    let (status, mismatch) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        &key,
+        Some(json!({ "data": { "type": "appointments", "id": "other" } })),
+    )
+    .await;
+    assert_eq!(
+        (status, mismatch["errors"][0]["code"].as_str()),
+        (409, Some("id_mismatch"))
+    );
+    let (status, cancelled) = send(&app, Method::DELETE, &path, &key, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(cancelled["data"]["attributes"]["status"], "cancelled");
+    let (status, refused) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        &key,
+        Some(
+            json!({ "data": { "type": "appointments", "id": id, "attributes": { "notes": "x" } } }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["errors"][0]["code"].as_str()),
+        (409, Some("appointment_cancelled"))
+    );
+}
+
+#[actix_web::test]
+async fn invalid_documents_get_json_api_errors_pointing_at_each_problem() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        "/api/v2/appointments",
+        &key,
+        Some(json!({ "data": { "type": "appointments",
+            "attributes": { "starts_at": "yesterday", "notes": 42 },
+            "relationships": { "service": { "data": { "type": "employees", "id": "x" } } } } })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["source"]["pointer"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "/data/attributes/starts_at",
+        "/data/attributes/notes",
+        "/data/relationships/service",
+        "/data/relationships/employee",
+    ] {
+        assert!(pointers.contains(&expected), "{expected} in {pointers:?}");
+    }
+    assert!(
+        body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["code"] == "invalid_attribute")
+    );
+
+    let past = json!({ "data": { "type": "appointments", "attributes": { "starts_at": "2001-01-01T10:00:00Z" },
+        "relationships": { "service": { "data": { "type": "services", "id": "s" } }, "employee": { "data": { "type": "employees", "id": "e" } } } } });
+    let (status, body) = send(&app, Method::POST, "/api/v2/appointments", &key, Some(past)).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("future")
+    );
+
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        "/api/v2/appointments",
+        &key,
+        Some(json!({ "data": { "type": "services" } })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].as_str()),
+        (409, Some("type_mismatch"))
+    );
+    let raw = app
+        .api(
+            Method::POST,
+            "/api/v2/appointments",
+            Some(&format!("apikey {key}")),
+        )
+        .header("content-type", "application/vnd.api+json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.api_error(raw).await, (400, "invalid_json".to_owned()));
+    let form = app
+        .api(
+            Method::POST,
+            "/api/v2/appointments",
+            Some(&format!("apikey {key}")),
+        )
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.api_error(form).await,
+        (415, "unsupported_media_type".to_owned())
+    );
+    let big = app
+        .api(
+            Method::POST,
+            "/api/v2/guests",
+            Some(&format!("apikey {key}")),
+        )
+        .header("content-type", "application/vnd.api+json")
+        .body(format!(
+            r#"{{"data":{{"type":"guests","attributes":{{"first_name":"{}"}}}}}}"#,
+            "x".repeat(70_000)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.api_error(big).await,
+        (413, "payload_too_large".to_owned())
+    );
+    let nul = send(&app, Method::POST, "/api/v2/guests", &key, Some(json!({ "data": { "type": "guests", "attributes": { "first_name": "a\u{0}b", "last_name": "c" } } }))).await;
+    assert_eq!(nul.0, 422, "a NUL in a field is refused");
+    let wrong_method = app
+        .api(
+            Method::PUT,
+            "/api/v2/services",
+            Some(&format!("apikey {key}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.api_error(wrong_method).await,
+        (405, "method_not_allowed".to_owned())
+    );
+    let nowhere = app
+        .api(
+            Method::GET,
+            "/api/v3/anything",
+            Some(&format!("apikey {key}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.api_error(nowhere).await, (404, "not_found".to_owned()));
+}
+
+#[actix_web::test]
+async fn guests_are_created_and_updated() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let (status, created) = send(
+        &app,
+        Method::POST,
+        "/api/v2/guests",
+        &key,
+        Some(json!({ "data": { "type": "guests", "attributes": { "first_name": "Grace", "last_name": "Hopper", "email": "Grace@Example.com" } } })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(created["data"]["attributes"]["email"], "grace@example.com");
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let (status, updated) = send(
+        &app,
+        Method::PATCH,
+        &format!("/api/v2/guests/{id}"),
+        &key,
+        Some(json!({ "data": { "type": "guests", "id": id, "attributes": { "phone": "+1 555 0100", "email": null } } })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(updated["data"]["attributes"]["phone"], "+1 555 0100");
+    assert_eq!(updated["data"]["attributes"]["first_name"], "Grace");
+    assert!(updated["data"]["attributes"]["email"].is_null());
+    let (status, bad) = send(
+        &app,
+        Method::POST,
+        "/api/v2/guests",
+        &key,
+        Some(json!({ "data": { "type": "guests", "attributes": { "email": "nope" } } })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        bad["errors"].as_array().unwrap().len(),
+        3,
+        "first_name, last_name and email"
+    );
+}
+
+#[actix_web::test]
+async fn available_slots_are_computed_and_disappear_once_booked() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let service = first_id(&app, &key, "services").await;
+    let date = next_working_day_at(10)[..10].to_owned();
+    let path = format!(
+        "/api/v2/available_slots?filter[service]={service}&filter[date]={date}&page[size]=100"
+    );
+    let (status, body) = app.api_get(&path, &key).await;
+    assert_eq!(status, 200);
+    let slots = body["data"].as_array().unwrap().clone();
+    assert!(!slots.is_empty());
+    let slot = &slots[0];
+    assert_eq!(slot["type"], "available_slots");
+    let slot_id = slot["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.api_get(&format!("/api/v2/available_slots/{slot_id}"), &key)
+            .await
+            .0,
+        200
+    );
+    let employee = slot["relationships"]["employee"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        "/api/v2/appointments",
+        &key,
+        Some(json!({ "data": { "type": "appointments", "attributes": { "starts_at": slot["attributes"]["starts_at"] },
+            "relationships": { "service": { "data": { "type": "services", "id": service } },
+                               "employee": { "data": { "type": "employees", "id": employee } } } } })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        app.api_get(&format!("/api/v2/available_slots/{slot_id}"), &key)
+            .await
+            .0,
+        404,
+        "taken now"
+    );
+    let (_, after) = app.api_get(&path, &key).await;
+    assert!(
+        !after["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == slot_id.as_str())
+    );
+    let (status, missing) = app.api_get("/api/v2/available_slots", &key).await;
+    assert_eq!(
+        (status, missing["errors"][0]["source"]["parameter"].as_str()),
+        (400, Some("filter[service]"))
+    );
+}
+
+#[actix_web::test]
+async fn the_openapi_document_describes_every_route_with_its_security_and_errors() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["components"]["securitySchemes"]["apikey"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorDocument"].is_object());
+    assert!(
+        doc["components"]["schemas"]["AppointmentAttributes"]["properties"]["starts_at"]
+            .is_object()
+    );
+    let mut operations = 0;
+    for route in keyward::routes::api::routes() {
+        let op = &doc["paths"][route.path][route.method.as_str().to_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} is documented",
+            route.method,
+            route.path
+        );
+        operations += 1;
+        if route.path != "/api/openapi.json" {
+            assert!(op["security"].is_array());
+            for code in ["401", "402", "403", "503"] {
+                assert!(
+                    op["responses"][code].is_object(),
+                    "{} {} documents {code}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+        if let Some(p) = route.permission {
+            assert_eq!(op["x-keyward-permission"], p.to_string());
+        }
+        // And it is served: never the "no API route" 404 nor a 405.
+        let path = route.path.replace("{id}", "x");
+        let method = Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
+        let response = app
+            .api(method, &path, Some(&format!("apikey {key}")))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        assert!(
+            status != 405 && !body.contains("There is no API route"),
+            "{} {path}: {status}",
+            route.method
+        );
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        documented, operations,
+        "nothing documented that is not routed"
+    );
+    // Every permission of the catalog is reachable through some route.
+    for permission in keyward::domain::scopes::all_permissions() {
+        assert!(
+            keyward::routes::api::routes().any(|r| r.permission == Some(permission)),
+            "{permission} has a route"
+        );
+    }
+}
