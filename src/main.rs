@@ -16,6 +16,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    keyward::telemetry::init(&settings.log_filter, settings.log_json);
+    let _log_writer = keyward::telemetry::init(&settings.log_filter, settings.log_json);
     cli::run(cli, settings)
 }

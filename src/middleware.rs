@@ -67,13 +67,17 @@ pub async fn log_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return next.call(req).await;
+    }
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let request_id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let method = req.method().clone();
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "(unmatched)".to_owned());
-    let span = tracing::info_span!("request", id = %request_id);
+    let span = tracing::info_span!("request", id = request_id);
     let result = next.call(req).instrument(span.clone()).await;
     let status = match &result {
         Ok(res) => res.status().as_u16(),

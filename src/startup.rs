@@ -314,13 +314,15 @@ fn serve(
             .wrap(from_fn(middleware::limit_headers))
             .wrap(middleware::security_headers(https))
             .wrap(from_fn(middleware::log_requests))
-            .configure(routes::public)
+            // The API first: its requests are the hot path, matched before any
+            // pattern with a regex.
             .service(
                 web::scope("/api")
                     .wrap(from_fn(middleware::guard_api_requests))
                     .configure(routes::api::configure)
                     .default_service(web::to(routes::api::not_found)),
             )
+            .configure(routes::public)
             .service(
                 web::scope("")
                     .wrap(from_fn(middleware::guard_console_requests))

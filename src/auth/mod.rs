@@ -154,7 +154,9 @@ pub fn client_ip(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> Option<IpAddr> 
         return Some(peer);
     }
     let mut client = peer;
-    for value in req.headers().get_all("x-forwarded-for") {
+    const FORWARDED_FOR: actix_web::http::header::HeaderName =
+        actix_web::http::header::HeaderName::from_static("x-forwarded-for");
+    for value in req.headers().get_all(FORWARDED_FOR) {
         let Ok(list) = value.to_str() else {
             return Some(peer);
         };

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderValue};
 use diesel::prelude::*;
 use tokio::sync::Semaphore;
 
@@ -71,7 +71,8 @@ pub enum Denial {
     Unavailable,
 }
 
-/// What a passing credential is allowed, for the route to act on.
+/// What a passing credential is allowed, for the route to act on. Shared with
+/// the cache: a request clones a pointer, not the grant.
 #[derive(Debug, Clone)]
 pub struct Grant {
     /// The organization.
@@ -79,17 +80,32 @@ pub struct Grant {
     /// The app.
     pub app_id: String,
     /// The key.
-    pub key_id: String,
+    pub key_id: Arc<str>,
     /// The key's permissions.
     pub permissions: PermissionSet,
+    /// The auth check's answer headers, made once per cached key: app id, key id,
+    /// permissions (space-separated) and Source App.
+    pub headers: [HeaderValue; 4],
     /// The app's Source App, which marks what it books.
     pub source_app: SourceApp,
+}
+
+/// Failed attempts of one client in the current minute.
+#[derive(Debug, Default)]
+struct FailureWindow {
+    minute: AtomicI64,
+    count: AtomicU32,
+}
+
+/// Ids and permission names are visible ASCII, so this never falls back.
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[derive(Debug)]
 struct Entry {
     generation: u64,
-    grant: Grant,
+    grant: Arc<Grant>,
     active: bool,
     expires_at: Option<Timestamp>,
     app_active: bool,
@@ -100,9 +116,10 @@ pub struct Verifier {
     db: Db,
     organization_id: String,
     digest_key: DigestKey,
-    positive: moka::sync::Cache<String, Arc<Entry>>,
-    negative: moka::sync::Cache<String, u64>,
-    failures: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
+    positive: quick_cache::sync::Cache<String, Arc<Entry>>,
+    negative: quick_cache::sync::Cache<String, u64>,
+    failures: quick_cache::sync::Cache<IpAddr, Arc<FailureWindow>>,
+    any_failures: AtomicBool,
     generation: AtomicU64,
     seen_version: AtomicI64,
     external_connectivity: AtomicBool,
@@ -110,13 +127,13 @@ pub struct Verifier {
     last_poll_ok_ms: AtomicI64,
     db_down: AtomicBool,
     lookups: Semaphore,
-    usage: Mutex<HashMap<String, Timestamp>>,
+    usage: Mutex<HashMap<Arc<str>, Timestamp>>,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
-            .field("cached", &self.positive.entry_count())
+            .field("cached", &self.positive.len())
             .field("generation", &self.generation.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -133,18 +150,10 @@ impl Verifier {
             db,
             organization_id,
             digest_key,
-            positive: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(600))
-                .build(),
-            negative: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
-            failures: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
+            positive: quick_cache::sync::Cache::new(100_000),
+            negative: quick_cache::sync::Cache::new(100_000),
+            failures: quick_cache::sync::Cache::new(100_000),
+            any_failures: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             seen_version: AtomicI64::new(-1),
             external_connectivity: AtomicBool::new(false),
@@ -207,18 +216,39 @@ impl Verifier {
         age <= i64::try_from(FRESHNESS.as_millis()).unwrap_or(1000)
     }
 
+    fn minute(&self) -> i64 {
+        self.elapsed_ms() / 60_000
+    }
+
     fn note_failure(&self, client: Option<IpAddr>) {
-        if let Some(ip) = client {
-            self.failures
-                .get_with(ip, || Arc::new(AtomicU32::new(0)))
-                .fetch_add(1, Ordering::Relaxed);
+        let Some(ip) = client else { return };
+        let window = match self.failures.get(&ip) {
+            Some(window) => window,
+            None => {
+                let window = Arc::new(FailureWindow::default());
+                self.failures.insert(ip, Arc::clone(&window));
+                window
+            }
+        };
+        let minute = self.minute();
+        if window.minute.swap(minute, Ordering::Relaxed) != minute {
+            window.count.store(0, Ordering::Relaxed);
         }
+        window.count.fetch_add(1, Ordering::Relaxed);
+        self.any_failures.store(true, Ordering::Relaxed);
     }
 
     fn too_many_failures(&self, client: Option<IpAddr>) -> bool {
+        // The common case, no failure ever: no lookup at all.
+        if !self.any_failures.load(Ordering::Relaxed) {
+            return false;
+        }
         client
             .and_then(|ip| self.failures.get(&ip))
-            .is_some_and(|n| n.load(Ordering::Relaxed) >= FAILURES_PER_MINUTE)
+            .is_some_and(|w| {
+                w.minute.load(Ordering::Relaxed) == self.minute()
+                    && w.count.load(Ordering::Relaxed) >= FAILURES_PER_MINUTE
+            })
     }
 
     /// The decision: the request's credential must hold `required` (or merely be
@@ -228,7 +258,7 @@ impl Verifier {
         headers: &HeaderMap,
         required: Option<Permission>,
         client: Option<IpAddr>,
-    ) -> Result<Grant, Denial> {
+    ) -> Result<Arc<Grant>, Denial> {
         let credential = credentials::from_headers(headers).map_err(|e| match e {
             CredentialError::Missing => Denial::MissingCredentials,
             CredentialError::Duplicate => {
@@ -319,13 +349,19 @@ impl Verifier {
         };
         let entry = Arc::new(Entry {
             generation,
-            grant: Grant {
+            grant: Arc::new(Grant {
                 organization_id: key.organization_id.clone(),
                 app_id: app.id.clone(),
-                key_id: key.id.clone(),
+                key_id: Arc::from(key.id.as_str()),
+                headers: [
+                    header_value(&app.id),
+                    header_value(&key.id),
+                    header_value(&key.permission_set().to_stored()),
+                    HeaderValue::from_static(app.source().as_str()),
+                ],
                 permissions: key.permission_set(),
                 source_app: app.source(),
-            },
+            }),
             active: key.active,
             expires_at: key.expires_at,
             app_active: app.status() == AppStatus::Active,
@@ -342,7 +378,7 @@ impl Verifier {
         entry: &Entry,
         required: Option<Permission>,
         now: Timestamp,
-    ) -> Result<Grant, Denial> {
+    ) -> Result<Arc<Grant>, Denial> {
         if !entry.active {
             return Err(Denial::KeyInactive);
         }
@@ -361,15 +397,15 @@ impl Verifier {
             return Err(Denial::InsufficientPermission(p));
         }
         if let Ok(mut usage) = self.usage.lock() {
-            usage.insert(entry.grant.key_id.clone(), now);
+            usage.insert(Arc::clone(&entry.grant.key_id), now);
         }
-        Ok(entry.grant.clone())
+        Ok(Arc::clone(&entry.grant))
     }
 
     /// Writes the batched `last_used_at` times: one statement per key used since
     /// the last flush, never a write per request.
     pub async fn flush_usage(&self) -> Result<usize, DbError> {
-        let batch: Vec<(String, Timestamp)> = match self.usage.lock() {
+        let batch: Vec<(Arc<str>, Timestamp)> = match self.usage.lock() {
             Ok(mut usage) => usage.drain().collect(),
             Err(_) => return Ok(0),
         };
@@ -384,7 +420,7 @@ impl Verifier {
                 crate::db::write_tx(conn, |conn| {
                     for (id, at) in &batch {
                         diesel::update(
-                            api_keys::table.find(id).filter(
+                            api_keys::table.find(id.as_ref()).filter(
                                 api_keys::last_used_at
                                     .is_null()
                                     .or(api_keys::last_used_at.lt(*at)),

@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod keys;
 mod migrations;
+mod nginx;
 mod platform;
 mod sessions;
 mod setup;

@@ -291,7 +291,7 @@ fn route_permission(req: &HttpRequest) -> Option<Permission> {
 
 /// A request whose credential holds its route's permission.
 #[derive(Debug)]
-pub struct Authorized(pub Grant);
+pub struct Authorized(pub std::sync::Arc<Grant>);
 
 impl FromRequest for Authorized {
     type Error = ApiError;

@@ -2,6 +2,7 @@
 //! ForwardAuth) asks whether the request's credential holds a permission.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::{ApiError, JSON_API};
@@ -10,7 +11,7 @@ use crate::domain::scopes::Permission;
 use crate::startup::AppState;
 
 /// The header naming the permission to check.
-pub const REQUIRED_PERMISSION: &str = "x-required-permission";
+pub const REQUIRED_PERMISSION: HeaderName = HeaderName::from_static("x-required-permission");
 
 /// 200 with `X-Keyward-App-Id`, `X-Keyward-Key-Id` and `X-Keyward-Permissions` when
 /// the credential holds the permission in `X-Required-Permission` (or
@@ -70,15 +71,27 @@ pub async fn auth_check(
         .verifier
         .verify(req.headers(), Some(permission), client)
         .await?;
-    let permissions = grant.permissions.to_stored();
+    const APP_ID: HeaderName = HeaderName::from_static("x-keyward-app-id");
+    const KEY_ID: HeaderName = HeaderName::from_static("x-keyward-key-id");
+    const PERMISSIONS: HeaderName = HeaderName::from_static("x-keyward-permissions");
+    const SOURCE_APP: HeaderName = HeaderName::from_static("x-keyward-source-app");
+    let [app_id, key_id, permissions, source_app] = grant.headers.clone();
     Ok(HttpResponse::Ok()
-        .insert_header(("X-Keyward-App-Id", grant.app_id.as_str()))
-        .insert_header(("X-Keyward-Key-Id", grant.key_id.as_str()))
-        .insert_header(("X-Keyward-Permissions", permissions.as_str()))
-        .insert_header(("X-Keyward-Source-App", grant.source_app.as_str()))
+        .insert_header((APP_ID, app_id))
+        .insert_header((KEY_ID, key_id))
+        .insert_header((PERMISSIONS, permissions))
+        .insert_header((SOURCE_APP, source_app))
         .content_type(JSON_API)
-        .body(format!(
-            r#"{{"jsonapi":{{"version":"1.1"}},"meta":{{"allowed":true,"permission":"{permission}","app_id":"{}","key_id":"{}"}}}}"#,
-            grant.app_id, grant.key_id
-        )))
+        .body(
+            [
+                r#"{"jsonapi":{"version":"1.1"},"meta":{"allowed":true,"permission":""#,
+                &permission.to_string(),
+                r#"","app_id":""#,
+                &grant.app_id,
+                r#"","key_id":""#,
+                &grant.key_id,
+                r#""}}"#,
+            ]
+            .concat(),
+        ))
 }

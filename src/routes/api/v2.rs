@@ -67,7 +67,11 @@ pub async fn list<T: PlatformResource>(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::from_query(&query_pairs(&req)?)?;
-    let (org, after, limit) = (auth.0.organization_id, page.after.clone(), page.size + 1);
+    let (org, after, limit) = (
+        auth.0.organization_id.clone(),
+        page.after.clone(),
+        page.size + 1,
+    );
     let rows = state
         .db
         .run(move |conn| T::page(conn, &org, after.as_deref(), limit).map_err(DbError::from))
@@ -86,7 +90,7 @@ pub async fn read<T: PlatformResource>(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (auth.0.organization_id, path.into_inner());
+    let (org, id) = (auth.0.organization_id.clone(), path.into_inner());
     let row = state
         .db
         .run(move |conn| T::one(conn, &org, &id).map_err(DbError::from))
@@ -200,7 +204,7 @@ pub async fn slots_list(
                 "filter[date] must be a date like 2026-12-01.",
             )
         })?;
-    let org = auth.0.organization_id;
+    let org = auth.0.organization_id.clone();
     let sid = service_id.clone();
     let slots = state
         .db
@@ -248,7 +252,11 @@ pub async fn slot_read(
         format_description!("[year][month][day]T[hour][minute]"),
     )
     .map_err(|_| ApiError::not_found())?;
-    let (org, service_id, wanted) = (auth.0.organization_id, service_id.to_owned(), id.clone());
+    let (org, service_id, wanted) = (
+        auth.0.organization_id.clone(),
+        service_id.to_owned(),
+        id.clone(),
+    );
     let slot = state
         .db
         .run(move |conn| -> Result<Option<AvailableSlot>, DbError> {
@@ -573,7 +581,7 @@ pub async fn appointment_create(
                     notes,
                     source: booking_source(grant.source_app).to_owned(),
                     created_by_app_id: Some(grant.app_id.clone()),
-                    created_by_key_id: Some(grant.key_id.clone()),
+                    created_by_key_id: Some(grant.key_id.to_string()),
                     created_at: now,
                     updated_at: now,
                     cancelled_at: None,
@@ -607,7 +615,7 @@ pub async fn appointment_update(
         );
     }
     problems.into_result()?;
-    let org = auth.0.organization_id;
+    let org = auth.0.organization_id.clone();
     let updated = state
         .db
         .run(move |conn| {
@@ -672,7 +680,7 @@ pub async fn appointment_cancel(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, id) = (auth.0.organization_id, path.into_inner());
+    let (org, id) = (auth.0.organization_id.clone(), path.into_inner());
     let cancelled = state
         .db
         .run(move |conn| {
@@ -769,7 +777,7 @@ pub async fn guest_create(
     let now = clock::now();
     let guest = Guest {
         id: new_id(),
-        organization_id: auth.0.organization_id,
+        organization_id: auth.0.organization_id.clone(),
         first_name,
         last_name,
         email,
@@ -794,7 +802,7 @@ pub async fn guest_update(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let data = data_of(&body.0, "guests", Some(&id))?.clone();
-    let org = auth.0.organization_id;
+    let org = auth.0.organization_id.clone();
     let result = state
         .db
         .run(move |conn| {
