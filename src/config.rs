@@ -35,6 +35,7 @@ Environment variables:
   KEYWARD_SESSION_MAX_HOURS     sign out this long after sign-in, active or not [default: 12]
   KEYWARD_TRUSTED_PROXIES       comma-separated IPs or CIDRs of reverse proxies whose
                                 X-Forwarded-For is believed [default: none]
+  KEYWARD_WORKERS               HTTP worker threads, 1-64 [default: one per core]
   KEYWARD_LOG                   log filter, e.g. info or keyward=debug [default: info]
   KEYWARD_LOG_FORMAT            text or json [default: text]";
 
@@ -243,6 +244,10 @@ impl Settings {
                 .map_err(|message| ConfigError::new("KEYWARD_TRUSTED_PROXIES", message))?,
         };
 
+        let workers = match get("KEYWARD_WORKERS")? {
+            None => None,
+            some => usize::try_from(parse_number(some, "KEYWARD_WORKERS", 1, 1..=64)?).ok(),
+        };
         let log_filter = get("KEYWARD_LOG")?.unwrap_or_else(|| "info".to_owned());
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             ConfigError::new("KEYWARD_LOG", format!("not a valid log filter ({e})"))
@@ -271,7 +276,7 @@ impl Settings {
             trusted_proxies,
             log_filter,
             log_json,
-            workers: None,
+            workers,
         })
     }
 
@@ -422,6 +427,7 @@ mod tests {
             ("KEYWARD_SESSION_IDLE_MINUTES", "many"),
             ("KEYWARD_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
             ("KEYWARD_LOG_FORMAT", "xml"),
+            ("KEYWARD_WORKERS", "0"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");
