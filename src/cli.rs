@@ -41,9 +41,23 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<FeaturesCommand>,
     },
+    /// The Expiry of API keys alert.
+    Alerts {
+        /// What to do.
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
     /// Create demo services, staff, guests and bookings, and print a new key of
     /// the demo app (shown once) to try the API with.
     DemoData,
+}
+
+/// `keyward alerts …`.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Run the alert job once (for cron), then exit. Safe beside running servers:
+    /// each alert is sent once.
+    Run,
 }
 
 /// `keyward features …`.
@@ -121,6 +135,9 @@ pub fn run(cli: Cli, settings: Settings) -> ExitCode {
             } => create_admin(&settings, &email, role.into()).await,
             Command::Features { command } => features(&settings, command).await,
             Command::DemoData => demo_data(&settings).await,
+            Command::Alerts {
+                command: AlertsCommand::Run,
+            } => alerts_run(&settings).await,
         }
     })
 }
@@ -325,6 +342,54 @@ async fn demo_data(settings: &Settings) -> ExitCode {
             println!("New API key (shown once; store it now):");
             println!("{}", secrecy::ExposeSecret::expose_secret(&demo.key));
             ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's result is its output")]
+async fn alerts_run(settings: &Settings) -> ExitCode {
+    let (db, _) = match startup::open(settings).await {
+        Ok(opened) => opened,
+        Err(e) => return fail(e),
+    };
+    let mailer = match crate::email::Mailer::from_settings(settings) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    let org = match db
+        .run(|conn| Organization::the_one(conn).map_err(DbError::from))
+        .await
+    {
+        Ok(org) => org,
+        Err(e) => return fail(e),
+    };
+    let worker = format!("cli-{}", crate::secrets::random_token::<6>());
+    let url = settings.public_url.to_string();
+    match crate::jobs::expiry_alerts::run_once(
+        &db,
+        &mailer,
+        &org.id,
+        &url,
+        &worker,
+        crate::clock::now(),
+    )
+    .await
+    {
+        Ok(r) => {
+            println!(
+                "queued {}, sent {}, failed {}, cancelled {} ({})",
+                r.queued,
+                r.sent,
+                r.failed,
+                r.cancelled,
+                mailer.description()
+            );
+            if r.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => fail(e),
     }

@@ -35,6 +35,11 @@ Environment variables:
   KEYWARD_SESSION_MAX_HOURS     sign out this long after sign-in, active or not [default: 12]
   KEYWARD_TRUSTED_PROXIES       comma-separated IPs or CIDRs of reverse proxies whose
                                 X-Forwarded-For is believed [default: none]
+  KEYWARD_SMTP_URL              mail server, e.g. smtps://user:pass@smtp.example.com or
+                                smtp://smtp.example.com:587?tls=required; when unset,
+                                emails are written as .eml files to <data dir>/outbox
+  KEYWARD_MAIL_FROM             sender of the emails [default: Keyward <keyward@localhost>]
+  KEYWARD_ALERT_INTERVAL_MINUTES  how often the expiry alert job runs, 1-1440 [default: 10]
   KEYWARD_WORKERS               HTTP worker threads, 1-64 [default: one per core]
   KEYWARD_LOG                   log filter, e.g. info or keyward=debug [default: info]
   KEYWARD_LOG_FORMAT            text or json [default: text]";
@@ -128,6 +133,12 @@ pub struct Settings {
     pub log_json: bool,
     /// HTTP worker threads; `None` is one per core.
     pub workers: Option<usize>,
+    /// The mail server; `None` writes emails to the outbox folder.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of emails.
+    pub mail_from: String,
+    /// How often the expiry alert job runs.
+    pub alert_interval: Duration,
 }
 
 impl Settings {
@@ -248,6 +259,38 @@ impl Settings {
             None => None,
             some => usize::try_from(parse_number(some, "KEYWARD_WORKERS", 1, 1..=64)?).ok(),
         };
+        let smtp_url = match get("KEYWARD_SMTP_URL")? {
+            None => None,
+            Some(raw) => {
+                let url = Url::parse(raw.trim()).map_err(|_| {
+                    ConfigError::new(
+                        "KEYWARD_SMTP_URL",
+                        "expected a URL like smtps://user:password@smtp.example.com",
+                    )
+                })?;
+                if !matches!(url.scheme(), "smtp" | "smtps") || url.host().is_none() {
+                    return Err(ConfigError::new(
+                        "KEYWARD_SMTP_URL",
+                        "must start with smtp:// or smtps:// and name a host",
+                    ));
+                }
+                Some(SecretString::from(raw.trim().to_owned()))
+            }
+        };
+        let mail_from =
+            get("KEYWARD_MAIL_FROM")?.unwrap_or_else(|| "Keyward <keyward@localhost>".to_owned());
+        mail_from.parse::<lettre::message::Mailbox>().map_err(|_| {
+            ConfigError::new(
+                "KEYWARD_MAIL_FROM",
+                "expected an address like Keyward <keys@example.com>",
+            )
+        })?;
+        let alert_minutes = parse_number(
+            get("KEYWARD_ALERT_INTERVAL_MINUTES")?,
+            "KEYWARD_ALERT_INTERVAL_MINUTES",
+            10,
+            1..=1440,
+        )?;
         let log_filter = get("KEYWARD_LOG")?.unwrap_or_else(|| "info".to_owned());
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             ConfigError::new("KEYWARD_LOG", format!("not a valid log filter ({e})"))
@@ -277,6 +320,9 @@ impl Settings {
             log_filter,
             log_json,
             workers,
+            smtp_url,
+            mail_from,
+            alert_interval: Duration::from_secs(u64::from(alert_minutes) * 60),
         })
     }
 
@@ -289,6 +335,11 @@ impl Settings {
     pub fn url_for(&self, path: &str) -> String {
         let base = self.public_url.as_str().trim_end_matches('/');
         format!("{base}{path}")
+    }
+
+    /// Where emails are written when no mail server is configured.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
     }
 
     /// The secret key file kept in the data folder when none is configured.
@@ -319,6 +370,9 @@ impl Settings {
             log_filter: "warn".to_owned(),
             log_json: false,
             workers: Some(2),
+            smtp_url: None,
+            mail_from: "Keyward <keyward@localhost>".to_owned(),
+            alert_interval: Duration::from_secs(600),
         }
     }
 }
@@ -428,6 +482,9 @@ mod tests {
             ("KEYWARD_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
             ("KEYWARD_LOG_FORMAT", "xml"),
             ("KEYWARD_WORKERS", "0"),
+            ("KEYWARD_SMTP_URL", "http://mail.example.com"),
+            ("KEYWARD_MAIL_FROM", "not an address"),
+            ("KEYWARD_ALERT_INTERVAL_MINUTES", "0"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}");

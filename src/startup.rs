@@ -18,6 +18,7 @@ use crate::clock;
 use crate::config::Settings;
 use crate::db::models::{Actor, Admin, Organization, Role, session as session_rows, setup_token};
 use crate::db::{Db, DbError, is_unique_violation, write_tx};
+use crate::email::Mailer;
 use crate::middleware;
 use crate::routes;
 use crate::secrets::{DigestKey, MasterKey, random_token, sha256_hex};
@@ -39,6 +40,10 @@ pub struct AppState {
     pub digest_key: DigestKey,
     /// The credential check of `/api`.
     pub verifier: Arc<Verifier>,
+    /// Sends emails (SMTP or the outbox folder).
+    pub mailer: Arc<Mailer>,
+    /// Names this instance in the alert ledger's claims.
+    pub instance_id: String,
 }
 
 /// Start-up failed; the message is for the operator.
@@ -136,6 +141,9 @@ impl Application {
         let digest_key = master_key.digest_key();
         let verifier =
             Arc::new(Verifier::new(db.clone(), organization_id.clone(), digest_key.clone()).await?);
+        let mailer = Arc::new(
+            Mailer::from_settings(&settings).map_err(|e| StartupError::Other(e.to_string()))?,
+        );
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             db,
@@ -143,6 +151,8 @@ impl Application {
             organization_id,
             digest_key,
             verifier,
+            mailer,
+            instance_id: random_token::<9>(),
             master_key: Arc::new(master_key),
         });
         let setup_link = ensure_first_admin(&state).await?;
@@ -180,9 +190,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let verifier = tokio::spawn(Arc::clone(&self.state.verifier).run_background());
+        let alerts = tokio::spawn(crate::jobs::schedule_expiry_alerts(
+            self.state.clone(),
+            self.state.settings.alert_interval,
+        ));
         let result = self.server.await;
         housekeeping.abort();
         verifier.abort();
+        alerts.abort();
         // Requests served since the last flush still count as uses.
         if let Err(e) = self.state.verifier.flush_usage().await {
             tracing::warn!(error = %e, "could not record the last key uses");

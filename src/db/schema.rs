@@ -43,6 +43,36 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         credentials_version -> BigInt,
+        alerts_enabled -> Bool,
+        alert_thresholds -> Text,
+    }
+}
+
+diesel::table! {
+    alert_recipients (organization_id, employee_id) {
+        organization_id -> Text,
+        employee_id -> Text,
+    }
+}
+
+diesel::table! {
+    key_alerts (id) {
+        id -> Text,
+        organization_id -> Text,
+        key_id -> Text,
+        app_id -> Text,
+        threshold_days -> Integer,
+        expires_at -> Timestamp,
+        employee_id -> Text,
+        recipient -> Text,
+        status -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
     }
 }
 
@@ -213,6 +243,8 @@ diesel::joinable!(api_keys -> apps (app_id));
 diesel::joinable!(apps -> organizations (organization_id));
 diesel::allow_tables_to_appear_in_same_query!(
     admins,
+    alert_recipients,
+    key_alerts,
     api_keys,
     apps,
     appointments,

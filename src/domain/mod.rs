@@ -8,6 +8,7 @@ mod email;
 pub mod key_token;
 mod password;
 pub mod scopes;
+pub mod settings;
 
 pub use app::{AppUri, Description, LoginUserType, Name, RedirectUrl, SourceApp};
 pub use email::EmailAddress;

@@ -11,6 +11,7 @@ pub mod form;
 pub mod health;
 pub mod page;
 pub mod settings;
+pub mod staff;
 
 use actix_web::web;
 
@@ -110,6 +111,21 @@ pub fn console(cfg: &mut web::ServiceConfig) {
         .route(
             "/settings/features",
             web::post().to(settings::features_update),
+        )
+        .route(
+            "/settings/organization",
+            web::post().to(settings::organization_update),
+        )
+        .route("/settings/policy", web::post().to(settings::policy_update))
+        .route("/settings/alerts", web::post().to(settings::alerts_update))
+        .route("/settings/test-email", web::post().to(settings::test_email))
+        .route("/staff", web::get().to(staff::staff_index))
+        .route("/staff", web::post().to(staff::staff_create))
+        .route("/staff/{id}/edit", web::get().to(staff::staff_edit_form))
+        .route("/staff/{id}/edit", web::post().to(staff::staff_update))
+        .route(
+            "/staff/{id}/{verb:left|back}",
+            web::post().to(staff::staff_set_active),
         )
         .route("/audit", web::get().to(audit::audit_index))
         .route("/audit.csv", web::get().to(audit::audit_export));

@@ -20,6 +20,8 @@ pub enum Nav {
     Settings,
     /// Audit.
     Audit,
+    /// Staff.
+    Staff,
     /// Sign-in and other pages outside the sections.
     None,
 }
@@ -90,7 +92,10 @@ impl Layout {
     pub fn nav_is(&self, section: &str) -> bool {
         matches!(
             (self.nav, section),
-            (Nav::Apps, "apps") | (Nav::Settings, "settings") | (Nav::Audit, "audit")
+            (Nav::Apps, "apps")
+                | (Nav::Settings, "settings")
+                | (Nav::Audit, "audit")
+                | (Nav::Staff, "staff")
         )
     }
 

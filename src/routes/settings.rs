@@ -1,25 +1,113 @@
-//! Settings: the organization, its features and policies.
+//! Settings: the organization, its features, the key policy, the Expiry of API keys
+//! alert, and a test email. Everyone signed in reads them; full-access admins change
+//! them, each change audited.
 
 use actix_session::Session;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::{self, CurrentAdmin, FullAdmin};
-use crate::db::DbError;
-use crate::db::models::Organization;
+use crate::db::models::platform::Employee;
+use crate::db::models::{Organization, alert};
+use crate::domain::Name;
+use crate::domain::settings::{Thresholds, parse_lifetime, parse_time_zone};
 use crate::error::AppError;
-use crate::routes::apps::op;
+use crate::routes::apps::{op, read};
 use crate::routes::form::Form;
 use crate::routes::page::{self, Layout, Nav};
-use crate::services;
+use crate::services::{self, OpError};
 use crate::startup::AppState;
+
+/// What the forms show: the stored values, or what was just typed.
+#[derive(Debug, Default, Clone)]
+struct Values {
+    name: String,
+    time_zone: String,
+    default_days: String,
+    max_days: String,
+    alerts_enabled: bool,
+    thresholds: String,
+    recipients: Vec<String>,
+}
+
+impl Values {
+    fn from_org(org: &Organization, recipients: Vec<String>) -> Self {
+        Self {
+            name: org.name.clone(),
+            time_zone: org.time_zone.clone(),
+            default_days: org
+                .key_default_lifetime_days
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            max_days: org
+                .key_max_lifetime_days
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            alerts_enabled: org.alerts_enabled,
+            thresholds: Thresholds::from_stored(&org.alert_thresholds).to_string(),
+            recipients,
+        }
+    }
+
+    fn is_recipient(&self, id: &str) -> bool {
+        self.recipients.iter().any(|r| r == id)
+    }
+}
+
+/// Messages beside the fields.
+#[derive(Debug, Default)]
+struct Errors {
+    name: Option<String>,
+    time_zone: Option<String>,
+    default_days: Option<String>,
+    max_days: Option<String>,
+    thresholds: Option<String>,
+    recipients: Option<String>,
+}
 
 #[derive(Template)]
 #[template(path = "settings/index.html")]
 struct SettingsPage {
     layout: Layout,
     org: Organization,
+    values: Values,
+    errors: Errors,
+    staff: Vec<Employee>,
+    mail: String,
+}
+
+async fn render(
+    session: &Session,
+    state: &AppState,
+    admin: &CurrentAdmin,
+    typed: Option<Values>,
+    errors: Errors,
+) -> Result<HttpResponse, AppError> {
+    let org_id = state.organization_id.clone();
+    let (org, staff, recipients) = read(state, move |conn| {
+        Ok((
+            Organization::find_by_id(conn, &org_id)?,
+            Employee::list_all(conn, &org_id)?,
+            alert::recipient_ids(conn, &org_id)?,
+        ))
+    })
+    .await?;
+    let status = if typed.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = SettingsPage {
+        layout: Layout::new(session, Some(admin), Nav::Settings, "Settings")?,
+        values: typed.unwrap_or_else(|| Values::from_org(&org, recipients)),
+        org,
+        errors,
+        staff,
+        mail: state.mailer.description().to_owned(),
+    };
+    page::render(status, &page)
 }
 
 /// `GET /settings`.
@@ -28,15 +116,24 @@ pub async fn settings_index(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
 ) -> Result<HttpResponse, AppError> {
+    render(&session, &state, &admin, None, Errors::default()).await
+}
+
+async fn current(state: &AppState) -> Result<Values, AppError> {
     let org_id = state.organization_id.clone();
-    let org = state
-        .db
-        .run(move |conn| Organization::find_by_id(conn, &org_id).map_err(DbError::from))
-        .await?;
-    page::ok(&SettingsPage {
-        layout: Layout::new(&session, Some(&admin), Nav::Settings, "Settings")?,
-        org,
+    let (org, recipients) = read(state, move |conn| {
+        Ok((
+            Organization::find_by_id(conn, &org_id)?,
+            alert::recipient_ids(conn, &org_id)?,
+        ))
     })
+    .await?;
+    Ok(Values::from_org(&org, recipients))
+}
+
+fn done(session: &Session, message: &str) -> HttpResponse {
+    page::flash(session, "success", message);
+    page::see_other("/settings")
 }
 
 /// The features form.
@@ -69,6 +166,216 @@ pub async fn features_update(
             "External connectivity is off: API calls are answered with 402 Payment Required."
         }
     };
-    page::flash(&session, "success", message);
+    Ok(done(&session, message))
+}
+
+/// The organization form.
+#[derive(Debug, Deserialize)]
+pub struct OrganizationForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// `POST /settings/organization` — name and time zone.
+pub async fn organization_update(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    Form(form): Form<OrganizationForm>,
+) -> Result<HttpResponse, AppError> {
+    let mut errors = Errors::default();
+    let name = Name::parse(&form.name)
+        .map_err(|e| errors.name = Some(e.to_string()))
+        .ok();
+    let zone = parse_time_zone(&form.time_zone)
+        .map_err(|e| errors.time_zone = Some(e.to_string()))
+        .ok();
+    let (Some(name), Some(zone)) = (name, zone) else {
+        let typed = Values {
+            name: form.name,
+            time_zone: form.time_zone,
+            ..current(&state).await?
+        };
+        return render(&session, &state, &admin, Some(typed), errors).await;
+    };
+    let (org, actor) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+    );
+    op(&state, move |conn| {
+        services::organization::update_profile(conn, &org, &actor, &name, &zone)
+    })
+    .await?;
+    Ok(done(&session, "The organization was saved."))
+}
+
+/// The key policy form.
+#[derive(Debug, Deserialize)]
+pub struct PolicyForm {
+    #[serde(default)]
+    default_days: String,
+    #[serde(default)]
+    max_days: String,
+}
+
+/// `POST /settings/policy` — default and maximum key lifetimes.
+pub async fn policy_update(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    Form(form): Form<PolicyForm>,
+) -> Result<HttpResponse, AppError> {
+    let mut errors = Errors::default();
+    let default_days =
+        parse_lifetime(&form.default_days).map_err(|e| errors.default_days = Some(e.to_string()));
+    let max_days =
+        parse_lifetime(&form.max_days).map_err(|e| errors.max_days = Some(e.to_string()));
+    let typed = |values: Values| Values {
+        default_days: form.default_days.clone(),
+        max_days: form.max_days.clone(),
+        ..values
+    };
+    let (Ok(default_days), Ok(max_days)) = (default_days, max_days) else {
+        return render(
+            &session,
+            &state,
+            &admin,
+            Some(typed(current(&state).await?)),
+            errors,
+        )
+        .await;
+    };
+    let (org, actor) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+    );
+    match op(&state, move |conn| {
+        services::organization::update_policy(conn, &org, &actor, default_days, max_days)
+    })
+    .await
+    {
+        Ok(()) => Ok(done(&session, "The key policy was saved.")),
+        Err(OpError::Invalid(message)) => {
+            let errors = Errors {
+                default_days: Some(message),
+                ..Errors::default()
+            };
+            render(
+                &session,
+                &state,
+                &admin,
+                Some(typed(current(&state).await?)),
+                errors,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The alert form.
+#[derive(Debug, Deserialize)]
+pub struct AlertsForm {
+    alerts_enabled: Option<String>,
+    #[serde(default)]
+    thresholds: String,
+    #[serde(default)]
+    recipients: Vec<String>,
+}
+
+/// `POST /settings/alerts` — the Expiry of API keys alert.
+pub async fn alerts_update(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    Form(form): Form<AlertsForm>,
+) -> Result<HttpResponse, AppError> {
+    let enabled = form.alerts_enabled.is_some();
+    let typed = |values: Values| Values {
+        alerts_enabled: enabled,
+        thresholds: form.thresholds.clone(),
+        recipients: form.recipients.clone(),
+        ..values
+    };
+    let thresholds = match Thresholds::parse(&form.thresholds) {
+        Ok(t) => t,
+        Err(e) => {
+            let errors = Errors {
+                thresholds: Some(e.to_string()),
+                ..Errors::default()
+            };
+            return render(
+                &session,
+                &state,
+                &admin,
+                Some(typed(current(&state).await?)),
+                errors,
+            )
+            .await;
+        }
+    };
+    let (org, actor, recipients) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+        form.recipients.clone(),
+    );
+    match op(&state, move |conn| {
+        services::organization::update_alerts(conn, &org, &actor, enabled, &thresholds, &recipients)
+    })
+    .await
+    {
+        Ok(()) => Ok(done(&session, "The Expiry of API keys alert was saved.")),
+        Err(OpError::Invalid(message)) => {
+            let errors = Errors {
+                recipients: Some(message),
+                ..Errors::default()
+            };
+            render(
+                &session,
+                &state,
+                &admin,
+                Some(typed(current(&state).await?)),
+                errors,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /settings/test-email` — sends a test email to the signed-in admin.
+pub async fn test_email(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+) -> Result<HttpResponse, AppError> {
+    let link = state.settings.url_for("/settings");
+    let email = crate::email::messages::test_email(&admin.email, &admin.email, &link)?;
+    match state.mailer.send(&email).await {
+        Ok(()) => {
+            page::flash(
+                &session,
+                "success",
+                format!(
+                    "A test email was sent to {} through the {}.",
+                    admin.email,
+                    state.mailer.description()
+                ),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "test email failed");
+            page::flash(
+                &session,
+                "error",
+                format!("The test email could not be sent: {e}"),
+            );
+        }
+    }
     Ok(page::see_other("/settings"))
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{Diff, OpError, audit};
 use crate::clock::{self, Timestamp};
 use crate::db::models::{
-    Action, Actor, ApiKey, ApiKeyChanges, App, MAX_KEYS_PER_APP, NewApiKey, Target,
+    Action, Actor, ApiKey, ApiKeyChanges, App, MAX_KEYS_PER_APP, NewApiKey, Organization, Target,
 };
 use crate::db::{DbConn, new_id};
 use crate::domain::key_token::ParsedKey;
@@ -47,7 +47,16 @@ fn expiry_text(t: Option<Timestamp>) -> serde_json::Value {
     t.map_or(serde_json::Value::Null, |t| fmt::iso(t).into())
 }
 
-fn check_fields(app: &App, fields: &KeyFields, now: Timestamp) -> Result<(), OpError> {
+/// Checks a key's fields against its app and the key policy. `expiry_is_new` is
+/// false when an edit keeps the expiry: a time that passed since, or a policy
+/// set after the key was made, does not refuse the rest of the edit.
+fn check_fields(
+    app: &App,
+    org: &Organization,
+    fields: &KeyFields,
+    now: Timestamp,
+    expiry_is_new: bool,
+) -> Result<(), OpError> {
     if fields.permissions.is_empty() {
         return Err(OpError::Invalid(
             "Select at least one permission.".to_owned(),
@@ -58,12 +67,40 @@ fn check_fields(app: &App, fields: &KeyFields, now: Timestamp) -> Result<(), OpE
             "A key can only hold permissions of its app's APIKEY GROUPS.".to_owned(),
         ));
     }
+    if !expiry_is_new {
+        return Ok(());
+    }
     if fields.expires_at.is_some_and(|t| t <= now) {
-        return Err(OpError::Invalid(
-            "Choose an expiry in the future, or leave it empty for Never.".to_owned(),
+        return Err(OpError::Expiry(
+            "Choose a time in the future, or leave it empty for Never.".to_owned(),
         ));
     }
+    if let Some(max) = org.key_max_lifetime_days {
+        let limit = now + time::Duration::days(i64::from(max));
+        match fields.expires_at {
+            None => {
+                return Err(OpError::Expiry(format!(
+                    "Keys may live at most {max} days: choose an expiry."
+                )));
+            }
+            Some(t) if t > limit => {
+                return Err(OpError::Expiry(format!(
+                    "Keys may live at most {max} days: choose an expiry before {}.",
+                    fmt::timestamp(limit)
+                )));
+            }
+            Some(_) => {}
+        }
+    }
     Ok(())
+}
+
+/// The expiry a new key gets by default: the policy's default lifetime, else its
+/// maximum, else never.
+pub fn default_expiry(org: &Organization, now: Timestamp) -> Option<Timestamp> {
+    org.key_default_lifetime_days
+        .or(org.key_max_lifetime_days)
+        .map(|days| now + time::Duration::days(i64::from(days)))
 }
 
 /// Creates a key and returns it with its token, which exists only in this return
@@ -86,7 +123,8 @@ pub fn create(
         return Err(OpError::AlreadySubmitted(existing.id));
     }
     let now = clock::now();
-    check_fields(&app, fields, now)?;
+    let org = Organization::find_by_id(conn, organization_id)?;
+    check_fields(&app, &org, fields, now, true)?;
     if ApiKey::count_for_app(conn, app_id)? >= MAX_KEYS_PER_APP {
         return Err(OpError::KeyLimit);
     }
@@ -150,19 +188,8 @@ pub fn edit(
     let app = super::apps::load(conn, organization_id, app_id)?;
     let key = load(conn, app_id, key_id)?;
     let now = clock::now();
-    // An unchanged expiry that has passed meanwhile is not a new choice of a past date.
-    if fields.expires_at != key.expires_at || fields.expires_at.is_none() {
-        check_fields(&app, fields, now)?;
-    } else {
-        check_fields(
-            &app,
-            &KeyFields {
-                expires_at: None,
-                ..fields.clone()
-            },
-            now,
-        )?;
-    }
+    let org = Organization::find_by_id(conn, organization_id)?;
+    check_fields(&app, &org, fields, now, fields.expires_at != key.expires_at)?;
     let diff = Diff::default()
         .field("name", key.name.as_str(), fields.name.as_str())
         .field(

@@ -7,6 +7,7 @@
 pub mod apps;
 pub mod keys;
 pub mod organization;
+pub mod staff;
 
 use serde_json::{Map, Value, json};
 
@@ -42,6 +43,9 @@ pub enum OpError {
     /// Input that does not fit the app (a permission outside its scopes, say).
     #[error("{0}")]
     Invalid(String),
+    /// A key's expiry refused (in the past, or beyond the key policy).
+    #[error("{0}")]
+    Expiry(String),
     /// The database.
     #[error(transparent)]
     Db(#[from] DbError),

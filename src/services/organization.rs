@@ -29,3 +29,140 @@ pub fn set_external_connectivity(
     )?;
     Ok(true)
 }
+
+/// Changes the organization's name and time zone.
+pub fn update_profile(
+    conn: &mut DbConn,
+    organization_id: &str,
+    actor: &Actor,
+    name: &crate::domain::Name,
+    time_zone: &str,
+) -> Result<(), OpError> {
+    let org = Organization::find_by_id(conn, organization_id)?;
+    let diff = super::Diff::default()
+        .field("name", org.name.as_str(), name.as_str())
+        .field("time_zone", org.time_zone.as_str(), time_zone);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    Organization::update_profile(
+        conn,
+        organization_id,
+        name.as_str(),
+        time_zone,
+        clock::now(),
+    )?;
+    audit(
+        conn,
+        organization_id,
+        actor,
+        Action::OrganizationChanged,
+        Target::new("organization", org.id, name.as_str()),
+        diff.into_value(),
+    )
+}
+
+/// Changes the key policy: the default and the maximum lifetime of new keys.
+pub fn update_policy(
+    conn: &mut DbConn,
+    organization_id: &str,
+    actor: &Actor,
+    default_days: Option<i32>,
+    max_days: Option<i32>,
+) -> Result<(), OpError> {
+    if let (Some(d), Some(m)) = (default_days, max_days)
+        && d > m
+    {
+        return Err(OpError::Invalid(
+            "The default lifetime cannot exceed the maximum lifetime.".to_owned(),
+        ));
+    }
+    let org = Organization::find_by_id(conn, organization_id)?;
+    let diff = super::Diff::default()
+        .field(
+            "key_default_lifetime_days",
+            org.key_default_lifetime_days,
+            default_days,
+        )
+        .field("key_max_lifetime_days", org.key_max_lifetime_days, max_days);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    Organization::update_policy(conn, organization_id, default_days, max_days, clock::now())?;
+    audit(
+        conn,
+        organization_id,
+        actor,
+        Action::PolicyChanged,
+        Target::new("organization", org.id, org.name),
+        diff.into_value(),
+    )
+}
+
+/// Changes the Expiry of API keys alert: on or off, thresholds, recipients.
+pub fn update_alerts(
+    conn: &mut DbConn,
+    organization_id: &str,
+    actor: &Actor,
+    enabled: bool,
+    thresholds: &crate::domain::settings::Thresholds,
+    recipients: &[String],
+) -> Result<(), OpError> {
+    use crate::db::models::alert;
+    use crate::db::models::platform::Employee;
+    let org = Organization::find_by_id(conn, organization_id)?;
+    let staff = Employee::list_all(conn, organization_id)?;
+    let mut chosen: Vec<String> = Vec::new();
+    for id in recipients {
+        if !staff.iter().any(|e| &e.id == id) {
+            return Err(OpError::Invalid(
+                "A chosen recipient is not on the staff.".to_owned(),
+            ));
+        }
+        if !chosen.contains(id) {
+            chosen.push(id.clone());
+        }
+    }
+    if enabled && chosen.is_empty() {
+        return Err(OpError::Invalid(
+            "Choose at least one recipient, or switch the alert off.".to_owned(),
+        ));
+    }
+    let email_of = |ids: &[String]| -> Vec<String> {
+        let mut emails: Vec<String> = staff
+            .iter()
+            .filter(|e| ids.contains(&e.id))
+            .map(|e| e.email.clone())
+            .collect();
+        emails.sort();
+        emails
+    };
+    let before = alert::recipient_ids(conn, organization_id)?;
+    let diff = super::Diff::default()
+        .field("alerts_enabled", org.alerts_enabled, enabled)
+        .field(
+            "alert_thresholds",
+            org.alert_thresholds.as_str(),
+            thresholds.to_stored(),
+        )
+        .field("recipients", email_of(&before), email_of(&chosen));
+    if diff.is_empty() {
+        return Ok(());
+    }
+    Organization::update_alerts(
+        conn,
+        organization_id,
+        enabled,
+        &thresholds.to_stored(),
+        clock::now(),
+    )?;
+    alert::set_recipients(conn, organization_id, &chosen)?;
+    audit(
+        conn,
+        organization_id,
+        actor,
+        Action::AlertsChanged,
+        Target::new("organization", org.id, org.name),
+        diff.into_value(),
+    )
+}

@@ -46,6 +46,18 @@ pub enum Action {
     KeyDeleted,
     /// The organization's features were switched.
     FeaturesChanged,
+    /// The organization's name or time zone changed.
+    OrganizationChanged,
+    /// The key policy changed.
+    PolicyChanged,
+    /// The Expiry of API keys alert settings changed.
+    AlertsChanged,
+    /// An employee was added to the staff.
+    StaffAdded,
+    /// An employee's details changed.
+    StaffChanged,
+    /// An employee left (or came back).
+    StaffStatusChanged,
 }
 
 impl Action {
@@ -67,6 +79,12 @@ impl Action {
         Self::KeyInactivated,
         Self::KeyDeleted,
         Self::FeaturesChanged,
+        Self::OrganizationChanged,
+        Self::PolicyChanged,
+        Self::AlertsChanged,
+        Self::StaffAdded,
+        Self::StaffChanged,
+        Self::StaffStatusChanged,
     ];
 
     /// The stored name.
@@ -88,6 +106,12 @@ impl Action {
             Self::KeyInactivated => "key.inactivated",
             Self::KeyDeleted => "key.deleted",
             Self::FeaturesChanged => "organization.features_changed",
+            Self::OrganizationChanged => "organization.changed",
+            Self::PolicyChanged => "organization.policy_changed",
+            Self::AlertsChanged => "organization.alerts_changed",
+            Self::StaffAdded => "staff.added",
+            Self::StaffChanged => "staff.changed",
+            Self::StaffStatusChanged => "staff.status_changed",
         }
     }
 
@@ -110,6 +134,12 @@ impl Action {
             Self::KeyInactivated => "Key inactivated",
             Self::KeyDeleted => "Key deleted",
             Self::FeaturesChanged => "Features changed",
+            Self::OrganizationChanged => "Organization changed",
+            Self::PolicyChanged => "Key policy changed",
+            Self::AlertsChanged => "Expiry alert changed",
+            Self::StaffAdded => "Staff added",
+            Self::StaffChanged => "Staff changed",
+            Self::StaffStatusChanged => "Staff status changed",
         }
     }
 

@@ -28,6 +28,10 @@ pub struct Organization {
     pub updated_at: Timestamp,
     /// Moves whenever what passes the credential check may have changed.
     pub credentials_version: i64,
+    /// Whether the Expiry of API keys alert is on.
+    pub alerts_enabled: bool,
+    /// Days before expiry to alert, comma-separated.
+    pub alert_thresholds: String,
 }
 
 impl Organization {
@@ -69,6 +73,60 @@ impl Organization {
         diesel::update(organizations::table.find(id))
             .set((
                 organizations::external_connectivity.eq(on),
+                organizations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Changes name and time zone.
+    pub fn update_profile(
+        conn: &mut DbConn,
+        id: &str,
+        name: &str,
+        time_zone: &str,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set((
+                organizations::name.eq(name),
+                organizations::time_zone.eq(time_zone),
+                organizations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Changes the key policy.
+    pub fn update_policy(
+        conn: &mut DbConn,
+        id: &str,
+        default_days: Option<i32>,
+        max_days: Option<i32>,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set((
+                organizations::key_default_lifetime_days.eq(default_days),
+                organizations::key_max_lifetime_days.eq(max_days),
+                organizations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Changes the alert settings.
+    pub fn update_alerts(
+        conn: &mut DbConn,
+        id: &str,
+        enabled: bool,
+        thresholds: &str,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set((
+                organizations::alerts_enabled.eq(enabled),
+                organizations::alert_thresholds.eq(thresholds),
                 organizations::updated_at.eq(now),
             ))
             .execute(conn)

@@ -328,3 +328,73 @@ impl Guest {
             .map(|_| ())
     }
 }
+
+impl Employee {
+    /// Every employee of the organization, by name.
+    pub fn list_all(conn: &mut DbConn, organization_id: &str) -> QueryResult<Vec<Employee>> {
+        employees::table
+            .filter(employees::organization_id.eq(organization_id))
+            .order((
+                employees::active.desc(),
+                employees::name.asc(),
+                employees::id.asc(),
+            ))
+            .select(Self::as_select())
+            .load(conn)
+    }
+
+    /// Whether another employee has this email.
+    pub fn email_taken(
+        conn: &mut DbConn,
+        organization_id: &str,
+        email: &str,
+        except: Option<&str>,
+    ) -> QueryResult<bool> {
+        let n: i64 = employees::table
+            .filter(employees::organization_id.eq(organization_id))
+            .filter(employees::email.eq(email))
+            .filter(employees::id.ne(except.unwrap_or("")))
+            .count()
+            .get_result(conn)?;
+        Ok(n > 0)
+    }
+
+    /// Inserts an employee.
+    pub fn insert(conn: &mut DbConn, employee: &Employee) -> QueryResult<()> {
+        diesel::insert_into(employees::table)
+            .values(employee)
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Changes name and email.
+    pub fn update(
+        conn: &mut DbConn,
+        id: &str,
+        name: &str,
+        email: &str,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(employees::table.find(id))
+            .set((
+                employees::name.eq(name),
+                employees::email.eq(email),
+                employees::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Marks as left (or back).
+    pub fn set_active(
+        conn: &mut DbConn,
+        id: &str,
+        active: bool,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(employees::table.find(id))
+            .set((employees::active.eq(active), employees::updated_at.eq(now)))
+            .execute(conn)
+            .map(|_| ())
+    }
+}

@@ -14,7 +14,7 @@ use super::scopes::{self, GroupView};
 use super::{op, read};
 use crate::auth::{self, FullAdmin};
 use crate::clock::{self, Timestamp};
-use crate::db::models::{ApiKey, App, AppStatus, MAX_KEYS_PER_APP};
+use crate::db::models::{ApiKey, App, AppStatus, MAX_KEYS_PER_APP, Organization};
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{Description, Name};
 use crate::error::AppError;
@@ -158,6 +158,7 @@ struct KeyFormPage {
     form: KeyForm,
     errors: KeyErrors,
     groups: Vec<GroupView>,
+    max_days: Option<i32>,
 }
 
 impl KeyFormPage {
@@ -168,6 +169,7 @@ impl KeyFormPage {
         key_id: Option<String>,
         form: KeyForm,
         errors: KeyErrors,
+        max_days: Option<i32>,
     ) -> Result<Self, AppError> {
         let checked = PermissionSet::from_stored(&form.permissions.join(" "));
         let title = if key_id.is_some() {
@@ -182,21 +184,32 @@ impl KeyFormPage {
             key_id,
             form,
             errors,
+            max_days,
         })
     }
 }
 
-async fn load_app(state: &AppState, app_id: String) -> Result<App, AppError> {
+/// The app (finished, not a draft) and its organization, whose key policy applies.
+async fn load_app(state: &AppState, app_id: String) -> Result<(App, Organization), AppError> {
     let org = state.organization_id.clone();
-    let app = read(state, move |conn| App::find(conn, &org, &app_id))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (app, org) = read(state, move |conn| {
+        Ok((
+            App::find(conn, &org, &app_id)?,
+            Organization::find_by_id(conn, &org)?,
+        ))
+    })
+    .await?;
+    let app = app.ok_or(AppError::NotFound)?;
     if app.status() == AppStatus::Draft {
         return Err(AppError::Conflict(
             "Finish this app's setup first.".to_owned(),
         ));
     }
-    Ok(app)
+    Ok((app, org))
+}
+
+fn policy_max(org: &Organization) -> Option<i32> {
+    org.key_max_lifetime_days
 }
 
 /// `GET /apps/{id}/keys/new`.
@@ -206,11 +219,14 @@ pub async fn key_new_form(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_app(&state, path.into_inner()).await?;
+    let (app, org) = load_app(&state, path.into_inner()).await?;
     let app_id = app.id.clone();
     let count = read(&state, move |conn| ApiKey::count_for_app(conn, &app_id)).await?;
     let form = KeyForm {
         active: Some("on".to_owned()),
+        expires_at: services::keys::default_expiry(&org, clock::now())
+            .map(datetime_local)
+            .unwrap_or_default(),
         permissions: app.apikey_permissions().strings(),
         nonce: random_token::<16>(),
         ..KeyForm::default()
@@ -220,7 +236,13 @@ pub async fn key_new_form(
         ..KeyErrors::default()
     };
     page::ok(&KeyFormPage::new(
-        &session, &admin, app, None, form, errors,
+        &session,
+        &admin,
+        app,
+        None,
+        form,
+        errors,
+        policy_max(&org),
     )?)
 }
 
@@ -248,7 +270,7 @@ pub async fn key_create(
     path: web::Path<String>,
     Form(mut form): Form<KeyForm>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_app(&state, path.into_inner()).await?;
+    let (app, org) = load_app(&state, path.into_inner()).await?;
     if form.nonce.is_empty() || form.nonce.len() > 64 {
         form.nonce = random_token::<16>();
     }
@@ -257,11 +279,11 @@ pub async fn key_create(
         Err(errors) => {
             return page::render(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &KeyFormPage::new(&session, &admin, app, None, form, errors)?,
+                &KeyFormPage::new(&session, &admin, app, None, form, errors, policy_max(&org))?,
             );
         }
     };
-    let (org, actor, app_id, nonce, digest_key) = (
+    let (org_id, actor, app_id, nonce, digest_key) = (
         state.organization_id.clone(),
         auth::actor(&req, Some(&admin), ""),
         app.id.clone(),
@@ -271,7 +293,7 @@ pub async fn key_create(
     let result = op(&state, move |conn| {
         services::keys::create(
             conn,
-            &org,
+            &org_id,
             &actor,
             &app_id,
             &fields,
@@ -295,6 +317,16 @@ pub async fn key_create(
             );
             Ok(page::see_other(&format!("/apps/{}", app.id)))
         }
+        Err(OpError::Expiry(message)) => {
+            let errors = KeyErrors {
+                expires_at: Some(message),
+                ..KeyErrors::default()
+            };
+            page::render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &KeyFormPage::new(&session, &admin, app, None, form, errors, policy_max(&org))?,
+            )
+        }
         Err(e @ (OpError::KeyLimit | OpError::Invalid(_))) => {
             let errors = KeyErrors {
                 form: Some(e.to_string()),
@@ -302,7 +334,7 @@ pub async fn key_create(
             };
             page::render(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &KeyFormPage::new(&session, &admin, app, None, form, errors)?,
+                &KeyFormPage::new(&session, &admin, app, None, form, errors, policy_max(&org))?,
             )
         }
         Err(e) => Err(e.into()),
@@ -313,13 +345,13 @@ async fn load_key(
     state: &AppState,
     app_id: String,
     key_id: String,
-) -> Result<(App, ApiKey), AppError> {
-    let app = load_app(state, app_id).await?;
+) -> Result<(App, ApiKey, Organization), AppError> {
+    let (app, org) = load_app(state, app_id).await?;
     let id = app.id.clone();
     let key = read(state, move |conn| ApiKey::find(conn, &id, &key_id))
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok((app, key))
+    Ok((app, key, org))
 }
 
 /// `GET /apps/{id}/keys/{key}/edit`.
@@ -330,7 +362,7 @@ pub async fn key_edit_form(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
-    let (app, key) = load_key(&state, app_id, key_id).await?;
+    let (app, key, org) = load_key(&state, app_id, key_id).await?;
     let form = KeyForm::from_key(&key);
     page::ok(&KeyFormPage::new(
         &session,
@@ -339,6 +371,7 @@ pub async fn key_edit_form(
         Some(key.id),
         form,
         KeyErrors::default(),
+        policy_max(&org),
     )?)
 }
 
@@ -352,7 +385,7 @@ pub async fn key_update(
     Form(form): Form<KeyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
-    let (app, key) = load_key(&state, app_id, key_id).await?;
+    let (app, key, org) = load_key(&state, app_id, key_id).await?;
     let now = clock::now();
     // An expiry left as it was may have passed meanwhile; only a new one must be ahead.
     let unchanged_expiry = parse_expiry(&form.expires_at)
@@ -372,21 +405,29 @@ pub async fn key_update(
         Err(errors) => {
             return page::render(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &KeyFormPage::new(&session, &admin, app, Some(key.id), form, errors)?,
+                &KeyFormPage::new(
+                    &session,
+                    &admin,
+                    app,
+                    Some(key.id),
+                    form,
+                    errors,
+                    policy_max(&org),
+                )?,
             );
         }
     };
     if unchanged_expiry {
         fields.expires_at = key.expires_at;
     }
-    let (org, actor, a_id, k_id) = (
+    let (org_id, actor, a_id, k_id) = (
         state.organization_id.clone(),
         auth::actor(&req, Some(&admin), ""),
         app.id.clone(),
         key.id.clone(),
     );
     match op(&state, move |conn| {
-        services::keys::edit(conn, &org, &actor, &a_id, &k_id, &fields)
+        services::keys::edit(conn, &org_id, &actor, &a_id, &k_id, &fields)
     })
     .await
     {
@@ -398,14 +439,28 @@ pub async fn key_update(
             );
             Ok(page::see_other(&format!("/apps/{}", app.id)))
         }
-        Err(OpError::Invalid(message)) => {
-            let errors = KeyErrors {
-                form: Some(message),
-                ..KeyErrors::default()
+        Err(e @ (OpError::Invalid(_) | OpError::Expiry(_))) => {
+            let errors = match e {
+                OpError::Expiry(message) => KeyErrors {
+                    expires_at: Some(message),
+                    ..KeyErrors::default()
+                },
+                other => KeyErrors {
+                    form: Some(other.to_string()),
+                    ..KeyErrors::default()
+                },
             };
             page::render(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &KeyFormPage::new(&session, &admin, app, Some(key.id), form, errors)?,
+                &KeyFormPage::new(
+                    &session,
+                    &admin,
+                    app,
+                    Some(key.id),
+                    form,
+                    errors,
+                    policy_max(&org),
+                )?,
             )
         }
         Err(e) => Err(e.into()),
@@ -460,7 +515,7 @@ pub async fn key_delete_form(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
-    let (app, key) = load_key(&state, app_id, key_id).await?;
+    let (app, key, _) = load_key(&state, app_id, key_id).await?;
     if key.active {
         page::flash(&session, "error", OpError::KeyActive.to_string());
         return Ok(page::see_other(&format!("/apps/{}", app.id)));

@@ -20,6 +20,7 @@ use self::details::{DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
 use self::scopes::{FamilyView, ScopesForm};
 use crate::auth::{self, FullAdmin};
 use crate::clock::{self, Timestamp};
+use crate::db::models::alert::{self, KeyAlert};
 use crate::db::models::platform::Appointment;
 use crate::db::models::{ApiKey, App, AppStatus, KeyStatus, MAX_KEYS_PER_APP};
 use crate::db::schema::api_keys;
@@ -193,12 +194,55 @@ struct KeyRow {
     active: bool,
     last_used: Option<(String, String)>,
     permissions: Vec<String>,
+    alerts: Vec<AlertLine>,
+}
+
+/// One expiry alert of a key, as its row shows it.
+#[derive(Debug)]
+struct AlertLine {
+    text: String,
+    error: bool,
+}
+
+fn alert_line(a: &KeyAlert) -> Option<AlertLine> {
+    let which = if a.threshold_days == 0 {
+        "Expired notice".to_owned()
+    } else {
+        format!("{}-day alert", a.threshold_days)
+    };
+    match a.status.as_str() {
+        "sent" => Some(AlertLine {
+            text: format!(
+                "{which} sent to {} on {}",
+                a.recipient,
+                a.sent_at.map(fmt::timestamp).unwrap_or_default()
+            ),
+            error: false,
+        }),
+        "pending" | "sending" => Some(AlertLine {
+            text: match &a.last_error {
+                Some(e) => format!(
+                    "{which} to {} pending, retried at {}: {e}",
+                    a.recipient,
+                    fmt::timestamp(a.next_attempt_at)
+                ),
+                None => format!("{which} to {} pending", a.recipient),
+            },
+            error: a.last_error.is_some(),
+        }),
+        _ => None,
+    }
 }
 
 impl KeyRow {
-    fn from_key(key: &ApiKey, now: Timestamp) -> Self {
+    fn from_key(key: &ApiKey, now: Timestamp, alerts: &[KeyAlert]) -> Self {
         let status = key.status(now);
         Self {
+            alerts: alerts
+                .iter()
+                .filter(|a| a.key_id == key.id)
+                .filter_map(alert_line)
+                .collect(),
             id: key.id.clone(),
             name: key.name.clone(),
             masked: key.masked(),
@@ -272,7 +316,7 @@ pub async fn app_show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = (state.organization_id.clone(), path.into_inner());
-    let (app, keys, bookings) = read(&state, move |conn| {
+    let (app, keys, bookings, alerts) = read(&state, move |conn| {
         let app = App::find(conn, &org, &id)?;
         let (keys, bookings) = match &app {
             Some(app) => (
@@ -281,7 +325,9 @@ pub async fn app_show(
             ),
             None => (Vec::new(), Vec::new()),
         };
-        Ok((app, keys, bookings))
+        let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+        let alerts = alert::for_keys(conn, &ids)?;
+        Ok((app, keys, bookings, alerts))
     })
     .await?;
     let app = app.ok_or(AppError::NotFound)?;
@@ -302,7 +348,10 @@ pub async fn app_show(
         post_logout: app.post_logout_urls(),
         at_limit: i64::try_from(keys.len()).unwrap_or(i64::MAX) >= MAX_KEYS_PER_APP,
         max_keys: MAX_KEYS_PER_APP,
-        keys: keys.iter().map(|k| KeyRow::from_key(k, now)).collect(),
+        keys: keys
+            .iter()
+            .map(|k| KeyRow::from_key(k, now, &alerts))
+            .collect(),
         bookings: bookings
             .iter()
             .map(|b| BookingRow {

@@ -521,6 +521,12 @@ pub async fn generate_key(
     let digest_key = state.digest_key.clone();
     let token = op(&state, move |conn| {
         services::apps::wizard_key_done(conn, &org, &app_id)?;
+        // The first key follows the key policy's default (or maximum) lifetime.
+        let policy = crate::db::models::Organization::find_by_id(conn, &org)?;
+        let fields = KeyFields {
+            expires_at: services::keys::default_expiry(&policy, crate::clock::now()),
+            ..fields
+        };
         services::keys::create(conn, &org, &actor, &app_id, &fields, None, &digest_key)
             .map(|(_, token)| token)
     })

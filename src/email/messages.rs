@@ -1,0 +1,105 @@
+//! The emails Keyward sends, each a plain-text and an HTML Askama template.
+
+use askama::Template;
+
+use super::Email;
+
+/// What an expiry alert says.
+#[derive(Debug, Clone)]
+pub struct ExpiryAlert {
+    /// The organization.
+    pub organization: String,
+    /// The app.
+    pub app_name: String,
+    /// The key's name.
+    pub key_name: String,
+    /// The key's masked form.
+    pub masked: String,
+    /// The expiry, in the organization's time zone.
+    pub expires: String,
+    /// Whole days left; 0 or less once expired.
+    pub days_left: i64,
+    /// The key's page.
+    pub link: String,
+}
+
+impl ExpiryAlert {
+    /// `in 6 days`, `tomorrow`, `today`, or empty once expired.
+    pub fn when(&self) -> String {
+        match self.days_left {
+            d if d <= 0 => "today".to_owned(),
+            1 => "tomorrow".to_owned(),
+            d => format!("in {d} days"),
+        }
+    }
+
+    /// Whether the key has expired.
+    pub fn expired(&self) -> bool {
+        self.days_left < 0
+    }
+}
+
+#[derive(Template)]
+#[template(path = "emails/expiry_alert.txt")]
+struct ExpiryAlertText<'a> {
+    a: &'a ExpiryAlert,
+}
+
+#[derive(Template)]
+#[template(path = "emails/expiry_alert.html")]
+struct ExpiryAlertHtml<'a> {
+    a: &'a ExpiryAlert,
+}
+
+/// The alert email for one recipient.
+pub fn expiry_alert(
+    alert: &ExpiryAlert,
+    to: &str,
+    message_id: String,
+) -> Result<Email, askama::Error> {
+    let subject = if alert.expired() {
+        format!(
+            "API key “{}” of {} has expired",
+            alert.key_name, alert.app_name
+        )
+    } else {
+        format!(
+            "API key “{}” of {} expires {}",
+            alert.key_name,
+            alert.app_name,
+            alert.when()
+        )
+    };
+    Ok(Email {
+        to: to.to_owned(),
+        subject,
+        text: ExpiryAlertText { a: alert }.render()?,
+        html: ExpiryAlertHtml { a: alert }.render()?,
+        message_id: Some(message_id),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "emails/test.txt")]
+struct TestText<'a> {
+    sender: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/test.html")]
+struct TestHtml<'a> {
+    sender: &'a str,
+    link: &'a str,
+}
+
+/// The email of the "send a test email" button.
+pub fn test_email(to: &str, sender: &str, link: &str) -> Result<Email, askama::Error> {
+    Ok(Email {
+        to: to.to_owned(),
+        subject: "Keyward test email".to_owned(),
+        text: TestText { sender, link }.render()?,
+        html: TestHtml { sender, link }.render()?,
+        message_id: None,
+    })
+}

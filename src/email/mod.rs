@@ -1,0 +1,146 @@
+//! Sending email: over SMTP (`KEYWARD_SMTP_URL`) or, without a mail server, into an
+//! outbox folder as `.eml` files, so the default setup shows what would be sent.
+//! Every email has a plain-text and an HTML part, each rendered by Askama.
+
+pub mod messages;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+
+/// A mail could not be sent. The message names the problem, never credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The message could not be built (a bad address, say).
+    #[error("the email could not be built: {0}")]
+    Build(String),
+    /// The server refused or could not be reached.
+    #[error("the mail server did not accept the email: {0}")]
+    Transport(String),
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(AsyncFileTransport<Tokio1Executor>, PathBuf),
+}
+
+/// Sends emails. Cheap to share.
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    description: String,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("transport", &self.description)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An email ready to send.
+#[derive(Debug, Clone)]
+pub struct Email {
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+    /// A Message-ID that stays the same if this email is sent again, so mail
+    /// systems can recognise a repeat.
+    pub message_id: Option<String>,
+}
+
+impl Mailer {
+    /// The mailer the settings describe.
+    pub fn from_settings(settings: &Settings) -> Result<Self, MailError> {
+        let from: Mailbox = settings
+            .mail_from
+            .parse()
+            .map_err(|e| MailError::Build(format!("KEYWARD_MAIL_FROM: {e}")))?;
+        match &settings.smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                    .map_err(|e| MailError::Build(format!("KEYWARD_SMTP_URL: {e}")))?
+                    .timeout(Some(Duration::from_secs(10)))
+                    .build();
+                // Host and port only: the URL may hold a password.
+                let description = url::Url::parse(url.expose_secret())
+                    .map(|u| {
+                        format!(
+                            "SMTP server {}:{}",
+                            u.host_str().unwrap_or("?"),
+                            u.port_or_known_default().unwrap_or(25)
+                        )
+                    })
+                    .unwrap_or_else(|_| "SMTP server".to_owned());
+                Ok(Self {
+                    transport: Transport::Smtp(transport),
+                    from,
+                    description,
+                })
+            }
+            None => Ok(Self::outbox(settings.outbox_dir(), from)),
+        }
+    }
+
+    fn outbox(dir: PathBuf, from: Mailbox) -> Self {
+        Self {
+            description: format!("outbox folder {}", dir.display()),
+            transport: Transport::Outbox(AsyncFileTransport::<Tokio1Executor>::new(&dir), dir),
+            from,
+        }
+    }
+
+    /// Where emails go, for the console: host and port, or the outbox folder.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Sends one email.
+    pub async fn send(&self, email: &Email) -> Result<(), MailError> {
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|e| MailError::Build(format!("recipient: {e}")))?;
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone());
+        if let Some(id) = &email.message_id {
+            builder = builder.message_id(Some(id.clone()));
+        }
+        let message = builder
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| MailError::Transport(e.to_string())),
+            Transport::Outbox(outbox, dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| MailError::Transport(e.to_string()))?;
+                outbox
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| MailError::Transport(e.to_string()))
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The Staff page: the organization's employees, who receive alerts and will sign
+//! in to employee-facing apps. Everyone signed in reads it; full-access admins
+//! add, edit and mark employees as left.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::{self, CurrentAdmin, FullAdmin};
+use crate::db::models::platform::Employee;
+use crate::domain::{EmailAddress, Name};
+use crate::error::AppError;
+use crate::routes::apps::{op, read};
+use crate::routes::form::Form;
+use crate::routes::page::{self, Layout, Nav};
+use crate::services::{self, OpError};
+use crate::startup::AppState;
+
+/// The employee form as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct EmployeeForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// Messages beside the fields.
+#[derive(Debug, Default)]
+struct Errors {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+impl Errors {
+    fn any(&self) -> bool {
+        self.name.is_some() || self.email.is_some()
+    }
+}
+
+fn parse(form: &EmployeeForm) -> Result<(Name, EmailAddress), Errors> {
+    let mut errors = Errors::default();
+    let name = Name::parse(&form.name)
+        .map_err(|e| errors.name = Some(e.to_string()))
+        .ok();
+    let email = EmailAddress::parse(&form.email)
+        .map_err(|e| errors.email = Some(e.to_string()))
+        .ok();
+    match (name, email) {
+        (Some(n), Some(e)) if !errors.any() => Ok((n, e)),
+        _ => Err(errors),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/index.html")]
+struct StaffPage {
+    layout: Layout,
+    staff: Vec<Employee>,
+    form: EmployeeForm,
+    errors: Errors,
+}
+
+async fn index_page(
+    session: &Session,
+    state: &AppState,
+    admin: &CurrentAdmin,
+    form: EmployeeForm,
+    errors: Errors,
+) -> Result<HttpResponse, AppError> {
+    let org = state.organization_id.clone();
+    let staff = read(state, move |conn| Employee::list_all(conn, &org)).await?;
+    let status = if errors.any() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    page::render(
+        status,
+        &StaffPage {
+            layout: Layout::new(session, Some(admin), Nav::Staff, "Staff")?,
+            staff,
+            form,
+            errors,
+        },
+    )
+}
+
+/// `GET /staff`.
+pub async fn staff_index(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: CurrentAdmin,
+) -> Result<HttpResponse, AppError> {
+    index_page(
+        &session,
+        &state,
+        &admin,
+        EmployeeForm::default(),
+        Errors::default(),
+    )
+    .await
+}
+
+/// `POST /staff` — adds an employee.
+pub async fn staff_create(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    Form(form): Form<EmployeeForm>,
+) -> Result<HttpResponse, AppError> {
+    let (name, email) = match parse(&form) {
+        Ok(parsed) => parsed,
+        Err(errors) => return index_page(&session, &state, &admin, form, errors).await,
+    };
+    let (org, actor) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+    );
+    match op(&state, move |conn| {
+        services::staff::add(conn, &org, &actor, &name, &email)
+    })
+    .await
+    {
+        Ok(e) => {
+            page::flash(
+                &session,
+                "success",
+                format!("{} was added to the staff.", e.name),
+            );
+            Ok(page::see_other("/staff"))
+        }
+        Err(OpError::Invalid(message)) => {
+            let errors = Errors {
+                email: Some(message),
+                ..Errors::default()
+            };
+            index_page(&session, &state, &admin, form, errors).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/edit.html")]
+struct EditPage {
+    layout: Layout,
+    employee: Employee,
+    form: EmployeeForm,
+    errors: Errors,
+}
+
+async fn load(state: &AppState, id: String) -> Result<Employee, AppError> {
+    let org = state.organization_id.clone();
+    read(state, move |conn| Employee::find(conn, &org, &id))
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// `GET /staff/{id}/edit`.
+pub async fn staff_edit_form(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let employee = load(&state, path.into_inner()).await?;
+    let form = EmployeeForm {
+        name: employee.name.clone(),
+        email: employee.email.clone(),
+    };
+    page::ok(&EditPage {
+        layout: Layout::new(&session, Some(&admin), Nav::Staff, "Edit employee")?,
+        employee,
+        form,
+        errors: Errors::default(),
+    })
+}
+
+/// `POST /staff/{id}/edit`.
+pub async fn staff_update(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<String>,
+    Form(form): Form<EmployeeForm>,
+) -> Result<HttpResponse, AppError> {
+    let employee = load(&state, path.into_inner()).await?;
+    let rerender = |form, errors| -> Result<HttpResponse, AppError> {
+        page::render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &EditPage {
+                layout: Layout::new(&session, Some(&admin), Nav::Staff, "Edit employee")?,
+                employee: employee.clone(),
+                form,
+                errors,
+            },
+        )
+    };
+    let (name, email) = match parse(&form) {
+        Ok(parsed) => parsed,
+        Err(errors) => return rerender(form, errors),
+    };
+    let (org, actor, id) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+        employee.id.clone(),
+    );
+    match op(&state, move |conn| {
+        services::staff::edit(conn, &org, &actor, &id, &name, &email)
+    })
+    .await
+    {
+        Ok(()) => {
+            page::flash(&session, "success", "The employee was saved.");
+            Ok(page::see_other("/staff"))
+        }
+        Err(OpError::Invalid(message)) => rerender(
+            form,
+            Errors {
+                email: Some(message),
+                ..Errors::default()
+            },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /staff/{id}/left` and `/back`.
+pub async fn staff_set_active(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, verb) = path.into_inner();
+    let active = match verb.as_str() {
+        "back" => true,
+        "left" => false,
+        _ => return Err(AppError::NotFound),
+    };
+    let (org, actor) = (
+        state.organization_id.clone(),
+        auth::actor(&req, Some(&admin), ""),
+    );
+    let e = op(&state, move |conn| {
+        services::staff::set_active(conn, &org, &actor, &id, active)
+    })
+    .await?;
+    let message = if active {
+        format!("{} is back on the staff.", e.name)
+    } else {
+        format!("{} is marked as left: no more alerts.", e.name)
+    };
+    page::flash(&session, "success", message);
+    Ok(page::see_other("/staff"))
+}

@@ -1,0 +1,107 @@
+//! The organization's staff: added, edited, marked as left, each audited.
+
+use serde_json::json;
+
+use super::{Diff, OpError, audit};
+use crate::clock;
+use crate::db::models::platform::Employee;
+use crate::db::models::{Action, Actor, Target};
+use crate::db::{DbConn, new_id};
+use crate::domain::{EmailAddress, Name};
+
+/// Email addresses are unique among the staff.
+fn check_email(
+    conn: &mut DbConn,
+    org: &str,
+    email: &EmailAddress,
+    except: Option<&str>,
+) -> Result<(), OpError> {
+    if Employee::email_taken(conn, org, email.as_str(), except)? {
+        return Err(OpError::Invalid(
+            "Another employee has this email address.".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Adds an employee.
+pub fn add(
+    conn: &mut DbConn,
+    org: &str,
+    actor: &Actor,
+    name: &Name,
+    email: &EmailAddress,
+) -> Result<Employee, OpError> {
+    check_email(conn, org, email, None)?;
+    let now = clock::now();
+    let employee = Employee {
+        id: new_id(),
+        organization_id: org.to_owned(),
+        name: name.as_str().to_owned(),
+        email: email.as_str().to_owned(),
+        active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    Employee::insert(conn, &employee)?;
+    audit(
+        conn,
+        org,
+        actor,
+        Action::StaffAdded,
+        Target::new("employee", employee.id.clone(), employee.name.clone()),
+        json!({ "name": employee.name, "email": employee.email }),
+    )?;
+    Ok(employee)
+}
+
+/// Changes an employee's name and email.
+pub fn edit(
+    conn: &mut DbConn,
+    org: &str,
+    actor: &Actor,
+    id: &str,
+    name: &Name,
+    email: &EmailAddress,
+) -> Result<(), OpError> {
+    let current = Employee::find(conn, org, id)?.ok_or(OpError::NotFound)?;
+    check_email(conn, org, email, Some(id))?;
+    let diff = Diff::default()
+        .field("name", current.name.as_str(), name.as_str())
+        .field("email", current.email.as_str(), email.as_str());
+    if diff.is_empty() {
+        return Ok(());
+    }
+    Employee::update(conn, id, name.as_str(), email.as_str(), clock::now())?;
+    audit(
+        conn,
+        org,
+        actor,
+        Action::StaffChanged,
+        Target::new("employee", id, name.as_str()),
+        diff.into_value(),
+    )
+}
+
+/// Marks an employee as left, or back.
+pub fn set_active(
+    conn: &mut DbConn,
+    org: &str,
+    actor: &Actor,
+    id: &str,
+    active: bool,
+) -> Result<Employee, OpError> {
+    let current = Employee::find(conn, org, id)?.ok_or(OpError::NotFound)?;
+    if current.active != active {
+        Employee::set_active(conn, id, active, clock::now())?;
+        audit(
+            conn,
+            org,
+            actor,
+            Action::StaffStatusChanged,
+            Target::new("employee", id, current.name.clone()),
+            json!({ "status": { "from": if current.active { "active" } else { "left" }, "to": if active { "active" } else { "left" } } }),
+        )?;
+    }
+    Ok(current)
+}
