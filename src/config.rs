@@ -139,6 +139,8 @@ pub struct Settings {
     pub mail_from: String,
     /// How often the expiry alert job runs.
     pub alert_interval: Duration,
+    /// Whether this server runs the scheduled jobs (tests call them directly).
+    pub run_scheduler: bool,
 }
 
 impl Settings {
@@ -323,6 +325,7 @@ impl Settings {
             smtp_url,
             mail_from,
             alert_interval: Duration::from_secs(u64::from(alert_minutes) * 60),
+            run_scheduler: true,
         })
     }
 
@@ -373,6 +376,7 @@ impl Settings {
             smtp_url: None,
             mail_from: "Keyward <keyward@localhost>".to_owned(),
             alert_interval: Duration::from_secs(600),
+            run_scheduler: false,
         }
     }
 }

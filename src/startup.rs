@@ -190,14 +190,18 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let verifier = tokio::spawn(Arc::clone(&self.state.verifier).run_background());
-        let alerts = tokio::spawn(crate::jobs::schedule_expiry_alerts(
-            self.state.clone(),
-            self.state.settings.alert_interval,
-        ));
+        let alerts = self.state.settings.run_scheduler.then(|| {
+            tokio::spawn(crate::jobs::schedule_expiry_alerts(
+                self.state.clone(),
+                self.state.settings.alert_interval,
+            ))
+        });
         let result = self.server.await;
         housekeeping.abort();
         verifier.abort();
-        alerts.abort();
+        if let Some(alerts) = alerts {
+            alerts.abort();
+        }
         // Requests served since the last flush still count as uses.
         if let Err(e) = self.state.verifier.flush_usage().await {
             tracing::warn!(error = %e, "could not record the last key uses");

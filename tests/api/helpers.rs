@@ -302,6 +302,8 @@ impl TestApp {
         let mut settings = test_settings(&self.data);
         settings.session_idle = self.state.settings.session_idle;
         settings.session_max = self.state.settings.session_max;
+        settings.smtp_url = self.state.settings.smtp_url.clone();
+        settings.trusted_proxies = self.state.settings.trusted_proxies.clone();
         spawn_on(Arc::clone(&self.data), settings).await
     }
 

@@ -7,6 +7,7 @@
     reason = "tests fail loudly on the unexpected"
 )]
 
+mod alerts;
 mod api_auth;
 mod apps;
 mod audit;
@@ -21,4 +22,6 @@ mod platform;
 mod sessions;
 mod setup;
 mod sign_in;
+mod smtp;
+mod staff;
 mod wizard;
