@@ -123,6 +123,7 @@ struct Row {
 /// One line per changed field: `field: from → to`, or `field: value`.
 fn describe_changes(json: &str) -> Vec<String> {
     let show = |v: &Value| match v {
+        Value::String(s) if s.is_empty() => "empty".to_owned(),
         Value::String(s) => s.clone(),
         Value::Null => "none".to_owned(),
         Value::Array(items) if items.is_empty() => "none".to_owned(),

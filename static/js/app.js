@@ -46,6 +46,18 @@ document.addEventListener("DOMContentLoaded", () => {
     if (done) done.addEventListener("click", () => reveal.close());
   }
 
+  // Scope groups: keep "n of m selected" true while boxes are ticked.
+  document.querySelectorAll("details.scope-group").forEach((group) => {
+    const count = group.querySelector("[data-selected-count]");
+    if (!count) return;
+    const boxes = group.querySelectorAll("input[type=checkbox]");
+    const update = () => {
+      const n = Array.from(boxes).filter((b) => b.checked).length;
+      count.textContent = `${n} of ${boxes.length} selected`;
+    };
+    boxes.forEach((b) => b.addEventListener("change", update));
+  });
+
   // Confirmations: <form data-confirm="message">.
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {

@@ -11,6 +11,7 @@ mod alerts;
 mod api_auth;
 mod apps;
 mod audit;
+mod browser;
 mod command_line;
 mod hardening;
 mod health;

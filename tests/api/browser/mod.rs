@@ -1,0 +1,415 @@
+//! The console in a real browser, used as an admin would use it.
+
+mod driver;
+
+use keyward::db::models::Role;
+
+use self::driver::Browser;
+use crate::helpers::{PASSWORD, TestApp, spawn_app};
+
+async fn signed_in(app: &TestApp, test: &str, email: &str, role: Role) -> Browser {
+    app.create_admin(email, role).await;
+    let browser = Browser::open(&app.address, test).await;
+    browser.go("/login").await;
+    browser.fill("Email", email).await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser
+}
+
+#[actix_web::test]
+async fn an_admin_signs_in_with_the_form_and_signs_out() {
+    let app = spawn_app().await;
+    app.create_admin("ada@example.com", Role::Full).await;
+    let browser = Browser::open(&app.address, "sign-in").await;
+    browser.go("/apps").await;
+    assert!(
+        browser.path().await.starts_with("/login"),
+        "sent to sign in first"
+    );
+    browser.check_accessibility("sign-in").await;
+    browser.shot("sign-in").await;
+
+    browser.fill("Email", "ada@example.com").await;
+    browser.fill("Password", "not the password").await;
+    browser.click("Sign in").await;
+    browser.wait_for_text("Incorrect email or password.").await;
+    browser.shot("sign-in-failed").await;
+
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_for_text("Manage Applications").await;
+    assert_eq!(browser.path().await, "/apps");
+    browser.check_accessibility("apps (empty)").await;
+    browser.shot("apps-empty").await;
+
+    browser.click("Sign out").await;
+    browser.wait_for_text("You have signed out.").await;
+    browser.go("/apps").await;
+    assert!(browser.path().await.starts_with("/login"));
+    browser.close().await;
+}
+
+#[actix_web::test]
+async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_only_once() {
+    let app = spawn_app().await;
+    let browser = signed_in(&app, "wizard", "ada@example.com", Role::Full).await;
+
+    // 1. Details, with a mistake corrected on the way.
+    browser.click("Add").await;
+    browser.check_accessibility("wizard: details").await;
+    browser.fill("Name", "Web Booking").await;
+    browser.fill("URI", "shop.example.com").await;
+    browser.check("Guest", true).await;
+    browser.select("Source App", "External Webstore").await;
+    browser
+        .field("Post Login Redirect URL")
+        .await
+        .send_keys("https://shop.example.com/signed-in")
+        .await
+        .unwrap();
+    browser.control("Add").await;
+    let adds = browser
+        .client
+        .find_all(fantoccini::Locator::XPath(
+            "//button[normalize-space(.)='Add']",
+        ))
+        .await
+        .unwrap();
+    adds.last().unwrap().click().await.unwrap();
+    browser
+        .wait_for_text("https://shop.example.com/signed-in")
+        .await;
+    browser.click("Next").await;
+    browser.wait_for_text("Enter an absolute URL").await;
+    browser.shot("wizard-1-details-error").await;
+    browser.fill("URI", "https://shop.example.com").await;
+    browser.shot("wizard-1-details").await;
+    browser.click("Next").await;
+
+    // 2. Scopes.
+    browser.wait_for_text("APIKEY GROUPS").await;
+    browser.check_accessibility("wizard: scopes").await;
+    browser.expand("Appointments").await;
+    browser.expand("Catalog").await;
+    browser.check("Services: read", true).await;
+    let checks = browser
+        .client
+        .find_all(fantoccini::Locator::Id("apikey-appointments-create"))
+        .await
+        .unwrap();
+    checks[0].click().await.unwrap();
+    browser
+        .client
+        .find(fantoccini::Locator::Id("apikey-appointments-read"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.shot("wizard-2-scopes").await;
+    browser.click("Next").await;
+
+    // 3. Secrets: copied from the page.
+    browser.wait_for_text("Application ID").await;
+    browser.check_accessibility("wizard: secrets").await;
+    let application_id = browser
+        .field("Application ID")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = browser
+        .field("Secret")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(secret.starts_with("kws_"));
+    browser.shot("wizard-3-secrets").await;
+    browser.click("Next").await;
+
+    // 4. Generate API Key: the key in a modal, copied to the clipboard.
+    browser.wait_for_text("Key name").await;
+    browser.shot("wizard-4-generate").await;
+    browser.click("Generate API Key").await;
+    browser.wait_for_text("Copy this key now").await;
+    let key = browser
+        .field("API key")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(key.starts_with("kw_"));
+    browser.check_accessibility("wizard: key modal").await;
+    browser.shot("wizard-4-key-modal").await;
+    let copy = browser
+        .client
+        .find(fantoccini::Locator::Css("#reveal [data-copy-target]"))
+        .await
+        .unwrap();
+    copy.click().await.unwrap();
+    assert_eq!(
+        browser.clipboard().await,
+        key,
+        "the copy button puts the key on the clipboard"
+    );
+    browser.click("I have stored it").await;
+    assert!(
+        !browser.html().await.contains(&key),
+        "closing the modal removes the key from the page"
+    );
+
+    // 5. Finish: the app's page.
+    browser.click("Finish").await;
+    browser.wait_for_text("The application is active.").await;
+    let app_path = format!("/apps/{application_id}");
+    assert_eq!(browser.path().await, app_path);
+    let page = browser.text().await;
+    assert!(page.contains("Web booking") && page.contains(&key[key.len() - 4..]));
+    assert!(!browser.html().await.contains(&key) && !browser.html().await.contains(&secret));
+    browser.check_accessibility("app page").await;
+    browser.shot("app").await;
+
+    // Back through history and a reload never bring the key back.
+    browser.client.back().await.unwrap();
+    assert!(
+        !browser.html().await.contains(&key),
+        "Back does not show the key"
+    );
+    browser.client.refresh().await.unwrap();
+    assert!(
+        !browser.html().await.contains(&key),
+        "a reload does not show the key"
+    );
+    browser.go(&app_path).await;
+
+    // A second key with fewer permissions.
+    browser.click("New API Key").await;
+    browser.check_accessibility("new key").await;
+    browser.fill("Name", "Reporting").await;
+    browser.check("Appointments: create", false).await;
+    browser.check("Appointments: read", false).await;
+    browser.shot("key-new").await;
+    browser.click("Create").await;
+    browser.wait_for_text("Copy this key now").await;
+    let second = browser
+        .field("API key")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    browser.shot("key-created").await;
+    browser.click("I have stored it").await;
+    browser.click("Back to Web Booking").await;
+    let page = browser.text().await;
+    assert!(page.contains("Reporting") && page.contains("services:read"));
+    browser.client.back().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !browser.html().await.contains(&second),
+        "the back/forward cache does not show it either"
+    );
+    browser.go(&app_path).await;
+
+    // Inactivate, refuse nothing, then delete after confirming.
+    let inactivate = browser
+        .client
+        .find(fantoccini::Locator::XPath(
+            "//button[@aria-label='Inactivate Reporting']",
+        ))
+        .await
+        .unwrap();
+    inactivate.click().await.unwrap();
+    browser.wait_for_text("it stopped working").await;
+    browser.shot("key-inactive").await;
+    let delete = browser
+        .client
+        .find(fantoccini::Locator::XPath(
+            "//a[@aria-label='Delete API key Reporting']",
+        ))
+        .await
+        .unwrap();
+    delete.click().await.unwrap();
+    browser.wait_for_text("for good").await;
+    browser.check_accessibility("delete confirmation").await;
+    browser.shot("key-delete-confirm").await;
+    browser.click("Delete API key").await;
+    browser.wait_for_text("was deleted").await;
+    let rows = browser
+        .client
+        .find_all(fantoccini::Locator::XPath(
+            "//table//th[@scope='row'][contains(., 'Reporting')]",
+        ))
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "the key is gone from the list");
+
+    // The audit trail, filtered.
+    browser.go("/audit").await;
+    browser.select("Action", "Key deleted").await;
+    browser.click("Filter").await;
+    browser.wait_for_text("Key deleted").await;
+    let actions = browser
+        .client
+        .find_all(fantoccini::Locator::Css(
+            "table.audit tbody td:nth-child(3)",
+        ))
+        .await
+        .unwrap();
+    assert!(!actions.is_empty());
+    for cell in actions {
+        assert_eq!(
+            cell.text().await.unwrap(),
+            "Key deleted",
+            "only the chosen action"
+        );
+    }
+    assert!(browser.text().await.contains("ada@example.com"));
+    browser.check_accessibility("audit").await;
+    browser.shot("audit-filtered").await;
+    browser.close().await;
+}
+
+#[actix_web::test]
+async fn a_limited_admin_sees_no_api_keys_section() {
+    let app = spawn_app().await;
+    let browser = signed_in(&app, "limited", "lim@example.com", Role::Limited).await;
+    browser.wait_for_text("Settings").await;
+    let nav = browser.text().await;
+    assert!(
+        !nav.contains("Apps"),
+        "no Integrations › Apps in the navigation"
+    );
+    browser.check_accessibility("settings (limited)").await;
+    browser.shot("settings-limited").await;
+    browser.go("/apps").await;
+    browser.wait_for_text("Access denied").await;
+    browser.check_accessibility("403").await;
+    browser.shot("forbidden").await;
+    browser.close().await;
+}
+
+#[actix_web::test]
+async fn staff_and_the_alert_settings_are_managed_in_the_browser() {
+    let app = spawn_app().await;
+    let browser = signed_in(&app, "staff-alerts", "ada@example.com", Role::Full).await;
+    browser.go("/staff").await;
+    browser.check_accessibility("staff (empty)").await;
+    browser.fill("Name", "Ana Silva").await;
+    browser.fill("Email", "ana@salon.example").await;
+    browser.click("Add employee").await;
+    browser.wait_for_text("Ana Silva was added").await;
+    browser.fill("Name", "Ben Okafor").await;
+    browser.fill("Email", "ben@salon.example").await;
+    browser.click("Add employee").await;
+    browser.wait_for_text("Ben Okafor was added").await;
+    browser.check_accessibility("staff").await;
+    browser.shot("staff").await;
+
+    browser.go("/settings").await;
+    browser
+        .check("Send the Expiry of API keys alert", true)
+        .await;
+    browser.fill("Days before expiry", "30, 7, 1").await;
+    let ana = browser
+        .client
+        .find(fantoccini::Locator::XPath(
+            "//label[contains(normalize-space(.), 'Ana Silva')]/input",
+        ))
+        .await
+        .unwrap();
+    ana.click().await.unwrap();
+    browser.click("Save alert").await;
+    browser
+        .wait_for_text("The Expiry of API keys alert was saved.")
+        .await;
+    browser.fill("Maximum lifetime (days)", "365").await;
+    browser.click("Save key policy").await;
+    browser.wait_for_text("The key policy was saved.").await;
+    browser.check_accessibility("settings").await;
+    browser.shot("settings").await;
+    browser.click("Send a test email").await;
+    browser
+        .wait_for_text("A test email was sent to ada@example.com")
+        .await;
+    browser.close().await;
+}
+
+#[actix_web::test]
+async fn every_other_page_passes_the_accessibility_check() {
+    let app = spawn_app().await;
+    let setup = app.setup_link.clone().unwrap();
+    let browser = Browser::open(&app.address, "pages").await;
+    browser.go(&setup[app.address.len()..]).await;
+    browser.check_accessibility("setup").await;
+    browser.shot("setup").await;
+    browser.fill("Email", "ada@example.com").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.fill("Confirm password", PASSWORD).await;
+    browser.click("Create admin and sign in").await;
+    browser.wait_for_text("Welcome to Keyward").await;
+    let created = {
+        // The same session, through HTTP: a finished app with a key and a booking.
+        app.sign_in("ada@example.com", PASSWORD).await;
+        app.demo_key().await;
+        app.create_app(
+            "Chat Bot",
+            "bot",
+            &["services:read", "appointments:create"],
+            &["guests:read"],
+        )
+        .await
+    };
+    for (name, path) in [
+        ("apps", "/apps".to_owned()),
+        ("app-edit", format!("/apps/{}/edit", created.id)),
+        ("app-demo", "/apps?q=demo".to_owned()),
+        ("not-found", "/no/such/page".to_owned()),
+        ("audit", "/audit".to_owned()),
+    ] {
+        browser.go(&path).await;
+        browser.check_accessibility(name).await;
+        browser.shot(name).await;
+    }
+    browser.go(&format!("/apps/{}", created.id)).await;
+    browser.click("Edit API key").await;
+    browser.check_accessibility("key-edit").await;
+    browser.shot("key-edit").await;
+    browser.close().await;
+
+    // The same pages when the system asks for dark colours.
+    let dark = Browser::open_dark(&app.address, "dark").await;
+    dark.go("/login").await;
+    dark.fill("Email", "ada@example.com").await;
+    dark.fill("Password", PASSWORD).await;
+    dark.click("Sign in").await;
+    let background = dark
+        .client
+        .execute(
+            "return getComputedStyle(document.body).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        background.as_str(),
+        Some("rgb(14, 17, 23)"),
+        "the dark palette follows the system setting"
+    );
+    for (name, path) in [
+        ("apps", "/apps".to_owned()),
+        ("app", format!("/apps/{}", created.id)),
+        ("settings", "/settings".to_owned()),
+        ("audit", "/audit".to_owned()),
+    ] {
+        dark.go(&path).await;
+        dark.check_accessibility(&format!("{name} (dark)")).await;
+        dark.shot(name).await;
+    }
+    dark.close().await;
+}
