@@ -246,11 +246,10 @@ impl App {
             query = query.filter(apps::name_key.like(format!("%{escaped}%")).escape('\\'));
         }
         if let Some((name_key, id)) = after {
-            query = query.filter(
-                apps::name_key
-                    .gt(name_key)
-                    .or(apps::name_key.eq(name_key).and(apps::id.gt(id))),
-            );
+            // `>=` bounds the index range; the OR only breaks ties between equal names.
+            query = query
+                .filter(apps::name_key.ge(name_key))
+                .filter(apps::name_key.gt(name_key).or(apps::id.gt(id)));
         }
         query.load(conn)
     }

@@ -390,12 +390,12 @@ impl AuditEvent {
             query = query.filter(audit_events::occurred_at.lt(until));
         }
         if let Some((at, id)) = before {
-            query = query.filter(
+            // The plain `<=` bound lets the index start at the cursor; the OR then
+            // only breaks ties within the same instant.
+            query = query.filter(audit_events::occurred_at.le(at)).filter(
                 audit_events::occurred_at
                     .lt(at)
-                    .or(audit_events::occurred_at
-                        .eq(at)
-                        .and(audit_events::id.lt(id.to_owned()))),
+                    .or(audit_events::id.lt(id.to_owned())),
             );
         }
         query.load(conn)
