@@ -25,8 +25,3 @@ pub fn from_offset(t: OffsetDateTime) -> Timestamp {
 pub fn to_offset(t: Timestamp) -> OffsetDateTime {
     t.assume_utc()
 }
-
-/// Seconds since the Unix epoch.
-pub fn unix(t: Timestamp) -> i64 {
-    t.assume_utc().unix_timestamp()
-}

@@ -52,11 +52,6 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Wraps a value read back from the database, where it was stored already parsed.
-    pub fn from_trusted(s: String) -> Self {
-        Self(s)
-    }
 }
 
 impl fmt::Display for EmailAddress {

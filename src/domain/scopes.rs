@@ -262,12 +262,6 @@ impl PermissionSet {
     pub fn contains(&self, p: Permission) -> bool {
         self.0.contains(&p)
     }
-
-    /// Whether the set holds the permission written `s`.
-    pub fn contains_str(&self, s: &str) -> bool {
-        Permission::parse(s).is_some_and(|p| self.contains(p))
-    }
-
     /// Whether every permission of `self` is in `other`.
     pub fn is_subset(&self, other: &PermissionSet) -> bool {
         self.0.is_subset(&other.0)
@@ -277,22 +271,10 @@ impl PermissionSet {
     pub fn intersection(&self, other: &PermissionSet) -> PermissionSet {
         Self(self.0.intersection(&other.0).copied().collect())
     }
-
-    /// The permissions of `self` missing from `other`.
-    pub fn difference(&self, other: &PermissionSet) -> PermissionSet {
-        Self(self.0.difference(&other.0).copied().collect())
-    }
-
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    /// How many.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// The permissions, sorted.
     pub fn iter(&self) -> impl Iterator<Item = Permission> + '_ {
         self.0.iter().copied()

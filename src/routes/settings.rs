@@ -14,9 +14,9 @@ use crate::db::models::{Organization, alert};
 use crate::domain::Name;
 use crate::domain::settings::{Thresholds, parse_lifetime, parse_time_zone};
 use crate::error::AppError;
-use crate::routes::apps::{op, read};
 use crate::routes::form::Form;
 use crate::routes::page::{self, Layout, Nav};
+use crate::routes::{op, read};
 use crate::services::{self, OpError};
 use crate::startup::AppState;
 

@@ -12,9 +12,9 @@ use crate::auth::{self, CurrentAdmin, FullAdmin};
 use crate::db::models::platform::Employee;
 use crate::domain::{EmailAddress, Name};
 use crate::error::AppError;
-use crate::routes::apps::{op, read};
 use crate::routes::form::Form;
 use crate::routes::page::{self, Layout, Nav};
+use crate::routes::{op, read};
 use crate::services::{self, OpError};
 use crate::startup::AppState;
 

@@ -67,9 +67,9 @@ impl From<OpError> for crate::error::AppError {
     }
 }
 
-/// Records `action` by `actor` on `target` in the current transaction. Every
-/// change of an app or key also moves the organization's credentials version, so
-/// all instances drop their cache of verified keys.
+/// Records `action` by `actor` on `target` in the current transaction. A change
+/// that can alter which credentials pass also moves the organization's
+/// credentials version, so all instances drop their cache of verified keys.
 pub(crate) fn audit(
     conn: &mut crate::db::DbConn,
     organization_id: &str,
@@ -89,7 +89,9 @@ pub(crate) fn audit(
         },
         crate::clock::now(),
     )?;
-    crate::db::models::Organization::bump_credentials(conn, organization_id)?;
+    if action.affects_credentials() {
+        crate::db::models::Organization::bump_credentials(conn, organization_id)?;
+    }
     Ok(())
 }
 

@@ -143,6 +143,26 @@ impl Action {
         }
     }
 
+    /// Whether this change can alter which credentials pass: such changes move
+    /// the organization's credentials version, so every instance drops its cache.
+    pub fn affects_credentials(self) -> bool {
+        matches!(
+            self,
+            Self::AppChanged
+                | Self::AppActivated
+                | Self::AppInactivated
+                | Self::AppDeleted
+                | Self::SecretGenerated
+                | Self::KeyCreated
+                | Self::KeyEdited
+                | Self::KeyActivated
+                | Self::KeyInactivated
+                | Self::KeyDeleted
+                | Self::FeaturesChanged
+                | Self::StaffStatusChanged
+        )
+    }
+
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|a| a.as_str() == s)

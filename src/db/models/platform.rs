@@ -255,20 +255,6 @@ impl Appointment {
             .select(Self::as_select())
             .load(conn)
     }
-
-    /// The newest bookings of the organization.
-    pub fn recent(
-        conn: &mut DbConn,
-        organization_id: &str,
-        limit: i64,
-    ) -> QueryResult<Vec<Appointment>> {
-        appointments::table
-            .filter(appointments::organization_id.eq(organization_id))
-            .order(appointments::starts_at.desc())
-            .limit(limit)
-            .select(Self::as_select())
-            .load(conn)
-    }
 }
 
 /// A scheduled part-payment.

@@ -95,12 +95,6 @@ pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<()> {
         .execute(conn)
         .map(|_| ())
 }
-
-/// Ends every session of an admin (after a password change, say).
-pub fn delete_for_admin(conn: &mut DbConn, admin_id: &str) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::admin_id.eq(admin_id))).execute(conn)
-}
-
 /// Removes lapsed sessions.
 pub fn delete_expired(
     conn: &mut DbConn,

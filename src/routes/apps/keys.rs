@@ -11,7 +11,6 @@ use time::PrimitiveDateTime;
 use time::macros::format_description;
 
 use super::scopes::{self, GroupView};
-use super::{op, read};
 use crate::auth::{self, FullAdmin};
 use crate::clock::{self, Timestamp};
 use crate::db::models::{ApiKey, App, AppStatus, MAX_KEYS_PER_APP, Organization};
@@ -20,6 +19,7 @@ use crate::domain::{Description, Name};
 use crate::error::AppError;
 use crate::routes::form::Form;
 use crate::routes::page::{self, Layout, Nav};
+use crate::routes::{op, read};
 use crate::secrets::random_token;
 use crate::services::keys::KeyFields;
 use crate::services::{self, OpError};

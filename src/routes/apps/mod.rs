@@ -24,7 +24,6 @@ use crate::db::models::alert::{self, KeyAlert};
 use crate::db::models::platform::Appointment;
 use crate::db::models::{ApiKey, App, AppStatus, KeyStatus, MAX_KEYS_PER_APP};
 use crate::db::schema::api_keys;
-use crate::db::{DbConn, DbError, write_tx};
 use crate::error::AppError;
 use crate::routes::fmt;
 use crate::routes::form::{Button, Query, RawForm};
@@ -32,29 +31,7 @@ use crate::routes::page::{self, Layout, Nav};
 use crate::services::{self, OpError};
 use crate::startup::AppState;
 
-/// Runs a state change in one write transaction.
-pub(crate) async fn op<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&mut DbConn) -> Result<T, OpError> + Send + 'static,
-) -> Result<T, OpError> {
-    let result = state.db.run(move |conn| write_tx(conn, f)).await;
-    if result.is_ok() {
-        // This instance stops honouring the old state at once; others within a poll.
-        state.verifier.refresh().await;
-    }
-    result
-}
-
-/// Runs a read.
-pub(crate) async fn read<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&mut DbConn) -> QueryResult<T> + Send + 'static,
-) -> Result<T, AppError> {
-    Ok(state
-        .db
-        .run(move |conn| f(conn).map_err(DbError::from))
-        .await?)
-}
+use crate::routes::{op, read};
 
 /// How many apps a page of the list shows.
 const PAGE_SIZE: i64 = 50;

@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use super::details::{self, DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
 use super::scopes::{self, FamilyView, ScopesForm};
-use super::{op, read};
 use crate::auth::{self, FullAdmin};
 use crate::db::models::{App, AppStatus, WizardStep};
 use crate::domain::key_token::generate_app_secret;
@@ -21,6 +20,7 @@ use crate::domain::{Description, Name};
 use crate::error::AppError;
 use crate::routes::form::{Button, Form, RawForm};
 use crate::routes::page::{self, Layout, Nav};
+use crate::routes::{op, read};
 use crate::secrets::random_token;
 use crate::services::keys::KeyFields;
 use crate::services::{self, OpError};
