@@ -464,7 +464,7 @@ async fn an_expiry_stops_a_cached_key_the_moment_it_passes() {
         p.app_id.clone(),
         p.one.state.digest_key.clone(),
     );
-    let expires_at = keyward::clock::now() + time::Duration::milliseconds(1500);
+    let expires_at = keyward::clock::now() + time::Duration::milliseconds(3000);
     let token = p
         .one
         .db()
@@ -500,7 +500,7 @@ async fn an_expiry_stops_a_cached_key_the_moment_it_passes() {
         status_of(&p.two, "/api/v2/services", Some(&header)).await.0,
         200
     );
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_eq!(
         status_of(&p.one, "/api/v2/services", Some(&header)).await,
         (401, "key_expired".to_owned())
