@@ -204,24 +204,6 @@ pub async fn guard_console_requests(
     next.call(req).await
 }
 
-/// The API's request guard: the query string is checked like the console's, and
-/// the answer to a bad one is a JSON:API error. Bodies are checked by the handlers.
-pub async fn guard_api_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Err(why) = decode_form(req.query_string().as_bytes()) {
-        return Err(crate::routes::api::error::ApiError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "Invalid query string",
-            format!("The query string is invalid: {why}."),
-        )
-        .into());
-    }
-    next.call(req).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -337,7 +337,6 @@ fn serve(
             // pattern with a regex.
             .service(
                 web::scope("/api")
-                    .wrap(from_fn(middleware::guard_api_requests))
                     .configure(routes::api::configure)
                     .default_service(web::to(routes::api::not_found)),
             )
