@@ -163,9 +163,16 @@ impl DigestKey {
 
     /// The hex digest of `secret`.
     pub fn digest(&self, secret: &str) -> String {
+        hex(&self.digest_bytes(secret))
+    }
+
+    /// The digest of `secret`, as bytes.
+    pub fn digest_bytes(&self, secret: &str) -> [u8; 32] {
         let mut mac = self.0.clone();
         mac.update(secret.as_bytes());
-        hex(&mac.finalize().into_bytes())
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
     }
 }
 

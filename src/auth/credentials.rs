@@ -8,16 +8,16 @@
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use secrecy::SecretString;
 
-use crate::domain::key_token::{KEY_PREFIX, ParsedKey};
+use crate::domain::key_token::{KEY_PREFIX, KeyRef};
 
 /// The longest `Authorization` header looked at.
 const MAX_HEADER_LEN: usize = 4096;
 
 /// A credential whose format is right; whether it is valid is the verifier's call.
 #[derive(Debug)]
-pub enum Credential {
-    /// An API key, checksum verified.
-    ApiKey(ParsedKey),
+pub enum Credential<'a> {
+    /// An API key, checksum verified, borrowed from the header.
+    ApiKey(KeyRef<'a>),
     /// A bearer token that is not an API key: an access token.
     AccessToken(SecretString),
 }
@@ -43,7 +43,7 @@ pub enum CredentialError {
 }
 
 /// Reads the request's credential.
-pub fn from_headers(headers: &HeaderMap) -> Result<Credential, CredentialError> {
+pub fn from_headers(headers: &HeaderMap) -> Result<Credential<'_>, CredentialError> {
     let mut values = headers.get_all(AUTHORIZATION);
     let value = values.next().ok_or(CredentialError::Missing)?;
     if values.next().is_some() {
@@ -57,7 +57,7 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Credential, CredentialError> 
 }
 
 /// Parses an `Authorization` header's value.
-pub fn parse(text: &str) -> Result<Credential, CredentialError> {
+pub fn parse(text: &str) -> Result<Credential<'_>, CredentialError> {
     let text = text.trim_matches(|c| c == ' ' || c == '\t');
     let (scheme, rest) = text.split_once([' ', '\t']).ok_or_else(|| {
         if text.eq_ignore_ascii_case("apikey") || text.eq_ignore_ascii_case("bearer") {
@@ -73,8 +73,8 @@ pub fn parse(text: &str) -> Result<Credential, CredentialError> {
     {
         return Err(CredentialError::Malformed);
     }
-    let key = |t: &str| {
-        ParsedKey::parse(t).map_err(|e| match e {
+    let key = |t| {
+        KeyRef::parse(t).map_err(|e| match e {
             crate::domain::key_token::KeyFormatError::Checksum => CredentialError::BadChecksum,
             crate::domain::key_token::KeyFormatError::Malformed => CredentialError::Malformed,
         })
@@ -97,6 +97,7 @@ pub fn parse(text: &str) -> Result<Credential, CredentialError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::key_token::ParsedKey;
     use actix_web::http::header::HeaderValue;
     use proptest::prelude::*;
     use secrecy::ExposeSecret;

@@ -109,6 +109,9 @@ struct Entry {
     active: bool,
     expires_at: Option<Timestamp>,
     app_active: bool,
+    /// The second of the last use queued for `last_used_at`: a key used many times
+    /// a second is queued once a second, not on every request.
+    queued_use: AtomicI64,
 }
 
 /// Verifies external credentials; one per server, shared by its workers.
@@ -116,8 +119,8 @@ pub struct Verifier {
     db: Db,
     organization_id: String,
     digest_key: DigestKey,
-    positive: quick_cache::sync::Cache<String, Arc<Entry>>,
-    negative: quick_cache::sync::Cache<String, u64>,
+    positive: quick_cache::sync::Cache<[u8; 32], Arc<Entry>>,
+    negative: quick_cache::sync::Cache<[u8; 32], u64>,
     failures: quick_cache::sync::Cache<IpAddr, Arc<FailureWindow>>,
     any_failures: AtomicBool,
     generation: AtomicU64,
@@ -291,14 +294,14 @@ impl Verifier {
                 return Err(denial);
             }
         };
-        let digest = self.digest_key.digest(key.secret());
+        let digest = self.digest_key.digest_bytes(key.secret());
         let entry = self.lookup(&digest, key.public_id(), client).await?;
         self.decide(&entry, required, clock::now())
     }
 
     async fn lookup(
         &self,
-        digest: &str,
+        digest: &[u8; 32],
         public_id: &str,
         client: Option<IpAddr>,
     ) -> Result<Arc<Entry>, Denial> {
@@ -338,11 +341,14 @@ impl Verifier {
                 Denial::Unavailable
             })?;
         let verified = found.filter(|(key, _)| {
-            crate::secrets::constant_time_eq(digest.as_bytes(), key.secret_digest.as_bytes())
+            crate::secrets::constant_time_eq(
+                crate::secrets::hex(digest).as_bytes(),
+                key.secret_digest.as_bytes(),
+            )
         });
         let Some((key, app)) = verified else {
             if self.generation.load(Ordering::SeqCst) == generation {
-                self.negative.insert(digest.to_owned(), generation);
+                self.negative.insert(*digest, generation);
             }
             self.note_failure(client);
             return Err(Denial::InvalidCredentials("The API key is not valid."));
@@ -365,10 +371,11 @@ impl Verifier {
             active: key.active,
             expires_at: key.expires_at,
             app_active: app.status() == AppStatus::Active,
+            queued_use: AtomicI64::new(i64::MIN),
         });
         // A change committed while we read must not leave a stale entry behind.
         if self.generation.load(Ordering::SeqCst) == generation {
-            self.positive.insert(digest.to_owned(), Arc::clone(&entry));
+            self.positive.insert(*digest, Arc::clone(&entry));
         }
         Ok(entry)
     }
@@ -396,7 +403,10 @@ impl Verifier {
         {
             return Err(Denial::InsufficientPermission(p));
         }
-        if let Ok(mut usage) = self.usage.lock() {
+        let second = now.assume_utc().unix_timestamp();
+        if entry.queued_use.swap(second, Ordering::Relaxed) != second
+            && let Ok(mut usage) = self.usage.lock()
+        {
             usage.insert(Arc::clone(&entry.grant.key_id), now);
         }
         Ok(Arc::clone(&entry.grant))

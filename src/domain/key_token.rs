@@ -40,14 +40,14 @@ fn random_base62(n: usize) -> String {
     out
 }
 
-fn checksum(body: &str) -> String {
+fn checksum(body: &str) -> [u8; CHECK_LEN] {
     let mut n = crc32fast::hash(body.as_bytes());
     let mut digits = [b'0'; CHECK_LEN];
     for d in digits.iter_mut().rev() {
         *d = ALPHABET[(n % 62) as usize];
         n /= 62;
     }
-    digits.iter().map(|b| char::from(*b)).collect()
+    digits
 }
 
 /// Why a string is not a key. Messages never include the string.
@@ -77,6 +77,53 @@ impl fmt::Debug for NewKey {
     }
 }
 
+/// A presented key's parts, borrowed from the request (no copy of the secret on
+/// the credential check's path).
+#[derive(Clone, Copy)]
+pub struct KeyRef<'a> {
+    public_id: &'a str,
+    secret: &'a str,
+}
+
+impl fmt::Debug for KeyRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyRef({KEY_PREFIX}{}…)", self.public_id)
+    }
+}
+
+impl<'a> KeyRef<'a> {
+    /// Checks a presented key's shape and checksum. Costs no database access.
+    pub fn parse(text: &'a str) -> Result<Self, KeyFormatError> {
+        if text.len() != KEY_LEN || !text.starts_with(KEY_PREFIX) {
+            return Err(KeyFormatError::Malformed);
+        }
+        let rest = &text[KEY_PREFIX.len()..];
+        if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(KeyFormatError::Malformed);
+        }
+        let (body, check) = text.split_at(KEY_LEN - CHECK_LEN);
+        // Not secret-dependent timing worth hiding: the checksum is a typo check,
+        // and the secret is verified in constant time against its digest later.
+        if checksum(body) != check.as_bytes() {
+            return Err(KeyFormatError::Checksum);
+        }
+        Ok(Self {
+            public_id: &rest[..ID_LEN],
+            secret: &rest[ID_LEN..ID_LEN + SECRET_LEN],
+        })
+    }
+
+    /// The public id, which finds the key's row.
+    pub fn public_id(&self) -> &'a str {
+        self.public_id
+    }
+
+    /// The secret part, for its keyed digest.
+    pub fn secret(&self) -> &'a str {
+        self.secret
+    }
+}
+
 /// A key's parts, after its format and checksum were checked.
 pub struct ParsedKey {
     public_id: String,
@@ -96,7 +143,7 @@ impl ParsedKey {
         let public_id = random_base62(ID_LEN);
         let secret = random_base62(SECRET_LEN);
         let body = format!("{KEY_PREFIX}{public_id}{secret}");
-        let token = format!("{body}{}", checksum(&body));
+        let token = format!("{body}{}", String::from_utf8_lossy(&checksum(&body)));
         let last_four = token[token.len() - 4..].to_owned();
         NewKey {
             token: SecretString::from(token),
@@ -110,22 +157,10 @@ impl ParsedKey {
 
     /// Checks a presented key's shape and checksum. Costs no database access.
     pub fn parse(text: &str) -> Result<Self, KeyFormatError> {
-        if text.len() != KEY_LEN || !text.starts_with(KEY_PREFIX) {
-            return Err(KeyFormatError::Malformed);
-        }
-        let rest = &text[KEY_PREFIX.len()..];
-        if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(KeyFormatError::Malformed);
-        }
-        let (body, check) = text.split_at(KEY_LEN - CHECK_LEN);
-        // Not secret-dependent timing worth hiding: the checksum is a typo check,
-        // and the secret is verified in constant time against its digest later.
-        if checksum(body) != check {
-            return Err(KeyFormatError::Checksum);
-        }
+        let key = KeyRef::parse(text)?;
         Ok(Self {
-            public_id: rest[..ID_LEN].to_owned(),
-            secret: SecretString::from(rest[ID_LEN..ID_LEN + SECRET_LEN].to_owned()),
+            public_id: key.public_id.to_owned(),
+            secret: SecretString::from(key.secret.to_owned()),
             last_four: text[KEY_LEN - 4..].to_owned(),
         })
     }
