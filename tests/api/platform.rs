@@ -218,6 +218,34 @@ async fn appointments_are_moved_and_cancelled_with_the_right_permissions() {
         (status, mismatch["errors"][0]["code"].as_str()),
         (409, Some("id_mismatch"))
     );
+    // The last representable minute once made the end time overflow: a clear
+    // error now, and the appointment keeps its time.
+    let (status, far) = send(
+        &app,
+        Method::PATCH,
+        &path,
+        &key,
+        Some(json!({ "data": { "type": "appointments", "id": id, "attributes": { "starts_at": "9999-12-31T23:59:59Z" } } })),
+    )
+    .await;
+    assert_eq!(status, 422, "{far}");
+    assert_eq!(
+        far["errors"][0]["source"]["pointer"],
+        "/data/attributes/starts_at"
+    );
+    assert!(
+        far["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("within two years")
+    );
+    let (_, unchanged) = app.api_get(&path, &key).await;
+    assert!(
+        unchanged["data"]["attributes"]["starts_at"]
+            .as_str()
+            .unwrap()
+            .contains("T14:00:00")
+    );
     let (status, cancelled) = send(&app, Method::DELETE, &path, &key, None).await;
     assert_eq!(status, 200);
     assert_eq!(cancelled["data"]["attributes"]["status"], "cancelled");
@@ -283,6 +311,16 @@ async fn invalid_documents_get_json_api_errors_pointing_at_each_problem() {
             .as_str()
             .unwrap()
             .contains("future")
+    );
+    let far = json!({ "data": { "type": "appointments", "attributes": { "starts_at": "9999-12-31T23:59:59Z" },
+        "relationships": { "service": { "data": { "type": "services", "id": "s" } }, "employee": { "data": { "type": "employees", "id": "e" } } } } });
+    let (status, body) = send(&app, Method::POST, "/api/v2/appointments", &key, Some(far)).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("within two years")
     );
 
     let (status, body) = send(
@@ -469,6 +507,40 @@ async fn available_slots_are_computed_and_disappear_once_booked() {
         (status, missing["errors"][0]["source"]["parameter"].as_str()),
         (400, Some("filter[service]"))
     );
+
+    // Days beyond the booking horizon: a clear 400 for the list, 404 for a slot
+    // id, never a 500 (the last day of year 9999 once overflowed).
+    let (status, far) = app
+        .api_get(
+            &format!("/api/v2/available_slots?filter[service]={service}&filter[date]=9999-12-31"),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        (status, far["errors"][0]["source"]["parameter"].as_str()),
+        (400, Some("filter[date]"))
+    );
+    assert!(
+        far["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("within two years")
+    );
+    let far_slot = format!("{employee}.{service}.99991231T2300");
+    assert_eq!(
+        app.api_get(&format!("/api/v2/available_slots/{far_slot}"), &key)
+            .await
+            .0,
+        404
+    );
+    let (status, past) = app
+        .api_get(
+            &format!("/api/v2/available_slots?filter[service]={service}&filter[date]=2001-01-01"),
+            &key,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(past["data"], json!([]), "nothing is free in the past");
 }
 
 #[actix_web::test]

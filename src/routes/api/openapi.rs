@@ -66,7 +66,7 @@ fn resource_object(resource: &str) -> Value {
 fn request_document(resource: &str, create: bool) -> Value {
     let attributes = match resource {
         "appointments" => json!({ "type": "object", "properties": {
-            "starts_at": { "type": "string", "format": "date-time", "description": "RFC 3339; in the future, within the employee's working hours" },
+            "starts_at": { "type": "string", "format": "date-time", "description": "RFC 3339; in the future (at most two years ahead), within the employee's working hours" },
             "notes": { "type": "string", "maxLength": 1000 },
         }, "required": if create { json!(["starts_at"]) } else { json!([]) } }),
         "guests" => json!({ "type": "object", "properties": {

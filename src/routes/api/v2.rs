@@ -99,6 +99,15 @@ pub async fn read<T: PlatformResource>(
         .ok_or_else(ApiError::not_found)
 }
 
+/// How far ahead an appointment may be booked: a time years away is a typo, and
+/// the bound keeps every end time (start plus a service's duration) representable.
+const BOOKING_HORIZON: Duration = Duration::days(2 * 366);
+
+/// Whether `t` is a time that may be booked: after `now`, within the horizon.
+fn bookable(t: Timestamp, now: Timestamp) -> bool {
+    t > now && t <= now + BOOKING_HORIZON
+}
+
 fn parse_instant(raw: &str) -> Option<Timestamp> {
     OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
         .ok()
@@ -119,7 +128,8 @@ fn weekday(date: Date) -> i32 {
 }
 
 /// The free slots of `service` on `date`, every 15 minutes within working hours,
-/// not overlapping a booking, not in the past; sorted by start then employee.
+/// not overlapping a booking, bookable (see [`bookable`]); sorted by start then
+/// employee.
 fn free_slots(
     conn: &mut DbConn,
     org: &str,
@@ -127,6 +137,9 @@ fn free_slots(
     date: Date,
     now: Timestamp,
 ) -> Result<Vec<AvailableSlot>, DbError> {
+    if date < now.date() || date > (now + BOOKING_HORIZON).date() {
+        return Ok(Vec::new());
+    }
     let day_start = PrimitiveDateTime::new(date, time::Time::MIDNIGHT);
     let day_end = day_start + Duration::days(1);
     let spans = WorkingHours::for_day(conn, org, weekday(date))?;
@@ -147,7 +160,7 @@ fn free_slots(
             let taken = booked.iter().any(|a| {
                 a.employee_id == span.employee_id && a.starts_at < end && a.ends_at > start
             });
-            if !taken && start > now {
+            if !taken && bookable(start, now) {
                 slots.push(AvailableSlot {
                     id: format!(
                         "{}.{}.{}",
@@ -204,6 +217,12 @@ pub async fn slots_list(
                 "filter[date] must be a date like 2026-12-01.",
             )
         })?;
+    if date > (clock::now() + BOOKING_HORIZON).date() {
+        return Err(ApiError::bad_parameter(
+            "filter[date]",
+            "filter[date] must be within two years from now: nothing can be booked later.",
+        ));
+    }
     let org = auth.0.organization_id.clone();
     let sid = service_id.clone();
     let slots = state
@@ -496,6 +515,10 @@ fn start_attribute(
         Some(t) if t <= now => problems.add(
             "/data/attributes/starts_at",
             "starts_at must be in the future.",
+        ),
+        Some(t) if !bookable(t, now) => problems.add(
+            "/data/attributes/starts_at",
+            "starts_at must be within two years from now.",
         ),
         Some(t) => return Some(t),
         None => problems.add(
