@@ -38,12 +38,15 @@ document.addEventListener("DOMContentLoaded", () => {
     if (copy) copy.focus();
   }
   if (reveal) {
-    reveal.addEventListener("close", () => {
+    const dismiss = () => {
       wipe();
       reveal.remove();
-    });
+    };
+    // Escape closes the dialog too; its "close" event arrives a moment later.
+    reveal.addEventListener("close", dismiss);
+    // The button wipes at once, not when that event comes.
     const done = reveal.querySelector("[data-close-reveal]");
-    if (done) done.addEventListener("click", () => reveal.close());
+    if (done) done.addEventListener("click", () => { reveal.close(); dismiss(); });
   }
 
   // Scope groups: keep "n of m selected" true while boxes are ticked.
