@@ -188,6 +188,14 @@ impl Db {
     /// Connects, migrates, then builds the pool. Blocking: call it before serving
     /// or from a blocking task.
     pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Self, SetupError> {
+        if matches!(url, DatabaseUrl::Postgres(_)) {
+            // libpq speaks TLS through OpenSSL, whose exit handler frees its state
+            // while a pool thread may still be connecting: a one-shot command
+            // (`alerts run` from cron, `admin create`) then ended in SIGSEGV now
+            // and then. Initialised first this way, OpenSSL registers no such
+            // handler (OPENSSL_INIT_NO_ATEXIT); see diesel-rs/diesel#3441.
+            openssl_sys::init();
+        }
         if let DatabaseUrl::Sqlite(path) = url
             && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         {

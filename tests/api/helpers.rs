@@ -59,6 +59,9 @@ fn new_test_data() -> Arc<TestData> {
     let dir = tempfile::tempdir().expect("temp dir");
     let (database_url, pg) = match std::env::var("KEYWARD_TEST_DATABASE_URL") {
         Ok(admin_url) if !admin_url.is_empty() => {
+            // As the server does: no OpenSSL exit handler to race the pools'
+            // threads when the test process ends.
+            openssl_sys::init();
             let name = format!("keyward_test_{}", uuid::Uuid::new_v4().simple());
             let mut conn =
                 PgConnection::establish(&admin_url).expect("connect to KEYWARD_TEST_DATABASE_URL");
