@@ -75,8 +75,57 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    signals: StopSignals,
     state: web::Data<AppState>,
     setup_link: Option<String>,
+}
+
+/// The stop signals, listened for from before the server accepts its first
+/// connection: otherwise a SIGTERM sent as soon as the server answers could
+/// still meet the default action and kill it mid-request.
+struct StopSignals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Waits for a signal: true for SIGTERM (finish requests in flight), false
+    /// for SIGINT (stop now).
+    async fn next(mut self) -> bool {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.terminate.recv() => {
+                    tracing::info!("SIGTERM received: finishing requests in flight");
+                    true
+                }
+                _ = self.interrupt.recv() => {
+                    tracing::info!("SIGINT received: stopping");
+                    false
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            false
+        }
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -156,10 +205,12 @@ impl Application {
             master_key: Arc::new(master_key),
         });
         let setup_link = ensure_first_admin(&state).await?;
+        let signals = StopSignals::listen().map_err(|e| StartupError::Other(e.to_string()))?;
         let server = serve(listener, state.clone(), workers)?;
         Ok(Self {
             port,
             server,
+            signals,
             state,
             setup_link,
         })
@@ -188,6 +239,11 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, finishing requests in flight, with the
     /// housekeeping loop beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (handle, signals) = (self.server.handle(), self.signals);
+        let stopper = tokio::spawn(async move {
+            let graceful = signals.next().await;
+            handle.stop(graceful).await;
+        });
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let verifier = tokio::spawn(Arc::clone(&self.state.verifier).run_background());
         let alerts = self.state.settings.run_scheduler.then(|| {
@@ -197,6 +253,7 @@ impl Application {
             ))
         });
         let result = self.server.await;
+        stopper.abort();
         housekeeping.abort();
         verifier.abort();
         if let Some(alerts) = alerts {
@@ -351,6 +408,7 @@ fn serve(
             )
     })
     .workers(workers)
+    .disable_signals()
     .shutdown_timeout(10)
     .client_request_timeout(Duration::from_secs(10))
     .listen(listener)

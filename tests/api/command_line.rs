@@ -277,7 +277,10 @@ fn sigterm_stops_the_server_gracefully() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "exit status {:?}", output.status);
     let log = String::from_utf8(output.stderr).unwrap();
-    assert!(log.contains("stopped"), "{log}");
+    assert!(
+        log.contains("SIGTERM received: finishing requests in flight") && log.contains("stopped"),
+        "{log}"
+    );
     assert!(
         !log.contains(PASSWORD),
         "the admin password is never logged"
