@@ -90,6 +90,23 @@ pub async fn log_requests(
     result
 }
 
+/// Checks the request path: decoded, it must be UTF-8 without control characters.
+/// Every id the routes take comes from the path, so a NUL byte never reaches a
+/// query (PostgreSQL refuses one with an error). Returns why it was refused.
+pub fn check_path(path: &str) -> Result<(), &'static str> {
+    // Raw control bytes never pass the HTTP parser; only escapes can carry them.
+    if !path.contains('%') {
+        return Ok(());
+    }
+    match percent_encoding::percent_decode_str(path).decode_utf8() {
+        Err(_) => Err("the path is not valid UTF-8"),
+        Ok(decoded) if decoded.chars().any(char::is_control) => {
+            Err("the path contains a control character")
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Refuses oversized headers (431) before any work.
 pub async fn limit_headers(
     req: ServiceRequest,
@@ -172,6 +189,7 @@ pub async fn guard_console_requests(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    check_path(req.path()).map_err(|why| AppError::BadRequest(why.to_owned()))?;
     decode_form(req.query_string().as_bytes()).map_err(AppError::BadRequest)?;
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         let is_form = req

@@ -106,6 +106,35 @@ async fn a_nul_byte_or_invalid_utf8_in_any_field_is_a_400() {
 }
 
 #[actix_web::test]
+async fn a_nul_byte_or_invalid_utf8_in_an_id_of_the_path_is_a_400() {
+    let app = spawn_app().await;
+    let paths = [
+        "/apps/%00",
+        "/apps/a%00b/edit",
+        "/apps/%FF/keys/new",
+        "/apps/%C3%28/wizard",
+        "/staff/%00/edit",
+        "/apps/x/keys/%00/edit",
+        "/apps/x/keys/%1F/delete",
+    ];
+    // Before sign-in: refused before the redirect to the sign-in page.
+    for path in paths {
+        assert_eq!(app.get(path).await.status().as_u16(), 400, "{path}");
+    }
+    app.signed_in_admin().await;
+    for path in paths {
+        let response = app.get(path).await;
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("could not be understood"), "{path}: {page}");
+    }
+    let response = app.post_form("/apps/%00/delete", &[]).await;
+    assert_eq!(response.status().as_u16(), 400);
+    // The same id with ordinary escapes is simply not found.
+    assert_eq!(app.get("/apps/no%20such").await.status().as_u16(), 404);
+}
+
+#[actix_web::test]
 async fn oversized_bodies_and_headers_are_refused() {
     let app = spawn_app().await;
     let token = app.csrf().await;

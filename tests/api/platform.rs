@@ -302,6 +302,25 @@ async fn invalid_documents_get_json_api_errors_pointing_at_each_problem() {
             .all(|e| e["code"] == "invalid_attribute")
     );
 
+    // A NUL byte in a related id is refused before any query (PostgreSQL would
+    // fail on it).
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        "/api/v2/appointments",
+        &key,
+        Some(json!({ "data": { "type": "appointments",
+            "attributes": { "starts_at": next_working_day_at(10) },
+            "relationships": { "service": { "data": { "type": "services", "id": "a\u{0}b" } },
+                               "employee": { "data": { "type": "employees", "id": "e" } } } } })),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["errors"][0]["source"]["pointer"],
+        "/data/relationships/service"
+    );
+
     let past = json!({ "data": { "type": "appointments", "attributes": { "starts_at": "2001-01-01T10:00:00Z" },
         "relationships": { "service": { "data": { "type": "services", "id": "s" } }, "employee": { "data": { "type": "employees", "id": "e" } } } } });
     let (status, body) = send(&app, Method::POST, "/api/v2/appointments", &key, Some(past)).await;
@@ -405,6 +424,28 @@ async fn invalid_documents_get_json_api_errors_pointing_at_each_problem() {
         .await
         .unwrap();
     assert_eq!(app.api_error(nowhere).await, (404, "not_found".to_owned()));
+}
+
+#[actix_web::test]
+async fn a_nul_byte_or_invalid_utf8_in_an_id_is_a_json_api_400() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    for (method, path) in [
+        (Method::GET, "/api/v2/services/%00"),
+        (Method::GET, "/api/v2/appointments/a%00b"),
+        (Method::GET, "/api/v2/guests/%FF"),
+        (Method::GET, "/api/v2/available_slots/a.%00.b"),
+        (Method::PATCH, "/api/v2/appointments/%00"),
+        (Method::DELETE, "/api/v2/appointments/%0A"),
+    ] {
+        let body = (method == Method::PATCH)
+            .then(|| json!({ "data": { "type": "appointments", "id": "x" } }));
+        let (status, document) = send(&app, method.clone(), path, &key, body).await;
+        assert_eq!(status, 400, "{method} {path}: {document}");
+        assert_eq!(document["errors"][0]["code"], "invalid_path", "{path}");
+    }
+    let (status, _) = app.api_get("/api/v2/services/no%20such", &key).await;
+    assert_eq!(status, 404, "ordinary escapes are just an unknown id");
 }
 
 #[actix_web::test]

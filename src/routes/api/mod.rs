@@ -300,6 +300,16 @@ impl FromRequest for Authorized {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
+            crate::middleware::check_path(req.path()).map_err(|why| {
+                let mut detail = format!("{why}.");
+                detail[..1].make_ascii_uppercase();
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_path",
+                    "Invalid path",
+                    detail,
+                )
+            })?;
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .cloned()

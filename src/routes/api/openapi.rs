@@ -18,6 +18,9 @@ use super::resources::{
 use super::{Kind, routes};
 use crate::domain::scopes::all_permissions;
 
+/// The 400 of a route with an id in its path.
+const INVALID_PATH: &str = "The path is invalid: not UTF-8, or a control character in the id";
+
 fn schema<T: ToSchema>() -> (String, Value) {
     (
         T::name().into_owned(),
@@ -136,6 +139,7 @@ fn operation(route: &super::ApiRoute) -> Value {
             let mut ok = one.clone();
             ok["description"] = json!("The resource");
             responses.insert("200", ok);
+            responses.insert("400", error_response(INVALID_PATH));
             responses.insert("404", error_response("No such resource"));
         }
         Kind::Create | Kind::Update => {
@@ -154,7 +158,14 @@ fn operation(route: &super::ApiRoute) -> Value {
                 },
                 ok,
             );
-            responses.insert("400", error_response("The body is not a JSON:API document"));
+            responses.insert(
+                "400",
+                error_response(if route.kind == Kind::Create {
+                    "The body is not a JSON:API document"
+                } else {
+                    "The body is not a JSON:API document, or the path is invalid"
+                }),
+            );
             responses.insert(
                 "409",
                 error_response("Wrong type or id, or the time is taken"),
@@ -172,6 +183,7 @@ fn operation(route: &super::ApiRoute) -> Value {
             let mut ok = one.clone();
             ok["description"] = json!("Cancelled");
             responses.insert("200", ok);
+            responses.insert("400", error_response(INVALID_PATH));
             responses.insert("404", error_response("No such resource"));
         }
         Kind::AuthCheck => {

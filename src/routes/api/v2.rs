@@ -363,7 +363,11 @@ fn relationship(
         Some(Value::Null) => Some(None),
         Some(Value::Object(o)) if o.get("type").and_then(Value::as_str) == Some(kind) => {
             match o.get("id").and_then(Value::as_str) {
-                Some(id) if !id.is_empty() && id.len() <= 64 => Some(Some(id.to_owned())),
+                Some(id)
+                    if !id.is_empty() && id.len() <= 64 && !id.chars().any(char::is_control) =>
+                {
+                    Some(Some(id.to_owned()))
+                }
                 _ => {
                     problems.add(&pointer, format!("{name} needs a valid id."));
                     None
