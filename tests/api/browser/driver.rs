@@ -3,6 +3,7 @@
 //! labels, buttons and links by their text. Each test saves screenshots of its key
 //! screens under `screenshots/<test>/`, and can check a page with axe-core.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -75,10 +76,13 @@ impl Browser {
             "Chromium is installed (.ci/run installs chromium and chromium-driver)"
         );
         let port = free_port();
+        // Its own process group, so Chromium's processes end with it even when a
+        // test fails before closing the session.
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let profile = tempfile::tempdir().unwrap();
@@ -356,16 +360,22 @@ impl Browser {
     }
 
     /// Ends the session.
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // Drop ends chromedriver and whatever is left of the browser.
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The whole group: chromedriver and the Chromium it started.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
 
