@@ -118,13 +118,25 @@ impl FromRequest for CurrentAdmin {
 }
 
 /// A signed-in admin with full access: the API keys section needs one. Others get 403.
+/// Carries the admin as the audit trail's actor for this request.
 #[derive(Debug, Clone)]
-pub struct FullAdmin(pub CurrentAdmin);
+pub struct FullAdmin {
+    admin: CurrentAdmin,
+    actor: Actor,
+}
+
+impl FullAdmin {
+    /// Who does what this request changes: the admin, from this request's client
+    /// address and user agent.
+    pub fn actor(&self) -> Actor {
+        self.actor.clone()
+    }
+}
 
 impl std::ops::Deref for FullAdmin {
     type Target = CurrentAdmin;
     fn deref(&self) -> &CurrentAdmin {
-        &self.0
+        &self.admin
     }
 }
 
@@ -135,9 +147,10 @@ impl FromRequest for FullAdmin {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let admin = load_current(req).await?;
+            let admin = load_current(req.clone()).await?;
             if admin.is_full() {
-                Ok(FullAdmin(admin))
+                let actor = actor(&req, Some(&admin), "");
+                Ok(FullAdmin { admin, actor })
             } else {
                 Err(AppError::Forbidden)
             }

@@ -4,11 +4,11 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{self, CurrentAdmin, FullAdmin};
+use crate::auth::{CurrentAdmin, FullAdmin};
 use crate::db::models::platform::Employee;
 use crate::db::models::{Organization, alert};
 use crate::domain::Name;
@@ -144,17 +144,13 @@ pub struct FeaturesForm {
 
 /// `POST /settings/features` — full-access admins switch the features.
 pub async fn features_update(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
     Form(form): Form<FeaturesForm>,
 ) -> Result<HttpResponse, AppError> {
     let on = form.external_connectivity.is_some();
-    let (org, actor) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-    );
+    let (org, actor) = (state.organization_id.clone(), admin.actor());
     let changed = op(&state, move |conn| {
         services::organization::set_external_connectivity(conn, &org, &actor, on)
     })
@@ -180,7 +176,6 @@ pub struct OrganizationForm {
 
 /// `POST /settings/organization` — name and time zone.
 pub async fn organization_update(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -201,10 +196,7 @@ pub async fn organization_update(
         };
         return render(&session, &state, &admin, Some(typed), errors).await;
     };
-    let (org, actor) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-    );
+    let (org, actor) = (state.organization_id.clone(), admin.actor());
     op(&state, move |conn| {
         services::organization::update_profile(conn, &org, &actor, &name, &zone)
     })
@@ -223,7 +215,6 @@ pub struct PolicyForm {
 
 /// `POST /settings/policy` — default and maximum key lifetimes.
 pub async fn policy_update(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -249,10 +240,7 @@ pub async fn policy_update(
         )
         .await;
     };
-    let (org, actor) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-    );
+    let (org, actor) = (state.organization_id.clone(), admin.actor());
     match op(&state, move |conn| {
         services::organization::update_policy(conn, &org, &actor, default_days, max_days)
     })
@@ -289,7 +277,6 @@ pub struct AlertsForm {
 
 /// `POST /settings/alerts` — the Expiry of API keys alert.
 pub async fn alerts_update(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -321,7 +308,7 @@ pub async fn alerts_update(
     };
     let (org, actor, recipients) = (
         state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
+        admin.actor(),
         form.recipients.clone(),
     );
     match op(&state, move |conn| {

@@ -4,11 +4,11 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{self, CurrentAdmin, FullAdmin};
+use crate::auth::{CurrentAdmin, FullAdmin};
 use crate::db::models::platform::Employee;
 use crate::domain::{EmailAddress, Name};
 use crate::error::AppError;
@@ -106,7 +106,6 @@ pub async fn staff_index(
 
 /// `POST /staff` — adds an employee.
 pub async fn staff_create(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -116,10 +115,7 @@ pub async fn staff_create(
         Ok(parsed) => parsed,
         Err(errors) => return index_page(&session, &state, &admin, form, errors).await,
     };
-    let (org, actor) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-    );
+    let (org, actor) = (state.organization_id.clone(), admin.actor());
     match op(&state, move |conn| {
         services::staff::add(conn, &org, &actor, &name, &email)
     })
@@ -182,7 +178,6 @@ pub async fn staff_edit_form(
 
 /// `POST /staff/{id}/edit`.
 pub async fn staff_update(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -207,7 +202,7 @@ pub async fn staff_update(
     };
     let (org, actor, id) = (
         state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
+        admin.actor(),
         employee.id.clone(),
     );
     match op(&state, move |conn| {
@@ -232,7 +227,6 @@ pub async fn staff_update(
 
 /// `POST /staff/{id}/left` and `/back`.
 pub async fn staff_set_active(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -244,10 +238,7 @@ pub async fn staff_set_active(
         "left" => false,
         _ => return Err(AppError::NotFound),
     };
-    let (org, actor) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-    );
+    let (org, actor) = (state.organization_id.clone(), admin.actor());
     let e = op(&state, move |conn| {
         services::staff::set_active(conn, &org, &actor, &id, active)
     })

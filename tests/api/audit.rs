@@ -40,7 +40,7 @@ async fn every_action_of_the_lifecycle_is_recorded_with_its_actor_and_changes() 
     app.post_form(&format!("/apps/{id}/inactivate"), &[]).await;
 
     let actions: Vec<(String, String, Option<String>)> = app.audit_actions().await;
-    for expected in [
+    let by_the_admin = [
         "admin.signed_in",
         "app.created",
         "app.changed",
@@ -52,10 +52,37 @@ async fn every_action_of_the_lifecycle_is_recorded_with_its_actor_and_changes() 
         "key.activated",
         "key.deleted",
         "app.inactivated",
-    ] {
+    ];
+    for expected in by_the_admin {
         let found = actions.iter().find(|(a, _, _)| a == expected);
         let (_, actor, _) = found.unwrap_or_else(|| panic!("{expected} is recorded"));
         assert_eq!(actor, "admin@example.com", "{expected}");
+    }
+    // Each records where the request came from (the test's own setup does not).
+    let origins: Vec<(String, Option<String>, Option<String>)> = app
+        .db()
+        .run(|conn| {
+            use diesel::prelude::*;
+            use keyward::db::schema::audit_events::dsl::*;
+            audit_events
+                .select((action, ip, user_agent))
+                .load(conn)
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let checked: Vec<_> = origins
+        .iter()
+        .filter(|(a, _, _)| by_the_admin.contains(&a.as_str()))
+        .collect();
+    assert!(checked.len() >= by_the_admin.len());
+    for (action, ip, agent) in checked {
+        assert_eq!(ip.as_deref(), Some("127.0.0.1"), "{action}");
+        assert_eq!(
+            agent.as_deref(),
+            Some(crate::helpers::USER_AGENT),
+            "{action}"
+        );
     }
 
     let page = app.get_html("/audit", 200).await;

@@ -174,10 +174,14 @@ pub async fn spawn_on(data: Arc<TestData>, settings: Settings) -> TestApp {
     }
 }
 
+/// The user agent the test clients send (the audit trail records it).
+pub const USER_AGENT: &str = "keyward-tests/1";
+
 /// A client that keeps cookies in `jar` and never follows redirects.
 pub fn client_with(jar: Arc<Jar>) -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_provider(jar)
+        .user_agent(USER_AGENT)
         .redirect(Policy::none())
         .build()
         .expect("client")

@@ -3,7 +3,7 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use time::PrimitiveDateTime;
 use time::macros::format_description;
 
 use super::scopes::{self, GroupView};
-use crate::auth::{self, FullAdmin};
+use crate::auth::FullAdmin;
 use crate::clock::{self, Timestamp};
 use crate::db::models::{ApiKey, App, AppStatus, MAX_KEYS_PER_APP, Organization};
 use crate::domain::scopes::PermissionSet;
@@ -263,7 +263,6 @@ impl CreatedPage {
 
 /// `POST /apps/{id}/keys` — Create: the key's token is in this response only.
 pub async fn key_create(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -285,7 +284,7 @@ pub async fn key_create(
     };
     let (org_id, actor, app_id, nonce, digest_key) = (
         state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
+        admin.actor(),
         app.id.clone(),
         form.nonce.clone(),
         state.digest_key.clone(),
@@ -377,7 +376,6 @@ pub async fn key_edit_form(
 
 /// `POST /apps/{id}/keys/{key}/edit` — everything but the token.
 pub async fn key_update(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -422,7 +420,7 @@ pub async fn key_update(
     }
     let (org_id, actor, a_id, k_id) = (
         state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
+        admin.actor(),
         app.id.clone(),
         key.id.clone(),
     );
@@ -469,7 +467,6 @@ pub async fn key_update(
 
 /// `POST /apps/{id}/keys/{key}/activate` and `/inactivate` — effective at once.
 pub async fn key_set_active(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -481,11 +478,7 @@ pub async fn key_set_active(
         "inactivate" => false,
         _ => return Err(AppError::NotFound),
     };
-    let (org, actor, a_id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app_id.clone(),
-    );
+    let (org, actor, a_id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
     let key = op(&state, move |conn| {
         services::keys::set_active(conn, &org, &actor, &a_id, &key_id, active)
     })
@@ -529,18 +522,13 @@ pub async fn key_delete_form(
 
 /// `POST /apps/{id}/keys/{key}/delete` — only an inactive key; for good.
 pub async fn key_delete(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
-    let (org, actor, a_id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app_id.clone(),
-    );
+    let (org, actor, a_id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
     match op(&state, move |conn| {
         services::keys::delete(conn, &org, &actor, &a_id, &key_id)
     })

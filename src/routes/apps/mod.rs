@@ -11,14 +11,14 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use diesel::prelude::*;
 use serde::Deserialize;
 
 use self::details::{DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
 use self::scopes::{FamilyView, ScopesForm};
-use crate::auth::{self, FullAdmin};
+use crate::auth::FullAdmin;
 use crate::clock::{self, Timestamp};
 use crate::db::models::alert::{self, KeyAlert};
 use crate::db::models::platform::Appointment;
@@ -418,7 +418,6 @@ pub async fn app_edit_form(
 
 /// `POST /apps/{id}/edit` — saves details and scopes; narrowing the scopes narrows the keys.
 pub async fn app_update(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -455,11 +454,7 @@ pub async fn app_update(
             return page::render(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
-    let (org, actor, app_id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app.id.clone(),
-    );
+    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
     let result = op(&state, move |conn| {
         services::apps::update_details(conn, &org, &actor, &app_id, &parsed)?;
         services::apps::update_scopes(conn, &org, &actor, &app_id, &apikey, &jwt)
@@ -486,7 +481,6 @@ pub async fn app_update(
 
 /// `POST /apps/{id}/activate` and `/inactivate`.
 pub async fn app_set_active(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -498,11 +492,7 @@ pub async fn app_set_active(
         "inactivate" => false,
         _ => return Err(AppError::NotFound),
     };
-    let (org, actor, id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app_id.clone(),
-    );
+    let (org, actor, id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
     op(&state, move |conn| {
         services::apps::set_active(conn, &org, &actor, &id, active)
     })
@@ -521,18 +511,13 @@ pub async fn app_set_active(
 
 /// `POST /apps/{id}/delete` — deletes an app without keys, or discards a draft.
 pub async fn app_delete(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let app_id = path.into_inner();
-    let (org, actor, id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app_id.clone(),
-    );
+    let (org, actor, id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
     match op(&state, move |conn| {
         services::apps::delete(conn, &org, &actor, &id)
     })

@@ -5,14 +5,14 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::details::{self, DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
 use super::scopes::{self, FamilyView, ScopesForm};
-use crate::auth::{self, FullAdmin};
+use crate::auth::FullAdmin;
 use crate::db::models::{App, AppStatus, WizardStep};
 use crate::domain::key_token::generate_app_secret;
 use crate::domain::scopes::PermissionSet;
@@ -100,7 +100,6 @@ pub async fn new_app_form(session: Session, admin: FullAdmin) -> Result<HttpResp
 
 /// `POST /apps/new` — step 1's Next: creates the draft.
 pub async fn create_draft(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -134,11 +133,7 @@ pub async fn create_draft(
             );
         }
     };
-    let (org, actor, n) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        nonce.clone(),
-    );
+    let (org, actor, n) = (state.organization_id.clone(), admin.actor(), nonce.clone());
     match op(&state, move |conn| {
         services::apps::create_draft(conn, &org, &actor, &parsed, &n)
     })
@@ -198,7 +193,6 @@ pub async fn draft_details_form(
 
 /// `POST /apps/{id}/wizard/details` — step 1 again: saves, on to the scopes.
 pub async fn update_draft_details(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -234,11 +228,7 @@ pub async fn update_draft_details(
             );
         }
     };
-    let (org, actor, app_id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app.id.clone(),
-    );
+    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
     match op(&state, move |conn| {
         services::apps::update_details(conn, &org, &actor, &app_id, &parsed)
     })
@@ -291,7 +281,6 @@ pub async fn scopes_form(
 
 /// `POST /apps/{id}/wizard/scopes` — step 2's Next.
 pub async fn save_scopes(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -320,11 +309,7 @@ pub async fn save_scopes(
             );
         }
     };
-    let (org, actor, app_id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app.id.clone(),
-    );
+    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
     op(&state, move |conn| {
         services::apps::wizard_scopes(conn, &org, &actor, &app_id, &apikey, &jwt)
     })
@@ -350,7 +335,6 @@ impl SecretsPage {
 /// `GET /apps/{id}/wizard/secrets` — step 3. Every visit makes a new secret and
 /// shows it this once; the previous one stops working. Only its hash is stored.
 pub async fn secrets_page(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -364,11 +348,7 @@ pub async fn secrets_page(
     }
     let secret = generate_app_secret();
     let hash = state.hasher.hash(secret.expose_secret()).await?;
-    let (org, actor, app_id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app.id.clone(),
-    );
+    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
     op(&state, move |conn| {
         services::apps::wizard_new_secret(conn, &org, &actor, &app_id, &hash)
     })
@@ -459,7 +439,6 @@ pub struct KeyStepForm {
 /// `POST /apps/{id}/wizard/key` — generates the app's first key (with all of its
 /// APIKEY permissions) and shows it once, in this response only.
 pub async fn generate_key(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
@@ -483,11 +462,7 @@ pub async fn generate_key(
         Nav::Apps,
         "Add application: Generate API Key",
     )?;
-    let (org, actor, app_id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app.id.clone(),
-    );
+    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
     if permissions.is_empty() {
         // A tokens-only app: no key to make.
         op(&state, move |conn| {
@@ -570,18 +545,13 @@ pub async fn finish_form(
 
 /// `POST /apps/{id}/wizard/finish` — the app becomes active; on to its page.
 pub async fn finish(
-    req: HttpRequest,
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let app_id = path.into_inner();
-    let (org, actor, id) = (
-        state.organization_id.clone(),
-        auth::actor(&req, Some(&admin), ""),
-        app_id.clone(),
-    );
+    let (org, actor, id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
     op(&state, move |conn| {
         services::apps::wizard_finish(conn, &org, &actor, &id)
     })
