@@ -346,7 +346,9 @@ impl Browser {
 
     /// Waits (briefly) until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
-        for _ in 0..50 {
+        // Up to 15 s: a loaded two-core CI machine runs the debug server,
+        // PostgreSQL and Chromium at once.
+        for _ in 0..150 {
             if self.text().await.contains(needle) {
                 return;
             }
@@ -356,6 +358,21 @@ impl Browser {
             "{needle:?} never appeared on {}:\n{}",
             self.path().await,
             self.text().await
+        );
+    }
+
+    /// Waits until the address (path and query) contains `needle`: for a
+    /// navigation whose new page shares its text with the old one.
+    pub async fn wait_for_path(&self, needle: &str) {
+        for _ in 0..150 {
+            if self.path().await.contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the address never contained {needle:?}: {}",
+            self.path().await
         );
     }
 

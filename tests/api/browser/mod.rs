@@ -253,6 +253,8 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
     browser.go("/audit").await;
     browser.select("Action", "Key deleted").await;
     browser.click("Filter").await;
+    // "Key deleted" is already on the page, as an option of the filter.
+    browser.wait_for_path("action=key.deleted").await;
     browser.wait_for_text("Key deleted").await;
     let actions = browser
         .client
