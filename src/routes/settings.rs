@@ -67,6 +67,21 @@ struct Errors {
     recipients: Option<String>,
 }
 
+impl Errors {
+    fn any(&self) -> bool {
+        [
+            &self.name,
+            &self.time_zone,
+            &self.default_days,
+            &self.max_days,
+            &self.thresholds,
+            &self.recipients,
+        ]
+        .iter()
+        .any(|e| e.is_some())
+    }
+}
+
 #[derive(Template)]
 #[template(path = "settings/index.html")]
 struct SettingsPage {
@@ -78,11 +93,13 @@ struct SettingsPage {
     mail: String,
 }
 
+/// The settings page. `typed` lays what was typed into a refused form over the
+/// saved values; with errors beside its fields the answer is 422.
 async fn render(
     session: &Session,
     state: &AppState,
     admin: &CurrentAdmin,
-    typed: Option<Values>,
+    typed: impl FnOnce(Values) -> Values,
     errors: Errors,
 ) -> Result<HttpResponse, AppError> {
     let org_id = state.organization_id.clone();
@@ -94,14 +111,14 @@ async fn render(
         ))
     })
     .await?;
-    let status = if typed.is_some() {
+    let status = if errors.any() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
     let page = SettingsPage {
         layout: Layout::new(session, Some(admin), Nav::Settings, "Settings")?,
-        values: typed.unwrap_or_else(|| Values::from_org(&org, recipients)),
+        values: typed(Values::from_org(&org, recipients)),
         org,
         errors,
         staff,
@@ -116,19 +133,7 @@ pub async fn settings_index(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
 ) -> Result<HttpResponse, AppError> {
-    render(&session, &state, &admin, None, Errors::default()).await
-}
-
-async fn current(state: &AppState) -> Result<Values, AppError> {
-    let org_id = state.organization_id.clone();
-    let (org, recipients) = read(state, move |conn| {
-        Ok((
-            Organization::find_by_id(conn, &org_id)?,
-            alert::recipient_ids(conn, &org_id)?,
-        ))
-    })
-    .await?;
-    Ok(Values::from_org(&org, recipients))
+    render(&session, &state, &admin, |saved| saved, Errors::default()).await
 }
 
 fn done(session: &Session, message: &str) -> HttpResponse {
@@ -189,12 +194,12 @@ pub async fn organization_update(
         .map_err(|e| errors.time_zone = Some(e.to_string()))
         .ok();
     let (Some(name), Some(zone)) = (name, zone) else {
-        let typed = Values {
+        let typed = |saved| Values {
             name: form.name,
             time_zone: form.time_zone,
-            ..current(&state).await?
+            ..saved
         };
-        return render(&session, &state, &admin, Some(typed), errors).await;
+        return render(&session, &state, &admin, typed, errors).await;
     };
     let (org, actor) = (state.organization_id.clone(), admin.actor());
     op(&state, move |conn| {
@@ -231,14 +236,7 @@ pub async fn policy_update(
         ..values
     };
     let (Ok(default_days), Ok(max_days)) = (default_days, max_days) else {
-        return render(
-            &session,
-            &state,
-            &admin,
-            Some(typed(current(&state).await?)),
-            errors,
-        )
-        .await;
+        return render(&session, &state, &admin, typed, errors).await;
     };
     let (org, actor) = (state.organization_id.clone(), admin.actor());
     match op(&state, move |conn| {
@@ -252,14 +250,7 @@ pub async fn policy_update(
                 default_days: Some(message),
                 ..Errors::default()
             };
-            render(
-                &session,
-                &state,
-                &admin,
-                Some(typed(current(&state).await?)),
-                errors,
-            )
-            .await
+            render(&session, &state, &admin, typed, errors).await
         }
         Err(e) => Err(e.into()),
     }
@@ -296,14 +287,7 @@ pub async fn alerts_update(
                 thresholds: Some(e.to_string()),
                 ..Errors::default()
             };
-            return render(
-                &session,
-                &state,
-                &admin,
-                Some(typed(current(&state).await?)),
-                errors,
-            )
-            .await;
+            return render(&session, &state, &admin, typed, errors).await;
         }
     };
     let (org, actor, recipients) = (
@@ -322,14 +306,7 @@ pub async fn alerts_update(
                 recipients: Some(message),
                 ..Errors::default()
             };
-            render(
-                &session,
-                &state,
-                &admin,
-                Some(typed(current(&state).await?)),
-                errors,
-            )
-            .await
+            render(&session, &state, &admin, typed, errors).await
         }
         Err(e) => Err(e.into()),
     }

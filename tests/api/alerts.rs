@@ -452,12 +452,23 @@ async fn alert_settings_are_checked_and_audited() {
         )
         .await;
     assert_eq!(response.status().as_u16(), 422);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Enter whole numbers of days"));
     assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("Enter whole numbers of days")
+        page.contains(r#"value="7, soon""#),
+        "what was typed is kept"
+    );
+    let response = app
+        .post_form(
+            "/settings/organization",
+            &[("name", "Salon"), ("time_zone", "Mars/Olympus")],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains(r#"value="Mars/Olympus""#),
+        "what was typed is kept"
     );
     let response = app
         .post_form(
