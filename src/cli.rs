@@ -8,10 +8,11 @@ use secrecy::SecretString;
 
 use crate::auth::PasswordHasher;
 use crate::config::{ENV_HELP, Settings};
-use crate::db::models::{Actor, Admin, Organization, Role};
+use crate::db::models::{Actor, Organization, Role};
 use crate::db::{DbError, is_unique_violation, write_tx};
 use crate::domain::{EmailAddress, Password};
-use crate::startup::{self, Application};
+use crate::services::OpError;
+use crate::state::open;
 
 /// Keyward: self-hosted manager of API applications, API keys and access tokens.
 #[derive(Debug, Parser)]
@@ -124,11 +125,17 @@ impl From<RoleArg> for Role {
 }
 
 /// Runs the parsed command; the exit code is 0, 1 on failure, 2 on bad input.
-pub fn run(cli: Cli, settings: Settings) -> ExitCode {
+/// `serve` is the server's entry point, handed in by the binary: the command
+/// line sits below the code that wires the server.
+pub fn run(cli: Cli, settings: Settings, serve: fn(Settings) -> ExitCode) -> ExitCode {
+    let command = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => return serve(settings),
+        other => other,
+    };
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(settings).await,
+        match command {
+            Command::Serve => serve(settings),
             Command::Migrate => migrate(&settings).await,
             Command::Admin {
                 command: AdminCommand::Create { email, role },
@@ -147,30 +154,9 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn serve(settings: Settings) -> ExitCode {
-    let app = match Application::build(settings).await {
-        Ok(app) => app,
-        Err(e) => return fail(e),
-    };
-    let state = app.state();
-    tracing::info!(
-        url = %state.settings.public_url,
-        bind = %state.settings.bind,
-        database = state.db.backend(),
-        "Keyward is serving"
-    );
-    match app.run_until_stopped().await {
-        Ok(()) => {
-            tracing::info!("stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
-}
-
 #[expect(clippy::print_stdout, reason = "the command's result is its output")]
 async fn migrate(settings: &Settings) -> ExitCode {
-    match startup::open(settings).await {
+    match open(settings).await {
         Ok((db, _)) => {
             println!("migrations applied ({} database)", db.backend());
             ExitCode::SUCCESS
@@ -216,7 +202,7 @@ async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode 
             return ExitCode::from(2);
         }
     };
-    let (db, _) = match startup::open(settings).await {
+    let (db, _) = match open(settings).await {
         Ok(opened) => opened,
         Err(e) => return fail(e),
     };
@@ -231,18 +217,17 @@ async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode 
     let address = email.clone();
     let result = db
         .run(move |conn| {
-            write_tx(conn, |conn| -> Result<Admin, DbError> {
+            write_tx(conn, |conn| {
+                // The installation's first organization (later: a flag chooses one).
                 let org = Organization::the_one(conn)?;
-                let admin = crate::routes::auth::create_admin_in_tx(
+                crate::services::admins::create_by_operator(
                     conn,
                     &org.id,
                     &address,
                     &hash,
                     role,
                     &Actor::system("command line"),
-                )?;
-                crate::db::models::setup_token::delete_all(conn)?;
-                Ok(admin)
+                )
             })
         })
         .await;
@@ -251,7 +236,7 @@ async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode 
             println!("created {} admin {}", admin.role().as_str(), admin.email);
             ExitCode::SUCCESS
         }
-        Err(DbError::Query(e)) if is_unique_violation(&e) => {
+        Err(OpError::Db(DbError::Query(e))) if is_unique_violation(&e) => {
             eprintln!("keyward: an admin with email {email} exists already");
             ExitCode::from(2)
         }
@@ -261,7 +246,7 @@ async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode 
 
 #[expect(clippy::print_stdout, reason = "the command's result is its output")]
 async fn features(settings: &Settings, command: Option<FeaturesCommand>) -> ExitCode {
-    let (db, _) = match startup::open(settings).await {
+    let (db, _) = match open(settings).await {
         Ok(opened) => opened,
         Err(e) => return fail(e),
     };
@@ -306,7 +291,7 @@ async fn features(settings: &Settings, command: Option<FeaturesCommand>) -> Exit
 
 #[expect(clippy::print_stdout, reason = "the command's result is its output")]
 async fn demo_data(settings: &Settings) -> ExitCode {
-    let (db, master_key) = match startup::open(settings).await {
+    let (db, master_key) = match open(settings).await {
         Ok(opened) => opened,
         Err(e) => return fail(e),
     };
@@ -349,7 +334,7 @@ async fn demo_data(settings: &Settings) -> ExitCode {
 
 #[expect(clippy::print_stdout, reason = "the command's result is its output")]
 async fn alerts_run(settings: &Settings) -> ExitCode {
-    let (db, _) = match startup::open(settings).await {
+    let (db, _) = match open(settings).await {
         Ok(opened) => opened,
         Err(e) => return fail(e),
     };
@@ -357,24 +342,10 @@ async fn alerts_run(settings: &Settings) -> ExitCode {
         Ok(m) => m,
         Err(e) => return fail(e),
     };
-    let org = match db
-        .run(|conn| Organization::the_one(conn).map_err(DbError::from))
-        .await
-    {
-        Ok(org) => org,
-        Err(e) => return fail(e),
-    };
     let worker = format!("cli-{}", crate::secrets::random_token::<6>());
     let url = settings.public_url.to_string();
-    match crate::jobs::expiry_alerts::run_once(
-        &db,
-        &mailer,
-        &org.id,
-        &url,
-        &worker,
-        crate::clock::now(),
-    )
-    .await
+    match crate::jobs::expiry_alerts::run_all(&db, &mailer, &url, &worker, crate::clock::now())
+        .await
     {
         Ok(r) => {
             println!(

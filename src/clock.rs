@@ -25,3 +25,39 @@ pub fn from_offset(t: OffsetDateTime) -> Timestamp {
 pub fn to_offset(t: Timestamp) -> OffsetDateTime {
     t.assume_utc()
 }
+
+/// How times are written on pages, in emails and in exports.
+pub mod fmt {
+    use time::macros::format_description;
+
+    use super::Timestamp;
+
+    /// `2026-11-23 14:05 UTC`.
+    pub fn timestamp(t: Timestamp) -> String {
+        t.format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default()
+    }
+
+    /// ISO 8601 in UTC, for `<time datetime>`.
+    pub fn iso(t: Timestamp) -> String {
+        t.assume_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+
+    /// `2026-11-23 14:05:09 UTC`.
+    pub fn timestamp_seconds(t: Timestamp) -> String {
+        t.format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
+        .unwrap_or_default()
+    }
+
+    /// `20261123`, for file names.
+    pub fn date_compact(t: Timestamp) -> String {
+        t.format(format_description!("[year][month][day]"))
+            .unwrap_or_default()
+    }
+}

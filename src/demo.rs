@@ -181,7 +181,7 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
 }
 
 fn invalid(e: crate::domain::Invalid) -> OpError {
-    OpError::Invalid(e.to_string())
+    OpError::invalid("demo_data", "demo", e.to_string())
 }
 
 /// Creates the demo data (once) and a new key of the demo app. `secret_hash` is
@@ -259,7 +259,7 @@ pub fn create(
     let fields = KeyFields {
         name: Name::parse(&format!(
             "Demo key {}",
-            crate::routes::fmt::timestamp_seconds(now)
+            crate::clock::fmt::timestamp_seconds(now)
         ))
         .map_err(invalid)?,
         description: Description::default(),

@@ -17,6 +17,7 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::db::DbError;
+use crate::services::{Kind, OpError};
 
 /// Everything a console handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,9 @@ pub enum AppError {
     /// 409: the action does not fit the current state (e.g. a step out of order).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 422: a submitted value breaks a rule; the message says which.
+    #[error("invalid: {0}")]
+    Invalid(String),
     /// 413.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -86,6 +90,21 @@ impl From<DbError> for AppError {
     }
 }
 
+/// A refused state change as a console page, by its kind: a broken rule is
+/// 422, a state that does not allow it 409, nothing there 404, and the database
+/// 503 (unreachable) or 500. Handlers that re-render a form catch the refusals
+/// they can show beside a field first; what reaches this is shown on its own page.
+impl From<OpError> for AppError {
+    fn from(e: OpError) -> Self {
+        match (e.kind(), e) {
+            (_, OpError::Db(db)) => db.into(),
+            (Kind::NotFound, _) => Self::NotFound,
+            (Kind::Invalid, e) => Self::Invalid(e.to_string()),
+            (Kind::Conflict | Kind::Database, e) => Self::Conflict(e.to_string()),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         DbError::Query(e).into()
@@ -104,7 +123,7 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
-    asset: &'a crate::routes::assets::AssetUrls,
+    asset: &'a crate::assets::AssetUrls,
 }
 
 impl ResponseError for AppError {
@@ -115,6 +134,7 @@ impl ResponseError for AppError {
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -133,7 +153,7 @@ impl ResponseError for AppError {
                 format!("/login?next={}", urlencode(next))
             };
             let mut response = HttpResponse::SeeOther();
-            for pair in crate::middleware::SECURITY_HEADERS {
+            for pair in crate::headers::SECURITY_HEADERS {
                 response.insert_header(pair);
             }
             return response
@@ -157,6 +177,7 @@ impl ResponseError for AppError {
             ),
             Self::NotFound => ("Not found", "There is nothing at this address.".into()),
             Self::Conflict(why) => ("Not possible now", why.clone()),
+            Self::Invalid(why) => ("Check what you entered", why.clone()),
             Self::PayloadTooLarge => ("Too large", "The submitted form is too large.".into()),
             Self::UnsupportedMediaType => ("Unsupported form", "The form was sent in a format this page does not accept.".into()),
             Self::TooManyRequests { message, .. } => ("Too many attempts", message.clone()),
@@ -173,14 +194,14 @@ impl ResponseError for AppError {
             status: status.as_u16(),
             title,
             message: &message,
-            asset: crate::routes::assets::urls(),
+            asset: crate::assets::urls(),
         };
         let body = page
             .render()
             .unwrap_or_else(|_| format!("{} {title}", status.as_u16()));
         let mut response = HttpResponse::build(status);
         response.content_type("text/html; charset=utf-8");
-        for pair in crate::middleware::SECURITY_HEADERS {
+        for pair in crate::headers::SECURITY_HEADERS {
             response.insert_header(pair);
         }
         match self {

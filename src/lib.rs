@@ -3,6 +3,7 @@
 //! The whole server lives in this library so the binary and the tests boot the same
 //! [`startup::Application`].
 
+pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -12,10 +13,12 @@ pub mod demo;
 pub mod domain;
 pub mod email;
 pub mod error;
+pub mod headers;
 pub mod jobs;
 pub mod middleware;
 pub mod routes;
 pub mod secrets;
 pub mod services;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

@@ -17,5 +17,5 @@ fn main() -> ExitCode {
         }
     };
     let _log_writer = keyward::telemetry::init(&settings.log_filter, settings.log_json);
-    cli::run(cli, settings)
+    cli::run(cli, settings, keyward::startup::serve)
 }

@@ -24,31 +24,11 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 /// Largest total size of a request's headers.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// The CSP: no inline script or style anywhere, no framing, no plugins.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; object-src 'none'; base-uri 'none'";
-
-/// The security headers every response carries, error responses included.
-pub const SECURITY_HEADERS: [(&str, &str); 8] = [
-    ("content-security-policy", CONTENT_SECURITY_POLICY),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "same-origin"),
-    ("x-frame-options", "DENY"),
-    ("cross-origin-opener-policy", "same-origin"),
-    ("cross-origin-resource-policy", "same-origin"),
-    (
-        "permissions-policy",
-        "camera=(), microphone=(), geolocation=(), payment=()",
-    ),
-    ("cache-control", "no-store"),
-];
-
 /// Headers on every response. `Cache-Control: no-store` is the default; static
 /// assets set their own. Errors raised by middleware skip this layer, so
 /// [`AppError`] adds the same headers itself.
 pub fn security_headers(https: bool) -> DefaultHeaders {
-    let headers = SECURITY_HEADERS
+    let headers = crate::headers::SECURITY_HEADERS
         .iter()
         .fold(DefaultHeaders::new(), |h, pair| h.add(*pair));
     if https {

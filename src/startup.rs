@@ -16,45 +16,21 @@ use actix_web::{App, HttpServer, web};
 use crate::auth::{DbSessionStore, PasswordHasher, Verifier};
 use crate::clock;
 use crate::config::Settings;
-use crate::db::models::{Actor, Admin, Organization, Role, session as session_rows, setup_token};
-use crate::db::{Db, DbError, is_unique_violation, write_tx};
+use crate::db::models::{Actor, Admin, Organization, session as session_rows, setup_token};
+use crate::db::{DbError, is_unique_violation};
 use crate::email::Mailer;
 use crate::middleware;
 use crate::routes;
-use crate::secrets::{DigestKey, MasterKey, random_token, sha256_hex};
-
-/// Shared by every handler.
-#[derive(Debug)]
-pub struct AppState {
-    /// The settings the server started with.
-    pub settings: Arc<Settings>,
-    /// The database.
-    pub db: Db,
-    /// Argon2 for passwords and app secrets.
-    pub hasher: PasswordHasher,
-    /// The organization this installation serves.
-    pub organization_id: String,
-    /// The master key, for derived keys.
-    pub master_key: Arc<MasterKey>,
-    /// Keys the digests of API key secrets.
-    pub digest_key: DigestKey,
-    /// The credential check of `/api`.
-    pub verifier: Arc<Verifier>,
-    /// Sends emails (SMTP or the outbox folder).
-    pub mailer: Arc<Mailer>,
-    /// Names this instance in the alert ledger's claims.
-    pub instance_id: String,
-}
+use crate::secrets::{random_token, sha256_hex};
+use crate::services::{self, OpError};
+use crate::state::{AppState, OpenError, open};
 
 /// Start-up failed; the message is for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// The secret key file.
+    /// The database or the secret key file.
     #[error(transparent)]
-    KeyFile(#[from] crate::secrets::KeyFileError),
-    /// The database.
-    #[error(transparent)]
-    Database(#[from] crate::db::SetupError),
+    Open(#[from] OpenError),
     /// A query during start-up.
     #[error("database error during start-up: {0}")]
     Query(#[from] DbError),
@@ -136,35 +112,10 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Opens the database and the master key: what every subcommand needs.
-pub async fn open(settings: &Settings) -> Result<(Db, MasterKey), StartupError> {
-    let master_key = match settings.secret_key_bytes() {
-        Some(bytes) => MasterKey::from_bytes(bytes),
-        None => {
-            if settings.database_url.backend() == "postgres" {
-                tracing::warn!(
-                    "KEYWARD_SECRET_KEY is not set: this instance keeps its own key in the data folder; \
-                     several instances sharing one database must share one KEYWARD_SECRET_KEY"
-                );
-            }
-            MasterKey::load_or_create(&settings.secret_key_file())?
-        }
-    };
-    let (url, size) = (settings.database_url.clone(), settings.pool_size);
-    let db = tokio::task::spawn_blocking(move || Db::open(&url, size))
-        .await
-        .map_err(|e| StartupError::Other(e.to_string()))??;
-    Ok((db, master_key))
-}
-
 impl Application {
     /// Builds everything and binds the listener (port 0 picks a free port).
     pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
         let (db, master_key) = open(&settings).await?;
-        let organization_id = db
-            .run(|conn| Organization::the_one(conn).map_err(DbError::from))
-            .await?
-            .id;
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
@@ -188,8 +139,7 @@ impl Application {
         }
 
         let digest_key = master_key.digest_key();
-        let verifier =
-            Arc::new(Verifier::new(db.clone(), organization_id.clone(), digest_key.clone()).await?);
+        let verifier = Arc::new(Verifier::new(db.clone(), digest_key.clone()).await?);
         let mailer = Arc::new(
             Mailer::from_settings(&settings).map_err(|e| StartupError::Other(e.to_string()))?,
         );
@@ -197,7 +147,6 @@ impl Application {
             settings: Arc::new(settings),
             db,
             hasher,
-            organization_id,
             digest_key,
             verifier,
             mailer,
@@ -206,7 +155,7 @@ impl Application {
         });
         let setup_link = ensure_first_admin(&state).await?;
         let signals = StopSignals::listen().map_err(|e| StartupError::Other(e.to_string()))?;
-        let server = serve(listener, state.clone(), workers)?;
+        let server = http_server(listener, state.clone(), workers)?;
         Ok(Self {
             port,
             server,
@@ -248,7 +197,12 @@ impl Application {
         let verifier = tokio::spawn(Arc::clone(&self.state.verifier).run_background());
         let alerts = self.state.settings.run_scheduler.then(|| {
             tokio::spawn(crate::jobs::schedule_expiry_alerts(
-                self.state.clone(),
+                crate::jobs::AlertJob {
+                    db: self.state.db.clone(),
+                    mailer: Arc::clone(&self.state.mailer),
+                    public_url: self.state.settings.public_url.to_string(),
+                    worker: self.state.instance_id.clone(),
+                },
                 self.state.settings.alert_interval,
             ))
         });
@@ -267,13 +221,40 @@ impl Application {
     }
 }
 
+/// `keyward serve`: builds the application and serves until SIGTERM or SIGINT.
+pub fn serve(settings: Settings) -> std::process::ExitCode {
+    actix_web::rt::System::new().block_on(async move {
+        let app = match Application::build(settings).await {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("keyward: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let state = app.state();
+        tracing::info!(
+            url = %state.settings.public_url,
+            bind = %state.settings.bind,
+            database = state.db.backend(),
+            "Keyward is serving"
+        );
+        match app.run_until_stopped().await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("keyward: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    })
+}
+
 /// Creates the first admin from the settings, or prints a one-time setup link,
 /// when no admin exists yet.
 async fn ensure_first_admin(state: &web::Data<AppState>) -> Result<Option<String>, StartupError> {
-    let count = state
-        .db
-        .run(|conn| Admin::count(conn).map_err(DbError::from))
-        .await?;
+    let count = state.read(Admin::count).await?;
     if count > 0 {
         if state.settings.bootstrap_admin.is_some() {
             tracing::info!("KEYWARD_ADMIN_EMAIL is ignored: admins exist already");
@@ -286,34 +267,21 @@ async fn ensure_first_admin(state: &web::Data<AppState>) -> Result<Option<String
             .hash(password.expose())
             .await
             .map_err(|e| StartupError::Other(e.to_string()))?;
-        let org_id = state.organization_id.clone();
         let created = state
-            .db
-            .run(move |conn| {
-                write_tx(conn, |conn| {
-                    if Admin::count(conn)? > 0 {
-                        return Ok(false);
-                    }
-                    let actor = Actor::system("KEYWARD_ADMIN_EMAIL");
-                    routes::auth::create_admin_in_tx(
-                        conn,
-                        &org_id,
-                        &email,
-                        &hash,
-                        Role::Full,
-                        &actor,
-                    )?;
-                    setup_token::delete_all(conn)?;
-                    Ok(true)
-                })
+            .op(move |conn| {
+                // The installation's first organization: the one a new server makes.
+                let org = Organization::the_one(conn)?;
+                let actor = Actor::system("KEYWARD_ADMIN_EMAIL");
+                services::admins::create_first(conn, &org.id, &email, &hash, &actor)
             })
             .await;
         match created {
-            Ok(true) => tracing::info!("created the first admin from KEYWARD_ADMIN_EMAIL"),
-            Ok(false) => {}
+            Ok(Some(_)) => tracing::info!("created the first admin from KEYWARD_ADMIN_EMAIL"),
+            Ok(None) => {}
             // Another instance created it at the same moment.
-            Err(DbError::Query(e)) if is_unique_violation(&e) => {}
-            Err(e) => return Err(e.into()),
+            Err(OpError::Db(DbError::Query(e))) if is_unique_violation(&e) => {}
+            Err(OpError::Db(e)) => return Err(e.into()),
+            Err(e) => return Err(StartupError::Other(e.to_string())),
         }
         return Ok(None);
     }
@@ -352,7 +320,7 @@ async fn housekeeping(state: web::Data<AppState>) {
     }
 }
 
-fn serve(
+fn http_server(
     listener: TcpListener,
     state: web::Data<AppState>,
     workers: usize,

@@ -260,6 +260,28 @@ pub async fn run_once(
     Ok(report)
 }
 
+/// One run for every organization, the reports added up.
+pub async fn run_all(
+    db: &Db,
+    mailer: &Mailer,
+    public_url: &str,
+    worker: &str,
+    now: Timestamp,
+) -> Result<RunReport, DbError> {
+    let orgs = db
+        .run(|conn| Organization::list_ids(conn).map_err(DbError::from))
+        .await?;
+    let mut total = RunReport::default();
+    for org in orgs {
+        let r = run_once(db, mailer, &org, public_url, worker, now).await?;
+        total.queued += r.queued;
+        total.sent += r.sent;
+        total.failed += r.failed;
+        total.cancelled += r.cancelled;
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

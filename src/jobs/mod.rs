@@ -1,5 +1,6 @@
 //! Scheduled jobs. Each job is a plain `run_once(…, now)` that tests call with a
-//! fixed clock; the scheduler loop here only calls it on an interval.
+//! fixed clock; the scheduler loop here only calls it on an interval, with the
+//! parts of the server it needs (never the whole shared state).
 
 pub mod expiry_alerts;
 
@@ -7,22 +8,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock;
-use crate::startup::AppState;
+use crate::db::Db;
+use crate::email::Mailer;
 
-/// Runs the expiry alert job every `interval`, starting now, until aborted.
-pub async fn schedule_expiry_alerts(state: actix_web::web::Data<AppState>, interval: Duration) {
+/// What the expiry alert job needs.
+#[derive(Debug, Clone)]
+pub struct AlertJob {
+    pub db: Db,
+    pub mailer: Arc<Mailer>,
+    /// The server's public URL, for the links in the emails.
+    pub public_url: String,
+    /// Names this instance in the ledger's claims.
+    pub worker: String,
+}
+
+/// Runs the expiry alert job for every organization every `interval`, starting
+/// now, until aborted.
+pub async fn schedule_expiry_alerts(job: AlertJob, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let mailer = Arc::clone(&state.mailer);
-        let url = state.settings.public_url.to_string();
-        match expiry_alerts::run_once(
-            &state.db,
-            &mailer,
-            &state.organization_id,
-            &url,
-            &state.instance_id,
+        match expiry_alerts::run_all(
+            &job.db,
+            &job.mailer,
+            &job.public_url,
+            &job.worker,
             clock::now(),
         )
         .await

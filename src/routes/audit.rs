@@ -11,15 +11,14 @@ use serde_json::Value;
 use time::Date;
 use time::macros::format_description;
 
-use crate::auth::CurrentAdmin;
 use crate::clock::Timestamp;
-use crate::db::DbError;
+use crate::clock::fmt;
 use crate::db::models::{Action, AuditEvent, AuditFilter};
 use crate::error::{AppError, urlencode};
-use crate::routes::fmt;
+use crate::routes::extract::CurrentAdmin;
 use crate::routes::form::Query;
 use crate::routes::page::{self, Layout, Nav};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
 const EXPORT_BATCH: i64 = 1000;
@@ -176,11 +175,10 @@ pub async fn audit_index(
 ) -> Result<HttpResponse, AppError> {
     let (filter, errors) = query.filter();
     let cursor = query.cursor();
-    let org = state.organization_id.clone();
+    let org = admin.organization_id.clone();
     let c = cursor.clone();
     let mut events = state
-        .db
-        .run(move |conn| {
+        .read(move |conn| {
             AuditEvent::search(
                 conn,
                 &org,
@@ -188,7 +186,6 @@ pub async fn audit_index(
                 c.as_ref().map(|(t, id)| (*t, id.as_str())),
                 PAGE_SIZE + 1,
             )
-            .map_err(DbError::from)
         })
         .await?;
     let more = events.len() > usize::try_from(PAGE_SIZE).unwrap_or(50);
@@ -264,7 +261,7 @@ fn csv_rows(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
 /// `GET /audit.csv` — the filtered view, every matching record, streamed in batches.
 pub async fn audit_export(
     state: web::Data<AppState>,
-    _admin: CurrentAdmin,
+    admin: CurrentAdmin,
     Query(query): Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (filter, _) = query.filter();
@@ -283,7 +280,7 @@ pub async fn audit_export(
     ])
     .map_err(AppError::internal)?;
     let head = head.into_inner().map_err(AppError::internal)?;
-    let org = state.organization_id.clone();
+    let org = admin.organization_id.clone();
 
     // Each step fetches the next batch after the last record sent.
     let stream = futures_util::stream::unfold(
@@ -298,8 +295,7 @@ pub async fn audit_export(
             }
             let (o, f, c) = (org.clone(), filter.clone(), cursor.clone());
             let batch = state
-                .db
-                .run(move |conn| {
+                .read(move |conn| {
                     AuditEvent::search(
                         conn,
                         &o,
@@ -307,7 +303,6 @@ pub async fn audit_export(
                         c.as_ref().map(|(t, id)| (*t, id.as_str())),
                         EXPORT_BATCH,
                     )
-                    .map_err(DbError::from)
                 })
                 .await;
             match batch {

@@ -6,20 +6,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::json;
 
-use crate::auth::{self, ADMIN_ID_KEY, CurrentAdmin, throttle};
+use crate::auth::{self, ADMIN_ID_KEY, throttle};
 use crate::clock;
-use crate::db::models::{
-    Action, Actor, Admin, AuditEvent, NewAdmin, NewAuditEvent, Role, Target, setup_token,
-};
-use crate::db::{DbError, new_id, write_tx};
+use crate::db::models::{Actor, Admin, Organization, Role, setup_token};
 use crate::domain::{EmailAddress, Password};
 use crate::error::AppError;
+use crate::routes::extract::{self, CurrentAdmin};
 use crate::routes::form::{Form, Query};
 use crate::routes::page::{self, Layout, Nav};
 use crate::secrets::sha256_hex;
-use crate::startup::AppState;
+use crate::services;
+use crate::state::AppState;
 
 /// The message for every failed sign-in, whatever the cause: it must not tell
 /// whether the email exists.
@@ -72,11 +70,7 @@ pub async fn home(admin: CurrentAdmin) -> HttpResponse {
 }
 
 async fn setup_pending(state: &AppState) -> Result<bool, AppError> {
-    Ok(state
-        .db
-        .run(|conn| Admin::count(conn).map_err(DbError::from))
-        .await?
-        == 0)
+    Ok(state.read(Admin::count).await? == 0)
 }
 
 /// `GET /login`.
@@ -142,16 +136,13 @@ pub async fn login(
     let password = form.password.unwrap_or_else(|| SecretString::from(""));
     let actor = Actor {
         label: email.as_str().to_owned(),
-        ..auth::actor(&req, None, email.as_str())
+        ..extract::actor(&req, None, email.as_str())
     };
 
     // Throttle before any argon2 work.
     let (key, ip, now) = (email.as_str().to_owned(), actor.ip.clone(), clock::now());
     let wait = state
-        .db
-        .run(move |conn| {
-            throttle::retry_after(conn, &key, ip.as_deref(), now).map_err(DbError::from)
-        })
+        .read(move |conn| throttle::retry_after(conn, &key, ip.as_deref(), now))
         .await?;
     if let Some(seconds) = wait {
         tracing::warn!("sign-in throttled");
@@ -170,8 +161,7 @@ pub async fn login(
 
     let key = email.as_str().to_owned();
     let admin = state
-        .db
-        .run(move |conn| Admin::find_by_email(conn, &key).map_err(DbError::from))
+        .read(move |conn| Admin::find_by_email(conn, &key))
         .await?;
     let password_ok = state
         .hasher
@@ -181,37 +171,15 @@ pub async fn login(
         )
         .await?;
 
-    let org_id = state.organization_id.clone();
     match admin.filter(|_| password_ok) {
         Some(admin) => {
-            let (actor, target) = (
-                Actor {
-                    id: Some(admin.id.clone()),
-                    ..actor
-                },
-                Target::new("admin", admin.id.clone(), admin.email.clone()),
-            );
-            let admin_id = admin.id.clone();
+            let actor = Actor {
+                id: Some(admin.id.clone()),
+                ..actor
+            };
+            let signed_in = admin.clone();
             state
-                .db
-                .run(move |conn| {
-                    write_tx(conn, |conn| {
-                        let now = clock::now();
-                        Admin::touch_sign_in(conn, &admin_id, now)?;
-                        AuditEvent::record(
-                            conn,
-                            NewAuditEvent {
-                                organization_id: &org_id,
-                                actor: &actor,
-                                action: Action::SignedIn,
-                                target,
-                                changes: json!({}),
-                            },
-                            now,
-                        )
-                    })
-                    .map_err(DbError::from)
-                })
+                .op(move |conn| services::admins::signed_in(conn, &signed_in, &actor))
                 .await?;
             auth::sign_in(&session, &admin)?;
             let next = if next == "/" && admin.role() == Role::Limited {
@@ -222,27 +190,8 @@ pub async fn login(
             Ok(page::see_other(&next))
         }
         None => {
-            let target = Target {
-                kind: Some("admin"),
-                label: Some(email.as_str().to_owned()),
-                ..Target::default()
-            };
             state
-                .db
-                .run(move |conn| {
-                    AuditEvent::record(
-                        conn,
-                        NewAuditEvent {
-                            organization_id: &org_id,
-                            actor: &actor,
-                            action: Action::SignInFailed,
-                            target,
-                            changes: json!({ "reason": "incorrect email or password" }),
-                        },
-                        clock::now(),
-                    )
-                    .map_err(DbError::from)
-                })
+                .op(move |conn| services::admins::sign_in_failed(conn, &email, &actor))
                 .await?;
             rerender(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -260,25 +209,9 @@ pub async fn logout(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
 ) -> Result<HttpResponse, AppError> {
-    let actor = auth::actor(&req, Some(&admin), "");
-    let org_id = state.organization_id.clone();
-    let target = Target::new("admin", admin.id.clone(), admin.email.clone());
+    let actor = extract::actor(&req, Some(&admin), "");
     state
-        .db
-        .run(move |conn| {
-            AuditEvent::record(
-                conn,
-                NewAuditEvent {
-                    organization_id: &org_id,
-                    actor: &actor,
-                    action: Action::SignedOut,
-                    target,
-                    changes: json!({}),
-                },
-                clock::now(),
-            )
-            .map_err(DbError::from)
-        })
+        .op(move |conn| services::admins::signed_out(conn, &admin.id, &actor))
         .await?;
     session.purge();
     Ok(page::see_other("/login?signed_out=1"))
@@ -314,8 +247,7 @@ async fn setup_token_valid(state: &AppState, token: &str) -> Result<bool, AppErr
     }
     let hash = sha256_hex(token.as_bytes());
     let found = state
-        .db
-        .run(move |conn| setup_token::exists(conn, &hash).map_err(DbError::from))
+        .read(move |conn| setup_token::exists(conn, &hash))
         .await?;
     Ok(found && setup_pending(state).await?)
 }
@@ -389,21 +321,13 @@ pub async fn setup(
     let hash = state.hasher.hash(password.expose()).await?;
     let actor = Actor {
         label: "setup link".to_owned(),
-        ..auth::actor(&req, None, "setup link")
+        ..extract::actor(&req, None, "setup link")
     };
-    let org_id = state.organization_id.clone();
     let created = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| -> Result<Option<Admin>, DbError> {
-                // Two people racing with two links: only the first creates an admin.
-                if Admin::count(conn)? > 0 {
-                    return Ok(None);
-                }
-                let admin = create_admin_in_tx(conn, &org_id, &email, &hash, Role::Full, &actor)?;
-                setup_token::delete_all(conn)?;
-                Ok(Some(admin))
-            })
+        .op(move |conn| {
+            // The installation's first organization: the one a new server makes.
+            let org = Organization::the_one(conn)?;
+            services::admins::create_first(conn, &org.id, &email, &hash, &actor)
         })
         .await?;
     let Some(admin) = created else {
@@ -416,44 +340,6 @@ pub async fn setup(
         "Welcome to Keyward. Your admin account is ready.",
     );
     Ok(page::see_other("/"))
-}
-
-/// Inserts an admin and its audit record; call inside a write transaction.
-pub fn create_admin_in_tx(
-    conn: &mut crate::db::DbConn,
-    organization_id: &str,
-    email: &EmailAddress,
-    password_hash: &str,
-    role: Role,
-    actor: &Actor,
-) -> Result<Admin, DbError> {
-    let now = clock::now();
-    let id = new_id();
-    Admin::insert(
-        conn,
-        &NewAdmin {
-            id: &id,
-            organization_id,
-            email: email.as_str(),
-            password_hash,
-            role: role.as_str(),
-            password_changed_at: now,
-            created_at: now,
-            updated_at: now,
-        },
-    )?;
-    AuditEvent::record(
-        conn,
-        NewAuditEvent {
-            organization_id,
-            actor,
-            action: Action::AdminCreated,
-            target: Target::new("admin", id.clone(), email.as_str()),
-            changes: json!({ "email": email.as_str(), "role": role.as_str() }),
-        },
-        now,
-    )?;
-    Admin::find_by_id(conn, &id)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
 }
 
 #[cfg(test)]

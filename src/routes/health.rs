@@ -4,8 +4,7 @@ use actix_web::{HttpResponse, web};
 use diesel::connection::SimpleConnection;
 use serde_json::json;
 
-use crate::db::DbError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> HttpResponse {
@@ -15,11 +14,7 @@ pub async fn healthz() -> HttpResponse {
 /// `GET /readyz`: the database answers (503 otherwise, within about 2 seconds).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let backend = state.db.backend();
-    match state
-        .db
-        .run(|conn| conn.batch_execute("SELECT 1").map_err(DbError::from))
-        .await
-    {
+    match state.read(|conn| conn.batch_execute("SELECT 1")).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok", "database": backend })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -6,7 +6,7 @@ pub mod apps;
 pub mod assets;
 pub mod audit;
 pub mod auth;
-pub mod fmt;
+pub mod extract;
 pub mod form;
 pub mod health;
 pub mod page;
@@ -14,37 +14,6 @@ pub mod settings;
 pub mod staff;
 
 use actix_web::web;
-use diesel::QueryResult;
-
-use crate::db::{DbConn, DbError, write_tx};
-use crate::error::AppError;
-use crate::services::OpError;
-use crate::startup::AppState;
-
-/// Runs a state change (a `services` function) in one write transaction; after it
-/// commits, this instance's credential cache is refreshed at once.
-pub(crate) async fn op<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&mut DbConn) -> Result<T, OpError> + Send + 'static,
-) -> Result<T, OpError> {
-    let result = state.db.run(move |conn| write_tx(conn, f)).await;
-    if result.is_ok() {
-        // This instance stops honouring the old state at once; others within a poll.
-        state.verifier.refresh().await;
-    }
-    result
-}
-
-/// Runs a read.
-pub(crate) async fn read<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&mut DbConn) -> QueryResult<T> + Send + 'static,
-) -> Result<T, AppError> {
-    Ok(state
-        .db
-        .run(move |conn| f(conn).map_err(DbError::from))
-        .await?)
-}
 
 /// Routes outside the console: health checks and static files. No session.
 pub fn public(cfg: &mut web::ServiceConfig) {

@@ -7,9 +7,10 @@ use actix_web::http::StatusCode;
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{CurrentAdmin, csrf};
+use crate::assets::{self, AssetUrls};
+use crate::auth::csrf;
 use crate::error::AppError;
-use crate::routes::assets::{self, AssetUrls};
+use crate::routes::extract::CurrentAdmin;
 
 /// The section of the console a page belongs to, for the navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,17 +8,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{CurrentAdmin, FullAdmin};
 use crate::db::models::platform::Employee;
 use crate::db::models::{Organization, alert};
 use crate::domain::Name;
 use crate::domain::settings::{Thresholds, parse_lifetime, parse_time_zone};
 use crate::error::AppError;
+use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::Form;
 use crate::routes::page::{self, Layout, Nav};
-use crate::routes::{op, read};
 use crate::services::{self, OpError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// What the forms show: the stored values, or what was just typed.
 #[derive(Debug, Default, Clone)]
@@ -102,15 +101,16 @@ async fn render(
     typed: impl FnOnce(Values) -> Values,
     errors: Errors,
 ) -> Result<HttpResponse, AppError> {
-    let org_id = state.organization_id.clone();
-    let (org, staff, recipients) = read(state, move |conn| {
-        Ok((
-            Organization::find_by_id(conn, &org_id)?,
-            Employee::list_all(conn, &org_id)?,
-            alert::recipient_ids(conn, &org_id)?,
-        ))
-    })
-    .await?;
+    let org_id = admin.organization_id.clone();
+    let (org, staff, recipients) = state
+        .read(move |conn| {
+            Ok((
+                Organization::find_by_id(conn, &org_id)?,
+                Employee::list_all(conn, &org_id)?,
+                alert::recipient_ids(conn, &org_id)?,
+            ))
+        })
+        .await?;
     let status = if errors.any() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -155,11 +155,10 @@ pub async fn features_update(
     Form(form): Form<FeaturesForm>,
 ) -> Result<HttpResponse, AppError> {
     let on = form.external_connectivity.is_some();
-    let (org, actor) = (state.organization_id.clone(), admin.actor());
-    let changed = op(&state, move |conn| {
-        services::organization::set_external_connectivity(conn, &org, &actor, on)
-    })
-    .await?;
+    let (org, actor) = (admin.organization_id.clone(), admin.actor());
+    let changed = state
+        .op(move |conn| services::organization::set_external_connectivity(conn, &org, &actor, on))
+        .await?;
     let message = match (changed, on) {
         (false, _) => "Nothing changed.",
         (true, true) => "External connectivity is on: API keys work again.",
@@ -201,11 +200,10 @@ pub async fn organization_update(
         };
         return render(&session, &state, &admin, typed, errors).await;
     };
-    let (org, actor) = (state.organization_id.clone(), admin.actor());
-    op(&state, move |conn| {
-        services::organization::update_profile(conn, &org, &actor, &name, &zone)
-    })
-    .await?;
+    let (org, actor) = (admin.organization_id.clone(), admin.actor());
+    state
+        .op(move |conn| services::organization::update_profile(conn, &org, &actor, &name, &zone))
+        .await?;
     Ok(done(&session, "The organization was saved."))
 }
 
@@ -238,14 +236,16 @@ pub async fn policy_update(
     let (Ok(default_days), Ok(max_days)) = (default_days, max_days) else {
         return render(&session, &state, &admin, typed, errors).await;
     };
-    let (org, actor) = (state.organization_id.clone(), admin.actor());
-    match op(&state, move |conn| {
-        services::organization::update_policy(conn, &org, &actor, default_days, max_days)
-    })
-    .await
+    let (org, actor) = (admin.organization_id.clone(), admin.actor());
+    match state
+        .op(move |conn| {
+            services::organization::update_policy(conn, &org, &actor, default_days, max_days)
+        })
+        .await
     {
         Ok(()) => Ok(done(&session, "The key policy was saved.")),
-        Err(OpError::Invalid(message)) => {
+        Err(e @ OpError::Invalid { .. }) => {
+            let message = e.to_string();
             let errors = Errors {
                 default_days: Some(message),
                 ..Errors::default()
@@ -291,17 +291,26 @@ pub async fn alerts_update(
         }
     };
     let (org, actor, recipients) = (
-        state.organization_id.clone(),
+        admin.organization_id.clone(),
         admin.actor(),
         form.recipients.clone(),
     );
-    match op(&state, move |conn| {
-        services::organization::update_alerts(conn, &org, &actor, enabled, &thresholds, &recipients)
-    })
-    .await
+    match state
+        .op(move |conn| {
+            services::organization::update_alerts(
+                conn,
+                &org,
+                &actor,
+                enabled,
+                &thresholds,
+                &recipients,
+            )
+        })
+        .await
     {
         Ok(()) => Ok(done(&session, "The Expiry of API keys alert was saved.")),
-        Err(OpError::Invalid(message)) => {
+        Err(e @ OpError::Invalid { .. }) => {
+            let message = e.to_string();
             let errors = Errors {
                 recipients: Some(message),
                 ..Errors::default()

@@ -8,15 +8,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{CurrentAdmin, FullAdmin};
 use crate::db::models::platform::Employee;
 use crate::domain::{EmailAddress, Name};
 use crate::error::AppError;
+use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::Form;
 use crate::routes::page::{self, Layout, Nav};
-use crate::routes::{op, read};
 use crate::services::{self, OpError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The employee form as typed.
 #[derive(Debug, Default, Deserialize)]
@@ -70,8 +69,10 @@ async fn index_page(
     form: EmployeeForm,
     errors: Errors,
 ) -> Result<HttpResponse, AppError> {
-    let org = state.organization_id.clone();
-    let staff = read(state, move |conn| Employee::list_all(conn, &org)).await?;
+    let org = admin.organization_id.clone();
+    let staff = state
+        .read(move |conn| Employee::list_all(conn, &org))
+        .await?;
     let status = if errors.any() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -115,11 +116,10 @@ pub async fn staff_create(
         Ok(parsed) => parsed,
         Err(errors) => return index_page(&session, &state, &admin, form, errors).await,
     };
-    let (org, actor) = (state.organization_id.clone(), admin.actor());
-    match op(&state, move |conn| {
-        services::staff::add(conn, &org, &actor, &name, &email)
-    })
-    .await
+    let (org, actor) = (admin.organization_id.clone(), admin.actor());
+    match state
+        .op(move |conn| services::staff::add(conn, &org, &actor, &name, &email))
+        .await
     {
         Ok(e) => {
             page::flash(
@@ -129,9 +129,9 @@ pub async fn staff_create(
             );
             Ok(page::see_other("/staff"))
         }
-        Err(OpError::Invalid(message)) => {
+        Err(e @ OpError::Invalid { .. }) => {
             let errors = Errors {
-                email: Some(message),
+                email: Some(e.to_string()),
                 ..Errors::default()
             };
             index_page(&session, &state, &admin, form, errors).await
@@ -149,9 +149,10 @@ struct EditPage {
     errors: Errors,
 }
 
-async fn load(state: &AppState, id: String) -> Result<Employee, AppError> {
-    let org = state.organization_id.clone();
-    read(state, move |conn| Employee::find(conn, &org, &id))
+async fn load(state: &AppState, admin: &CurrentAdmin, id: String) -> Result<Employee, AppError> {
+    let org = admin.organization_id.clone();
+    state
+        .read(move |conn| Employee::find(conn, &org, &id))
         .await?
         .ok_or(AppError::NotFound)
 }
@@ -163,7 +164,7 @@ pub async fn staff_edit_form(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let employee = load(&state, path.into_inner()).await?;
+    let employee = load(&state, &admin, path.into_inner()).await?;
     let form = EmployeeForm {
         name: employee.name.clone(),
         email: employee.email.clone(),
@@ -184,7 +185,7 @@ pub async fn staff_update(
     path: web::Path<String>,
     Form(form): Form<EmployeeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let employee = load(&state, path.into_inner()).await?;
+    let employee = load(&state, &admin, path.into_inner()).await?;
     let rerender = |form, errors| -> Result<HttpResponse, AppError> {
         page::render(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -201,23 +202,22 @@ pub async fn staff_update(
         Err(errors) => return rerender(form, errors),
     };
     let (org, actor, id) = (
-        state.organization_id.clone(),
+        admin.organization_id.clone(),
         admin.actor(),
         employee.id.clone(),
     );
-    match op(&state, move |conn| {
-        services::staff::edit(conn, &org, &actor, &id, &name, &email)
-    })
-    .await
+    match state
+        .op(move |conn| services::staff::edit(conn, &org, &actor, &id, &name, &email))
+        .await
     {
         Ok(()) => {
             page::flash(&session, "success", "The employee was saved.");
             Ok(page::see_other("/staff"))
         }
-        Err(OpError::Invalid(message)) => rerender(
+        Err(e @ OpError::Invalid { .. }) => rerender(
             form,
             Errors {
-                email: Some(message),
+                email: Some(e.to_string()),
                 ..Errors::default()
             },
         ),
@@ -238,11 +238,10 @@ pub async fn staff_set_active(
         "left" => false,
         _ => return Err(AppError::NotFound),
     };
-    let (org, actor) = (state.organization_id.clone(), admin.actor());
-    let e = op(&state, move |conn| {
-        services::staff::set_active(conn, &org, &actor, &id, active)
-    })
-    .await?;
+    let (org, actor) = (admin.organization_id.clone(), admin.actor());
+    let e = state
+        .op(move |conn| services::staff::set_active(conn, &org, &actor, &id, active))
+        .await?;
     let message = if active {
         format!("{} is back on the staff.", e.name)
     } else {

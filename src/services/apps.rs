@@ -8,13 +8,6 @@ use crate::db::DbConn;
 use crate::db::models::{Action, Actor, ApiKey, App, AppDetails, AppStatus, Target, WizardStep};
 use crate::domain::scopes::PermissionSet;
 
-fn target(app: &App) -> Target {
-    Target {
-        app_id: Some(app.id.clone()),
-        ..Target::new("app", app.id.clone(), app.name.clone())
-    }
-}
-
 /// The app, or `NotFound`.
 pub fn load(conn: &mut DbConn, organization_id: &str, app_id: &str) -> Result<App, OpError> {
     App::find(conn, organization_id, app_id)?.ok_or(OpError::NotFound)
@@ -82,7 +75,7 @@ pub fn create_draft(
         organization_id,
         actor,
         Action::AppCreated,
-        target(&app),
+        Target::app(&app),
         json!({
             "name": details.name.as_str(),
             "uri": details.uri.as_str(),
@@ -120,9 +113,21 @@ pub fn update_details(
         organization_id,
         actor,
         Action::AppChanged,
-        target(&app),
+        Target::app(&app),
         diff.into_value(),
     )
+}
+
+/// An app is granted at least one permission, in either family.
+pub fn check_scopes(apikey: &PermissionSet, jwt: &PermissionSet) -> Result<(), OpError> {
+    if apikey.is_empty() && jwt.is_empty() {
+        return Err(OpError::invalid(
+            "scopes_required",
+            "scopes",
+            "Select at least one permission, in APIKEY GROUPS or JWT GROUPS.",
+        ));
+    }
+    Ok(())
 }
 
 /// Sets an app's scopes. Narrowing the APIKEY GROUPS narrows every key of the app
@@ -135,11 +140,7 @@ pub fn update_scopes(
     apikey: &PermissionSet,
     jwt: &PermissionSet,
 ) -> Result<(), OpError> {
-    if apikey.is_empty() && jwt.is_empty() {
-        return Err(OpError::Invalid(
-            "Select at least one permission.".to_owned(),
-        ));
-    }
+    check_scopes(apikey, jwt)?;
     App::lock(conn, app_id)?;
     let app = load(conn, organization_id, app_id)?;
     let diff = Diff::default()
@@ -159,7 +160,7 @@ pub fn update_scopes(
         organization_id,
         actor,
         Action::AppChanged,
-        target(&app),
+        Target::app(&app),
         diff.into_value(),
     )?;
     for key in ApiKey::list_for_app(conn, app_id)? {
@@ -172,7 +173,7 @@ pub fn update_scopes(
                 organization_id,
                 actor,
                 Action::KeyEdited,
-                super::keys::target(&app, &key),
+                Target::key(&app, &key),
                 json!({
                     "permissions": { "from": before.strings(), "to": after.strings() },
                     "reason": "the app's scopes were narrowed",
@@ -237,7 +238,7 @@ pub fn wizard_new_secret(
         organization_id,
         actor,
         Action::SecretGenerated,
-        target(&app),
+        Target::app(&app),
         json!({ "replaced_previous": replaced }),
     )
 }
@@ -295,7 +296,7 @@ pub fn wizard_finish(
         organization_id,
         actor,
         Action::AppActivated,
-        target(&app),
+        Target::app(&app),
         json!({ "status": { "from": "draft", "to": "active" } }),
     )
 }
@@ -331,7 +332,7 @@ pub fn set_active(
         organization_id,
         actor,
         action,
-        target(&app),
+        Target::app(&app),
         json!({ "status": { "from": from.as_str(), "to": to.as_str() } }),
     )
 }
@@ -354,7 +355,7 @@ pub fn delete(
         organization_id,
         actor,
         Action::AppDeleted,
-        target(&app),
+        Target::app(&app),
         json!({ "name": app.name, "status": app.status }),
     )?;
     Ok(app)

@@ -5,6 +5,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::{Diff, OpError, audit};
+use crate::clock::fmt;
 use crate::clock::{self, Timestamp};
 use crate::db::models::{
     Action, Actor, ApiKey, ApiKeyChanges, App, MAX_KEYS_PER_APP, NewApiKey, Organization, Target,
@@ -13,20 +14,7 @@ use crate::db::{DbConn, new_id};
 use crate::domain::key_token::ParsedKey;
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{Description, Name};
-use crate::routes::fmt;
 use crate::secrets::DigestKey;
-
-/// The audit target for a key.
-pub fn target(app: &App, key: &ApiKey) -> Target {
-    Target {
-        app_id: Some(app.id.clone()),
-        ..Target::new(
-            "key",
-            key.id.clone(),
-            format!("{} ({})", key.name, key.masked()),
-        )
-    }
-}
 
 /// A key's editable fields, validated.
 #[derive(Debug, Clone)]
@@ -47,6 +35,82 @@ fn expiry_text(t: Option<Timestamp>) -> serde_json::Value {
     t.map_or(serde_json::Value::Null, |t| fmt::iso(t).into())
 }
 
+/// A key holds at least one permission, all of them among its app's APIKEY GROUPS.
+pub fn check_permissions(app: &App, permissions: &PermissionSet) -> Result<(), OpError> {
+    if permissions.is_empty() {
+        return Err(OpError::invalid(
+            "permissions_required",
+            "permissions",
+            "Select at least one permission.",
+        ));
+    }
+    if !permissions.is_subset(&app.apikey_permissions()) {
+        return Err(OpError::invalid(
+            "permission_outside_scopes",
+            "permissions",
+            "Choose among the app's APIKEY GROUPS permissions.",
+        ));
+    }
+    Ok(())
+}
+
+/// A new expiry is in the future, and within the key policy's maximum lifetime.
+pub fn check_expiry(
+    org: &Organization,
+    expires_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(), OpError> {
+    if expires_at.is_some_and(|t| t <= now) {
+        return Err(OpError::invalid(
+            "expiry_in_past",
+            "expires_at",
+            "Choose a time in the future, or leave it empty for Never.",
+        ));
+    }
+    if let Some(max) = org.key_max_lifetime_days {
+        let limit = now + time::Duration::days(i64::from(max));
+        match expires_at {
+            None => {
+                return Err(OpError::invalid(
+                    "expiry_required",
+                    "expires_at",
+                    format!("Keys may live at most {max} days: choose an expiry."),
+                ));
+            }
+            Some(t) if t > limit => {
+                return Err(OpError::invalid(
+                    "expiry_beyond_policy",
+                    "expires_at",
+                    format!(
+                        "Keys may live at most {max} days: choose an expiry before {}.",
+                        fmt::timestamp(limit)
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// An app with `count` keys has room for one more.
+pub fn check_room(count: i64) -> Result<(), OpError> {
+    if count >= MAX_KEYS_PER_APP {
+        Err(OpError::KeyLimit)
+    } else {
+        Ok(())
+    }
+}
+
+/// Only an inactive key can be deleted.
+pub fn check_deletable(key: &ApiKey) -> Result<(), OpError> {
+    if key.active {
+        Err(OpError::KeyActive)
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks a key's fields against its app and the key policy. `expiry_is_new` is
 /// false when an edit keeps the expiry: a time that passed since, or a policy
 /// set after the key was made, does not refuse the rest of the edit.
@@ -57,40 +121,9 @@ fn check_fields(
     now: Timestamp,
     expiry_is_new: bool,
 ) -> Result<(), OpError> {
-    if fields.permissions.is_empty() {
-        return Err(OpError::Invalid(
-            "Select at least one permission.".to_owned(),
-        ));
-    }
-    if !fields.permissions.is_subset(&app.apikey_permissions()) {
-        return Err(OpError::Invalid(
-            "A key can only hold permissions of its app's APIKEY GROUPS.".to_owned(),
-        ));
-    }
-    if !expiry_is_new {
-        return Ok(());
-    }
-    if fields.expires_at.is_some_and(|t| t <= now) {
-        return Err(OpError::Expiry(
-            "Choose a time in the future, or leave it empty for Never.".to_owned(),
-        ));
-    }
-    if let Some(max) = org.key_max_lifetime_days {
-        let limit = now + time::Duration::days(i64::from(max));
-        match fields.expires_at {
-            None => {
-                return Err(OpError::Expiry(format!(
-                    "Keys may live at most {max} days: choose an expiry."
-                )));
-            }
-            Some(t) if t > limit => {
-                return Err(OpError::Expiry(format!(
-                    "Keys may live at most {max} days: choose an expiry before {}.",
-                    fmt::timestamp(limit)
-                )));
-            }
-            Some(_) => {}
-        }
+    check_permissions(app, &fields.permissions)?;
+    if expiry_is_new {
+        check_expiry(org, fields.expires_at, now)?;
     }
     Ok(())
 }
@@ -125,9 +158,7 @@ pub fn create(
     let now = clock::now();
     let org = Organization::find_by_id(conn, organization_id)?;
     check_fields(&app, &org, fields, now, true)?;
-    if ApiKey::count_for_app(conn, app_id)? >= MAX_KEYS_PER_APP {
-        return Err(OpError::KeyLimit);
-    }
+    check_room(ApiKey::count_for_app(conn, app_id)?)?;
     let new = ParsedKey::generate();
     let id = new_id();
     let permissions = fields.permissions.to_stored();
@@ -157,7 +188,7 @@ pub fn create(
         organization_id,
         actor,
         Action::KeyCreated,
-        target(&app, &key),
+        Target::key(&app, &key),
         json!({
             "name": key.name,
             "description": key.description,
@@ -230,7 +261,7 @@ pub fn edit(
         organization_id,
         actor,
         Action::KeyEdited,
-        target(&app, &key),
+        Target::key(&app, &key),
         diff.into_value(),
     )
 }
@@ -260,7 +291,7 @@ pub fn set_active(
         organization_id,
         actor,
         action,
-        target(&app, &key),
+        Target::key(&app, &key),
         json!({ "active": { "from": key.active, "to": active } }),
     )?;
     Ok(key)
@@ -277,16 +308,14 @@ pub fn delete(
     App::lock(conn, app_id)?;
     let app = super::apps::load(conn, organization_id, app_id)?;
     let key = load(conn, app_id, key_id)?;
-    if key.active {
-        return Err(OpError::KeyActive);
-    }
+    check_deletable(&key)?;
     ApiKey::delete(conn, key_id)?;
     audit(
         conn,
         organization_id,
         actor,
         Action::KeyDeleted,
-        target(&app, &key),
+        Target::key(&app, &key),
         json!({ "name": key.name, "key": key.masked() }),
     )?;
     Ok(key)

@@ -1,10 +1,17 @@
-//! State changes of apps and keys, each with its audit record in one transaction.
+//! Every state change, whoever asks for it (a console form, `/api/v2`, a command,
+//! later a management API), with its rules and, for admin actions, its audit
+//! record, in one transaction.
 //!
-//! Handlers validate input into domain types, then call one function here inside
-//! [`crate::db::write_tx`]; if any statement (the audit insert included) fails, the
-//! whole change rolls back and nothing is shown as done.
+//! Handlers parse input into domain types, then call one function here through
+//! `AppState::op`, which runs it inside [`crate::db::write_tx`]; if any statement
+//! (the audit insert included) fails, the whole change rolls back and nothing is
+//! shown as done. A rule lives here once: a handler that wants to show every
+//! field's error at once calls the same `check_*` function the change calls.
 
+pub mod admins;
 pub mod apps;
+pub mod bookings;
+pub mod guests;
 pub mod keys;
 pub mod organization;
 pub mod staff;
@@ -14,9 +21,25 @@ use serde_json::{Map, Value, json};
 use crate::db::DbError;
 use crate::db::models::{Action, Actor, AuditEvent, NewAuditEvent, Target};
 
-/// Why an operation was refused, in words for the admin where it is their input.
+/// Why an operation was refused. Each refusal has a stable machine-readable
+/// [`code`](OpError::code) and, where one field of the input is at fault, the
+/// [`field`](OpError::field): the console shows the message beside that field,
+/// the JSON:API points at it, and both report the same code. Which HTTP status
+/// each kind becomes is decided in one place per surface, from
+/// [`OpError::kind`] (see `crate::error` and `routes::api::error`).
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
+    /// A value that does not fit its rule (a permission outside the app's
+    /// scopes, an expiry beyond the key policy, an unknown service…).
+    #[error("{message}")]
+    Invalid {
+        /// Stable code of the rule, e.g. `expiry_in_past`.
+        code: &'static str,
+        /// The field at fault, e.g. `expires_at`.
+        field: &'static str,
+        /// What to tell the person who typed it.
+        message: String,
+    },
     /// Another app of the organization has this name.
     #[error("An app with this name exists already. Choose another name.")]
     NameTaken,
@@ -37,33 +60,93 @@ pub enum OpError {
     /// A wizard step posted out of order.
     #[error("{0}")]
     WrongStep(String),
-    /// Nothing there.
+    /// The employee is booked at that time.
+    #[error(
+        "The employee has another appointment at that time. List available_slots for free times."
+    )]
+    SlotTaken,
+    /// A cancelled appointment cannot change.
+    #[error("A cancelled appointment cannot be changed.")]
+    AppointmentCancelled,
+    /// Nothing there (or not in the caller's organization).
     #[error("not found")]
     NotFound,
-    /// Input that does not fit the app (a permission outside its scopes, say).
-    #[error("{0}")]
-    Invalid(String),
-    /// A key's expiry refused (in the past, or beyond the key policy).
-    #[error("{0}")]
-    Expiry(String),
     /// The database.
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
-impl From<diesel::result::Error> for OpError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(DbError::Query(e))
+/// What kind of refusal an [`OpError`] is, for the surfaces to map to a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The input breaks a rule: fix it and send again (HTTP 422).
+    Invalid,
+    /// The input is fine, but the current state does not allow it (HTTP 409).
+    Conflict,
+    /// No such thing for this caller (HTTP 404).
+    NotFound,
+    /// The database failed or is out of reach (HTTP 503 or 500).
+    Database,
+}
+
+impl OpError {
+    /// A value that breaks the rule `code`, in `field`.
+    pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The stable machine-readable code of the refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. } => code,
+            Self::NameTaken => "name_taken",
+            Self::KeyLimit => "key_limit",
+            Self::KeyActive => "key_active",
+            Self::AppHasKeys => "app_has_keys",
+            Self::AlreadySubmitted(_) => "already_submitted",
+            Self::WrongStep(_) => "wrong_step",
+            Self::SlotTaken => "slot_taken",
+            Self::AppointmentCancelled => "appointment_cancelled",
+            Self::NotFound => "not_found",
+            Self::Db(_) => "database_error",
+        }
+    }
+
+    /// The field of the input the refusal concerns, if one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid { field, .. } => Some(field),
+            Self::NameTaken => Some("name"),
+            Self::SlotTaken => Some("starts_at"),
+            _ => None,
+        }
+    }
+
+    /// What kind of refusal this is.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Invalid { .. } => Kind::Invalid,
+            Self::NameTaken
+            | Self::KeyLimit
+            | Self::KeyActive
+            | Self::AppHasKeys
+            | Self::AlreadySubmitted(_)
+            | Self::WrongStep(_)
+            | Self::SlotTaken
+            | Self::AppointmentCancelled => Kind::Conflict,
+            Self::NotFound => Kind::NotFound,
+            Self::Db(_) => Kind::Database,
+        }
     }
 }
 
-impl From<OpError> for crate::error::AppError {
-    fn from(e: OpError) -> Self {
-        match e {
-            OpError::NotFound => Self::NotFound,
-            OpError::Db(db) => db.into(),
-            other => Self::Conflict(other.to_string()),
-        }
+impl From<diesel::result::Error> for OpError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(e))
     }
 }
 

@@ -73,8 +73,10 @@ pub fn update_policy(
     if let (Some(d), Some(m)) = (default_days, max_days)
         && d > m
     {
-        return Err(OpError::Invalid(
-            "The default lifetime cannot exceed the maximum lifetime.".to_owned(),
+        return Err(OpError::invalid(
+            "default_exceeds_max",
+            "default_days",
+            "The default lifetime cannot exceed the maximum lifetime.",
         ));
     }
     let org = Organization::find_by_id(conn, organization_id)?;
@@ -115,8 +117,10 @@ pub fn update_alerts(
     let mut chosen: Vec<String> = Vec::new();
     for id in recipients {
         if !staff.iter().any(|e| &e.id == id) {
-            return Err(OpError::Invalid(
-                "A chosen recipient is not on the staff.".to_owned(),
+            return Err(OpError::invalid(
+                "recipient_not_staff",
+                "recipients",
+                "A chosen recipient is not on the staff.",
             ));
         }
         if !chosen.contains(id) {
@@ -124,8 +128,10 @@ pub fn update_alerts(
         }
     }
     if enabled && chosen.is_empty() {
-        return Err(OpError::Invalid(
-            "Choose at least one recipient, or switch the alert off.".to_owned(),
+        return Err(OpError::invalid(
+            "recipients_required",
+            "recipients",
+            "Choose at least one recipient, or switch the alert off.",
         ));
     }
     let email_of = |ids: &[String]| -> Vec<String> {

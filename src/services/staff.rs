@@ -17,8 +17,10 @@ fn check_email(
     except: Option<&str>,
 ) -> Result<(), OpError> {
     if Employee::email_taken(conn, org, email.as_str(), except)? {
-        return Err(OpError::Invalid(
-            "Another employee has this email address.".to_owned(),
+        return Err(OpError::invalid(
+            "email_taken",
+            "email",
+            "Another employee has this email address.",
         ));
     }
     Ok(())

@@ -29,7 +29,7 @@ async fn add_staff(app: &TestApp, people: &[(&str, &str)]) {
 }
 
 async fn staff_id(app: &TestApp, email: &str) -> String {
-    let (org, email) = (app.state.organization_id.clone(), email.to_owned());
+    let (org, email) = (app.org_id().await, email.to_owned());
     app.db()
         .run(move |conn| {
             keyward::db::models::platform::Employee::list_all(conn, &org)
@@ -60,7 +60,7 @@ async fn alerts_on(app: &TestApp, thresholds: &str, recipients: &[&str]) {
 /// A key of `app_id` expiring at `expires_at`; returns its id.
 async fn key_expiring(app: &TestApp, app_id: &str, name: &str, expires_at: Timestamp) -> String {
     let (org, app_id, digest_key, name) = (
-        app.state.organization_id.clone(),
+        app.org_id().await,
         app_id.to_owned(),
         app.state.digest_key.clone(),
         name.to_owned(),
@@ -97,7 +97,7 @@ async fn run(app: &TestApp, now: Timestamp) -> RunReport {
     run_once(
         app.db(),
         &app.state.mailer,
-        &app.state.organization_id,
+        &app.org_id().await,
         &url,
         &app.state.instance_id,
         now,
@@ -236,7 +236,7 @@ async fn changing_the_expiry_re_arms_the_alert() {
     let key_id = key_expiring(&app, &app_id, "Renewed", now + Duration::days(5)).await;
     assert_eq!(run(&app, now).await.sent, 1);
     // Extended by a month, then due again a month later.
-    let extended = keyward::routes::fmt::iso(now + Duration::days(35))[..16].to_owned();
+    let extended = keyward::clock::fmt::iso(now + Duration::days(35))[..16].to_owned();
     let response = app
         .post_form(
             &format!("/apps/{app_id}/keys/{key_id}/edit"),

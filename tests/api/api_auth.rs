@@ -460,7 +460,7 @@ async fn an_expiry_stops_a_cached_key_the_moment_it_passes() {
     use keyward::services::keys::KeyFields;
     let p = two_instances_with_a_cached_key().await;
     let (org, app_id, digest_key) = (
-        p.one.state.organization_id.clone(),
+        p.one.org_id().await,
         p.app_id.clone(),
         p.one.state.digest_key.clone(),
     );

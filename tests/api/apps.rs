@@ -5,7 +5,7 @@ use keyward::db::models::{ApiKey, App, Role};
 use crate::helpers::{TestApp, location, spawn_app};
 
 async fn stored_app(app: &TestApp, id: &str) -> App {
-    let (org, id) = (app.state.organization_id.clone(), id.to_owned());
+    let (org, id) = (app.org_id().await, id.to_owned());
     app.db()
         .run(move |conn| App::find(conn, &org, &id).map_err(keyward::db::DbError::from))
         .await
@@ -343,7 +343,7 @@ async fn the_list_searches_and_pages_through_many_apps() {
     use keyward::domain::{AppUri, Description, LoginUserType, Name, SourceApp};
     let app = spawn_app().await;
     app.signed_in_admin().await;
-    let org = app.state.organization_id.clone();
+    let org = app.org_id().await;
     app.db()
         .run(move |conn| {
             keyward::db::write_tx(conn, |conn| {

@@ -121,7 +121,7 @@ async fn the_audit_page_filters_by_actor_action_app_and_date() {
     assert!(by_actor.contains("No record matches these filters"));
     let by_actor = app.get_html("/audit?actor=ADMIN@example.com", 200).await;
     assert!(by_actor.contains("First App"));
-    let today = keyward::routes::fmt::iso(keyward::clock::now())[..10].to_owned();
+    let today = keyward::clock::fmt::iso(keyward::clock::now())[..10].to_owned();
     let dated = app
         .get_html(&format!("/audit?from={today}&to={today}"), 200)
         .await;
@@ -212,7 +212,7 @@ async fn the_export_streams_every_matching_record() {
     app.signed_in_admin().await;
     let created = app.create_app("Many", "bot", &["services:read"], &[]).await;
     let key_id = app.key_ids(&created.id).await[0].clone();
-    let org = app.state.organization_id.clone();
+    let org = app.org_id().await;
     let app_id = created.id.clone();
     app.db()
         .run(move |conn| {

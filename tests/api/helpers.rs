@@ -12,7 +12,8 @@ use keyward::config::{DatabaseUrl, Settings};
 use keyward::db::models::{Actor, Admin, Role};
 use keyward::db::{Db, DbError, write_tx};
 use keyward::domain::EmailAddress;
-use keyward::startup::{AppState, Application};
+use keyward::startup::Application;
+use keyward::state::AppState;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
 
@@ -258,11 +259,11 @@ impl TestApp {
     pub async fn create_admin(&self, email: &str, role: Role) -> Admin {
         let hash = self.state.hasher.hash(PASSWORD).await.expect("hash");
         let email = EmailAddress::parse(email).expect("email");
-        let org = self.state.organization_id.clone();
+        let org = self.org_id().await;
         self.db()
             .run(move |conn| {
                 write_tx(conn, |conn| {
-                    keyward::routes::auth::create_admin_in_tx(
+                    keyward::services::admins::create(
                         conn,
                         &org,
                         &email,
@@ -274,6 +275,15 @@ impl TestApp {
             })
             .await
             .expect("admin created")
+    }
+
+    /// The id of the organization the server serves.
+    pub async fn org_id(&self) -> String {
+        self.db()
+            .run(|conn| keyward::db::models::Organization::the_one(conn).map_err(DbError::from))
+            .await
+            .expect("the organization")
+            .id
     }
 
     /// Signs in through the form.
@@ -546,10 +556,7 @@ impl TestApp {
             .hash("kws_demo-secret-for-tests")
             .await
             .unwrap();
-        let (org, digest_key) = (
-            self.state.organization_id.clone(),
-            self.state.digest_key.clone(),
-        );
+        let (org, digest_key) = (self.org_id().await, self.state.digest_key.clone());
         let demo = self
             .db()
             .run(move |conn| keyward::demo::create(conn, &org, &digest_key, &hash))

@@ -124,9 +124,8 @@ async fn the_key_policy_fills_in_expiries_and_refuses_never_and_longer_lives() {
     let created = app
         .create_app("Governed", "bot", &["services:read"], &[])
         .await;
-    let in_30_days = keyward::routes::fmt::iso(keyward::clock::now() + time::Duration::days(30))
-        [..10]
-        .to_owned();
+    let in_30_days =
+        keyward::clock::fmt::iso(keyward::clock::now() + time::Duration::days(30))[..10].to_owned();
     let page = app.get_html(&format!("/apps/{}", created.id), 200).await;
     assert!(
         page.contains(&format!("{in_30_days} ")),
@@ -153,14 +152,14 @@ async fn the_key_policy_fills_in_expiries_and_refuses_never_and_longer_lives() {
             .unwrap()
             .contains("Keys may live at most 90 days: choose an expiry.")
     );
-    let far = keyward::routes::fmt::iso(keyward::clock::now() + time::Duration::days(200))[..16]
+    let far = keyward::clock::fmt::iso(keyward::clock::now() + time::Duration::days(200))[..16]
         .to_owned();
     let too_long = app
         .post_new_key(&created.id, "Too long", &["services:read"], &far)
         .await;
     assert_eq!(too_long.status().as_u16(), 422);
-    let near = keyward::routes::fmt::iso(keyward::clock::now() + time::Duration::days(60))[..16]
-        .to_owned();
+    let near =
+        keyward::clock::fmt::iso(keyward::clock::now() + time::Duration::days(60))[..16].to_owned();
     assert_eq!(
         app.post_new_key(&created.id, "Fine", &["services:read"], &near)
             .await

@@ -163,6 +163,32 @@ impl ApiKey {
             .optional()
     }
 
+    /// How many keys each of `app_ids` has; apps without keys are left out.
+    pub fn count_by_app(conn: &mut DbConn, app_ids: &[&str]) -> QueryResult<Vec<(String, i64)>> {
+        api_keys::table
+            .filter(api_keys::app_id.eq_any(app_ids))
+            .group_by(api_keys::app_id)
+            .select((api_keys::app_id, diesel::dsl::count_star()))
+            .load(conn)
+    }
+
+    /// Records when keys were last used (a batch from the credential check): a
+    /// time never moves back.
+    pub fn record_uses(conn: &mut DbConn, uses: &[(String, Timestamp)]) -> QueryResult<()> {
+        for (id, at) in uses {
+            diesel::update(
+                api_keys::table.find(id).filter(
+                    api_keys::last_used_at
+                        .is_null()
+                        .or(api_keys::last_used_at.lt(*at)),
+                ),
+            )
+            .set(api_keys::last_used_at.eq(Some(*at)))
+            .execute(conn)?;
+        }
+        Ok(())
+    }
+
     /// The key a creation form made, if it was submitted before.
     pub fn find_by_nonce(conn: &mut DbConn, nonce: &str) -> QueryResult<Option<ApiKey>> {
         api_keys::table

@@ -206,6 +206,26 @@ pub struct Target {
 }
 
 impl Target {
+    /// An app.
+    pub fn app(app: &super::App) -> Self {
+        Self {
+            app_id: Some(app.id.clone()),
+            ..Self::new("app", app.id.clone(), app.name.clone())
+        }
+    }
+
+    /// A key of `app`, named with its masked form.
+    pub fn key(app: &super::App, key: &super::ApiKey) -> Self {
+        Self {
+            app_id: Some(app.id.clone()),
+            ..Self::new(
+                "key",
+                key.id.clone(),
+                format!("{} ({})", key.name, key.masked()),
+            )
+        }
+    }
+
     /// A target of `kind` with an id and a label.
     pub fn new(kind: &'static str, id: impl Into<String>, label: impl Into<String>) -> Self {
         Self {

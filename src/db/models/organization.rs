@@ -43,6 +43,14 @@ impl Organization {
             .first(conn)
     }
 
+    /// Every organization's id, oldest first (the jobs run for each).
+    pub fn list_ids(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+        organizations::table
+            .order((organizations::created_at.asc(), organizations::id.asc()))
+            .select(organizations::id)
+            .load(conn)
+    }
+
     /// Marks that credentials changed, in the caller's transaction: every instance
     /// drops its cache of verified keys when it sees the new version.
     pub fn bump_credentials(conn: &mut DbConn, id: &str) -> QueryResult<()> {
@@ -52,15 +60,16 @@ impl Organization {
             .map(|_| ())
     }
 
-    /// The credentials version and the external connectivity switch, polled often.
-    pub fn credentials_state(conn: &mut DbConn, id: &str) -> QueryResult<(i64, bool)> {
+    /// Every organization's credentials version and external connectivity
+    /// switch: what the credential check polls four times a second.
+    pub fn credentials_states(conn: &mut DbConn) -> QueryResult<Vec<(String, i64, bool)>> {
         organizations::table
-            .find(id)
             .select((
+                organizations::id,
                 organizations::credentials_version,
                 organizations::external_connectivity,
             ))
-            .first(conn)
+            .load(conn)
     }
 
     /// Switches external connectivity.

@@ -371,6 +371,21 @@ impl Employee {
             .map(|_| ())
     }
 
+    /// Locks the employee's row until the transaction ends, so two bookings
+    /// cannot take the same time (PostgreSQL; SQLite's write transactions already
+    /// run one at a time).
+    pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+        if let DbConn::Postgres(pg) = conn {
+            employees::table
+                .find(id)
+                .select(employees::id)
+                .for_update()
+                .first::<String>(pg)
+                .optional()?;
+        }
+        Ok(())
+    }
+
     /// Marks as left (or back).
     pub fn set_active(
         conn: &mut DbConn,

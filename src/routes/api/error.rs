@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Denial;
 use crate::db::DbError;
+use crate::services::{Kind, OpError};
 
 /// The media type of every `/api` document.
 pub const JSON_API: &str = "application/vnd.api+json";
@@ -230,6 +231,49 @@ impl From<Denial> for ApiError {
     }
 }
 
+/// A refused state change as a JSON:API error, with the refusal's own code: a
+/// broken rule is 422 pointing at its field (a relationship for the related
+/// resources, an attribute otherwise), a state that does not allow it 409,
+/// nothing there 404, the database 503 or 500.
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        match (e.kind(), e) {
+            (_, OpError::Db(db)) => db.into(),
+            (Kind::NotFound, _) => Self::not_found(),
+            (Kind::Invalid, e) => {
+                let mut error = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    e.code(),
+                    "Invalid attribute",
+                    e.to_string(),
+                );
+                if let (Some(field), Some(object)) = (e.field(), error.errors.first_mut()) {
+                    let pointer = match field {
+                        "service" | "employee" | "guest" => {
+                            format!("/data/relationships/{field}")
+                        }
+                        other => format!("/data/attributes/{other}"),
+                    };
+                    object.source = Some(ErrorSource {
+                        pointer: Some(pointer),
+                        parameter: None,
+                        header: None,
+                    });
+                }
+                error
+            }
+            (Kind::Conflict | Kind::Database, e) => {
+                let title = match &e {
+                    OpError::SlotTaken => "Slot taken",
+                    OpError::AppointmentCancelled => "Appointment cancelled",
+                    _ => "Conflict",
+                };
+                Self::new(StatusCode::CONFLICT, e.code(), title, e.to_string())
+            }
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         if e.is_unavailable() {
@@ -259,7 +303,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.content_type(JSON_API);
-        for pair in crate::middleware::SECURITY_HEADERS {
+        for pair in crate::headers::SECURITY_HEADERS {
             response.insert_header(pair);
         }
         if self.status == StatusCode::UNAUTHORIZED {

@@ -29,7 +29,7 @@ use crate::db::models::platform::{
     Appointment, Employee, Guest, Installment, Payment, Service, WorkingHours,
 };
 use crate::domain::scopes::{Action, Permission};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// What an operation does, for its documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +245,12 @@ pub fn routes() -> impl Iterator<Item = &'static ApiRoute> {
         .chain(PAYMENTS.iter())
 }
 
+/// The permissions of one path's methods, kept as the resource's data: a request
+/// finds its route's permission among at most a few methods, never by scanning
+/// the route table.
+#[derive(Debug)]
+struct MethodPermissions(Vec<(Method, Option<Permission>)>);
+
 /// Registers every route, one resource per path, answering 405 for other methods.
 /// Paths are relative to the `/api` scope this is configured in.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -253,7 +259,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         by_path.entry(route.path).or_default().push(route);
     }
     for (path, routes) in by_path {
+        let permissions = MethodPermissions(
+            routes
+                .iter()
+                .map(|r| (r.method.clone(), r.permission))
+                .collect(),
+        );
         let mut resource = web::resource(path.strip_prefix("/api").unwrap_or(path))
+            .app_data(permissions)
             .default_service(web::to(method_not_allowed));
         for route in routes {
             resource = resource.route((route.handler)());
@@ -283,10 +296,11 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 
 /// The permission the matched route demands.
 fn route_permission(req: &HttpRequest) -> Option<Permission> {
-    let pattern = req.match_pattern()?;
-    routes()
-        .find(|r| r.path == pattern && r.method == *req.method())
-        .and_then(|r| r.permission)
+    let MethodPermissions(methods) = req.app_data::<MethodPermissions>()?;
+    methods
+        .iter()
+        .find(|(method, _)| method == req.method())
+        .and_then(|(_, permission)| *permission)
 }
 
 /// A request whose credential holds its route's permission.

@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::clock::Timestamp;
+use crate::clock::fmt::iso;
 use crate::db::models::platform::{
     Appointment, Employee, Guest, Installment, Payment, Service, WorkingHours,
 };
-use crate::routes::fmt::iso;
 
 /// An amount of money.
 #[derive(Debug, Serialize, ToSchema)]

@@ -2,16 +2,43 @@
 //! ForwardAuth) asks whether the request's credential holds a permission.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::{ApiError, JSON_API};
 use super::query_pairs;
+use crate::auth::Grant;
 use crate::domain::scopes::Permission;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The header naming the permission to check.
 pub const REQUIRED_PERMISSION: HeaderName = HeaderName::from_static("x-required-permission");
+
+const APP_ID: HeaderName = HeaderName::from_static("x-keyward-app-id");
+const KEY_ID: HeaderName = HeaderName::from_static("x-keyward-key-id");
+const PERMISSIONS: HeaderName = HeaderName::from_static("x-keyward-permissions");
+const SOURCE_APP: HeaderName = HeaderName::from_static("x-keyward-source-app");
+
+/// The answer headers of a passing check, made once per cached grant: the app,
+/// the key, the permissions (space-separated) and the Source App.
+struct AnswerHeaders([(HeaderName, HeaderValue); 4]);
+
+impl AnswerHeaders {
+    fn of(grant: &Grant) -> Self {
+        // Ids and permission names are visible ASCII, so this never falls back.
+        let value =
+            |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""));
+        Self([
+            (APP_ID, value(&grant.app_id)),
+            (KEY_ID, value(grant.key_id().unwrap_or(""))),
+            (PERMISSIONS, value(&grant.permissions.to_stored())),
+            (
+                SOURCE_APP,
+                HeaderValue::from_static(grant.source_app.as_str()),
+            ),
+        ])
+    }
+}
 
 /// 200 with `X-Keyward-App-Id`, `X-Keyward-Key-Id` and `X-Keyward-Permissions` when
 /// the credential holds the permission in `X-Required-Permission` (or
@@ -71,27 +98,29 @@ pub async fn auth_check(
         .verifier
         .verify(req.headers(), Some(permission), client)
         .await?;
-    const APP_ID: HeaderName = HeaderName::from_static("x-keyward-app-id");
-    const KEY_ID: HeaderName = HeaderName::from_static("x-keyward-key-id");
-    const PERMISSIONS: HeaderName = HeaderName::from_static("x-keyward-permissions");
-    const SOURCE_APP: HeaderName = HeaderName::from_static("x-keyward-source-app");
-    let [app_id, key_id, permissions, source_app] = grant.headers.clone();
-    Ok(HttpResponse::Ok()
-        .insert_header((APP_ID, app_id))
-        .insert_header((KEY_ID, key_id))
-        .insert_header((PERMISSIONS, permissions))
-        .insert_header((SOURCE_APP, source_app))
-        .content_type(JSON_API)
-        .body(
-            [
-                r#"{"jsonapi":{"version":"1.1"},"meta":{"allowed":true,"permission":""#,
-                &permission.to_string(),
-                r#"","app_id":""#,
-                &grant.app_id,
-                r#"","key_id":""#,
-                &grant.key_id,
-                r#""}}"#,
-            ]
-            .concat(),
-        ))
+    let mut answer = HttpResponse::Ok();
+    match grant.derived(AnswerHeaders::of) {
+        Some(headers) => {
+            for pair in &headers.0 {
+                answer.insert_header(pair.clone());
+            }
+        }
+        None => {
+            for pair in AnswerHeaders::of(&grant).0 {
+                answer.insert_header(pair);
+            }
+        }
+    }
+    Ok(answer.content_type(JSON_API).body(
+        [
+            r#"{"jsonapi":{"version":"1.1"},"meta":{"allowed":true,"permission":""#,
+            &permission.to_string(),
+            r#"","app_id":""#,
+            &grant.app_id,
+            r#"","key_id":""#,
+            grant.key_id().unwrap_or(""),
+            r#""}}"#,
+        ]
+        .concat(),
+    ))
 }

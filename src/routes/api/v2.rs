@@ -11,12 +11,16 @@ use super::error::ApiError;
 use super::resources::{AvailableSlot, ToResource};
 use super::{Authorized, JsonApiBody, Page, collection, query_pairs, single};
 use crate::clock::{self, Timestamp};
+use crate::db::DbConn;
 use crate::db::models::platform::{
     Appointment, Employee, Guest, Installment, Payment, Service, WorkingHours,
 };
-use crate::db::{DbConn, DbError, new_id, write_tx};
-use crate::domain::{EmailAddress, SourceApp, has_control_chars};
-use crate::startup::AppState;
+use crate::domain::{EmailAddress, has_control_chars};
+use crate::services::bookings::{
+    self, BOOKING_HORIZON, Booker, BookingChanges, NewBooking, bookable, weekday,
+};
+use crate::services::{self, guests::GuestChanges};
+use crate::state::AppState;
 
 /// A table served as a JSON:API collection.
 pub trait PlatformResource: ToResource + Send + Sized + 'static {
@@ -73,8 +77,7 @@ pub async fn list<T: PlatformResource>(
         page.size + 1,
     );
     let rows = state
-        .db
-        .run(move |conn| T::page(conn, &org, after.as_deref(), limit).map_err(DbError::from))
+        .read(move |conn| T::page(conn, &org, after.as_deref(), limit))
         .await?;
     Ok(collection(
         T::PATH,
@@ -91,21 +94,9 @@ pub async fn read<T: PlatformResource>(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (auth.0.organization_id.clone(), path.into_inner());
-    let row = state
-        .db
-        .run(move |conn| T::one(conn, &org, &id).map_err(DbError::from))
-        .await?;
+    let row = state.read(move |conn| T::one(conn, &org, &id)).await?;
     row.map(|r| single(StatusCode::OK, r.to_resource()))
         .ok_or_else(ApiError::not_found)
-}
-
-/// How far ahead an appointment may be booked: a time years away is a typo, and
-/// the bound keeps every end time (start plus a service's duration) representable.
-const BOOKING_HORIZON: Duration = Duration::days(2 * 366);
-
-/// Whether `t` is a time that may be booked: after `now`, within the horizon.
-fn bookable(t: Timestamp, now: Timestamp) -> bool {
-    t > now && t <= now + BOOKING_HORIZON
 }
 
 fn parse_instant(raw: &str) -> Option<Timestamp> {
@@ -119,14 +110,6 @@ fn slot_start_text(t: Timestamp) -> String {
         .unwrap_or_default()
 }
 
-fn minute_of_day(t: Timestamp) -> i32 {
-    i32::from(t.hour()) * 60 + i32::from(t.minute())
-}
-
-fn weekday(date: Date) -> i32 {
-    i32::from(date.weekday().number_from_monday())
-}
-
 /// The free slots of `service` on `date`, every 15 minutes within working hours,
 /// not overlapping a booking, bookable (see [`bookable`]); sorted by start then
 /// employee.
@@ -136,7 +119,7 @@ fn free_slots(
     service: &Service,
     date: Date,
     now: Timestamp,
-) -> Result<Vec<AvailableSlot>, DbError> {
+) -> diesel::QueryResult<Vec<AvailableSlot>> {
     if date < now.date() || date > (now + BOOKING_HORIZON).date() {
         return Ok(Vec::new());
     }
@@ -226,8 +209,7 @@ pub async fn slots_list(
     let org = auth.0.organization_id.clone();
     let sid = service_id.clone();
     let slots = state
-        .db
-        .run(move |conn| -> Result<Option<Vec<AvailableSlot>>, DbError> {
+        .read(move |conn| {
             let Some(service) = Service::find(conn, &org, &sid)? else {
                 return Ok(None);
             };
@@ -277,8 +259,7 @@ pub async fn slot_read(
         id.clone(),
     );
     let slot = state
-        .db
-        .run(move |conn| -> Result<Option<AvailableSlot>, DbError> {
+        .read(move |conn| {
             let Some(service) = Service::find(conn, &org, &service_id)? else {
                 return Ok(None);
             };
@@ -405,110 +386,6 @@ fn text_attribute(
     None
 }
 
-fn booking_source(source: SourceApp) -> &'static str {
-    match source {
-        SourceApp::ExternalCma => "mobile",
-        SourceApp::ExternalWebstore => "web",
-        SourceApp::Bot => "bot",
-        SourceApp::ClientApp => "api",
-    }
-}
-
-/// Locks the employee's row so two bookings cannot take the same time (PostgreSQL;
-/// SQLite's write transactions already run one at a time).
-fn lock_employee(conn: &mut DbConn, id: &str) -> diesel::QueryResult<()> {
-    use diesel::prelude::*;
-    if let DbConn::Postgres(pg) = conn {
-        crate::db::schema::employees::table
-            .find(id)
-            .select(crate::db::schema::employees::id)
-            .for_update()
-            .first::<String>(pg)
-            .optional()?;
-    }
-    Ok(())
-}
-
-/// Why a booking cannot be made, found inside the transaction.
-enum BookingError {
-    Invalid(Vec<(String, String)>),
-    Taken,
-    Db(DbError),
-}
-
-impl From<DbError> for BookingError {
-    fn from(e: DbError) -> Self {
-        Self::Db(e)
-    }
-}
-
-impl From<diesel::result::Error> for BookingError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(e.into())
-    }
-}
-
-impl From<BookingError> for ApiError {
-    fn from(e: BookingError) -> Self {
-        match e {
-            BookingError::Invalid(problems) => ApiError::validation(problems),
-            BookingError::Taken => ApiError::new(
-                StatusCode::CONFLICT,
-                "slot_taken",
-                "Slot taken",
-                "The employee has another appointment at that time. List available_slots for free times.",
-            ),
-            BookingError::Db(e) => e.into(),
-        }
-    }
-}
-
-/// Checks a booking against the employee's hours and other bookings.
-fn check_booking(
-    conn: &mut DbConn,
-    org: &str,
-    employee_id: &str,
-    starts_at: Timestamp,
-    ends_at: Timestamp,
-    except: Option<&str>,
-) -> Result<(), BookingError> {
-    let invalid = |pointer: &str, message: &str| {
-        BookingError::Invalid(vec![(pointer.to_owned(), message.to_owned())])
-    };
-    let employee = Employee::find(conn, org, employee_id)?.ok_or_else(|| {
-        invalid(
-            "/data/relationships/employee",
-            "There is no employee with this id.",
-        )
-    })?;
-    if !employee.active {
-        return Err(invalid(
-            "/data/relationships/employee",
-            "This employee has left the organization.",
-        ));
-    }
-    let (start_min, end_min) = (
-        minute_of_day(starts_at),
-        minute_of_day(starts_at)
-            + i32::try_from((ends_at - starts_at).whole_minutes()).unwrap_or(i32::MAX),
-    );
-    let spans = WorkingHours::for_employee_day(conn, employee_id, weekday(starts_at.date()))?;
-    if !spans
-        .iter()
-        .any(|s| s.starts_minute <= start_min && end_min <= s.ends_minute)
-    {
-        return Err(invalid(
-            "/data/attributes/starts_at",
-            "The employee does not work at that time.",
-        ));
-    }
-    lock_employee(conn, employee_id)?;
-    if Appointment::overlaps(conn, employee_id, starts_at, ends_at, except)? {
-        return Err(BookingError::Taken);
-    }
-    Ok(())
-}
-
 fn start_attribute(
     data: &Map<String, Value>,
     problems: &mut Problems,
@@ -516,15 +393,10 @@ fn start_attribute(
 ) -> Option<Timestamp> {
     let value = attribute(data, "starts_at")?;
     match value.as_str().and_then(parse_instant) {
-        Some(t) if t <= now => problems.add(
-            "/data/attributes/starts_at",
-            "starts_at must be in the future.",
-        ),
-        Some(t) if !bookable(t, now) => problems.add(
-            "/data/attributes/starts_at",
-            "starts_at must be within two years from now.",
-        ),
-        Some(t) => return Some(t),
+        Some(t) => match bookings::check_start(t, now) {
+            Ok(()) => return Some(t),
+            Err(e) => problems.add("/data/attributes/starts_at", e.to_string()),
+        },
         None => problems.add(
             "/data/attributes/starts_at",
             "starts_at must be an RFC 3339 time, e.g. 2026-12-01T10:00:00Z.",
@@ -575,48 +447,20 @@ pub async fn appointment_create(
         )]));
     };
     let org = grant.organization_id.clone();
+    let booker = Booker {
+        app_id: grant.app_id.clone(),
+        key_id: grant.key_id().map(str::to_owned),
+        source: grant.source_app,
+    };
+    let new = NewBooking {
+        service_id,
+        employee_id,
+        guest_id,
+        starts_at,
+        notes,
+    };
     let appointment = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| -> Result<Appointment, BookingError> {
-                let service = Service::find(conn, &org, &service_id)?.ok_or_else(|| {
-                    BookingError::Invalid(vec![(
-                        "/data/relationships/service".into(),
-                        "There is no service with this id.".into(),
-                    )])
-                })?;
-                if let Some(g) = &guest_id
-                    && Guest::find(conn, &org, g)?.is_none()
-                {
-                    return Err(BookingError::Invalid(vec![(
-                        "/data/relationships/guest".into(),
-                        "There is no guest with this id.".into(),
-                    )]));
-                }
-                let ends_at = starts_at + Duration::minutes(i64::from(service.duration_minutes));
-                check_booking(conn, &org, &employee_id, starts_at, ends_at, None)?;
-                let now = clock::now();
-                let appointment = Appointment {
-                    id: new_id(),
-                    organization_id: org.clone(),
-                    service_id,
-                    employee_id,
-                    guest_id,
-                    starts_at,
-                    ends_at,
-                    status: "booked".to_owned(),
-                    notes,
-                    source: booking_source(grant.source_app).to_owned(),
-                    created_by_app_id: Some(grant.app_id.clone()),
-                    created_by_key_id: Some(grant.key_id.to_string()),
-                    created_at: now,
-                    updated_at: now,
-                    cancelled_at: None,
-                };
-                Appointment::insert(conn, &appointment)?;
-                Ok(appointment)
-            })
-        })
+        .op(move |conn| bookings::book(conn, &org, &booker, &new))
         .await?;
     Ok(single(StatusCode::CREATED, appointment.to_resource()))
 }
@@ -643,62 +487,15 @@ pub async fn appointment_update(
     }
     problems.into_result()?;
     let org = auth.0.organization_id.clone();
+    let changes = BookingChanges {
+        starts_at: new_start,
+        employee_id: new_employee.flatten(),
+        notes: new_notes,
+    };
     let updated = state
-        .db
-        .run(move |conn| {
-            write_tx(
-                conn,
-                |conn| -> Result<Option<Result<Appointment, ApiError>>, BookingError> {
-                    let Some(current) = Appointment::find(conn, &org, &id)? else {
-                        return Ok(None);
-                    };
-                    if current.status != "booked" {
-                        return Ok(Some(Err(ApiError::new(
-                            StatusCode::CONFLICT,
-                            "appointment_cancelled",
-                            "Appointment cancelled",
-                            "A cancelled appointment cannot be changed.",
-                        ))));
-                    }
-                    let service = Service::find(conn, &org, &current.service_id)?.ok_or(
-                        BookingError::Db(DbError::Query(diesel::result::Error::NotFound)),
-                    )?;
-                    let starts_at = new_start.unwrap_or(current.starts_at);
-                    let ends_at =
-                        starts_at + Duration::minutes(i64::from(service.duration_minutes));
-                    let employee_id = new_employee
-                        .flatten()
-                        .unwrap_or_else(|| current.employee_id.clone());
-                    if starts_at != current.starts_at || employee_id != current.employee_id {
-                        check_booking(
-                            conn,
-                            &org,
-                            &employee_id,
-                            starts_at,
-                            ends_at,
-                            Some(&current.id),
-                        )?;
-                    }
-                    let notes = new_notes.unwrap_or_else(|| current.notes.clone());
-                    Appointment::update_booking(
-                        conn,
-                        &current.id,
-                        &employee_id,
-                        starts_at,
-                        ends_at,
-                        &notes,
-                        clock::now(),
-                    )?;
-                    Ok(Appointment::find(conn, &org, &current.id)?.map(Ok))
-                },
-            )
-        })
+        .op(move |conn| bookings::change(conn, &org, &id, &changes))
         .await?;
-    match updated {
-        None => Err(ApiError::not_found()),
-        Some(Err(e)) => Err(e),
-        Some(Ok(a)) => Ok(single(StatusCode::OK, a.to_resource())),
-    }
+    Ok(single(StatusCode::OK, updated.to_resource()))
 }
 
 /// `DELETE /api/v2/appointments/{id}`: cancels it (again is harmless).
@@ -709,56 +506,44 @@ pub async fn appointment_cancel(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (auth.0.organization_id.clone(), path.into_inner());
     let cancelled = state
-        .db
-        .run(move |conn| {
-            write_tx(conn, |conn| -> Result<Option<Appointment>, DbError> {
-                let Some(current) = Appointment::find(conn, &org, &id)? else {
-                    return Ok(None);
-                };
-                if current.status == "booked" {
-                    Appointment::cancel(conn, &id, clock::now())?;
-                }
-                Ok(Appointment::find(conn, &org, &id)?)
-            })
-        })
+        .op(move |conn| bookings::cancel(conn, &org, &id))
         .await?;
-    cancelled
-        .map(|a| single(StatusCode::OK, a.to_resource()))
-        .ok_or_else(ApiError::not_found)
+    Ok(single(StatusCode::OK, cancelled.to_resource()))
 }
 
+/// A guest's attributes as sent. `creating` makes the names required.
 fn guest_fields(
     data: &Map<String, Value>,
-    current: Option<&Guest>,
+    creating: bool,
     problems: &mut Problems,
-) -> (String, String, Option<String>, Option<String>) {
-    let mut name = |field: &str, existing: Option<&str>| -> String {
+) -> GuestChanges {
+    let mut name = |field: &str| -> Option<String> {
         match text_attribute(data, field, 100, problems) {
             Some(v) if v.is_empty() => {
                 problems.add(
                     &format!("/data/attributes/{field}"),
                     format!("{field} cannot be empty."),
                 );
-                String::new()
+                None
             }
-            Some(v) => v,
-            None if existing.is_none() && attribute(data, field).is_none() => {
+            Some(v) => Some(v),
+            None if creating && attribute(data, field).is_none() => {
                 problems.add(
                     &format!("/data/attributes/{field}"),
                     format!("{field} is required."),
                 );
-                String::new()
+                None
             }
-            None => existing.unwrap_or_default().to_owned(),
+            None => None,
         }
     };
-    let first = name("first_name", current.map(|g| g.first_name.as_str()));
-    let last = name("last_name", current.map(|g| g.last_name.as_str()));
+    let first_name = name("first_name");
+    let last_name = name("last_name");
     let email = match attribute(data, "email") {
-        None => current.and_then(|g| g.email.clone()),
-        Some(Value::Null) => None,
+        None => None,
+        Some(Value::Null) => Some(None),
         Some(Value::String(s)) => match EmailAddress::parse(s) {
-            Ok(e) => Some(e.as_str().to_owned()),
+            Ok(e) => Some(Some(e.as_str().to_owned())),
             Err(e) => {
                 problems.add("/data/attributes/email", e.to_string());
                 None
@@ -770,15 +555,15 @@ fn guest_fields(
         }
     };
     let phone = match attribute(data, "phone") {
-        None => current.and_then(|g| g.phone.clone()),
-        Some(Value::Null) => None,
+        None => None,
+        Some(Value::Null) => Some(None),
         Some(Value::String(s))
             if s.len() <= 32
                 && !s.trim().is_empty()
                 && s.chars()
                     .all(|c| c.is_ascii_digit() || " +-().".contains(c)) =>
         {
-            Some(s.trim().to_owned())
+            Some(Some(s.trim().to_owned()))
         }
         Some(_) => {
             problems.add(
@@ -788,7 +573,12 @@ fn guest_fields(
             None
         }
     };
-    (first, last, email, phone)
+    GuestChanges {
+        first_name,
+        last_name,
+        email,
+        phone,
+    }
 }
 
 /// `POST /api/v2/guests`.
@@ -799,23 +589,20 @@ pub async fn guest_create(
 ) -> Result<HttpResponse, ApiError> {
     let data = data_of(&body.0, "guests", None)?;
     let mut problems = Problems::default();
-    let (first_name, last_name, email, phone) = guest_fields(data, None, &mut problems);
+    let fields = guest_fields(data, true, &mut problems);
     problems.into_result()?;
-    let now = clock::now();
-    let guest = Guest {
-        id: new_id(),
-        organization_id: auth.0.organization_id.clone(),
-        first_name,
-        last_name,
-        email,
-        phone,
-        created_at: now,
-        updated_at: now,
-    };
-    let row = guest.clone();
-    state
-        .db
-        .run(move |conn| Guest::insert(conn, &row).map_err(DbError::from))
+    let org = auth.0.organization_id.clone();
+    let guest = state
+        .op(move |conn| {
+            services::guests::add(
+                conn,
+                &org,
+                fields.first_name.unwrap_or_default(),
+                fields.last_name.unwrap_or_default(),
+                fields.email.flatten(),
+                fields.phone.flatten(),
+            )
+        })
         .await?;
     Ok(single(StatusCode::CREATED, guest.to_resource()))
 }
@@ -828,40 +615,22 @@ pub async fn guest_update(
     body: JsonApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let data = data_of(&body.0, "guests", Some(&id))?.clone();
+    let data = data_of(&body.0, "guests", Some(&id))?;
+    let mut problems = Problems::default();
+    let changes = guest_fields(data, false, &mut problems);
     let org = auth.0.organization_id.clone();
-    let result = state
-        .db
-        .run(move |conn| {
-            write_tx(
-                conn,
-                |conn| -> Result<Option<Result<Guest, ApiError>>, DbError> {
-                    let Some(current) = Guest::find(conn, &org, &id)? else {
-                        return Ok(None);
-                    };
-                    let mut problems = Problems::default();
-                    let (first_name, last_name, email, phone) =
-                        guest_fields(&data, Some(&current), &mut problems);
-                    if let Err(e) = problems.into_result() {
-                        return Ok(Some(Err(e)));
-                    }
-                    let updated = Guest {
-                        first_name,
-                        last_name,
-                        email,
-                        phone,
-                        updated_at: clock::now(),
-                        ..current
-                    };
-                    Guest::update(conn, &updated)?;
-                    Ok(Some(Ok(updated)))
-                },
-            )
-        })
-        .await?;
-    match result {
-        None => Err(ApiError::not_found()),
-        Some(Err(e)) => Err(e),
-        Some(Ok(g)) => Ok(single(StatusCode::OK, g.to_resource())),
+    // An unknown guest is a 404 before its attributes are judged.
+    let (o, i) = (org.clone(), id.clone());
+    if state
+        .read(move |conn| Guest::find(conn, &o, &i))
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found());
     }
+    problems.into_result()?;
+    let guest = state
+        .op(move |conn| services::guests::change(conn, &org, &id, changes))
+        .await?;
+    Ok(single(StatusCode::OK, guest.to_resource()))
 }

@@ -11,19 +11,18 @@ use time::PrimitiveDateTime;
 use time::macros::format_description;
 
 use super::scopes::{self, GroupView};
-use crate::auth::FullAdmin;
 use crate::clock::{self, Timestamp};
-use crate::db::models::{ApiKey, App, AppStatus, MAX_KEYS_PER_APP, Organization};
+use crate::db::models::{ApiKey, App, AppStatus, Organization};
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{Description, Name};
 use crate::error::AppError;
+use crate::routes::extract::FullAdmin;
 use crate::routes::form::Form;
 use crate::routes::page::{self, Layout, Nav};
-use crate::routes::{op, read};
 use crate::secrets::random_token;
 use crate::services::keys::KeyFields;
 use crate::services::{self, OpError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The key form as submitted.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -98,7 +97,15 @@ pub fn parse_expiry(raw: &str) -> Result<Option<Timestamp>, String> {
         .map_err(|_| "Enter a date and time, or leave it empty for Never.".to_owned())
 }
 
-fn parse_fields(form: &KeyForm, app: &App, now: Timestamp) -> Result<KeyFields, KeyErrors> {
+/// The form as a key's fields, or every field's error at once. The rules are the
+/// services' own (`check_permissions`, `check_expiry`); `check_expiry_at` is
+/// `None` when an edit keeps the expiry it had.
+fn parse_fields(
+    form: &KeyForm,
+    app: &App,
+    org: &Organization,
+    check_expiry_at: Option<Timestamp>,
+) -> Result<KeyFields, KeyErrors> {
     let mut errors = KeyErrors::default();
     let name = Name::parse(&form.name)
         .map_err(|e| errors.name = Some(e.to_string()))
@@ -107,12 +114,13 @@ fn parse_fields(form: &KeyForm, app: &App, now: Timestamp) -> Result<KeyFields, 
         .map_err(|e| errors.description = Some(e.to_string()))
         .ok();
     let expires_at = match parse_expiry(&form.expires_at) {
-        Ok(Some(t)) if t <= now => {
-            errors.expires_at =
-                Some("Choose a time in the future, or leave it empty for Never.".to_owned());
-            None
-        }
-        Ok(t) => Some(t),
+        Ok(t) => match check_expiry_at.map(|now| services::keys::check_expiry(org, t, now)) {
+            Some(Err(e)) => {
+                errors.expires_at = Some(e.to_string());
+                None
+            }
+            _ => Some(t),
+        },
         Err(e) => {
             errors.expires_at = Some(e);
             None
@@ -120,16 +128,13 @@ fn parse_fields(form: &KeyForm, app: &App, now: Timestamp) -> Result<KeyFields, 
     };
     let permissions =
         match PermissionSet::from_submitted(form.permissions.iter().map(String::as_str)) {
-            Ok(set) if set.is_empty() => {
-                errors.permissions = Some("Select at least one permission.".to_owned());
-                None
-            }
-            Ok(set) if !set.is_subset(&app.apikey_permissions()) => {
-                errors.permissions =
-                    Some("Choose among the app's APIKEY GROUPS permissions.".to_owned());
-                None
-            }
-            Ok(set) => Some(set),
+            Ok(set) => match services::keys::check_permissions(app, &set) {
+                Ok(()) => Some(set),
+                Err(e) => {
+                    errors.permissions = Some(e.to_string());
+                    None
+                }
+            },
             Err(e) => {
                 errors.permissions = Some(e);
                 None
@@ -149,56 +154,90 @@ fn parse_fields(form: &KeyForm, app: &App, now: Timestamp) -> Result<KeyFields, 
     }
 }
 
+impl KeyErrors {
+    /// A refusal of the services, beside its field; `None` when the form cannot
+    /// show it.
+    fn from_refusal(e: &OpError) -> Option<Self> {
+        let message = Some(e.to_string());
+        match (e, e.field()) {
+            (_, Some("expires_at")) => Some(Self {
+                expires_at: message,
+                ..Self::default()
+            }),
+            (_, Some("permissions")) => Some(Self {
+                permissions: message,
+                ..Self::default()
+            }),
+            (OpError::KeyLimit, _) => Some(Self {
+                form: message,
+                ..Self::default()
+            }),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "keys/form.html")]
 struct KeyFormPage {
     layout: Layout,
+    view: KeyFormView,
+    groups: Vec<GroupView>,
+}
+
+/// What the New API Key and Edit API key pages show.
+#[derive(Debug)]
+struct KeyFormView {
     app: App,
+    /// The key being edited; `None` for a new key.
     key_id: Option<String>,
     form: KeyForm,
     errors: KeyErrors,
-    groups: Vec<GroupView>,
+    /// The key policy's maximum lifetime, in days.
     max_days: Option<i32>,
 }
 
-impl KeyFormPage {
-    fn new(
+impl KeyFormView {
+    fn render(
+        self,
         session: &Session,
         admin: &FullAdmin,
-        app: App,
-        key_id: Option<String>,
-        form: KeyForm,
-        errors: KeyErrors,
-        max_days: Option<i32>,
-    ) -> Result<Self, AppError> {
-        let checked = PermissionSet::from_stored(&form.permissions.join(" "));
-        let title = if key_id.is_some() {
+        status: StatusCode,
+    ) -> Result<HttpResponse, AppError> {
+        let checked = PermissionSet::from_stored(&self.form.permissions.join(" "));
+        let title = if self.key_id.is_some() {
             "Edit API key"
         } else {
             "New API Key"
         };
-        Ok(Self {
+        let page = KeyFormPage {
             layout: Layout::new(session, Some(admin), Nav::Apps, title)?,
-            groups: scopes::groups("permissions", Some(&app.apikey_permissions()), &checked),
-            app,
-            key_id,
-            form,
-            errors,
-            max_days,
-        })
+            groups: scopes::groups(
+                "permissions",
+                Some(&self.app.apikey_permissions()),
+                &checked,
+            ),
+            view: self,
+        };
+        page::render(status, &page)
     }
 }
 
 /// The app (finished, not a draft) and its organization, whose key policy applies.
-async fn load_app(state: &AppState, app_id: String) -> Result<(App, Organization), AppError> {
-    let org = state.organization_id.clone();
-    let (app, org) = read(state, move |conn| {
-        Ok((
-            App::find(conn, &org, &app_id)?,
-            Organization::find_by_id(conn, &org)?,
-        ))
-    })
-    .await?;
+async fn load_app(
+    state: &AppState,
+    admin: &FullAdmin,
+    app_id: String,
+) -> Result<(App, Organization), AppError> {
+    let org = admin.organization_id.clone();
+    let (app, org) = state
+        .read(move |conn| {
+            Ok((
+                App::find(conn, &org, &app_id)?,
+                Organization::find_by_id(conn, &org)?,
+            ))
+        })
+        .await?;
     let app = app.ok_or(AppError::NotFound)?;
     if app.status() == AppStatus::Draft {
         return Err(AppError::Conflict(
@@ -208,10 +247,6 @@ async fn load_app(state: &AppState, app_id: String) -> Result<(App, Organization
     Ok((app, org))
 }
 
-fn policy_max(org: &Organization) -> Option<i32> {
-    org.key_max_lifetime_days
-}
-
 /// `GET /apps/{id}/keys/new`.
 pub async fn key_new_form(
     session: Session,
@@ -219,9 +254,11 @@ pub async fn key_new_form(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (app, org) = load_app(&state, path.into_inner()).await?;
+    let (app, org) = load_app(&state, &admin, path.into_inner()).await?;
     let app_id = app.id.clone();
-    let count = read(&state, move |conn| ApiKey::count_for_app(conn, &app_id)).await?;
+    let count = state
+        .read(move |conn| ApiKey::count_for_app(conn, &app_id))
+        .await?;
     let form = KeyForm {
         active: Some("on".to_owned()),
         expires_at: services::keys::default_expiry(&org, clock::now())
@@ -232,18 +269,19 @@ pub async fn key_new_form(
         ..KeyForm::default()
     };
     let errors = KeyErrors {
-        form: (count >= MAX_KEYS_PER_APP).then(|| OpError::KeyLimit.to_string()),
+        form: services::keys::check_room(count)
+            .err()
+            .map(|e| e.to_string()),
         ..KeyErrors::default()
     };
-    page::ok(&KeyFormPage::new(
-        &session,
-        &admin,
+    KeyFormView {
         app,
-        None,
+        key_id: None,
         form,
         errors,
-        policy_max(&org),
-    )?)
+        max_days: org.key_max_lifetime_days,
+    }
+    .render(&session, &admin, StatusCode::OK)
 }
 
 #[derive(Template)]
@@ -269,38 +307,43 @@ pub async fn key_create(
     path: web::Path<String>,
     Form(mut form): Form<KeyForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (app, org) = load_app(&state, path.into_inner()).await?;
+    let (app, org) = load_app(&state, &admin, path.into_inner()).await?;
     if form.nonce.is_empty() || form.nonce.len() > 64 {
         form.nonce = random_token::<16>();
     }
-    let fields = match parse_fields(&form, &app, clock::now()) {
+    let fields = match parse_fields(&form, &app, &org, Some(clock::now())) {
         Ok(fields) => fields,
         Err(errors) => {
-            return page::render(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &KeyFormPage::new(&session, &admin, app, None, form, errors, policy_max(&org))?,
-            );
+            return KeyFormView {
+                app,
+                key_id: None,
+                form,
+                errors,
+                max_days: org.key_max_lifetime_days,
+            }
+            .render(&session, &admin, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
     let (org_id, actor, app_id, nonce, digest_key) = (
-        state.organization_id.clone(),
+        admin.organization_id.clone(),
         admin.actor(),
         app.id.clone(),
         form.nonce.clone(),
         state.digest_key.clone(),
     );
-    let result = op(&state, move |conn| {
-        services::keys::create(
-            conn,
-            &org_id,
-            &actor,
-            &app_id,
-            &fields,
-            Some(&nonce),
-            &digest_key,
-        )
-    })
-    .await;
+    let result = state
+        .op(move |conn| {
+            services::keys::create(
+                conn,
+                &org_id,
+                &actor,
+                &app_id,
+                &fields,
+                Some(&nonce),
+                &digest_key,
+            )
+        })
+        .await;
     match result {
         Ok((key, token)) => page::ok(&CreatedPage {
             layout: Layout::new(&session, Some(&admin), Nav::Apps, "API key created")?,
@@ -316,38 +359,30 @@ pub async fn key_create(
             );
             Ok(page::see_other(&format!("/apps/{}", app.id)))
         }
-        Err(OpError::Expiry(message)) => {
-            let errors = KeyErrors {
-                expires_at: Some(message),
-                ..KeyErrors::default()
-            };
-            page::render(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &KeyFormPage::new(&session, &admin, app, None, form, errors, policy_max(&org))?,
-            )
-        }
-        Err(e @ (OpError::KeyLimit | OpError::Invalid(_))) => {
-            let errors = KeyErrors {
-                form: Some(e.to_string()),
-                ..KeyErrors::default()
-            };
-            page::render(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &KeyFormPage::new(&session, &admin, app, None, form, errors, policy_max(&org))?,
-            )
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => match KeyErrors::from_refusal(&e) {
+            Some(errors) => KeyFormView {
+                app,
+                key_id: None,
+                form,
+                errors,
+                max_days: org.key_max_lifetime_days,
+            }
+            .render(&session, &admin, StatusCode::UNPROCESSABLE_ENTITY),
+            None => Err(e.into()),
+        },
     }
 }
 
 async fn load_key(
     state: &AppState,
+    admin: &FullAdmin,
     app_id: String,
     key_id: String,
 ) -> Result<(App, ApiKey, Organization), AppError> {
-    let (app, org) = load_app(state, app_id).await?;
+    let (app, org) = load_app(state, admin, app_id).await?;
     let id = app.id.clone();
-    let key = read(state, move |conn| ApiKey::find(conn, &id, &key_id))
+    let key = state
+        .read(move |conn| ApiKey::find(conn, &id, &key_id))
         .await?
         .ok_or(AppError::NotFound)?;
     Ok((app, key, org))
@@ -361,17 +396,15 @@ pub async fn key_edit_form(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
-    let (app, key, org) = load_key(&state, app_id, key_id).await?;
-    let form = KeyForm::from_key(&key);
-    page::ok(&KeyFormPage::new(
-        &session,
-        &admin,
+    let (app, key, org) = load_key(&state, &admin, app_id, key_id).await?;
+    KeyFormView {
+        form: KeyForm::from_key(&key),
         app,
-        Some(key.id),
-        form,
-        KeyErrors::default(),
-        policy_max(&org),
-    )?)
+        key_id: Some(key.id),
+        errors: KeyErrors::default(),
+        max_days: org.key_max_lifetime_days,
+    }
+    .render(&session, &admin, StatusCode::OK)
 }
 
 /// `POST /apps/{id}/keys/{key}/edit` — everything but the token.
@@ -383,8 +416,7 @@ pub async fn key_update(
     Form(form): Form<KeyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
-    let (app, key, org) = load_key(&state, app_id, key_id).await?;
-    let now = clock::now();
+    let (app, key, org) = load_key(&state, &admin, app_id, key_id).await?;
     // An expiry left as it was may have passed meanwhile; only a new one must be ahead.
     let unchanged_expiry = parse_expiry(&form.expires_at)
         .ok()
@@ -393,41 +425,32 @@ pub async fn key_update(
             key.expires_at
                 .is_some_and(|k| datetime_local(k) == datetime_local(t))
         });
-    let check_now = if unchanged_expiry {
-        Timestamp::MIN
-    } else {
-        now
-    };
-    let mut fields = match parse_fields(&form, &app, check_now) {
+    let check_expiry_at = (!unchanged_expiry).then(clock::now);
+    let mut fields = match parse_fields(&form, &app, &org, check_expiry_at) {
         Ok(fields) => fields,
         Err(errors) => {
-            return page::render(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &KeyFormPage::new(
-                    &session,
-                    &admin,
-                    app,
-                    Some(key.id),
-                    form,
-                    errors,
-                    policy_max(&org),
-                )?,
-            );
+            return KeyFormView {
+                app,
+                key_id: Some(key.id),
+                form,
+                errors,
+                max_days: org.key_max_lifetime_days,
+            }
+            .render(&session, &admin, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
     if unchanged_expiry {
         fields.expires_at = key.expires_at;
     }
     let (org_id, actor, a_id, k_id) = (
-        state.organization_id.clone(),
+        admin.organization_id.clone(),
         admin.actor(),
         app.id.clone(),
         key.id.clone(),
     );
-    match op(&state, move |conn| {
-        services::keys::edit(conn, &org_id, &actor, &a_id, &k_id, &fields)
-    })
-    .await
+    match state
+        .op(move |conn| services::keys::edit(conn, &org_id, &actor, &a_id, &k_id, &fields))
+        .await
     {
         Ok(()) => {
             page::flash(
@@ -437,31 +460,17 @@ pub async fn key_update(
             );
             Ok(page::see_other(&format!("/apps/{}", app.id)))
         }
-        Err(e @ (OpError::Invalid(_) | OpError::Expiry(_))) => {
-            let errors = match e {
-                OpError::Expiry(message) => KeyErrors {
-                    expires_at: Some(message),
-                    ..KeyErrors::default()
-                },
-                other => KeyErrors {
-                    form: Some(other.to_string()),
-                    ..KeyErrors::default()
-                },
-            };
-            page::render(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &KeyFormPage::new(
-                    &session,
-                    &admin,
-                    app,
-                    Some(key.id),
-                    form,
-                    errors,
-                    policy_max(&org),
-                )?,
-            )
-        }
-        Err(e) => Err(e.into()),
+        Err(e) => match KeyErrors::from_refusal(&e) {
+            Some(errors) => KeyFormView {
+                app,
+                key_id: Some(key.id),
+                form,
+                errors,
+                max_days: org.key_max_lifetime_days,
+            }
+            .render(&session, &admin, StatusCode::UNPROCESSABLE_ENTITY),
+            None => Err(e.into()),
+        },
     }
 }
 
@@ -478,11 +487,10 @@ pub async fn key_set_active(
         "inactivate" => false,
         _ => return Err(AppError::NotFound),
     };
-    let (org, actor, a_id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
-    let key = op(&state, move |conn| {
-        services::keys::set_active(conn, &org, &actor, &a_id, &key_id, active)
-    })
-    .await?;
+    let (org, actor, a_id) = (admin.organization_id.clone(), admin.actor(), app_id.clone());
+    let key = state
+        .op(move |conn| services::keys::set_active(conn, &org, &actor, &a_id, &key_id, active))
+        .await?;
     let message = if active {
         format!("The key “{}” is active.", key.name)
     } else {
@@ -508,9 +516,9 @@ pub async fn key_delete_form(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
-    let (app, key, _) = load_key(&state, app_id, key_id).await?;
-    if key.active {
-        page::flash(&session, "error", OpError::KeyActive.to_string());
+    let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
+    if let Err(e) = services::keys::check_deletable(&key) {
+        page::flash(&session, "error", e.to_string());
         return Ok(page::see_other(&format!("/apps/{}", app.id)));
     }
     page::ok(&DeletePage {
@@ -528,11 +536,10 @@ pub async fn key_delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
-    let (org, actor, a_id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
-    match op(&state, move |conn| {
-        services::keys::delete(conn, &org, &actor, &a_id, &key_id)
-    })
-    .await
+    let (org, actor, a_id) = (admin.organization_id.clone(), admin.actor(), app_id.clone());
+    match state
+        .op(move |conn| services::keys::delete(conn, &org, &actor, &a_id, &key_id))
+        .await
     {
         Ok(key) => {
             page::flash(
@@ -542,7 +549,6 @@ pub async fn key_delete(
             );
             Ok(page::see_other(&format!("/apps/{app_id}")))
         }
-        Err(OpError::KeyActive) => Err(AppError::Conflict(OpError::KeyActive.to_string())),
         Err(e) => Err(e.into()),
     }
 }

@@ -13,25 +13,21 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use diesel::prelude::*;
 use serde::Deserialize;
 
 use self::details::{DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
 use self::scopes::{FamilyView, ScopesForm};
-use crate::auth::FullAdmin;
+use crate::clock::fmt;
 use crate::clock::{self, Timestamp};
 use crate::db::models::alert::{self, KeyAlert};
 use crate::db::models::platform::Appointment;
 use crate::db::models::{ApiKey, App, AppStatus, KeyStatus, MAX_KEYS_PER_APP};
-use crate::db::schema::api_keys;
 use crate::error::AppError;
-use crate::routes::fmt;
+use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::{Button, Query, RawForm};
 use crate::routes::page::{self, Layout, Nav};
 use crate::services::{self, OpError};
-use crate::startup::AppState;
-
-use crate::routes::{op, read};
+use crate::state::AppState;
 
 /// How many apps a page of the list shows.
 const PAGE_SIZE: i64 = 50;
@@ -97,26 +93,23 @@ pub async fn apps_index(
         .after
         .split_once('\n')
         .map(|(a, b)| (a.to_owned(), b.to_owned()));
-    let org = state.organization_id.clone();
+    let org = admin.organization_id.clone();
     let (search, cursor) = (q.clone(), after.clone());
-    let (apps, counts) = read(&state, move |conn| {
-        let search = Some(search.as_str()).filter(|s| !s.is_empty());
-        let apps = App::list_page(
-            conn,
-            &org,
-            search,
-            cursor.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-            PAGE_SIZE + 1,
-        )?;
-        let ids: Vec<&str> = apps.iter().map(|a| a.id.as_str()).collect();
-        let counts: Vec<(String, i64)> = api_keys::table
-            .filter(api_keys::app_id.eq_any(ids))
-            .group_by(api_keys::app_id)
-            .select((api_keys::app_id, diesel::dsl::count_star()))
-            .load(conn)?;
-        Ok((apps, counts))
-    })
-    .await?;
+    let (apps, counts) = state
+        .read(move |conn| {
+            let search = Some(search.as_str()).filter(|s| !s.is_empty());
+            let apps = App::list_page(
+                conn,
+                &org,
+                search,
+                cursor.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+                PAGE_SIZE + 1,
+            )?;
+            let ids: Vec<&str> = apps.iter().map(|a| a.id.as_str()).collect();
+            let counts = ApiKey::count_by_app(conn, &ids)?;
+            Ok((apps, counts))
+        })
+        .await?;
     let counts: HashMap<String, i64> = counts.into_iter().collect();
     let has_more = apps.len() > usize::try_from(PAGE_SIZE).unwrap_or(50);
     let shown: Vec<&App> = apps
@@ -292,21 +285,22 @@ pub async fn app_show(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (org, id) = (state.organization_id.clone(), path.into_inner());
-    let (app, keys, bookings, alerts) = read(&state, move |conn| {
-        let app = App::find(conn, &org, &id)?;
-        let (keys, bookings) = match &app {
-            Some(app) => (
-                ApiKey::list_for_app(conn, &app.id)?,
-                Appointment::recent_for_app(conn, &app.id, 10)?,
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
-        let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
-        let alerts = alert::for_keys(conn, &ids)?;
-        Ok((app, keys, bookings, alerts))
-    })
-    .await?;
+    let (org, id) = (admin.organization_id.clone(), path.into_inner());
+    let (app, keys, bookings, alerts) = state
+        .read(move |conn| {
+            let app = App::find(conn, &org, &id)?;
+            let (keys, bookings) = match &app {
+                Some(app) => (
+                    ApiKey::list_for_app(conn, &app.id)?,
+                    Appointment::recent_for_app(conn, &app.id, 10)?,
+                ),
+                None => (Vec::new(), Vec::new()),
+            };
+            let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+            let alerts = alert::for_keys(conn, &ids)?;
+            Ok((app, keys, bookings, alerts))
+        })
+        .await?;
     let app = app.ok_or(AppError::NotFound)?;
     if app.status() == AppStatus::Draft {
         return Ok(page::see_other(&format!("/apps/{}/wizard", app.id)));
@@ -382,9 +376,14 @@ fn edit_page(
     })
 }
 
-async fn load_finished(state: &AppState, id: String) -> Result<App, AppError> {
-    let org = state.organization_id.clone();
-    let app = read(state, move |conn| App::find(conn, &org, &id))
+async fn load_finished(
+    state: &AppState,
+    admin: &CurrentAdmin,
+    id: String,
+) -> Result<App, AppError> {
+    let org = admin.organization_id.clone();
+    let app = state
+        .read(move |conn| App::find(conn, &org, &id))
         .await?
         .ok_or(AppError::NotFound)?;
     if app.status() == AppStatus::Draft {
@@ -402,7 +401,7 @@ pub async fn app_edit_form(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_finished(&state, path.into_inner()).await?;
+    let app = load_finished(&state, &admin, path.into_inner()).await?;
     let details = DetailsForm::from_app(&app);
     let families = scopes::families(&app.apikey_permissions(), &app.jwt_permissions());
     page::ok(&edit_page(
@@ -424,7 +423,7 @@ pub async fn app_update(
     path: web::Path<String>,
     form: RawForm,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_finished(&state, path.into_inner()).await?;
+    let app = load_finished(&state, &admin, path.into_inner()).await?;
     let (mut details, scopes_form, button) = (
         form.parse::<DetailsForm>()?,
         form.parse::<ScopesForm>()?,
@@ -454,12 +453,13 @@ pub async fn app_update(
             return page::render(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
-    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
-    let result = op(&state, move |conn| {
-        services::apps::update_details(conn, &org, &actor, &app_id, &parsed)?;
-        services::apps::update_scopes(conn, &org, &actor, &app_id, &apikey, &jwt)
-    })
-    .await;
+    let (org, actor, app_id) = (admin.organization_id.clone(), admin.actor(), app.id.clone());
+    let result = state
+        .op(move |conn| {
+            services::apps::update_details(conn, &org, &actor, &app_id, &parsed)?;
+            services::apps::update_scopes(conn, &org, &actor, &app_id, &apikey, &jwt)
+        })
+        .await;
     match result {
         Ok(()) => {
             page::flash(&session, "success", "The application was saved.");
@@ -492,11 +492,10 @@ pub async fn app_set_active(
         "inactivate" => false,
         _ => return Err(AppError::NotFound),
     };
-    let (org, actor, id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
-    op(&state, move |conn| {
-        services::apps::set_active(conn, &org, &actor, &id, active)
-    })
-    .await?;
+    let (org, actor, id) = (admin.organization_id.clone(), admin.actor(), app_id.clone());
+    state
+        .op(move |conn| services::apps::set_active(conn, &org, &actor, &id, active))
+        .await?;
     page::flash(
         &session,
         "success",
@@ -517,11 +516,10 @@ pub async fn app_delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let app_id = path.into_inner();
-    let (org, actor, id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
-    match op(&state, move |conn| {
-        services::apps::delete(conn, &org, &actor, &id)
-    })
-    .await
+    let (org, actor, id) = (admin.organization_id.clone(), admin.actor(), app_id.clone());
+    match state
+        .op(move |conn| services::apps::delete(conn, &org, &actor, &id))
+        .await
     {
         Ok(app) => {
             page::flash(

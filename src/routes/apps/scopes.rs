@@ -120,11 +120,7 @@ impl ScopesForm {
     pub fn parse(&self) -> Result<(PermissionSet, PermissionSet), String> {
         let apikey = PermissionSet::from_submitted(self.apikey.iter().map(String::as_str))?;
         let jwt = PermissionSet::from_submitted(self.jwt.iter().map(String::as_str))?;
-        if apikey.is_empty() && jwt.is_empty() {
-            return Err(
-                "Select at least one permission, in APIKEY GROUPS or JWT GROUPS.".to_owned(),
-            );
-        }
+        crate::services::apps::check_scopes(&apikey, &jwt).map_err(|e| e.to_string())?;
         Ok((apikey, jwt))
     }
 

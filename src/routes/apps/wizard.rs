@@ -12,19 +12,18 @@ use serde::Deserialize;
 
 use super::details::{self, DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
 use super::scopes::{self, FamilyView, ScopesForm};
-use crate::auth::FullAdmin;
 use crate::db::models::{App, AppStatus, WizardStep};
 use crate::domain::key_token::generate_app_secret;
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{Description, Name};
 use crate::error::AppError;
+use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::{Button, Form, RawForm};
 use crate::routes::page::{self, Layout, Nav};
-use crate::routes::{op, read};
 use crate::secrets::random_token;
 use crate::services::keys::KeyFields;
 use crate::services::{self, OpError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn wizard_url(app_id: &str, step: &str) -> String {
     format!("/apps/{app_id}/wizard/{step}")
@@ -41,9 +40,14 @@ fn current_step_url(app: &App) -> String {
     }
 }
 
-async fn load_draft(state: &AppState, app_id: String) -> Result<App, AppError> {
-    let org = state.organization_id.clone();
-    read(state, move |conn| App::find(conn, &org, &app_id))
+async fn load_draft(
+    state: &AppState,
+    admin: &CurrentAdmin,
+    app_id: String,
+) -> Result<App, AppError> {
+    let org = admin.organization_id.clone();
+    state
+        .read(move |conn| App::find(conn, &org, &app_id))
         .await?
         .ok_or(AppError::NotFound)
 }
@@ -133,11 +137,10 @@ pub async fn create_draft(
             );
         }
     };
-    let (org, actor, n) = (state.organization_id.clone(), admin.actor(), nonce.clone());
-    match op(&state, move |conn| {
-        services::apps::create_draft(conn, &org, &actor, &parsed, &n)
-    })
-    .await
+    let (org, actor, n) = (admin.organization_id.clone(), admin.actor(), nonce.clone());
+    match state
+        .op(move |conn| services::apps::create_draft(conn, &org, &actor, &parsed, &n))
+        .await
     {
         Ok(id) => Ok(page::see_other(&wizard_url(&id, "scopes"))),
         Err(OpError::AlreadySubmitted(id)) => Ok(page::see_other(&wizard_url(&id, "scopes"))),
@@ -158,10 +161,10 @@ pub async fn create_draft(
 /// `GET /apps/{id}/wizard` — continue a draft where it was left.
 pub async fn resume(
     state: web::Data<AppState>,
-    _admin: FullAdmin,
+    admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_draft(&state, path.into_inner()).await?;
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
     Ok(page::see_other(&current_step_url(&app)))
 }
 
@@ -176,7 +179,7 @@ pub async fn draft_details_form(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_draft(&state, path.into_inner()).await?;
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
     if !editable_draft(&app) {
         return Ok(page::see_other(&current_step_url(&app)));
     }
@@ -199,7 +202,7 @@ pub async fn update_draft_details(
     path: web::Path<String>,
     form: RawForm,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_draft(&state, path.into_inner()).await?;
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
     if !editable_draft(&app) {
         return Err(AppError::Conflict(
             "This app's setup is past the Details step.".to_owned(),
@@ -228,11 +231,10 @@ pub async fn update_draft_details(
             );
         }
     };
-    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
-    match op(&state, move |conn| {
-        services::apps::update_details(conn, &org, &actor, &app_id, &parsed)
-    })
-    .await
+    let (org, actor, app_id) = (admin.organization_id.clone(), admin.actor(), app.id.clone());
+    match state
+        .op(move |conn| services::apps::update_details(conn, &org, &actor, &app_id, &parsed))
+        .await
     {
         Ok(()) => Ok(page::see_other(&wizard_url(&app.id, "scopes"))),
         Err(OpError::NameTaken) => {
@@ -266,7 +268,7 @@ pub async fn scopes_form(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_draft(&state, path.into_inner()).await?;
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
     if !editable_draft(&app) {
         return Ok(page::see_other(&current_step_url(&app)));
     }
@@ -287,7 +289,7 @@ pub async fn save_scopes(
     path: web::Path<String>,
     Form(form): Form<ScopesForm>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_draft(&state, path.into_inner()).await?;
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
     let (apikey, jwt) = match form.parse() {
         Ok(sets) => sets,
         Err(message) => {
@@ -309,11 +311,10 @@ pub async fn save_scopes(
             );
         }
     };
-    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
-    op(&state, move |conn| {
-        services::apps::wizard_scopes(conn, &org, &actor, &app_id, &apikey, &jwt)
-    })
-    .await?;
+    let (org, actor, app_id) = (admin.organization_id.clone(), admin.actor(), app.id.clone());
+    state
+        .op(move |conn| services::apps::wizard_scopes(conn, &org, &actor, &app_id, &apikey, &jwt))
+        .await?;
     Ok(page::see_other(&wizard_url(&app.id, "secrets")))
 }
 
@@ -340,7 +341,7 @@ pub async fn secrets_page(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_draft(&state, path.into_inner()).await?;
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
     if app.status() != AppStatus::Draft
         || !matches!(app.wizard_step(), WizardStep::Secrets | WizardStep::Key)
     {
@@ -348,11 +349,10 @@ pub async fn secrets_page(
     }
     let secret = generate_app_secret();
     let hash = state.hasher.hash(secret.expose_secret()).await?;
-    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
-    op(&state, move |conn| {
-        services::apps::wizard_new_secret(conn, &org, &actor, &app_id, &hash)
-    })
-    .await?;
+    let (org, actor, app_id) = (admin.organization_id.clone(), admin.actor(), app.id.clone());
+    state
+        .op(move |conn| services::apps::wizard_new_secret(conn, &org, &actor, &app_id, &hash))
+        .await?;
     page::ok(&SecretsPage {
         layout: Layout::new(
             &session,
@@ -369,15 +369,14 @@ pub async fn secrets_page(
 /// `POST /apps/{id}/wizard/secrets` — step 3's Next.
 pub async fn secrets_noted(
     state: web::Data<AppState>,
-    _admin: FullAdmin,
+    admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let app_id = path.into_inner();
-    let (org, id) = (state.organization_id.clone(), app_id.clone());
-    op(&state, move |conn| {
-        services::apps::wizard_secrets_noted(conn, &org, &id)
-    })
-    .await?;
+    let (org, id) = (admin.organization_id.clone(), app_id.clone());
+    state
+        .op(move |conn| services::apps::wizard_secrets_noted(conn, &org, &id))
+        .await?;
     Ok(page::see_other(&wizard_url(&app_id, "key")))
 }
 
@@ -406,7 +405,7 @@ pub async fn key_form(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_draft(&state, path.into_inner()).await?;
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
     if app.status() != AppStatus::Draft || app.wizard_step() != WizardStep::Key {
         return Ok(page::see_other(&current_step_url(&app)));
     }
@@ -445,7 +444,7 @@ pub async fn generate_key(
     path: web::Path<String>,
     Form(form): Form<KeyStepForm>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_draft(&state, path.into_inner()).await?;
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
     if app.status() == AppStatus::Draft && app.wizard_step() == WizardStep::Finish {
         // Submitted twice: the key exists, and its token is never shown again.
         page::flash(
@@ -462,13 +461,12 @@ pub async fn generate_key(
         Nav::Apps,
         "Add application: Generate API Key",
     )?;
-    let (org, actor, app_id) = (state.organization_id.clone(), admin.actor(), app.id.clone());
+    let (org, actor, app_id) = (admin.organization_id.clone(), admin.actor(), app.id.clone());
     if permissions.is_empty() {
         // A tokens-only app: no key to make.
-        op(&state, move |conn| {
-            services::apps::wizard_key_done(conn, &org, &app_id).map(|_| ())
-        })
-        .await?;
+        state
+            .op(move |conn| services::apps::wizard_key_done(conn, &org, &app_id).map(|_| ()))
+            .await?;
         return Ok(page::see_other(&wizard_url(&app.id, "finish")));
     }
     let name = match Name::parse(&form.name) {
@@ -494,18 +492,19 @@ pub async fn generate_key(
         permissions,
     };
     let digest_key = state.digest_key.clone();
-    let token = op(&state, move |conn| {
-        services::apps::wizard_key_done(conn, &org, &app_id)?;
-        // The first key follows the key policy's default (or maximum) lifetime.
-        let policy = crate::db::models::Organization::find_by_id(conn, &org)?;
-        let fields = KeyFields {
-            expires_at: services::keys::default_expiry(&policy, crate::clock::now()),
-            ..fields
-        };
-        services::keys::create(conn, &org, &actor, &app_id, &fields, None, &digest_key)
-            .map(|(_, token)| token)
-    })
-    .await?;
+    let token = state
+        .op(move |conn| {
+            services::apps::wizard_key_done(conn, &org, &app_id)?;
+            // The first key follows the key policy's default (or maximum) lifetime.
+            let policy = crate::db::models::Organization::find_by_id(conn, &org)?;
+            let fields = KeyFields {
+                expires_at: services::keys::default_expiry(&policy, crate::clock::now()),
+                ..fields
+            };
+            services::keys::create(conn, &org, &actor, &app_id, &fields, None, &digest_key)
+                .map(|(_, token)| token)
+        })
+        .await?;
     page::ok(&KeyStepPage {
         layout,
         step: 4,
@@ -532,7 +531,7 @@ pub async fn finish_form(
     admin: FullAdmin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let app = load_draft(&state, path.into_inner()).await?;
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
     if app.status() != AppStatus::Draft || app.wizard_step() != WizardStep::Finish {
         return Ok(page::see_other(&current_step_url(&app)));
     }
@@ -551,11 +550,10 @@ pub async fn finish(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let app_id = path.into_inner();
-    let (org, actor, id) = (state.organization_id.clone(), admin.actor(), app_id.clone());
-    op(&state, move |conn| {
-        services::apps::wizard_finish(conn, &org, &actor, &id)
-    })
-    .await?;
+    let (org, actor, id) = (admin.organization_id.clone(), admin.actor(), app_id.clone());
+    state
+        .op(move |conn| services::apps::wizard_finish(conn, &org, &actor, &id))
+        .await?;
     page::flash(&session, "success", "The application is active.");
     Ok(page::see_other(&format!("/apps/{app_id}")))
 }

@@ -17,6 +17,9 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Widths every key screen is captured at: a phone and a wide screen.
 pub const WIDTHS: [u32; 2] = [390, 1440];
+/// How long a wait for a page's content lasts: a loaded two-core CI machine runs
+/// the debug server, PostgreSQL and Chromium at once.
+const PAGE_WAIT: Duration = Duration::from_secs(15);
 
 /// A browser session and its chromedriver.
 pub struct Browser {
@@ -213,15 +216,22 @@ impl Browser {
         let xpath = format!(
             "//button[normalize-space(.)={t}] | //a[normalize-space(.)={t}] | //summary[normalize-space(.)={t}]"
         );
-        for element in self.client.find_all(Locator::XPath(&xpath)).await.unwrap() {
-            // What a person sees: displayed, and not hidden from them on purpose.
-            let hidden =
-                element.attr("aria-hidden").await.ok().flatten().as_deref() == Some("true");
-            if !hidden && element.is_displayed().await.unwrap_or(false) {
-                return element;
+        // A page still loading on a busy machine gets up to the page wait.
+        let deadline = std::time::Instant::now() + PAGE_WAIT;
+        loop {
+            for element in self.client.find_all(Locator::XPath(&xpath)).await.unwrap() {
+                // What a person sees: displayed, and not hidden from them on purpose.
+                let hidden =
+                    element.attr("aria-hidden").await.ok().flatten().as_deref() == Some("true");
+                if !hidden && element.is_displayed().await.unwrap_or(false) {
+                    return element;
+                }
             }
+            if std::time::Instant::now() > deadline {
+                panic!("a visible button or link {text:?} on {}", self.path().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("a visible button or link {text:?} on {}", self.path().await);
     }
 
     /// Clicks the visible button or link whose text is `text`.

@@ -1,0 +1,370 @@
+//! The one decision for every external request: does this credential allow this
+//! permission now?
+//!
+//! Its parts: [`cache`] (verified keys by digest, and how far the cache may be
+//! trusted), [`lookup`] (the database read when a key is not cached),
+//! [`decision`] (the rules, a pure function of the entry and the time) and
+//! [`failures`] (clients sending bad credentials are told to wait).
+//!
+//! Speed without staleness: every change that can affect the answer bumps its
+//! organization's `credentials_version` in the same transaction; the instance
+//! that made it drops its cache at once, and every instance polls the versions
+//! four times a second and drops its cache when one moves. If the poll has not
+//! succeeded for a second, the cache is not trusted; if the database cannot be
+//! reached, an uncached key gets 503, never a pass and never a 401.
+//!
+//! Failed lookups are bounded: checksum failures never reach the database,
+//! unknown digests are remembered, concurrent lookups are capped, and a client
+//! with many failures is told to wait (429).
+
+pub mod cache;
+pub mod decision;
+pub mod failures;
+pub mod lookup;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::HeaderMap;
+use tokio::sync::Semaphore;
+
+use self::cache::{Cache, Entry};
+use self::failures::Failures;
+use super::credentials::{self, Credential, CredentialError};
+use crate::clock::{self, Timestamp};
+use crate::db::models::{ApiKey, App, Organization};
+use crate::db::{Db, DbError};
+use crate::domain::SourceApp;
+use crate::domain::scopes::{Permission, PermissionSet};
+use crate::secrets::DigestKey;
+
+/// How often each instance polls the credentials versions.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often `last_used_at` is written.
+pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+/// Cache lookups of the database running at once.
+const CONCURRENT_LOOKUPS: usize = 16;
+
+/// Why a request is refused. Each has a stable code for the JSON:API error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// No credential (401).
+    MissingCredentials,
+    /// A credential that is malformed, unknown or wrong (401).
+    InvalidCredentials(&'static str),
+    /// The key is switched off (401).
+    KeyInactive,
+    /// The key is past its expiry (401).
+    KeyExpired,
+    /// The key's app is inactive (401).
+    AppInactive,
+    /// The organization's external connectivity is off (402).
+    PaymentRequired,
+    /// The key lacks the route's permission (403).
+    InsufficientPermission(Permission),
+    /// Too many failed attempts from this client (429).
+    TooManyFailures,
+    /// The database cannot be reached to check an uncached key (503).
+    Unavailable,
+}
+
+/// Who holds a passing credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// An API key of an app.
+    ApiKey {
+        /// The key's id.
+        key_id: String,
+    },
+}
+
+/// What a passing credential is allowed, for the route to act on. Shared with
+/// the cache: a request clones a pointer, not the grant.
+pub struct Grant {
+    /// The organization, from the credential: every route is scoped to it.
+    pub organization_id: String,
+    /// The app the credential belongs to.
+    pub app_id: String,
+    /// The credential's holder.
+    pub principal: Principal,
+    /// What the credential may do.
+    pub permissions: PermissionSet,
+    /// The app's Source App, which marks what it books.
+    pub source_app: SourceApp,
+    /// What a route derives from the grant once (the auth check's answer
+    /// headers): kept as long as the grant is cached.
+    derived: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("organization_id", &self.organization_id)
+            .field("app_id", &self.app_id)
+            .field("principal", &self.principal)
+            .field("permissions", &self.permissions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Grant {
+    /// The grant of an API key of `app`.
+    pub fn for_key(key: &ApiKey, app: &App, permissions: PermissionSet) -> Self {
+        Self {
+            organization_id: key.organization_id.clone(),
+            app_id: app.id.clone(),
+            principal: Principal::ApiKey {
+                key_id: key.id.clone(),
+            },
+            permissions,
+            source_app: app.source(),
+            derived: OnceLock::new(),
+        }
+    }
+
+    /// The API key's id, when the credential is one.
+    pub fn key_id(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::ApiKey { key_id } => Some(key_id),
+        }
+    }
+
+    /// What `make` derives from this grant, made on first use and kept with the
+    /// cached grant. One type per grant: the auth check is its only user.
+    pub fn derived<T: Any + Send + Sync>(&self, make: impl FnOnce(&Grant) -> T) -> Option<&T> {
+        self.derived
+            .get_or_init(|| Box::new(make(self)))
+            .downcast_ref::<T>()
+    }
+}
+
+/// Verifies external credentials; one per server, shared by its workers.
+pub struct Verifier {
+    db: Db,
+    digest_key: DigestKey,
+    cache: Cache,
+    failures: Failures,
+    lookups: Semaphore,
+    usage: Mutex<HashMap<String, Timestamp>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the header did not give a credential, as the API answers it.
+fn header_denial(e: CredentialError) -> Denial {
+    match e {
+        CredentialError::Missing => Denial::MissingCredentials,
+        CredentialError::Duplicate => {
+            Denial::InvalidCredentials("Send exactly one Authorization header.")
+        }
+        CredentialError::UnsupportedScheme => {
+            Denial::InvalidCredentials("Use the apikey or Bearer scheme.")
+        }
+        CredentialError::Malformed => {
+            Denial::InvalidCredentials("The credential is not well formed.")
+        }
+        CredentialError::BadChecksum => {
+            Denial::InvalidCredentials("The API key is mistyped or altered.")
+        }
+    }
+}
+
+impl Verifier {
+    /// A verifier with every organization's state read once now.
+    pub async fn new(db: Db, digest_key: DigestKey) -> Result<Self, DbError> {
+        let verifier = Self {
+            db,
+            digest_key,
+            cache: Cache::new(100_000),
+            failures: Failures::new(100_000),
+            lookups: Semaphore::new(CONCURRENT_LOOKUPS),
+            usage: Mutex::new(HashMap::new()),
+        };
+        verifier.poll().await?;
+        Ok(verifier)
+    }
+
+    /// Drops every cached answer (after a change made by this instance).
+    pub fn invalidate(&self) {
+        self.cache.invalidate();
+    }
+
+    /// After a change made by this instance: drops the cache and reads the new
+    /// state (the feature switches among it) at once, not at the next poll.
+    pub async fn refresh(&self) {
+        self.invalidate();
+        if let Err(e) = self.poll().await {
+            tracing::warn!(error = %e, "credentials refresh failed");
+        }
+    }
+
+    /// Reads every organization's credentials version; drops the cache if one moved.
+    pub async fn poll(&self) -> Result<(), DbError> {
+        match self
+            .db
+            .run(|conn| Organization::credentials_states(conn).map_err(DbError::from))
+            .await
+        {
+            Ok(states) => {
+                self.cache.polled(&states);
+                Ok(())
+            }
+            Err(e) => {
+                self.cache.poll_failed();
+                Err(e)
+            }
+        }
+    }
+
+    /// The decision: the request's credential must hold `required` (or merely be
+    /// valid when `None`).
+    pub async fn verify(
+        &self,
+        headers: &HeaderMap,
+        required: Option<Permission>,
+        client: Option<IpAddr>,
+    ) -> Result<Arc<Grant>, Denial> {
+        let credential = credentials::from_headers(headers).map_err(header_denial);
+        if self.failures.too_many(client) {
+            return Err(Denial::TooManyFailures);
+        }
+        let key = match credential {
+            Ok(Credential::ApiKey(key)) => key,
+            // No access token has been issued by this version: none can be valid.
+            Ok(Credential::AccessToken(_)) => {
+                self.failures.note(client);
+                return Err(Denial::InvalidCredentials("The access token is not valid."));
+            }
+            Err(denial) => {
+                if denial != Denial::MissingCredentials {
+                    self.failures.note(client);
+                }
+                return Err(denial);
+            }
+        };
+        let digest = self.digest_key.digest_bytes(key.secret());
+        let entry = self.lookup(&digest, key.public_id(), client).await?;
+        let now = clock::now();
+        decision::decide(
+            &entry.standing,
+            entry.org.external_connectivity(),
+            required,
+            now,
+        )?;
+        self.queue_use(&entry, now);
+        Ok(Arc::clone(&entry.grant))
+    }
+
+    async fn lookup(
+        &self,
+        digest: &[u8; 32],
+        public_id: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Arc<Entry>, Denial> {
+        let generation = self.cache.generation();
+        if self.cache.trusted() {
+            if let Some(entry) = self.cache.known(digest, generation) {
+                return Ok(entry);
+            }
+            if self.cache.known_unknown(digest, generation) {
+                self.failures.note(client);
+                return Err(Denial::InvalidCredentials("The API key is not valid."));
+            }
+        }
+        if self.cache.db_down() {
+            return Err(Denial::Unavailable);
+        }
+        let _permit = tokio::time::timeout(Duration::from_secs(2), self.lookups.acquire())
+            .await
+            .map_err(|_| Denial::Unavailable)?
+            .map_err(|_| Denial::Unavailable)?;
+        let found = lookup::find_key(&self.db, public_id, digest)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "key lookup failed");
+                Denial::Unavailable
+            })?;
+        let Some((key, app)) = found else {
+            self.cache.remember_unknown(*digest, generation);
+            self.failures.note(client);
+            return Err(Denial::InvalidCredentials("The API key is not valid."));
+        };
+        let org = self.cache.org(&key.organization_id);
+        let entry = Arc::new(lookup::entry(&key, &app, org, generation));
+        // A change committed while we read must not leave a stale entry behind.
+        self.cache.remember(*digest, &entry);
+        Ok(entry)
+    }
+
+    /// Queues the key's use for `last_used_at`, at most once a second per key.
+    fn queue_use(&self, entry: &Entry, now: Timestamp) {
+        let Some(key_id) = entry.grant.key_id() else {
+            return;
+        };
+        let second = now.assume_utc().unix_timestamp();
+        if entry.queued_use.swap(second, Ordering::Relaxed) != second
+            && let Ok(mut usage) = self.usage.lock()
+        {
+            usage.insert(key_id.to_owned(), now);
+        }
+    }
+
+    /// Writes the batched `last_used_at` times: one statement per key used since
+    /// the last flush, never a write per request.
+    pub async fn flush_usage(&self) -> Result<usize, DbError> {
+        let batch: Vec<(String, Timestamp)> = match self.usage.lock() {
+            Ok(mut usage) => usage.drain().collect(),
+            Err(_) => return Ok(0),
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let n = batch.len();
+        let retry = batch.clone();
+        let result = self
+            .db
+            .run(move |conn| {
+                crate::db::write_tx(conn, |conn| ApiKey::record_uses(conn, &batch))
+                    .map_err(DbError::from)
+            })
+            .await;
+        if result.is_err()
+            && let Ok(mut usage) = self.usage.lock()
+        {
+            // Keep them for the next flush, unless a later use replaced them.
+            for (id, at) in retry {
+                usage.entry(id).or_insert(at);
+            }
+        }
+        result.map(|()| n)
+    }
+
+    /// The background loop: poll the versions, flush usage. Runs until aborted.
+    pub async fn run_background(self: Arc<Self>) {
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_flush = Instant::now();
+        loop {
+            poll.tick().await;
+            if let Err(e) = self.poll().await {
+                tracing::warn!(error = %e, "credentials poll failed; uncached keys get 503 until it recovers");
+            }
+            if last_flush.elapsed() >= USAGE_FLUSH_INTERVAL {
+                last_flush = Instant::now();
+                if let Err(e) = self.flush_usage().await {
+                    tracing::warn!(error = %e, "could not record key usage");
+                }
+            }
+        }
+    }
+}

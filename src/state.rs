@@ -1,0 +1,100 @@
+//! What every request handler shares: the settings, the database and the two
+//! runners through which handlers reach it, the hasher, the keys, the credential
+//! check and the mailer. Built once by `startup`; nothing here knows the routes.
+//!
+//! Handlers never open a transaction or a connection themselves: they call
+//! [`AppState::read`] for a read and [`AppState::op`] for a state change (a
+//! `services` function, its audit record included, committed as one).
+
+use std::sync::Arc;
+
+use diesel::QueryResult;
+
+use crate::auth::{PasswordHasher, Verifier};
+use crate::config::Settings;
+use crate::db::{Db, DbConn, DbError, write_tx};
+use crate::email::Mailer;
+use crate::secrets::{DigestKey, KeyFileError, MasterKey};
+use crate::services::OpError;
+
+/// Shared by every handler, behind `web::Data`.
+#[derive(Debug)]
+pub struct AppState {
+    /// The settings the server started with.
+    pub settings: Arc<Settings>,
+    /// The database; handlers go through [`AppState::read`] and [`AppState::op`].
+    pub db: Db,
+    /// Argon2 for passwords and app secrets.
+    pub hasher: PasswordHasher,
+    /// The master key, for the keys derived from it.
+    pub master_key: Arc<MasterKey>,
+    /// Keys the digests of API key secrets.
+    pub digest_key: DigestKey,
+    /// The credential check of `/api`.
+    pub verifier: Arc<Verifier>,
+    /// Sends emails (SMTP or the outbox folder).
+    pub mailer: Arc<Mailer>,
+    /// Names this instance in the alert ledger's claims.
+    pub instance_id: String,
+}
+
+impl AppState {
+    /// Runs a state change (a `services` function) in one write transaction; after
+    /// it commits, this instance's credential cache is refreshed at once (others
+    /// follow within a poll of the credentials version).
+    pub async fn op<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, OpError> + Send + 'static,
+    ) -> Result<T, OpError> {
+        let result = self.db.run(move |conn| write_tx(conn, f)).await;
+        if result.is_ok() {
+            self.verifier.refresh().await;
+        }
+        result
+    }
+
+    /// Runs a read (model functions) on a pooled connection, off the async workers.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConn) -> QueryResult<T> + Send + 'static,
+    ) -> Result<T, DbError> {
+        self.db
+            .run(move |conn| f(conn).map_err(DbError::from))
+            .await
+    }
+}
+
+/// Opening the database or the master key failed; the message is for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The secret key file.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// The database.
+    #[error(transparent)]
+    Database(#[from] crate::db::SetupError),
+    /// The blocking task that opened the database did not finish.
+    #[error("opening the database failed: {0}")]
+    Task(String),
+}
+
+/// Opens the database (migrated) and the master key: what every command needs.
+pub async fn open(settings: &Settings) -> Result<(Db, MasterKey), OpenError> {
+    let master_key = match settings.secret_key_bytes() {
+        Some(bytes) => MasterKey::from_bytes(bytes),
+        None => {
+            if settings.database_url.backend() == "postgres" {
+                tracing::warn!(
+                    "KEYWARD_SECRET_KEY is not set: this instance keeps its own key in the data folder; \
+                     several instances sharing one database must share one KEYWARD_SECRET_KEY"
+                );
+            }
+            MasterKey::load_or_create(&settings.secret_key_file())?
+        }
+    };
+    let (url, size) = (settings.database_url.clone(), settings.pool_size);
+    let db = tokio::task::spawn_blocking(move || Db::open(&url, size))
+        .await
+        .map_err(|e| OpenError::Task(e.to_string()))??;
+    Ok((db, master_key))
+}
