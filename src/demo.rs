@@ -10,12 +10,12 @@ use crate::db::models::platform::{
     Appointment, Employee, Guest, Installment, Payment, Service, WorkingHours,
 };
 use crate::db::models::{Actor, App, AppDetails};
-use crate::db::schema::{
-    employees, installments, payments, services as service_rows, working_hours,
-};
-use crate::db::{DbConn, new_id, write_tx};
+use crate::db::{DbConn, write_tx};
 use crate::domain::scopes::{PermissionSet, all_permissions};
-use crate::domain::{AppUri, Description, LoginUserType, Name, SourceApp};
+use crate::domain::{
+    AppId, AppUri, AppointmentId, Description, EmployeeId, GuestId, InstallmentId, LoginUserType,
+    Name, OrgId, PaymentId, ServiceId, SourceApp, WorkingHoursId,
+};
 use crate::secrets::DigestKey;
 use crate::services::keys::KeyFields;
 use crate::services::{self, OpError};
@@ -26,18 +26,17 @@ pub struct DemoData {
     /// Whether the platform resources were created now (false: they existed).
     pub created_resources: bool,
     /// The demo app's id.
-    pub app_id: String,
+    pub app_id: AppId,
     /// The new key, shown once.
     pub key: SecretString,
 }
 
 const DEMO_APP: &str = "Demo app";
 
-fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::QueryResult<()> {
-    use diesel::prelude::*;
+fn insert_resources(conn: &mut DbConn, org: &OrgId, now: Timestamp) -> diesel::QueryResult<()> {
     let service = |name: &str, description: &str, minutes: i32, cents: i64| Service {
-        id: new_id(),
-        organization_id: org.to_owned(),
+        id: ServiceId::generate(),
+        organization_id: org.clone(),
         name: name.to_owned(),
         description: description.to_owned(),
         duration_minutes: minutes,
@@ -54,9 +53,7 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
     ];
     // One statement per row: batch inserts do not go through the two-backend connection.
     for row in &list {
-        diesel::insert_into(service_rows::table)
-            .values(row)
-            .execute(conn)?;
+        Service::insert(conn, row)?;
     }
 
     let people = [
@@ -67,8 +64,8 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
     let staff: Vec<Employee> = people
         .iter()
         .map(|(name, email)| Employee {
-            id: new_id(),
-            organization_id: org.to_owned(),
+            id: EmployeeId::generate(),
+            organization_id: org.clone(),
             name: (*name).to_owned(),
             email: (*email).to_owned(),
             active: true,
@@ -77,16 +74,14 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
         })
         .collect();
     for row in &staff {
-        diesel::insert_into(employees::table)
-            .values(row)
-            .execute(conn)?;
+        Employee::insert(conn, row)?;
     }
     let mut hours = Vec::new();
     for e in &staff {
         for weekday in 1..=6 {
             hours.push(WorkingHours {
-                id: new_id(),
-                organization_id: org.to_owned(),
+                id: WorkingHoursId::generate(),
+                organization_id: org.clone(),
                 employee_id: e.id.clone(),
                 weekday,
                 starts_minute: 9 * 60,
@@ -95,9 +90,7 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
         }
     }
     for row in &hours {
-        diesel::insert_into(working_hours::table)
-            .values(row)
-            .execute(conn)?;
+        WorkingHours::insert(conn, row)?;
     }
 
     let guests: Vec<Guest> = [
@@ -107,8 +100,8 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
     ]
     .iter()
     .map(|(first, last, email)| Guest {
-        id: new_id(),
-        organization_id: org.to_owned(),
+        id: GuestId::generate(),
+        organization_id: org.clone(),
         first_name: (*first).to_owned(),
         last_name: (*last).to_owned(),
         email: Some((*email).to_owned()),
@@ -129,8 +122,8 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
         let starts_at =
             Timestamp::new(tomorrow, Time::from_hms(10, 0, 0).unwrap_or(Time::MIDNIGHT));
         let a = Appointment {
-            id: new_id(),
-            organization_id: org.to_owned(),
+            id: AppointmentId::generate(),
+            organization_id: org.clone(),
             service_id: s.id.clone(),
             employee_id: employee.id.clone(),
             guest_id: Some(guest.id.clone()),
@@ -150,8 +143,8 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
     }
     let due = (now + Duration::days(30)).date().to_string();
     let installment = Installment {
-        id: new_id(),
-        organization_id: org.to_owned(),
+        id: InstallmentId::generate(),
+        organization_id: org.clone(),
         guest_id: guests[1].id.clone(),
         appointment_id: booked.get(1).map(|a| a.id.clone()),
         amount_cents: 4500,
@@ -160,12 +153,10 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
         status: "due".to_owned(),
         created_at: now,
     };
-    diesel::insert_into(installments::table)
-        .values(&installment)
-        .execute(conn)?;
+    Installment::insert(conn, &installment)?;
     let payment = Payment {
-        id: new_id(),
-        organization_id: org.to_owned(),
+        id: PaymentId::generate(),
+        organization_id: org.clone(),
         guest_id: guests[0].id.clone(),
         appointment_id: booked.first().map(|a| a.id.clone()),
         amount_cents: 3500,
@@ -174,9 +165,7 @@ fn insert_resources(conn: &mut DbConn, org: &str, now: Timestamp) -> diesel::Que
         paid_at: now,
         created_at: now,
     };
-    diesel::insert_into(payments::table)
-        .values(&payment)
-        .execute(conn)?;
+    Payment::insert(conn, &payment)?;
     Ok(())
 }
 
@@ -189,19 +178,14 @@ fn invalid(e: crate::domain::Invalid) -> OpError {
 /// secret itself is never shown: the demo uses API keys).
 pub fn create(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     digest_key: &DigestKey,
     secret_hash: &str,
 ) -> Result<DemoData, OpError> {
-    use diesel::prelude::*;
     let actor = Actor::system("demo-data");
     let now = clock::now();
     let created_resources = write_tx(conn, |conn| -> Result<bool, OpError> {
-        let existing: i64 = service_rows::table
-            .filter(service_rows::organization_id.eq(organization_id))
-            .count()
-            .get_result(conn)?;
-        if existing > 0 {
+        if Service::count(conn, organization_id)? > 0 {
             return Ok(false);
         }
         insert_resources(conn, organization_id, now)?;
@@ -215,7 +199,7 @@ pub fn create(
         Some(app) => app.id,
         None => {
             let hash = secret_hash;
-            write_tx(conn, |conn| -> Result<String, OpError> {
+            write_tx(conn, |conn| -> Result<AppId, OpError> {
                 let details = AppDetails {
                     name: Name::parse(DEMO_APP).map_err(invalid)?,
                     uri: AppUri::parse("https://example.com/demo").map_err(invalid)?,
@@ -231,7 +215,7 @@ pub fn create(
                     organization_id,
                     &actor,
                     &details,
-                    &new_id(),
+                    &crate::secrets::random_token::<16>(),
                 )?;
                 let everything = PermissionSet::from_stored(
                     &all_permissions()

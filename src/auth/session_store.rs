@@ -14,6 +14,7 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use crate::clock::{self, Timestamp};
 use crate::db::models::session as rows;
 use crate::db::{Db, DbError};
+use crate::domain::AdminId;
 use crate::secrets::{random_token, sha256_hex};
 
 /// The key under which the signed-in admin's id is kept in the session.
@@ -44,10 +45,10 @@ fn expiry(now: Timestamp, ttl: &CookieDuration) -> Timestamp {
 }
 
 /// The admin id stored in the state, if any (values are JSON-encoded).
-fn admin_id(state: &State) -> Option<String> {
+fn admin_id(state: &State) -> Option<AdminId> {
     state
         .get(ADMIN_ID_KEY)
-        .and_then(|v| serde_json::from_str::<String>(v).ok())
+        .and_then(|v| serde_json::from_str::<AdminId>(v).ok())
 }
 
 fn key_id(key: &SessionKey) -> String {
@@ -68,7 +69,7 @@ async fn insert_new(
     store
         .db
         .run(move |conn| {
-            rows::insert(conn, &id, admin.as_deref(), &json, now, expires).map_err(DbError::from)
+            rows::insert(conn, &id, admin.as_ref(), &json, now, expires).map_err(DbError::from)
         })
         .await?;
     Ok(key)
@@ -110,8 +111,7 @@ impl SessionStore for DbSessionStore {
         let updated = self
             .db
             .run(move |conn| {
-                rows::update_state(conn, &id, admin.as_deref(), &json, expires)
-                    .map_err(DbError::from)
+                rows::update_state(conn, &id, admin.as_ref(), &json, expires).map_err(DbError::from)
             })
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;

@@ -5,6 +5,7 @@
 
 pub mod app;
 mod email;
+pub mod ids;
 pub mod key_token;
 mod password;
 pub mod scopes;
@@ -12,6 +13,10 @@ pub mod settings;
 
 pub use app::{AppUri, Description, LoginUserType, Name, RedirectUrl, SourceApp};
 pub use email::EmailAddress;
+pub use ids::{
+    AdminId, AppId, AppointmentId, EmployeeId, GuestId, InstallmentId, KeyId, OrgId, PaymentId,
+    ServiceId, WorkingHoursId,
+};
 pub use password::Password;
 
 /// Why a typed value was refused, in words for the person who typed it.

@@ -20,6 +20,7 @@ use crate::db::models::alert::{self, DueKey, KeyAlert};
 use crate::db::models::platform::Employee;
 use crate::db::models::{ApiKey, App, AppStatus, Organization};
 use crate::db::{Db, DbError};
+use crate::domain::OrgId;
 use crate::domain::settings::Thresholds;
 use crate::email::messages::{ExpiryAlert, expiry_alert};
 use crate::email::{Email, Mailer};
@@ -73,7 +74,7 @@ fn days_left(expires_at: Timestamp, now: Timestamp) -> i64 {
 }
 
 /// Adds the ledger rows now due.
-fn plan(db: &Db, organization_id: &str, now: Timestamp) -> Result<usize, DbError> {
+fn plan(db: &Db, organization_id: &OrgId, now: Timestamp) -> Result<usize, DbError> {
     let mut conn = db.get()?;
     let org = Organization::find_by_id(&mut conn, organization_id)?;
     if !org.alerts_enabled {
@@ -201,18 +202,18 @@ pub fn retry_delay(attempt: i32) -> Duration {
 pub async fn run_once(
     db: &Db,
     mailer: &Mailer,
-    organization_id: &str,
+    organization_id: &OrgId,
     public_url: &str,
     worker: &str,
     now: Timestamp,
 ) -> Result<RunReport, DbError> {
     let mut report = RunReport::default();
-    let (d, org) = (db.clone(), organization_id.to_owned());
+    let (d, org) = (db.clone(), organization_id.clone());
     report.queued = tokio::task::spawn_blocking(move || plan(&d, &org, now))
         .await
         .map_err(|_| DbError::TaskFailed)??;
 
-    let org = organization_id.to_owned();
+    let org = organization_id.clone();
     let rows = db
         .run(move |conn| alert::ready(conn, &org, now, BATCH).map_err(DbError::from))
         .await?;

@@ -14,6 +14,7 @@ use time::macros::format_description;
 use crate::clock::Timestamp;
 use crate::clock::fmt;
 use crate::db::models::{Action, AuditEvent, AuditFilter};
+use crate::domain::AppId;
 use crate::error::{AppError, urlencode};
 use crate::routes::extract::CurrentAdmin;
 use crate::routes::form::Query;
@@ -73,7 +74,7 @@ impl AuditQuery {
         let filter = AuditFilter {
             actor: non_empty(&self.actor.to_lowercase()),
             action: Action::parse(self.action.trim()),
-            app_id: non_empty(&self.app),
+            app_id: non_empty(&self.app).map(AppId::from),
             from: from.map(|d| d.midnight()),
             // The "to" day is included: until the next midnight.
             until: to.and_then(|d| d.next_day()).map(|d| d.midnight()),
@@ -114,7 +115,7 @@ struct Row {
     actor: String,
     action: String,
     target: String,
-    app_id: Option<String>,
+    app_id: Option<AppId>,
     ip: String,
     changes: Vec<String>,
 }
@@ -248,7 +249,7 @@ fn csv_rows(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
                 csv_cell(e.target_type.as_deref().unwrap_or("")),
                 csv_cell(e.target_label.as_deref().unwrap_or("")),
                 csv_cell(e.target_id.as_deref().unwrap_or("")),
-                csv_cell(e.app_id.as_deref().unwrap_or("")),
+                csv_cell(e.app_id.as_ref().map_or("", AppId::as_str)),
                 csv_cell(e.ip.as_deref().unwrap_or("")),
                 csv_cell(e.user_agent.as_deref().unwrap_or("")),
                 csv_cell(&describe_changes(&e.changes).join("; ")),

@@ -11,17 +11,18 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use crate::auth::{self, ADMIN_ID_KEY};
 use crate::db::models::{Actor, Admin, Role};
+use crate::domain::{AdminId, OrgId};
 use crate::error::AppError;
 use crate::state::AppState;
 
 /// The signed-in admin, loaded fresh on every request.
 #[derive(Debug, Clone)]
 pub struct CurrentAdmin {
-    pub id: String,
+    pub id: AdminId,
     pub email: String,
     pub role: Role,
     /// The organization the admin belongs to: every page is scoped to it.
-    pub organization_id: String,
+    pub organization_id: OrgId,
 }
 
 impl CurrentAdmin {
@@ -52,7 +53,7 @@ async fn load_current(req: HttpRequest) -> Result<CurrentAdmin, AppError> {
     let sign_in = || AppError::SignInRequired {
         next: return_path(&req),
     };
-    let Some(admin_id) = session.get::<String>(ADMIN_ID_KEY).ok().flatten() else {
+    let Some(admin_id) = session.get::<AdminId>(ADMIN_ID_KEY).ok().flatten() else {
         return Err(sign_in());
     };
     let stamp = auth::session_password_stamp(&session);

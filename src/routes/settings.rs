@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::db::models::platform::Employee;
 use crate::db::models::{Organization, alert};
-use crate::domain::Name;
 use crate::domain::settings::{Thresholds, parse_lifetime, parse_time_zone};
+use crate::domain::{EmployeeId, Name};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::Form;
@@ -32,7 +32,7 @@ struct Values {
 }
 
 impl Values {
-    fn from_org(org: &Organization, recipients: Vec<String>) -> Self {
+    fn from_org(org: &Organization, recipients: &[EmployeeId]) -> Self {
         Self {
             name: org.name.clone(),
             time_zone: org.time_zone.clone(),
@@ -46,12 +46,12 @@ impl Values {
                 .unwrap_or_default(),
             alerts_enabled: org.alerts_enabled,
             thresholds: Thresholds::from_stored(&org.alert_thresholds).to_string(),
-            recipients,
+            recipients: recipients.iter().map(ToString::to_string).collect(),
         }
     }
 
-    fn is_recipient(&self, id: &str) -> bool {
-        self.recipients.iter().any(|r| r == id)
+    fn is_recipient(&self, id: &EmployeeId) -> bool {
+        self.recipients.iter().any(|r| id == r.as_str())
     }
 }
 
@@ -118,7 +118,7 @@ async fn render(
     };
     let page = SettingsPage {
         layout: Layout::new(session, Some(admin), Nav::Settings, "Settings")?,
-        values: typed(Values::from_org(&org, recipients)),
+        values: typed(Values::from_org(&org, &recipients)),
         org,
         errors,
         staff,
@@ -293,7 +293,10 @@ pub async fn alerts_update(
     let (org, actor, recipients) = (
         admin.organization_id.clone(),
         admin.actor(),
-        form.recipients.clone(),
+        form.recipients
+            .iter()
+            .map(|r| EmployeeId::from(r.as_str()))
+            .collect::<Vec<_>>(),
     );
     match state
         .op(move |conn| {

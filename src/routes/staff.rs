@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::db::models::platform::Employee;
-use crate::domain::{EmailAddress, Name};
+use crate::domain::{EmailAddress, EmployeeId, Name};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::Form;
@@ -149,7 +149,11 @@ struct EditPage {
     errors: Errors,
 }
 
-async fn load(state: &AppState, admin: &CurrentAdmin, id: String) -> Result<Employee, AppError> {
+async fn load(
+    state: &AppState,
+    admin: &CurrentAdmin,
+    id: EmployeeId,
+) -> Result<Employee, AppError> {
     let org = admin.organization_id.clone();
     state
         .read(move |conn| Employee::find(conn, &org, &id))
@@ -162,7 +166,7 @@ pub async fn staff_edit_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<EmployeeId>,
 ) -> Result<HttpResponse, AppError> {
     let employee = load(&state, &admin, path.into_inner()).await?;
     let form = EmployeeForm {
@@ -182,7 +186,7 @@ pub async fn staff_update(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<EmployeeId>,
     Form(form): Form<EmployeeForm>,
 ) -> Result<HttpResponse, AppError> {
     let employee = load(&state, &admin, path.into_inner()).await?;
@@ -230,7 +234,7 @@ pub async fn staff_set_active(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<(String, String)>,
+    path: web::Path<(EmployeeId, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, verb) = path.into_inner();
     let active = match verb.as_str() {

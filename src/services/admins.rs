@@ -6,9 +6,10 @@ use serde_json::json;
 
 use super::{OpError, audit};
 use crate::clock;
+use crate::db::DbConn;
 use crate::db::models::{Action, Actor, Admin, NewAdmin, Organization, Role, Target, setup_token};
-use crate::db::{DbConn, new_id};
 use crate::domain::EmailAddress;
+use crate::domain::{AdminId, OrgId};
 
 fn target(admin: &Admin) -> Target {
     Target::new("admin", admin.id.clone(), admin.email.clone())
@@ -17,14 +18,14 @@ fn target(admin: &Admin) -> Target {
 /// Creates an admin of `organization_id` with an already hashed password.
 pub fn create(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     email: &EmailAddress,
     password_hash: &str,
     role: Role,
     actor: &Actor,
 ) -> Result<Admin, OpError> {
     let now = clock::now();
-    let id = new_id();
+    let id = AdminId::generate();
     Admin::insert(
         conn,
         &NewAdmin {
@@ -54,7 +55,7 @@ pub fn create(
 /// an admin exists now.
 pub fn create_by_operator(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     email: &EmailAddress,
     password_hash: &str,
     role: Role,
@@ -70,7 +71,7 @@ pub fn create_by_operator(
 /// link is used up.
 pub fn create_first(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     email: &EmailAddress,
     password_hash: &str,
     actor: &Actor,
@@ -131,7 +132,7 @@ pub fn sign_in_failed(
 }
 
 /// Records a sign-out.
-pub fn signed_out(conn: &mut DbConn, admin_id: &str, actor: &Actor) -> Result<(), OpError> {
+pub fn signed_out(conn: &mut DbConn, admin_id: &AdminId, actor: &Actor) -> Result<(), OpError> {
     let admin = Admin::find_by_id(conn, admin_id)?.ok_or(OpError::NotFound)?;
     audit(
         conn,

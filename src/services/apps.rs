@@ -7,9 +7,10 @@ use crate::clock;
 use crate::db::DbConn;
 use crate::db::models::{Action, Actor, ApiKey, App, AppDetails, AppStatus, Target, WizardStep};
 use crate::domain::scopes::PermissionSet;
+use crate::domain::{AppId, OrgId};
 
 /// The app, or `NotFound`.
-pub fn load(conn: &mut DbConn, organization_id: &str, app_id: &str) -> Result<App, OpError> {
+pub fn load(conn: &mut DbConn, organization_id: &OrgId, app_id: &AppId) -> Result<App, OpError> {
     App::find(conn, organization_id, app_id)?.ok_or(OpError::NotFound)
 }
 
@@ -47,13 +48,13 @@ fn details_diff(app: &App, d: &AppDetails) -> Diff {
 /// draft back instead of a second one.
 pub fn create_draft(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
     details: &AppDetails,
     nonce: &str,
-) -> Result<String, OpError> {
+) -> Result<AppId, OpError> {
     if let Some(existing) = App::find_by_nonce(conn, nonce)? {
-        return Err(OpError::AlreadySubmitted(existing.id));
+        return Err(OpError::AlreadySubmitted(existing.id.to_string()));
     }
     if App::name_taken(conn, organization_id, &details.name.key(), None)? {
         return Err(OpError::NameTaken);
@@ -63,7 +64,7 @@ pub fn create_draft(
         organization_id,
         details,
         Some(nonce),
-        actor.id.as_deref().unwrap_or(""),
+        actor.id.as_ref(),
         clock::now(),
     )?;
     let app = load(conn, organization_id, &id)?;
@@ -93,9 +94,9 @@ pub fn create_draft(
 /// Changes an app's details (a draft from the wizard, or a finished app).
 pub fn update_details(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
+    app_id: &AppId,
     details: &AppDetails,
 ) -> Result<(), OpError> {
     let app = load(conn, organization_id, app_id)?;
@@ -134,9 +135,9 @@ pub fn check_scopes(apikey: &PermissionSet, jwt: &PermissionSet) -> Result<(), O
 /// to match, each key change audited.
 pub fn update_scopes(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
+    app_id: &AppId,
     apikey: &PermissionSet,
     jwt: &PermissionSet,
 ) -> Result<(), OpError> {
@@ -196,9 +197,9 @@ fn expect_step(app: &App, step: WizardStep, message: &str) -> Result<(), OpError
 /// Step 2's Next: the scopes are saved; on to the secrets.
 pub fn wizard_scopes(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
+    app_id: &AppId,
     apikey: &PermissionSet,
     jwt: &PermissionSet,
 ) -> Result<(), OpError> {
@@ -216,9 +217,9 @@ pub fn wizard_scopes(
 /// Step 3 shown: a new secret replaces any earlier one, which stops working.
 pub fn wizard_new_secret(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
+    app_id: &AppId,
     secret_hash: &str,
 ) -> Result<(), OpError> {
     let app = load(conn, organization_id, app_id)?;
@@ -246,8 +247,8 @@ pub fn wizard_new_secret(
 /// Step 3's Next: the admin has noted the secret; on to the key.
 pub fn wizard_secrets_noted(
     conn: &mut DbConn,
-    organization_id: &str,
-    app_id: &str,
+    organization_id: &OrgId,
+    app_id: &AppId,
 ) -> Result<(), OpError> {
     let app = load(conn, organization_id, app_id)?;
     expect_step(
@@ -267,8 +268,8 @@ pub fn wizard_secrets_noted(
 /// Step 4 done (with or without a key): on to Finish.
 pub fn wizard_key_done(
     conn: &mut DbConn,
-    organization_id: &str,
-    app_id: &str,
+    organization_id: &OrgId,
+    app_id: &AppId,
 ) -> Result<App, OpError> {
     let app = load(conn, organization_id, app_id)?;
     expect_step(&app, WizardStep::Key, "Complete the Secrets step first.")?;
@@ -279,9 +280,9 @@ pub fn wizard_key_done(
 /// Step 5: the app becomes active. Submitting Finish twice is harmless.
 pub fn wizard_finish(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
+    app_id: &AppId,
 ) -> Result<(), OpError> {
     let app = load(conn, organization_id, app_id)?;
     if app.status() != AppStatus::Draft && app.wizard_step() == WizardStep::Done {
@@ -304,9 +305,9 @@ pub fn wizard_finish(
 /// Activates or inactivates a finished app; inactive, none of its keys work.
 pub fn set_active(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
+    app_id: &AppId,
     active: bool,
 ) -> Result<(), OpError> {
     let app = load(conn, organization_id, app_id)?;
@@ -340,9 +341,9 @@ pub fn set_active(
 /// Deletes an app (or abandons a draft), only when it has no keys.
 pub fn delete(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
+    app_id: &AppId,
 ) -> Result<App, OpError> {
     App::lock(conn, app_id)?;
     let app = load(conn, organization_id, app_id)?;

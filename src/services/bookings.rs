@@ -13,8 +13,8 @@ use super::OpError;
 use crate::clock::{self, Timestamp};
 use crate::db::DbConn;
 use crate::db::models::platform::{Appointment, Employee, Guest, Service, WorkingHours};
-use crate::db::new_id;
 use crate::domain::SourceApp;
+use crate::domain::{AppId, AppointmentId, EmployeeId, GuestId, KeyId, OrgId, ServiceId};
 
 /// How far ahead an appointment may be booked: a time years away is a typo, and
 /// the bound keeps every end time (start plus a service's duration) representable.
@@ -57,17 +57,17 @@ pub fn booking_source(source: SourceApp) -> &'static str {
 /// Who books: the app and key of the request's credential.
 #[derive(Debug, Clone)]
 pub struct Booker {
-    pub app_id: String,
-    pub key_id: Option<String>,
+    pub app_id: AppId,
+    pub key_id: Option<KeyId>,
     pub source: SourceApp,
 }
 
 /// A new appointment, as parsed from the request.
 #[derive(Debug, Clone)]
 pub struct NewBooking {
-    pub service_id: String,
-    pub employee_id: String,
-    pub guest_id: Option<String>,
+    pub service_id: ServiceId,
+    pub employee_id: EmployeeId,
+    pub guest_id: Option<GuestId>,
     pub starts_at: Timestamp,
     pub notes: String,
 }
@@ -76,7 +76,7 @@ pub struct NewBooking {
 #[derive(Debug, Clone, Default)]
 pub struct BookingChanges {
     pub starts_at: Option<Timestamp>,
-    pub employee_id: Option<String>,
+    pub employee_id: Option<EmployeeId>,
     pub notes: Option<String>,
 }
 
@@ -93,11 +93,11 @@ pub fn weekday(date: time::Date) -> i32 {
 /// Locks the employee's row first, so two bookings cannot both pass.
 fn check_slot(
     conn: &mut DbConn,
-    org: &str,
-    employee_id: &str,
+    org: &OrgId,
+    employee_id: &EmployeeId,
     starts_at: Timestamp,
     ends_at: Timestamp,
-    except: Option<&str>,
+    except: Option<&AppointmentId>,
 ) -> Result<(), OpError> {
     let employee = Employee::find(conn, org, employee_id)?.ok_or_else(|| {
         OpError::invalid(
@@ -143,7 +143,7 @@ fn ends_at(service: &Service, starts_at: Timestamp) -> Timestamp {
 /// Books an appointment, marked with the booker's Source App.
 pub fn book(
     conn: &mut DbConn,
-    org: &str,
+    org: &OrgId,
     booker: &Booker,
     new: &NewBooking,
 ) -> Result<Appointment, OpError> {
@@ -168,8 +168,8 @@ pub fn book(
     let ends_at = ends_at(&service, new.starts_at);
     check_slot(conn, org, &new.employee_id, new.starts_at, ends_at, None)?;
     let appointment = Appointment {
-        id: new_id(),
-        organization_id: org.to_owned(),
+        id: AppointmentId::generate(),
+        organization_id: org.clone(),
         service_id: new.service_id.clone(),
         employee_id: new.employee_id.clone(),
         guest_id: new.guest_id.clone(),
@@ -191,8 +191,8 @@ pub fn book(
 /// Moves an appointment, changes its employee or notes. A cancelled one stays.
 pub fn change(
     conn: &mut DbConn,
-    org: &str,
-    id: &str,
+    org: &OrgId,
+    id: &AppointmentId,
     changes: &BookingChanges,
 ) -> Result<Appointment, OpError> {
     let current = Appointment::find(conn, org, id)?.ok_or(OpError::NotFound)?;
@@ -237,7 +237,7 @@ pub fn change(
 }
 
 /// Cancels an appointment; cancelling it again changes nothing.
-pub fn cancel(conn: &mut DbConn, org: &str, id: &str) -> Result<Appointment, OpError> {
+pub fn cancel(conn: &mut DbConn, org: &OrgId, id: &AppointmentId) -> Result<Appointment, OpError> {
     let current = Appointment::find(conn, org, id)?.ok_or(OpError::NotFound)?;
     if current.status == "booked" {
         Appointment::cancel(conn, id, clock::now())?;

@@ -5,7 +5,7 @@ use super::OpError;
 use crate::clock;
 use crate::db::DbConn;
 use crate::db::models::platform::Guest;
-use crate::db::new_id;
+use crate::domain::{GuestId, OrgId};
 
 /// What a change replaces; `None` keeps the current value, `Some(None)` clears
 /// an optional one.
@@ -20,7 +20,7 @@ pub struct GuestChanges {
 /// Adds a guest.
 pub fn add(
     conn: &mut DbConn,
-    org: &str,
+    org: &OrgId,
     first_name: String,
     last_name: String,
     email: Option<String>,
@@ -28,8 +28,8 @@ pub fn add(
 ) -> Result<Guest, OpError> {
     let now = clock::now();
     let guest = Guest {
-        id: new_id(),
-        organization_id: org.to_owned(),
+        id: GuestId::generate(),
+        organization_id: org.clone(),
         first_name,
         last_name,
         email,
@@ -44,8 +44,8 @@ pub fn add(
 /// Changes a guest's details.
 pub fn change(
     conn: &mut DbConn,
-    org: &str,
-    id: &str,
+    org: &OrgId,
+    id: &GuestId,
     changes: GuestChanges,
 ) -> Result<Guest, OpError> {
     let current = Guest::find(conn, org, id)?.ok_or(OpError::NotFound)?;

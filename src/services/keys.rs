@@ -7,12 +7,13 @@ use serde_json::json;
 use super::{Diff, OpError, audit};
 use crate::clock::fmt;
 use crate::clock::{self, Timestamp};
+use crate::db::DbConn;
 use crate::db::models::{
     Action, Actor, ApiKey, ApiKeyChanges, App, MAX_KEYS_PER_APP, NewApiKey, Organization, Target,
 };
-use crate::db::{DbConn, new_id};
 use crate::domain::key_token::ParsedKey;
 use crate::domain::scopes::PermissionSet;
+use crate::domain::{AppId, KeyId, OrgId};
 use crate::domain::{Description, Name};
 use crate::secrets::DigestKey;
 
@@ -141,9 +142,9 @@ pub fn default_expiry(org: &Organization, now: Timestamp) -> Option<Timestamp> {
 /// is refused, so a reload cannot make a second key.
 pub fn create(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
+    app_id: &AppId,
     fields: &KeyFields,
     nonce: Option<&str>,
     digest_key: &DigestKey,
@@ -153,14 +154,14 @@ pub fn create(
     if let Some(nonce) = nonce
         && let Some(existing) = ApiKey::find_by_nonce(conn, nonce)?
     {
-        return Err(OpError::AlreadySubmitted(existing.id));
+        return Err(OpError::AlreadySubmitted(existing.id.to_string()));
     }
     let now = clock::now();
     let org = Organization::find_by_id(conn, organization_id)?;
     check_fields(&app, &org, fields, now, true)?;
     check_room(ApiKey::count_for_app(conn, app_id)?)?;
     let new = ParsedKey::generate();
-    let id = new_id();
+    let id = KeyId::generate();
     let permissions = fields.permissions.to_stored();
     ApiKey::insert(
         conn,
@@ -177,7 +178,7 @@ pub fn create(
             active: fields.active,
             expires_at: fields.expires_at,
             creation_nonce: nonce,
-            created_by: actor.id.as_deref(),
+            created_by: actor.id.as_ref(),
             created_at: now,
             updated_at: now,
         },
@@ -202,17 +203,17 @@ pub fn create(
 }
 
 /// The key, or `NotFound`.
-pub fn load(conn: &mut DbConn, app_id: &str, key_id: &str) -> Result<ApiKey, OpError> {
+pub fn load(conn: &mut DbConn, app_id: &AppId, key_id: &KeyId) -> Result<ApiKey, OpError> {
     ApiKey::find(conn, app_id, key_id)?.ok_or(OpError::NotFound)
 }
 
 /// Edits everything but the token.
 pub fn edit(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
-    key_id: &str,
+    app_id: &AppId,
+    key_id: &KeyId,
     fields: &KeyFields,
 ) -> Result<(), OpError> {
     App::lock(conn, app_id)?;
@@ -269,10 +270,10 @@ pub fn edit(
 /// Switches a key on or off, effective at once.
 pub fn set_active(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
-    key_id: &str,
+    app_id: &AppId,
+    key_id: &KeyId,
     active: bool,
 ) -> Result<ApiKey, OpError> {
     let app = super::apps::load(conn, organization_id, app_id)?;
@@ -300,10 +301,10 @@ pub fn set_active(
 /// Deletes an inactive key for good; its audit records stay.
 pub fn delete(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
-    app_id: &str,
-    key_id: &str,
+    app_id: &AppId,
+    key_id: &KeyId,
 ) -> Result<ApiKey, OpError> {
     App::lock(conn, app_id)?;
     let app = super::apps::load(conn, organization_id, app_id)?;

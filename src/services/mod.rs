@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::db::DbError;
 use crate::db::models::{Action, Actor, AuditEvent, NewAuditEvent, Target};
+use crate::domain::OrgId;
 
 /// Why an operation was refused. Each refusal has a stable machine-readable
 /// [`code`](OpError::code) and, where one field of the input is at fault, the
@@ -155,7 +156,7 @@ impl From<diesel::result::Error> for OpError {
 /// credentials version, so all instances drop their cache of verified keys.
 pub(crate) fn audit(
     conn: &mut crate::db::DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
     action: Action,
     target: Target,

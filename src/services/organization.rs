@@ -6,11 +6,12 @@ use super::{OpError, audit};
 use crate::clock;
 use crate::db::DbConn;
 use crate::db::models::{Action, Actor, Organization, Target};
+use crate::domain::{EmployeeId, OrgId};
 
 /// Switches the `external_connectivity` feature (off: the API answers 402).
 pub fn set_external_connectivity(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
     on: bool,
 ) -> Result<bool, OpError> {
@@ -33,7 +34,7 @@ pub fn set_external_connectivity(
 /// Changes the organization's name and time zone.
 pub fn update_profile(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
     name: &crate::domain::Name,
     time_zone: &str,
@@ -65,7 +66,7 @@ pub fn update_profile(
 /// Changes the key policy: the default and the maximum lifetime of new keys.
 pub fn update_policy(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
     default_days: Option<i32>,
     max_days: Option<i32>,
@@ -104,17 +105,17 @@ pub fn update_policy(
 /// Changes the Expiry of API keys alert: on or off, thresholds, recipients.
 pub fn update_alerts(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     actor: &Actor,
     enabled: bool,
     thresholds: &crate::domain::settings::Thresholds,
-    recipients: &[String],
+    recipients: &[EmployeeId],
 ) -> Result<(), OpError> {
     use crate::db::models::alert;
     use crate::db::models::platform::Employee;
     let org = Organization::find_by_id(conn, organization_id)?;
     let staff = Employee::list_all(conn, organization_id)?;
-    let mut chosen: Vec<String> = Vec::new();
+    let mut chosen: Vec<EmployeeId> = Vec::new();
     for id in recipients {
         if !staff.iter().any(|e| &e.id == id) {
             return Err(OpError::invalid(
@@ -134,7 +135,7 @@ pub fn update_alerts(
             "Choose at least one recipient, or switch the alert off.",
         ));
     }
-    let email_of = |ids: &[String]| -> Vec<String> {
+    let email_of = |ids: &[EmployeeId]| -> Vec<String> {
         let mut emails: Vec<String> = staff
             .iter()
             .filter(|e| ids.contains(&e.id))

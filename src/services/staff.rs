@@ -4,17 +4,18 @@ use serde_json::json;
 
 use super::{Diff, OpError, audit};
 use crate::clock;
+use crate::db::DbConn;
 use crate::db::models::platform::Employee;
 use crate::db::models::{Action, Actor, Target};
-use crate::db::{DbConn, new_id};
 use crate::domain::{EmailAddress, Name};
+use crate::domain::{EmployeeId, OrgId};
 
 /// Email addresses are unique among the staff.
 fn check_email(
     conn: &mut DbConn,
-    org: &str,
+    org: &OrgId,
     email: &EmailAddress,
-    except: Option<&str>,
+    except: Option<&EmployeeId>,
 ) -> Result<(), OpError> {
     if Employee::email_taken(conn, org, email.as_str(), except)? {
         return Err(OpError::invalid(
@@ -29,7 +30,7 @@ fn check_email(
 /// Adds an employee.
 pub fn add(
     conn: &mut DbConn,
-    org: &str,
+    org: &OrgId,
     actor: &Actor,
     name: &Name,
     email: &EmailAddress,
@@ -37,8 +38,8 @@ pub fn add(
     check_email(conn, org, email, None)?;
     let now = clock::now();
     let employee = Employee {
-        id: new_id(),
-        organization_id: org.to_owned(),
+        id: EmployeeId::generate(),
+        organization_id: org.clone(),
         name: name.as_str().to_owned(),
         email: email.as_str().to_owned(),
         active: true,
@@ -60,9 +61,9 @@ pub fn add(
 /// Changes an employee's name and email.
 pub fn edit(
     conn: &mut DbConn,
-    org: &str,
+    org: &OrgId,
     actor: &Actor,
-    id: &str,
+    id: &EmployeeId,
     name: &Name,
     email: &EmailAddress,
 ) -> Result<(), OpError> {
@@ -88,9 +89,9 @@ pub fn edit(
 /// Marks an employee as left, or back.
 pub fn set_active(
     conn: &mut DbConn,
-    org: &str,
+    org: &OrgId,
     actor: &Actor,
-    id: &str,
+    id: &EmployeeId,
     active: bool,
 ) -> Result<Employee, OpError> {
     let current = Employee::find(conn, org, id)?.ok_or(OpError::NotFound)?;

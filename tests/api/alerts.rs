@@ -41,6 +41,7 @@ async fn staff_id(app: &TestApp, email: &str) -> String {
         .find(|e| e.email == email)
         .unwrap()
         .id
+        .to_string()
 }
 
 /// Switches the alert on at `thresholds` for `recipients`, through Settings.
@@ -61,7 +62,7 @@ async fn alerts_on(app: &TestApp, thresholds: &str, recipients: &[&str]) {
 async fn key_expiring(app: &TestApp, app_id: &str, name: &str, expires_at: Timestamp) -> String {
     let (org, app_id, digest_key, name) = (
         app.org_id().await,
-        app_id.to_owned(),
+        keyward::domain::AppId::from(app_id),
         app.state.digest_key.clone(),
         name.to_owned(),
     );
@@ -90,6 +91,7 @@ async fn key_expiring(app: &TestApp, app_id: &str, name: &str, expires_at: Times
         .unwrap()
         .0
         .id
+        .to_string()
 }
 
 async fn run(app: &TestApp, now: Timestamp) -> RunReport {

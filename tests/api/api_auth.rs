@@ -461,7 +461,7 @@ async fn an_expiry_stops_a_cached_key_the_moment_it_passes() {
     let p = two_instances_with_a_cached_key().await;
     let (org, app_id, digest_key) = (
         p.one.org_id().await,
-        p.app_id.clone(),
+        keyward::domain::AppId::from(p.app_id.as_str()),
         p.one.state.digest_key.clone(),
     );
     let expires_at = keyward::clock::now() + time::Duration::milliseconds(3000);

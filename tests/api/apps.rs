@@ -5,7 +5,7 @@ use keyward::db::models::{ApiKey, App, Role};
 use crate::helpers::{TestApp, location, spawn_app};
 
 async fn stored_app(app: &TestApp, id: &str) -> App {
-    let (org, id) = (app.org_id().await, id.to_owned());
+    let (org, id) = (app.org_id().await, keyward::domain::AppId::from(id));
     app.db()
         .run(move |conn| App::find(conn, &org, &id).map_err(keyward::db::DbError::from))
         .await
@@ -14,7 +14,7 @@ async fn stored_app(app: &TestApp, id: &str) -> App {
 }
 
 async fn keys_of(app: &TestApp, id: &str) -> Vec<ApiKey> {
-    let id = id.to_owned();
+    let id = keyward::domain::AppId::from(id);
     app.db()
         .run(move |conn| ApiKey::list_for_app(conn, &id).map_err(keyward::db::DbError::from))
         .await

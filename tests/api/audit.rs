@@ -226,7 +226,7 @@ async fn the_export_streams_every_matching_record() {
                             actor: &Actor::system("bulk"),
                             action: Action::KeyEdited,
                             target: Target {
-                                app_id: Some(app_id.clone()),
+                                app_id: Some(app_id.as_str().into()),
                                 ..Target::new("key", key_id.clone(), format!("k{i}"))
                             },
                             changes: serde_json::json!({}),

@@ -278,7 +278,7 @@ impl TestApp {
     }
 
     /// The id of the organization the server serves.
-    pub async fn org_id(&self) -> String {
+    pub async fn org_id(&self) -> keyward::domain::OrgId {
         self.db()
             .run(|conn| keyward::db::models::Organization::the_one(conn).map_err(DbError::from))
             .await
@@ -488,7 +488,7 @@ impl TestApp {
 
     /// The ids of an app's keys, oldest first.
     pub async fn key_ids(&self, app_id: &str) -> Vec<String> {
-        let app_id = app_id.to_owned();
+        let app_id = keyward::domain::AppId::from(app_id);
         self.db()
             .run(move |conn| {
                 keyward::db::models::ApiKey::list_for_app(conn, &app_id).map_err(DbError::from)
@@ -496,7 +496,7 @@ impl TestApp {
             .await
             .unwrap()
             .into_iter()
-            .map(|k| k.id)
+            .map(|k| k.id.to_string())
             .collect()
     }
 

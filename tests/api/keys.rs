@@ -5,7 +5,10 @@ use keyward::db::models::ApiKey;
 use crate::helpers::{TestApp, captured_logs, input_value, location, spawn_app};
 
 async fn key(app: &TestApp, app_id: &str, key_id: &str) -> Option<ApiKey> {
-    let (a, k) = (app_id.to_owned(), key_id.to_owned());
+    let (a, k) = (
+        keyward::domain::AppId::from(app_id),
+        keyward::domain::KeyId::from(key_id),
+    );
     app.db()
         .run(move |conn| ApiKey::find(conn, &a, &k).map_err(keyward::db::DbError::from))
         .await

@@ -5,7 +5,7 @@ use keyward::db::models::App;
 use crate::helpers::{TestApp, csrf_in, hidden_value, input_value, location, spawn_app};
 
 async fn app_row(app: &TestApp, id: &str) -> App {
-    let (org, id) = (app.org_id().await, id.to_owned());
+    let (org, id) = (app.org_id().await, keyward::domain::AppId::from(id));
     app.db()
         .run(move |conn| App::find(conn, &org, &id).map_err(keyward::db::DbError::from))
         .await

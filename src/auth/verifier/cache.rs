@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::Grant;
 use super::decision::Standing;
+use crate::domain::OrgId;
 
 /// How old the last successful poll may be for the cache to be trusted.
 pub const FRESHNESS: Duration = Duration::from_secs(1);
@@ -49,7 +50,7 @@ pub struct Cache {
     positive: quick_cache::sync::Cache<[u8; 32], Arc<Entry>>,
     negative: quick_cache::sync::Cache<[u8; 32], u64>,
     generation: AtomicU64,
-    orgs: Mutex<HashMap<String, Arc<OrgFlags>>>,
+    orgs: Mutex<HashMap<OrgId, Arc<OrgFlags>>>,
     started: Instant,
     last_poll_ok_ms: AtomicI64,
     db_down: AtomicBool,
@@ -94,7 +95,7 @@ impl Cache {
 
     /// Takes in a successful poll: each organization's credentials version and
     /// feature switch. A version that moved makes every entry stale.
-    pub fn polled(&self, states: &[(String, i64, bool)]) {
+    pub fn polled(&self, states: &[(OrgId, i64, bool)]) {
         let mut moved = false;
         if let Ok(mut orgs) = self.orgs.lock() {
             for (id, version, connectivity) in states {
@@ -135,9 +136,9 @@ impl Cache {
     }
 
     /// The organization's flags, as last polled (switched off until then).
-    pub fn org(&self, id: &str) -> Arc<OrgFlags> {
+    pub fn org(&self, id: &OrgId) -> Arc<OrgFlags> {
         match self.orgs.lock() {
-            Ok(mut orgs) => Arc::clone(orgs.entry(id.to_owned()).or_default()),
+            Ok(mut orgs) => Arc::clone(orgs.entry(id.clone()).or_default()),
             Err(_) => Arc::new(OrgFlags::default()),
         }
     }

@@ -38,8 +38,8 @@ use super::credentials::{self, Credential, CredentialError};
 use crate::clock::{self, Timestamp};
 use crate::db::models::{ApiKey, App, Organization};
 use crate::db::{Db, DbError};
-use crate::domain::SourceApp;
 use crate::domain::scopes::{Permission, PermissionSet};
+use crate::domain::{AppId, KeyId, OrgId, SourceApp};
 use crate::secrets::DigestKey;
 
 /// How often each instance polls the credentials versions.
@@ -78,7 +78,7 @@ pub enum Principal {
     /// An API key of an app.
     ApiKey {
         /// The key's id.
-        key_id: String,
+        key_id: KeyId,
     },
 }
 
@@ -86,9 +86,9 @@ pub enum Principal {
 /// the cache: a request clones a pointer, not the grant.
 pub struct Grant {
     /// The organization, from the credential: every route is scoped to it.
-    pub organization_id: String,
+    pub organization_id: OrgId,
     /// The app the credential belongs to.
-    pub app_id: String,
+    pub app_id: AppId,
     /// The credential's holder.
     pub principal: Principal,
     /// What the credential may do.
@@ -127,7 +127,7 @@ impl Grant {
     }
 
     /// The API key's id, when the credential is one.
-    pub fn key_id(&self) -> Option<&str> {
+    pub fn key_id(&self) -> Option<&KeyId> {
         match &self.principal {
             Principal::ApiKey { key_id } => Some(key_id),
         }
@@ -149,7 +149,7 @@ pub struct Verifier {
     cache: Cache,
     failures: Failures,
     lookups: Semaphore,
-    usage: Mutex<HashMap<String, Timestamp>>,
+    usage: Mutex<HashMap<KeyId, Timestamp>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -315,14 +315,14 @@ impl Verifier {
         if entry.queued_use.swap(second, Ordering::Relaxed) != second
             && let Ok(mut usage) = self.usage.lock()
         {
-            usage.insert(key_id.to_owned(), now);
+            usage.insert(key_id.clone(), now);
         }
     }
 
     /// Writes the batched `last_used_at` times: one statement per key used since
     /// the last flush, never a write per request.
     pub async fn flush_usage(&self) -> Result<usize, DbError> {
-        let batch: Vec<(String, Timestamp)> = match self.usage.lock() {
+        let batch: Vec<(KeyId, Timestamp)> = match self.usage.lock() {
             Ok(mut usage) => usage.drain().collect(),
             Err(_) => return Ok(0),
         };

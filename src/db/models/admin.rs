@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use crate::clock::Timestamp;
 use crate::db::DbConn;
 use crate::db::schema::admins;
+use crate::domain::{AdminId, OrgId};
 
 /// What an admin may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,10 +47,8 @@ impl Role {
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = admins)]
 pub struct Admin {
-    /// Id.
-    pub id: String,
-    /// Organization.
-    pub organization_id: String,
+    pub id: AdminId,
+    pub organization_id: OrgId,
     /// Lower-cased email, the sign-in name.
     pub email: String,
     /// Argon2id PHC string.
@@ -70,10 +69,8 @@ pub struct Admin {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = admins)]
 pub struct NewAdmin<'a> {
-    /// Id.
-    pub id: &'a str,
-    /// Organization.
-    pub organization_id: &'a str,
+    pub id: &'a AdminId,
+    pub organization_id: &'a OrgId,
     /// Lower-cased email.
     pub email: &'a str,
     /// Argon2id PHC string.
@@ -95,7 +92,7 @@ impl Admin {
     }
 
     /// By id.
-    pub fn find_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<Admin>> {
+    pub fn find_by_id(conn: &mut DbConn, id: &AdminId) -> QueryResult<Option<Admin>> {
         admins::table
             .find(id)
             .select(Self::as_select())
@@ -126,7 +123,7 @@ impl Admin {
     }
 
     /// Records a successful sign-in.
-    pub fn touch_sign_in(conn: &mut DbConn, id: &str, now: Timestamp) -> QueryResult<()> {
+    pub fn touch_sign_in(conn: &mut DbConn, id: &AdminId, now: Timestamp) -> QueryResult<()> {
         diesel::update(admins::table.find(id))
             .set(admins::last_sign_in_at.eq(Some(now)))
             .execute(conn)

@@ -5,9 +5,10 @@ use diesel::prelude::*;
 use crate::clock::Timestamp;
 use crate::db::schema::{alert_recipients, api_keys, apps, key_alerts};
 use crate::db::{DbConn, new_id};
+use crate::domain::{AppId, EmployeeId, KeyId, OrgId};
 
 /// The staff who receive the alert.
-pub fn recipient_ids(conn: &mut DbConn, organization_id: &str) -> QueryResult<Vec<String>> {
+pub fn recipient_ids(conn: &mut DbConn, organization_id: &OrgId) -> QueryResult<Vec<EmployeeId>> {
     alert_recipients::table
         .filter(alert_recipients::organization_id.eq(organization_id))
         .select(alert_recipients::employee_id)
@@ -17,8 +18,8 @@ pub fn recipient_ids(conn: &mut DbConn, organization_id: &str) -> QueryResult<Ve
 /// Replaces the recipients.
 pub fn set_recipients(
     conn: &mut DbConn,
-    organization_id: &str,
-    employee_ids: &[String],
+    organization_id: &OrgId,
+    employee_ids: &[EmployeeId],
 ) -> QueryResult<()> {
     diesel::delete(
         alert_recipients::table.filter(alert_recipients::organization_id.eq(organization_id)),
@@ -65,14 +66,14 @@ impl AlertStatus {
 #[diesel(table_name = key_alerts)]
 pub struct KeyAlert {
     pub id: String,
-    pub organization_id: String,
-    pub key_id: String,
-    pub app_id: String,
+    pub organization_id: OrgId,
+    pub key_id: KeyId,
+    pub app_id: AppId,
     /// Days before expiry; 0 is the "has expired" notice.
     pub threshold_days: i32,
     /// The key's expiry this alert is about.
     pub expires_at: Timestamp,
-    pub employee_id: String,
+    pub employee_id: EmployeeId,
     pub recipient: String,
     pub status: String,
     pub attempts: i32,
@@ -87,8 +88,8 @@ pub struct KeyAlert {
 /// A key whose expiry is near or just past, with what the alert needs.
 #[derive(Debug, Clone, Queryable)]
 pub struct DueKey {
-    pub key_id: String,
-    pub app_id: String,
+    pub key_id: KeyId,
+    pub app_id: AppId,
     pub expires_at: Timestamp,
 }
 
@@ -96,7 +97,7 @@ pub struct DueKey {
 /// range on `expires_at`, so the cost follows the keys due, not all keys.
 pub fn due_keys(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     from: Timestamp,
     until: Timestamp,
 ) -> QueryResult<Vec<DueKey>> {
@@ -130,21 +131,21 @@ pub fn insert_if_absent(conn: &mut DbConn, alert: &KeyAlert) -> QueryResult<bool
 
 /// A new pending row.
 pub fn new_alert(
-    organization_id: &str,
+    organization_id: &OrgId,
     key: &DueKey,
     threshold_days: i32,
-    employee_id: &str,
+    employee_id: &EmployeeId,
     recipient: &str,
     now: Timestamp,
 ) -> KeyAlert {
     KeyAlert {
         id: new_id(),
-        organization_id: organization_id.to_owned(),
+        organization_id: organization_id.clone(),
         key_id: key.key_id.clone(),
         app_id: key.app_id.clone(),
         threshold_days,
         expires_at: key.expires_at,
-        employee_id: employee_id.to_owned(),
+        employee_id: employee_id.clone(),
         recipient: recipient.to_owned(),
         status: AlertStatus::Pending.as_str().to_owned(),
         attempts: 0,
@@ -160,7 +161,7 @@ pub fn new_alert(
 /// Rows ready to send: pending and due, or claimed by a run whose lease ran out.
 pub fn ready(
     conn: &mut DbConn,
-    organization_id: &str,
+    organization_id: &OrgId,
     now: Timestamp,
     limit: i64,
 ) -> QueryResult<Vec<KeyAlert>> {
@@ -261,7 +262,7 @@ pub fn cancel(conn: &mut DbConn, id: &str) -> QueryResult<()> {
 }
 
 /// The alerts of some keys, newest first (for the console).
-pub fn for_keys(conn: &mut DbConn, key_ids: &[String]) -> QueryResult<Vec<KeyAlert>> {
+pub fn for_keys(conn: &mut DbConn, key_ids: &[KeyId]) -> QueryResult<Vec<KeyAlert>> {
     key_alerts::table
         .filter(key_alerts::key_id.eq_any(key_ids))
         .order(key_alerts::created_at.desc())

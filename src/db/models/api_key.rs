@@ -7,6 +7,7 @@ use crate::db::DbConn;
 use crate::db::schema::api_keys;
 use crate::domain::key_token;
 use crate::domain::scopes::PermissionSet;
+use crate::domain::{AdminId, AppId, KeyId, OrgId};
 
 /// The most keys one app may hold.
 pub const MAX_KEYS_PER_APP: i64 = 20;
@@ -26,12 +27,9 @@ pub enum KeyStatus {
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = api_keys)]
 pub struct ApiKey {
-    /// Id.
-    pub id: String,
-    /// Its app.
-    pub app_id: String,
-    /// Organization.
-    pub organization_id: String,
+    pub id: KeyId,
+    pub app_id: AppId,
+    pub organization_id: OrgId,
     /// The public part of the key's text.
     pub public_id: String,
     /// HMAC-SHA-256 of the secret part, hex.
@@ -53,7 +51,7 @@ pub struct ApiKey {
     /// The nonce of the form that created it, against double submits.
     pub creation_nonce: Option<String>,
     /// The admin who created it.
-    pub created_by: Option<String>,
+    pub created_by: Option<AdminId>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -64,12 +62,9 @@ pub struct ApiKey {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = api_keys)]
 pub struct NewApiKey<'a> {
-    /// Id.
-    pub id: &'a str,
-    /// App.
-    pub app_id: &'a str,
-    /// Organization.
-    pub organization_id: &'a str,
+    pub id: &'a KeyId,
+    pub app_id: &'a AppId,
+    pub organization_id: &'a OrgId,
     /// Public id.
     pub public_id: &'a str,
     /// Keyed digest of the secret.
@@ -89,7 +84,7 @@ pub struct NewApiKey<'a> {
     /// Form nonce.
     pub creation_nonce: Option<&'a str>,
     /// Creator.
-    pub created_by: Option<&'a str>,
+    pub created_by: Option<&'a AdminId>,
     /// Now.
     pub created_at: Timestamp,
     /// Now.
@@ -137,7 +132,7 @@ impl ApiKey {
     }
 
     /// The keys of an app, oldest first.
-    pub fn list_for_app(conn: &mut DbConn, app_id: &str) -> QueryResult<Vec<ApiKey>> {
+    pub fn list_for_app(conn: &mut DbConn, app_id: &AppId) -> QueryResult<Vec<ApiKey>> {
         api_keys::table
             .filter(api_keys::app_id.eq(app_id))
             .order((api_keys::created_at.asc(), api_keys::id.asc()))
@@ -146,7 +141,7 @@ impl ApiKey {
     }
 
     /// How many keys an app has.
-    pub fn count_for_app(conn: &mut DbConn, app_id: &str) -> QueryResult<i64> {
+    pub fn count_for_app(conn: &mut DbConn, app_id: &AppId) -> QueryResult<i64> {
         api_keys::table
             .filter(api_keys::app_id.eq(app_id))
             .count()
@@ -154,7 +149,7 @@ impl ApiKey {
     }
 
     /// One key of an app.
-    pub fn find(conn: &mut DbConn, app_id: &str, id: &str) -> QueryResult<Option<ApiKey>> {
+    pub fn find(conn: &mut DbConn, app_id: &AppId, id: &KeyId) -> QueryResult<Option<ApiKey>> {
         api_keys::table
             .find(id)
             .filter(api_keys::app_id.eq(app_id))
@@ -164,7 +159,7 @@ impl ApiKey {
     }
 
     /// How many keys each of `app_ids` has; apps without keys are left out.
-    pub fn count_by_app(conn: &mut DbConn, app_ids: &[&str]) -> QueryResult<Vec<(String, i64)>> {
+    pub fn count_by_app(conn: &mut DbConn, app_ids: &[&AppId]) -> QueryResult<Vec<(AppId, i64)>> {
         api_keys::table
             .filter(api_keys::app_id.eq_any(app_ids))
             .group_by(api_keys::app_id)
@@ -174,7 +169,7 @@ impl ApiKey {
 
     /// Records when keys were last used (a batch from the credential check): a
     /// time never moves back.
-    pub fn record_uses(conn: &mut DbConn, uses: &[(String, Timestamp)]) -> QueryResult<()> {
+    pub fn record_uses(conn: &mut DbConn, uses: &[(KeyId, Timestamp)]) -> QueryResult<()> {
         for (id, at) in uses {
             diesel::update(
                 api_keys::table.find(id).filter(
@@ -216,7 +211,7 @@ impl ApiKey {
     }
 
     /// Applies an edit.
-    pub fn update(conn: &mut DbConn, id: &str, changes: &ApiKeyChanges<'_>) -> QueryResult<()> {
+    pub fn update(conn: &mut DbConn, id: &KeyId, changes: &ApiKeyChanges<'_>) -> QueryResult<()> {
         diesel::update(api_keys::table.find(id))
             .set(changes)
             .execute(conn)
@@ -226,7 +221,7 @@ impl ApiKey {
     /// Switches it on or off.
     pub fn set_active(
         conn: &mut DbConn,
-        id: &str,
+        id: &KeyId,
         active: bool,
         now: Timestamp,
     ) -> QueryResult<()> {
@@ -239,7 +234,7 @@ impl ApiKey {
     /// Replaces its permissions.
     pub fn set_permissions(
         conn: &mut DbConn,
-        id: &str,
+        id: &KeyId,
         permissions: &PermissionSet,
         now: Timestamp,
     ) -> QueryResult<()> {
@@ -253,7 +248,7 @@ impl ApiKey {
     }
 
     /// Deletes it for good.
-    pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    pub fn delete(conn: &mut DbConn, id: &KeyId) -> QueryResult<()> {
         diesel::delete(api_keys::table.find(id))
             .execute(conn)
             .map(|_| ())

@@ -3,10 +3,10 @@
 use diesel::prelude::*;
 
 use crate::clock::Timestamp;
+use crate::db::DbConn;
 use crate::db::schema::apps;
-use crate::db::{DbConn, new_id};
 use crate::domain::scopes::PermissionSet;
-use crate::domain::{LoginUserType, SourceApp};
+use crate::domain::{AdminId, AppId, LoginUserType, OrgId, SourceApp};
 
 /// Where an app is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +81,8 @@ impl WizardStep {
 #[diesel(table_name = apps)]
 pub struct App {
     /// The public Application ID.
-    pub id: String,
-    /// Organization.
-    pub organization_id: String,
+    pub id: AppId,
+    pub organization_id: OrgId,
     /// Name, unique in the organization regardless of case.
     pub name: String,
     /// Lower-cased name, for the uniqueness constraint.
@@ -115,7 +114,7 @@ pub struct App {
     /// The nonce of the form that created it, against double submits.
     pub creation_nonce: Option<String>,
     /// The admin who created it.
-    pub created_by: Option<String>,
+    pub created_by: Option<AdminId>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -188,7 +187,11 @@ impl App {
     }
 
     /// One app of the organization.
-    pub fn find(conn: &mut DbConn, organization_id: &str, id: &str) -> QueryResult<Option<App>> {
+    pub fn find(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        id: &AppId,
+    ) -> QueryResult<Option<App>> {
         apps::table
             .find(id)
             .filter(apps::organization_id.eq(organization_id))
@@ -209,14 +212,14 @@ impl App {
     /// Whether another app of the organization has this name.
     pub fn name_taken(
         conn: &mut DbConn,
-        organization_id: &str,
+        organization_id: &OrgId,
         name_key: &str,
-        except_id: Option<&str>,
+        except_id: Option<&AppId>,
     ) -> QueryResult<bool> {
         let count: i64 = apps::table
             .filter(apps::organization_id.eq(organization_id))
             .filter(apps::name_key.eq(name_key))
-            .filter(apps::id.ne(except_id.unwrap_or("")))
+            .filter(apps::id.ne(except_id.map_or("", AppId::as_str)))
             .count()
             .get_result(conn)?;
         Ok(count > 0)
@@ -226,7 +229,7 @@ impl App {
     /// after the `(name_key, id)` cursor.
     pub fn list_page(
         conn: &mut DbConn,
-        organization_id: &str,
+        organization_id: &OrgId,
         search: Option<&str>,
         after: Option<(&str, &str)>,
         limit: i64,
@@ -257,13 +260,13 @@ impl App {
     /// Inserts a draft from step 1; returns its id.
     pub fn insert_draft(
         conn: &mut DbConn,
-        organization_id: &str,
+        organization_id: &OrgId,
         details: &AppDetails,
         nonce: Option<&str>,
-        created_by: &str,
+        created_by: Option<&AdminId>,
         now: Timestamp,
-    ) -> QueryResult<String> {
-        let id = new_id();
+    ) -> QueryResult<AppId> {
+        let id = AppId::generate();
         diesel::insert_into(apps::table)
             .values((
                 apps::id.eq(&id),
@@ -292,7 +295,7 @@ impl App {
     /// Replaces the details.
     pub fn update_details(
         conn: &mut DbConn,
-        id: &str,
+        id: &AppId,
         details: &AppDetails,
         now: Timestamp,
     ) -> QueryResult<()> {
@@ -315,7 +318,7 @@ impl App {
     /// Replaces the scopes.
     pub fn update_scopes(
         conn: &mut DbConn,
-        id: &str,
+        id: &AppId,
         apikey: &PermissionSet,
         jwt: &PermissionSet,
         now: Timestamp,
@@ -331,7 +334,12 @@ impl App {
     }
 
     /// Stores a new secret's hash; any earlier secret stops working.
-    pub fn set_secret(conn: &mut DbConn, id: &str, hash: &str, now: Timestamp) -> QueryResult<()> {
+    pub fn set_secret(
+        conn: &mut DbConn,
+        id: &AppId,
+        hash: &str,
+        now: Timestamp,
+    ) -> QueryResult<()> {
         diesel::update(apps::table.find(id))
             .set((
                 apps::secret_hash.eq(Some(hash)),
@@ -345,7 +353,7 @@ impl App {
     /// Moves the wizard.
     pub fn set_wizard_step(
         conn: &mut DbConn,
-        id: &str,
+        id: &AppId,
         step: WizardStep,
         now: Timestamp,
     ) -> QueryResult<()> {
@@ -361,7 +369,7 @@ impl App {
     /// Changes the status.
     pub fn set_status(
         conn: &mut DbConn,
-        id: &str,
+        id: &AppId,
         status: AppStatus,
         now: Timestamp,
     ) -> QueryResult<()> {
@@ -372,7 +380,7 @@ impl App {
     }
 
     /// Deletes the app (its keys must be gone).
-    pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    pub fn delete(conn: &mut DbConn, id: &AppId) -> QueryResult<()> {
         diesel::delete(apps::table.find(id))
             .execute(conn)
             .map(|_| ())
@@ -380,7 +388,7 @@ impl App {
 
     /// Locks the app's row until the transaction ends, so concurrent changes to
     /// its keys queue up (PostgreSQL; SQLite's write transactions already do).
-    pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    pub fn lock(conn: &mut DbConn, id: &AppId) -> QueryResult<()> {
         if let DbConn::Postgres(pg) = conn {
             apps::table
                 .find(id)

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::clock::Timestamp;
 use crate::db::schema::audit_events;
 use crate::db::{DbConn, new_id};
+use crate::domain::{AdminId, AppId, OrgId};
 
 /// What happened. The stored names are stable: filters and exports rely on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +174,7 @@ impl Action {
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
     /// The admin's id, when an admin acted.
-    pub id: Option<String>,
+    pub id: Option<AdminId>,
     /// The admin's email, the email typed at a failed sign-in, or `system`.
     pub label: String,
     /// The client's IP address.
@@ -202,7 +203,7 @@ pub struct Target {
     /// Its name at the time.
     pub label: Option<String>,
     /// The app it belongs to, for filtering by app.
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
 }
 
 impl Target {
@@ -227,10 +228,10 @@ impl Target {
     }
 
     /// A target of `kind` with an id and a label.
-    pub fn new(kind: &'static str, id: impl Into<String>, label: impl Into<String>) -> Self {
+    pub fn new(kind: &'static str, id: impl std::fmt::Display, label: impl Into<String>) -> Self {
         Self {
             kind: Some(kind),
-            id: Some(id.into()),
+            id: Some(id.to_string()),
             label: Some(label.into()),
             app_id: None,
         }
@@ -245,7 +246,7 @@ pub struct AuditFilter {
     /// The action.
     pub action: Option<Action>,
     /// The app concerned.
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     /// From this instant.
     pub from: Option<Timestamp>,
     /// Before this instant.
@@ -258,12 +259,11 @@ pub struct AuditFilter {
 pub struct AuditEvent {
     /// Id (UUIDv7, so ids order like times).
     pub id: String,
-    /// Organization.
-    pub organization_id: String,
+    pub organization_id: OrgId,
     /// When.
     pub occurred_at: Timestamp,
     /// The acting admin.
-    pub actor_id: Option<String>,
+    pub actor_id: Option<AdminId>,
     /// The acting admin's email, or what was typed.
     pub actor_label: String,
     /// Stored action name.
@@ -275,7 +275,7 @@ pub struct AuditEvent {
     /// Target name.
     pub target_label: Option<String>,
     /// The app concerned.
-    pub app_id: Option<String>,
+    pub app_id: Option<AppId>,
     /// Client IP.
     pub ip: Option<String>,
     /// Client User-Agent.
@@ -289,15 +289,15 @@ pub struct AuditEvent {
 #[diesel(table_name = audit_events)]
 struct NewRow<'a> {
     id: String,
-    organization_id: &'a str,
+    organization_id: &'a OrgId,
     occurred_at: Timestamp,
-    actor_id: Option<&'a str>,
+    actor_id: Option<&'a AdminId>,
     actor_label: &'a str,
     action: &'static str,
     target_type: Option<&'static str>,
     target_id: Option<&'a str>,
     target_label: Option<&'a str>,
-    app_id: Option<&'a str>,
+    app_id: Option<&'a AppId>,
     ip: Option<&'a str>,
     user_agent: Option<&'a str>,
     changes: String,
@@ -306,8 +306,7 @@ struct NewRow<'a> {
 /// An event about to be recorded.
 #[derive(Debug)]
 pub struct NewAuditEvent<'a> {
-    /// Organization.
-    pub organization_id: &'a str,
+    pub organization_id: &'a OrgId,
     /// Who.
     pub actor: &'a Actor,
     /// What.
@@ -332,13 +331,13 @@ impl AuditEvent {
             id: new_id(),
             organization_id: event.organization_id,
             occurred_at: now,
-            actor_id: event.actor.id.as_deref(),
+            actor_id: event.actor.id.as_ref(),
             actor_label: clip(&event.actor.label, 254),
             action: event.action.as_str(),
             target_type: event.target.kind,
             target_id: event.target.id.as_deref(),
             target_label: event.target.label.as_deref().map(|s| clip(s, 254)),
-            app_id: event.target.app_id.as_deref(),
+            app_id: event.target.app_id.as_ref(),
             ip: event.actor.ip.as_deref(),
             user_agent: event.actor.user_agent.as_deref().map(|s| clip(s, 256)),
             changes: event.changes.to_string(),
@@ -403,7 +402,7 @@ impl AuditEvent {
     /// (`occurred_at`, `id`): keyset pagination, as fast on the last page as the first.
     pub fn search(
         conn: &mut DbConn,
-        organization_id: &str,
+        organization_id: &OrgId,
         filter: &AuditFilter,
         before: Option<(Timestamp, &str)>,
         limit: i64,

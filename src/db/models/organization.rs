@@ -5,13 +5,13 @@ use diesel::prelude::*;
 use crate::clock::Timestamp;
 use crate::db::DbConn;
 use crate::db::schema::organizations;
+use crate::domain::OrgId;
 
 /// An organization, with its feature flags and key policies.
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = organizations)]
 pub struct Organization {
-    /// Id.
-    pub id: String,
+    pub id: OrgId,
     /// Display name.
     pub name: String,
     /// IANA time zone name, for showing dates in emails.
@@ -44,7 +44,7 @@ impl Organization {
     }
 
     /// Every organization's id, oldest first (the jobs run for each).
-    pub fn list_ids(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+    pub fn list_ids(conn: &mut DbConn) -> QueryResult<Vec<OrgId>> {
         organizations::table
             .order((organizations::created_at.asc(), organizations::id.asc()))
             .select(organizations::id)
@@ -53,7 +53,7 @@ impl Organization {
 
     /// Marks that credentials changed, in the caller's transaction: every instance
     /// drops its cache of verified keys when it sees the new version.
-    pub fn bump_credentials(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    pub fn bump_credentials(conn: &mut DbConn, id: &OrgId) -> QueryResult<()> {
         diesel::update(organizations::table.find(id))
             .set(organizations::credentials_version.eq(organizations::credentials_version + 1))
             .execute(conn)
@@ -62,7 +62,7 @@ impl Organization {
 
     /// Every organization's credentials version and external connectivity
     /// switch: what the credential check polls four times a second.
-    pub fn credentials_states(conn: &mut DbConn) -> QueryResult<Vec<(String, i64, bool)>> {
+    pub fn credentials_states(conn: &mut DbConn) -> QueryResult<Vec<(OrgId, i64, bool)>> {
         organizations::table
             .select((
                 organizations::id,
@@ -75,7 +75,7 @@ impl Organization {
     /// Switches external connectivity.
     pub fn set_external_connectivity(
         conn: &mut DbConn,
-        id: &str,
+        id: &OrgId,
         on: bool,
         now: Timestamp,
     ) -> QueryResult<()> {
@@ -91,7 +91,7 @@ impl Organization {
     /// Changes name and time zone.
     pub fn update_profile(
         conn: &mut DbConn,
-        id: &str,
+        id: &OrgId,
         name: &str,
         time_zone: &str,
         now: Timestamp,
@@ -109,7 +109,7 @@ impl Organization {
     /// Changes the key policy.
     pub fn update_policy(
         conn: &mut DbConn,
-        id: &str,
+        id: &OrgId,
         default_days: Option<i32>,
         max_days: Option<i32>,
         now: Timestamp,
@@ -127,7 +127,7 @@ impl Organization {
     /// Changes the alert settings.
     pub fn update_alerts(
         conn: &mut DbConn,
-        id: &str,
+        id: &OrgId,
         enabled: bool,
         thresholds: &str,
         now: Timestamp,
@@ -143,7 +143,7 @@ impl Organization {
     }
 
     /// One organization by id.
-    pub fn find_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Organization> {
+    pub fn find_by_id(conn: &mut DbConn, id: &OrgId) -> QueryResult<Organization> {
         organizations::table
             .find(id)
             .select(Self::as_select())

@@ -8,15 +8,19 @@ use crate::db::DbConn;
 use crate::db::schema::{
     appointments, employees, guests, installments, payments, services, working_hours,
 };
+use crate::domain::{
+    AppId, AppointmentId, EmployeeId, GuestId, InstallmentId, KeyId, OrgId, PaymentId, ServiceId,
+    WorkingHoursId,
+};
 
 /// Defines `list_page` (by id, after a cursor) and `find` for a table.
 macro_rules! listable {
-    ($model:ty, $table:ident) => {
+    ($model:ty, $table:ident, $id:ty) => {
         impl $model {
             /// A page of the organization's rows in id order, after `after`.
             pub fn list_page(
                 conn: &mut DbConn,
-                organization_id: &str,
+                organization_id: &OrgId,
                 after: Option<&str>,
                 limit: i64,
             ) -> QueryResult<Vec<Self>> {
@@ -32,11 +36,27 @@ macro_rules! listable {
                 query.load(conn)
             }
 
+            /// Inserts a row.
+            pub fn insert(conn: &mut DbConn, row: &Self) -> QueryResult<()> {
+                diesel::insert_into($table::table)
+                    .values(row)
+                    .execute(conn)
+                    .map(|_| ())
+            }
+
+            /// How many rows the organization has.
+            pub fn count(conn: &mut DbConn, organization_id: &OrgId) -> QueryResult<i64> {
+                $table::table
+                    .filter($table::organization_id.eq(organization_id))
+                    .count()
+                    .get_result(conn)
+            }
+
             /// One row of the organization.
             pub fn find(
                 conn: &mut DbConn,
-                organization_id: &str,
-                id: &str,
+                organization_id: &OrgId,
+                id: &$id,
             ) -> QueryResult<Option<Self>> {
                 $table::table
                     .find(id)
@@ -53,8 +73,8 @@ macro_rules! listable {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = services)]
 pub struct Service {
-    pub id: String,
-    pub organization_id: String,
+    pub id: ServiceId,
+    pub organization_id: OrgId,
     pub name: String,
     pub description: String,
     pub duration_minutes: i32,
@@ -62,28 +82,28 @@ pub struct Service {
     pub currency: String,
     pub created_at: Timestamp,
 }
-listable!(Service, services);
+listable!(Service, services, ServiceId);
 
 /// An employee of the business.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = employees)]
 pub struct Employee {
-    pub id: String,
-    pub organization_id: String,
+    pub id: EmployeeId,
+    pub organization_id: OrgId,
     pub name: String,
     pub email: String,
     pub active: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
-listable!(Employee, employees);
+listable!(Employee, employees, EmployeeId);
 
 /// A customer of the business.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = guests)]
 pub struct Guest {
-    pub id: String,
-    pub organization_id: String,
+    pub id: GuestId,
+    pub organization_id: OrgId,
     pub first_name: String,
     pub last_name: String,
     pub email: Option<String>,
@@ -91,27 +111,27 @@ pub struct Guest {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
-listable!(Guest, guests);
+listable!(Guest, guests, GuestId);
 
 /// A weekly span an employee works.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = working_hours)]
 pub struct WorkingHours {
-    pub id: String,
-    pub organization_id: String,
-    pub employee_id: String,
+    pub id: WorkingHoursId,
+    pub organization_id: OrgId,
+    pub employee_id: EmployeeId,
     /// 1 (Monday) to 7 (Sunday).
     pub weekday: i32,
     pub starts_minute: i32,
     pub ends_minute: i32,
 }
-listable!(WorkingHours, working_hours);
+listable!(WorkingHours, working_hours, WorkingHoursId);
 
 impl WorkingHours {
     /// An employee's spans on a weekday.
     pub fn for_employee_day(
         conn: &mut DbConn,
-        employee_id: &str,
+        employee_id: &EmployeeId,
         weekday: i32,
     ) -> QueryResult<Vec<WorkingHours>> {
         working_hours::table
@@ -125,7 +145,7 @@ impl WorkingHours {
     /// Every span on a weekday, for computing free slots.
     pub fn for_day(
         conn: &mut DbConn,
-        organization_id: &str,
+        organization_id: &OrgId,
         weekday: i32,
     ) -> QueryResult<Vec<WorkingHours>> {
         working_hours::table
@@ -144,11 +164,11 @@ impl WorkingHours {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = appointments)]
 pub struct Appointment {
-    pub id: String,
-    pub organization_id: String,
-    pub service_id: String,
-    pub employee_id: String,
-    pub guest_id: Option<String>,
+    pub id: AppointmentId,
+    pub organization_id: OrgId,
+    pub service_id: ServiceId,
+    pub employee_id: EmployeeId,
+    pub guest_id: Option<GuestId>,
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
     /// `booked` or `cancelled`.
@@ -156,37 +176,29 @@ pub struct Appointment {
     pub notes: String,
     /// `mobile`, `web`, `bot`, `api` or `console`.
     pub source: String,
-    pub created_by_app_id: Option<String>,
-    pub created_by_key_id: Option<String>,
+    pub created_by_app_id: Option<AppId>,
+    pub created_by_key_id: Option<KeyId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub cancelled_at: Option<Timestamp>,
 }
-listable!(Appointment, appointments);
+listable!(Appointment, appointments, AppointmentId);
 
 impl Appointment {
-    /// Inserts a booking.
-    pub fn insert(conn: &mut DbConn, appointment: &Appointment) -> QueryResult<()> {
-        diesel::insert_into(appointments::table)
-            .values(appointment)
-            .execute(conn)
-            .map(|_| ())
-    }
-
     /// Whether the employee has another booking overlapping `[starts, ends)`.
     pub fn overlaps(
         conn: &mut DbConn,
-        employee_id: &str,
+        employee_id: &EmployeeId,
         starts: Timestamp,
         ends: Timestamp,
-        except: Option<&str>,
+        except: Option<&AppointmentId>,
     ) -> QueryResult<bool> {
         let n: i64 = appointments::table
             .filter(appointments::employee_id.eq(employee_id))
             .filter(appointments::status.eq("booked"))
             .filter(appointments::starts_at.lt(ends))
             .filter(appointments::ends_at.gt(starts))
-            .filter(appointments::id.ne(except.unwrap_or("")))
+            .filter(appointments::id.ne(except.map_or("", AppointmentId::as_str)))
             .count()
             .get_result(conn)?;
         Ok(n > 0)
@@ -195,7 +207,7 @@ impl Appointment {
     /// The bookings of a day (for free slots).
     pub fn booked_between(
         conn: &mut DbConn,
-        organization_id: &str,
+        organization_id: &OrgId,
         from: Timestamp,
         until: Timestamp,
     ) -> QueryResult<Vec<Appointment>> {
@@ -211,8 +223,8 @@ impl Appointment {
     /// Moves or re-assigns a booking.
     pub fn update_booking(
         conn: &mut DbConn,
-        id: &str,
-        employee_id: &str,
+        id: &AppointmentId,
+        employee_id: &EmployeeId,
         starts_at: Timestamp,
         ends_at: Timestamp,
         notes: &str,
@@ -231,7 +243,7 @@ impl Appointment {
     }
 
     /// Cancels a booking.
-    pub fn cancel(conn: &mut DbConn, id: &str, now: Timestamp) -> QueryResult<()> {
+    pub fn cancel(conn: &mut DbConn, id: &AppointmentId, now: Timestamp) -> QueryResult<()> {
         diesel::update(appointments::table.find(id))
             .set((
                 appointments::status.eq("cancelled"),
@@ -245,7 +257,7 @@ impl Appointment {
     /// The newest bookings made through an app's keys.
     pub fn recent_for_app(
         conn: &mut DbConn,
-        app_id: &str,
+        app_id: &AppId,
         limit: i64,
     ) -> QueryResult<Vec<Appointment>> {
         appointments::table
@@ -261,10 +273,10 @@ impl Appointment {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = installments)]
 pub struct Installment {
-    pub id: String,
-    pub organization_id: String,
-    pub guest_id: String,
-    pub appointment_id: Option<String>,
+    pub id: InstallmentId,
+    pub organization_id: OrgId,
+    pub guest_id: GuestId,
+    pub appointment_id: Option<AppointmentId>,
     pub amount_cents: i64,
     pub currency: String,
     /// `YYYY-MM-DD`.
@@ -273,33 +285,25 @@ pub struct Installment {
     pub status: String,
     pub created_at: Timestamp,
 }
-listable!(Installment, installments);
+listable!(Installment, installments, InstallmentId);
 
 /// A payment received.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = payments)]
 pub struct Payment {
-    pub id: String,
-    pub organization_id: String,
-    pub guest_id: String,
-    pub appointment_id: Option<String>,
+    pub id: PaymentId,
+    pub organization_id: OrgId,
+    pub guest_id: GuestId,
+    pub appointment_id: Option<AppointmentId>,
     pub amount_cents: i64,
     pub currency: String,
     pub method: String,
     pub paid_at: Timestamp,
     pub created_at: Timestamp,
 }
-listable!(Payment, payments);
+listable!(Payment, payments, PaymentId);
 
 impl Guest {
-    /// Inserts a guest.
-    pub fn insert(conn: &mut DbConn, guest: &Guest) -> QueryResult<()> {
-        diesel::insert_into(guests::table)
-            .values(guest)
-            .execute(conn)
-            .map(|_| ())
-    }
-
     /// Replaces a guest's details.
     pub fn update(conn: &mut DbConn, guest: &Guest) -> QueryResult<()> {
         diesel::update(guests::table.find(&guest.id))
@@ -317,7 +321,7 @@ impl Guest {
 
 impl Employee {
     /// Every employee of the organization, by name.
-    pub fn list_all(conn: &mut DbConn, organization_id: &str) -> QueryResult<Vec<Employee>> {
+    pub fn list_all(conn: &mut DbConn, organization_id: &OrgId) -> QueryResult<Vec<Employee>> {
         employees::table
             .filter(employees::organization_id.eq(organization_id))
             .order((
@@ -332,31 +336,23 @@ impl Employee {
     /// Whether another employee has this email.
     pub fn email_taken(
         conn: &mut DbConn,
-        organization_id: &str,
+        organization_id: &OrgId,
         email: &str,
-        except: Option<&str>,
+        except: Option<&EmployeeId>,
     ) -> QueryResult<bool> {
         let n: i64 = employees::table
             .filter(employees::organization_id.eq(organization_id))
             .filter(employees::email.eq(email))
-            .filter(employees::id.ne(except.unwrap_or("")))
+            .filter(employees::id.ne(except.map_or("", EmployeeId::as_str)))
             .count()
             .get_result(conn)?;
         Ok(n > 0)
     }
 
-    /// Inserts an employee.
-    pub fn insert(conn: &mut DbConn, employee: &Employee) -> QueryResult<()> {
-        diesel::insert_into(employees::table)
-            .values(employee)
-            .execute(conn)
-            .map(|_| ())
-    }
-
     /// Changes name and email.
     pub fn update(
         conn: &mut DbConn,
-        id: &str,
+        id: &EmployeeId,
         name: &str,
         email: &str,
         now: Timestamp,
@@ -374,7 +370,7 @@ impl Employee {
     /// Locks the employee's row until the transaction ends, so two bookings
     /// cannot take the same time (PostgreSQL; SQLite's write transactions already
     /// run one at a time).
-    pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    pub fn lock(conn: &mut DbConn, id: &EmployeeId) -> QueryResult<()> {
         if let DbConn::Postgres(pg) = conn {
             employees::table
                 .find(id)
@@ -389,7 +385,7 @@ impl Employee {
     /// Marks as left (or back).
     pub fn set_active(
         conn: &mut DbConn,
-        id: &str,
+        id: &EmployeeId,
         active: bool,
         now: Timestamp,
     ) -> QueryResult<()> {

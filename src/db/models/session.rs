@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use crate::clock::Timestamp;
 use crate::db::DbConn;
 use crate::db::schema::sessions;
+use crate::domain::AdminId;
 
 /// A stored session.
 #[derive(Debug, Queryable, Selectable)]
@@ -13,7 +14,7 @@ pub struct SessionRow {
     /// SHA-256 of the cookie's key.
     pub id: String,
     /// The signed-in admin, if any.
-    pub admin_id: Option<String>,
+    pub admin_id: Option<AdminId>,
     /// JSON map of the session's values.
     pub state: String,
     /// When the session began: the absolute timeout counts from here.
@@ -42,7 +43,7 @@ pub fn find_live(
 pub fn insert(
     conn: &mut DbConn,
     id: &str,
-    admin_id: Option<&str>,
+    admin_id: Option<&AdminId>,
     state: &str,
     now: Timestamp,
     expires_at: Timestamp,
@@ -63,7 +64,7 @@ pub fn insert(
 pub fn update_state(
     conn: &mut DbConn,
     id: &str,
-    admin_id: Option<&str>,
+    admin_id: Option<&AdminId>,
     state: &str,
     expires_at: Timestamp,
 ) -> QueryResult<bool> {

@@ -107,7 +107,8 @@ pub struct PaymentAttributes {
 }
 
 /// A relationship to one resource, or none.
-pub fn to_one(kind: &str, id: Option<&str>) -> Value {
+pub fn to_one<I: AsRef<str>>(kind: &str, id: Option<&I>) -> Value {
+    let id = id.map(AsRef::as_ref);
     match id {
         Some(id) => {
             json!({ "data": { "type": kind, "id": id }, "links": { "related": format!("/api/v2/{kind}/{id}") } })
@@ -119,10 +120,11 @@ pub fn to_one(kind: &str, id: Option<&str>) -> Value {
 /// A resource object.
 pub fn object(
     kind: &str,
-    id: &str,
+    id: &impl AsRef<str>,
     attributes: impl Serialize,
     relationships: Option<Value>,
 ) -> Value {
+    let id = id.as_ref();
     let mut o = json!({
         "type": kind,
         "id": id,
@@ -228,7 +230,7 @@ impl ToResource for Appointment {
             Some(json!({
                 "service": to_one("services", Some(&self.service_id)),
                 "employee": to_one("employees", Some(&self.employee_id)),
-                "guest": to_one("guests", self.guest_id.as_deref()),
+                "guest": to_one("guests", self.guest_id.as_ref()),
             })),
         )
     }
@@ -249,7 +251,7 @@ impl ToResource for Installment {
             },
             Some(json!({
                 "guest": to_one("guests", Some(&self.guest_id)),
-                "appointment": to_one("appointments", self.appointment_id.as_deref()),
+                "appointment": to_one("appointments", self.appointment_id.as_ref()),
             })),
         )
     }
@@ -270,7 +272,7 @@ impl ToResource for Payment {
             },
             Some(json!({
                 "guest": to_one("guests", Some(&self.guest_id)),
-                "appointment": to_one("appointments", self.appointment_id.as_deref()),
+                "appointment": to_one("appointments", self.appointment_id.as_ref()),
             })),
         )
     }

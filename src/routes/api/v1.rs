@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::error::{ApiError, JSON_API};
 use super::query_pairs;
 use crate::auth::Grant;
+use crate::domain::KeyId;
 use crate::domain::scopes::Permission;
 use crate::state::AppState;
 
@@ -29,8 +30,8 @@ impl AnswerHeaders {
         let value =
             |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""));
         Self([
-            (APP_ID, value(&grant.app_id)),
-            (KEY_ID, value(grant.key_id().unwrap_or(""))),
+            (APP_ID, value(grant.app_id.as_str())),
+            (KEY_ID, value(grant.key_id().map_or("", KeyId::as_str))),
             (PERMISSIONS, value(&grant.permissions.to_stored())),
             (
                 SOURCE_APP,
@@ -116,9 +117,9 @@ pub async fn auth_check(
             r#"{"jsonapi":{"version":"1.1"},"meta":{"allowed":true,"permission":""#,
             &permission.to_string(),
             r#"","app_id":""#,
-            &grant.app_id,
+            grant.app_id.as_str(),
             r#"","key_id":""#,
-            grant.key_id().unwrap_or(""),
+            grant.key_id().map_or("", KeyId::as_str),
             r#""}}"#,
         ]
         .concat(),

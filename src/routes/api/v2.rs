@@ -15,6 +15,7 @@ use crate::db::DbConn;
 use crate::db::models::platform::{
     Appointment, Employee, Guest, Installment, Payment, Service, WorkingHours,
 };
+use crate::domain::OrgId;
 use crate::domain::{EmailAddress, has_control_chars};
 use crate::services::bookings::{
     self, BOOKING_HORIZON, Booker, BookingChanges, NewBooking, bookable, weekday,
@@ -29,12 +30,12 @@ pub trait PlatformResource: ToResource + Send + Sized + 'static {
     /// A page of rows after `after`.
     fn page(
         conn: &mut DbConn,
-        org: &str,
+        org: &OrgId,
         after: Option<&str>,
         limit: i64,
     ) -> diesel::QueryResult<Vec<Self>>;
     /// One row.
-    fn one(conn: &mut DbConn, org: &str, id: &str) -> diesel::QueryResult<Option<Self>>;
+    fn one(conn: &mut DbConn, org: &OrgId, id: &str) -> diesel::QueryResult<Option<Self>>;
 }
 
 macro_rules! platform_resource {
@@ -43,14 +44,14 @@ macro_rules! platform_resource {
             const PATH: &'static str = $path;
             fn page(
                 conn: &mut DbConn,
-                org: &str,
+                org: &OrgId,
                 after: Option<&str>,
                 limit: i64,
             ) -> diesel::QueryResult<Vec<Self>> {
                 <$model>::list_page(conn, org, after, limit)
             }
-            fn one(conn: &mut DbConn, org: &str, id: &str) -> diesel::QueryResult<Option<Self>> {
-                <$model>::find(conn, org, id)
+            fn one(conn: &mut DbConn, org: &OrgId, id: &str) -> diesel::QueryResult<Option<Self>> {
+                <$model>::find(conn, org, &id.into())
             }
         }
     };
@@ -115,7 +116,7 @@ fn slot_start_text(t: Timestamp) -> String {
 /// employee.
 fn free_slots(
     conn: &mut DbConn,
-    org: &str,
+    org: &OrgId,
     service: &Service,
     date: Date,
     now: Timestamp,
@@ -151,8 +152,8 @@ fn free_slots(
                         service.id,
                         slot_start_text(start)
                     ),
-                    employee_id: span.employee_id.clone(),
-                    service_id: service.id.clone(),
+                    employee_id: span.employee_id.to_string(),
+                    service_id: service.id.to_string(),
                     starts_at: start,
                     ends_at: end,
                 });
@@ -210,7 +211,7 @@ pub async fn slots_list(
     let sid = service_id.clone();
     let slots = state
         .read(move |conn| {
-            let Some(service) = Service::find(conn, &org, &sid)? else {
+            let Some(service) = Service::find(conn, &org, &sid.into())? else {
                 return Ok(None);
             };
             free_slots(conn, &org, &service, date, clock::now()).map(Some)
@@ -260,7 +261,7 @@ pub async fn slot_read(
     );
     let slot = state
         .read(move |conn| {
-            let Some(service) = Service::find(conn, &org, &service_id)? else {
+            let Some(service) = Service::find(conn, &org, &service_id.into())? else {
                 return Ok(None);
             };
             Ok(
@@ -449,13 +450,13 @@ pub async fn appointment_create(
     let org = grant.organization_id.clone();
     let booker = Booker {
         app_id: grant.app_id.clone(),
-        key_id: grant.key_id().map(str::to_owned),
+        key_id: grant.key_id().cloned(),
         source: grant.source_app,
     };
     let new = NewBooking {
-        service_id,
-        employee_id,
-        guest_id,
+        service_id: service_id.into(),
+        employee_id: employee_id.into(),
+        guest_id: guest_id.map(Into::into),
         starts_at,
         notes,
     };
@@ -489,11 +490,11 @@ pub async fn appointment_update(
     let org = auth.0.organization_id.clone();
     let changes = BookingChanges {
         starts_at: new_start,
-        employee_id: new_employee.flatten(),
+        employee_id: new_employee.flatten().map(Into::into),
         notes: new_notes,
     };
     let updated = state
-        .op(move |conn| bookings::change(conn, &org, &id, &changes))
+        .op(move |conn| bookings::change(conn, &org, &id.into(), &changes))
         .await?;
     Ok(single(StatusCode::OK, updated.to_resource()))
 }
@@ -506,7 +507,7 @@ pub async fn appointment_cancel(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (auth.0.organization_id.clone(), path.into_inner());
     let cancelled = state
-        .op(move |conn| bookings::cancel(conn, &org, &id))
+        .op(move |conn| bookings::cancel(conn, &org, &id.into()))
         .await?;
     Ok(single(StatusCode::OK, cancelled.to_resource()))
 }
@@ -622,7 +623,7 @@ pub async fn guest_update(
     // An unknown guest is a 404 before its attributes are judged.
     let (o, i) = (org.clone(), id.clone());
     if state
-        .read(move |conn| Guest::find(conn, &o, &i))
+        .read(move |conn| Guest::find(conn, &o, &i.into()))
         .await?
         .is_none()
     {
@@ -630,7 +631,7 @@ pub async fn guest_update(
     }
     problems.into_result()?;
     let guest = state
-        .op(move |conn| services::guests::change(conn, &org, &id, changes))
+        .op(move |conn| services::guests::change(conn, &org, &id.into(), changes))
         .await?;
     Ok(single(StatusCode::OK, guest.to_resource()))
 }

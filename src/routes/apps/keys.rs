@@ -14,6 +14,7 @@ use super::scopes::{self, GroupView};
 use crate::clock::{self, Timestamp};
 use crate::db::models::{ApiKey, App, AppStatus, Organization};
 use crate::domain::scopes::PermissionSet;
+use crate::domain::{AppId, KeyId};
 use crate::domain::{Description, Name};
 use crate::error::AppError;
 use crate::routes::extract::FullAdmin;
@@ -190,7 +191,7 @@ struct KeyFormPage {
 struct KeyFormView {
     app: App,
     /// The key being edited; `None` for a new key.
-    key_id: Option<String>,
+    key_id: Option<KeyId>,
     form: KeyForm,
     errors: KeyErrors,
     /// The key policy's maximum lifetime, in days.
@@ -227,7 +228,7 @@ impl KeyFormView {
 async fn load_app(
     state: &AppState,
     admin: &FullAdmin,
-    app_id: String,
+    app_id: AppId,
 ) -> Result<(App, Organization), AppError> {
     let org = admin.organization_id.clone();
     let (app, org) = state
@@ -252,7 +253,7 @@ pub async fn key_new_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let (app, org) = load_app(&state, &admin, path.into_inner()).await?;
     let app_id = app.id.clone();
@@ -304,7 +305,7 @@ pub async fn key_create(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
     Form(mut form): Form<KeyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (app, org) = load_app(&state, &admin, path.into_inner()).await?;
@@ -376,8 +377,8 @@ pub async fn key_create(
 async fn load_key(
     state: &AppState,
     admin: &FullAdmin,
-    app_id: String,
-    key_id: String,
+    app_id: AppId,
+    key_id: KeyId,
 ) -> Result<(App, ApiKey, Organization), AppError> {
     let (app, org) = load_app(state, admin, app_id).await?;
     let id = app.id.clone();
@@ -393,7 +394,7 @@ pub async fn key_edit_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, KeyId)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
     let (app, key, org) = load_key(&state, &admin, app_id, key_id).await?;
@@ -412,7 +413,7 @@ pub async fn key_update(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, KeyId)>,
     Form(form): Form<KeyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
@@ -479,7 +480,7 @@ pub async fn key_set_active(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<(AppId, KeyId, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id, verb) = path.into_inner();
     let active = match verb.as_str() {
@@ -513,7 +514,7 @@ pub async fn key_delete_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, KeyId)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
     let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
@@ -533,7 +534,7 @@ pub async fn key_delete(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, KeyId)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
     let (org, actor, a_id) = (admin.organization_id.clone(), admin.actor(), app_id.clone());

@@ -22,6 +22,7 @@ use crate::clock::{self, Timestamp};
 use crate::db::models::alert::{self, KeyAlert};
 use crate::db::models::platform::Appointment;
 use crate::db::models::{ApiKey, App, AppStatus, KeyStatus, MAX_KEYS_PER_APP};
+use crate::domain::{AppId, KeyId};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::{Button, Query, RawForm};
@@ -105,12 +106,12 @@ pub async fn apps_index(
                 cursor.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
                 PAGE_SIZE + 1,
             )?;
-            let ids: Vec<&str> = apps.iter().map(|a| a.id.as_str()).collect();
+            let ids: Vec<&AppId> = apps.iter().map(|a| &a.id).collect();
             let counts = ApiKey::count_by_app(conn, &ids)?;
             Ok((apps, counts))
         })
         .await?;
-    let counts: HashMap<String, i64> = counts.into_iter().collect();
+    let counts: HashMap<AppId, i64> = counts.into_iter().collect();
     let has_more = apps.len() > usize::try_from(PAGE_SIZE).unwrap_or(50);
     let shown: Vec<&App> = apps
         .iter()
@@ -155,7 +156,7 @@ pub async fn apps_index(
 /// One key as the app page lists it.
 #[derive(Debug)]
 struct KeyRow {
-    id: String,
+    id: KeyId,
     name: String,
     masked: String,
     expires: Option<(String, String)>,
@@ -283,7 +284,7 @@ pub async fn app_show(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = (admin.organization_id.clone(), path.into_inner());
     let (app, keys, bookings, alerts) = state
@@ -296,7 +297,7 @@ pub async fn app_show(
                 ),
                 None => (Vec::new(), Vec::new()),
             };
-            let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+            let ids: Vec<KeyId> = keys.iter().map(|k| k.id.clone()).collect();
             let alerts = alert::for_keys(conn, &ids)?;
             Ok((app, keys, bookings, alerts))
         })
@@ -376,11 +377,7 @@ fn edit_page(
     })
 }
 
-async fn load_finished(
-    state: &AppState,
-    admin: &CurrentAdmin,
-    id: String,
-) -> Result<App, AppError> {
+async fn load_finished(state: &AppState, admin: &CurrentAdmin, id: AppId) -> Result<App, AppError> {
     let org = admin.organization_id.clone();
     let app = state
         .read(move |conn| App::find(conn, &org, &id))
@@ -399,7 +396,7 @@ pub async fn app_edit_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_finished(&state, &admin, path.into_inner()).await?;
     let details = DetailsForm::from_app(&app);
@@ -420,7 +417,7 @@ pub async fn app_update(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
     form: RawForm,
 ) -> Result<HttpResponse, AppError> {
     let app = load_finished(&state, &admin, path.into_inner()).await?;
@@ -484,7 +481,7 @@ pub async fn app_set_active(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (app_id, verb) = path.into_inner();
     let active = match verb.as_str() {
@@ -513,7 +510,7 @@ pub async fn app_delete(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app_id = path.into_inner();
     let (org, actor, id) = (admin.organization_id.clone(), admin.actor(), app_id.clone());

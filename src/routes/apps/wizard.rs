@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::details::{self, DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
 use super::scopes::{self, FamilyView, ScopesForm};
 use crate::db::models::{App, AppStatus, WizardStep};
+use crate::domain::AppId;
 use crate::domain::key_token::generate_app_secret;
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{Description, Name};
@@ -25,7 +26,7 @@ use crate::services::keys::KeyFields;
 use crate::services::{self, OpError};
 use crate::state::AppState;
 
-fn wizard_url(app_id: &str, step: &str) -> String {
+fn wizard_url(app_id: &AppId, step: &str) -> String {
     format!("/apps/{app_id}/wizard/{step}")
 }
 
@@ -43,7 +44,7 @@ fn current_step_url(app: &App) -> String {
 async fn load_draft(
     state: &AppState,
     admin: &CurrentAdmin,
-    app_id: String,
+    app_id: AppId,
 ) -> Result<App, AppError> {
     let org = admin.organization_id.clone();
     state
@@ -59,7 +60,7 @@ struct DetailsPage {
     step: u8,
     action: String,
     nonce: String,
-    app_id: Option<String>,
+    app_id: Option<AppId>,
     details: DetailsForm,
     errors: DetailsErrors,
     user_types: [(&'static str, &'static str); 2],
@@ -69,7 +70,7 @@ struct DetailsPage {
 fn details_page(
     session: &Session,
     admin: &FullAdmin,
-    app_id: Option<String>,
+    app_id: Option<AppId>,
     nonce: String,
     details: DetailsForm,
     errors: DetailsErrors,
@@ -78,7 +79,7 @@ fn details_page(
         layout: Layout::new(session, Some(admin), Nav::Apps, "Add application: Details")?,
         step: 1,
         action: app_id
-            .as_deref()
+            .as_ref()
             .map_or_else(|| "/apps/new".to_owned(), |id| wizard_url(id, "details")),
         nonce,
         app_id,
@@ -143,7 +144,9 @@ pub async fn create_draft(
         .await
     {
         Ok(id) => Ok(page::see_other(&wizard_url(&id, "scopes"))),
-        Err(OpError::AlreadySubmitted(id)) => Ok(page::see_other(&wizard_url(&id, "scopes"))),
+        Err(OpError::AlreadySubmitted(id)) => {
+            Ok(page::see_other(&wizard_url(&AppId::from(id), "scopes")))
+        }
         Err(OpError::NameTaken) => {
             let errors = DetailsErrors {
                 name: Some(OpError::NameTaken.to_string()),
@@ -162,7 +165,7 @@ pub async fn create_draft(
 pub async fn resume(
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
     Ok(page::see_other(&current_step_url(&app)))
@@ -177,7 +180,7 @@ pub async fn draft_details_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
     if !editable_draft(&app) {
@@ -199,7 +202,7 @@ pub async fn update_draft_details(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
     form: RawForm,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
@@ -266,7 +269,7 @@ pub async fn scopes_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
     if !editable_draft(&app) {
@@ -286,7 +289,7 @@ pub async fn save_scopes(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
     Form(form): Form<ScopesForm>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
@@ -339,7 +342,7 @@ pub async fn secrets_page(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
     if app.status() != AppStatus::Draft
@@ -370,7 +373,7 @@ pub async fn secrets_page(
 pub async fn secrets_noted(
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app_id = path.into_inner();
     let (org, id) = (admin.organization_id.clone(), app_id.clone());
@@ -403,7 +406,7 @@ pub async fn key_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
     if app.status() != AppStatus::Draft || app.wizard_step() != WizardStep::Key {
@@ -441,7 +444,7 @@ pub async fn generate_key(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
     Form(form): Form<KeyStepForm>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
@@ -529,7 +532,7 @@ pub async fn finish_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
     if app.status() != AppStatus::Draft || app.wizard_step() != WizardStep::Finish {
@@ -547,7 +550,7 @@ pub async fn finish(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let app_id = path.into_inner();
     let (org, actor, id) = (admin.organization_id.clone(), admin.actor(), app_id.clone());
