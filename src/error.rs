@@ -123,7 +123,6 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
-    asset: &'a crate::assets::AssetUrls,
 }
 
 impl ResponseError for AppError {
@@ -194,7 +193,6 @@ impl ResponseError for AppError {
             status: status.as_u16(),
             title,
             message: &message,
-            asset: crate::assets::urls(),
         };
         let body = page
             .render()

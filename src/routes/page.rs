@@ -7,7 +7,6 @@ use actix_web::http::StatusCode;
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use crate::assets::{self, AssetUrls};
 use crate::auth::csrf;
 use crate::error::AppError;
 use crate::routes::extract::CurrentAdmin;
@@ -63,8 +62,6 @@ pub struct Layout {
     pub csrf: String,
     /// Messages to show once.
     pub flashes: Vec<Flash>,
-    /// Asset URLs.
-    pub asset: &'static AssetUrls,
 }
 
 impl Layout {
@@ -85,7 +82,6 @@ impl Layout {
             admin: admin.cloned(),
             csrf: csrf::token(session)?,
             flashes,
-            asset: assets::urls(),
         })
     }
 
@@ -98,6 +94,11 @@ impl Layout {
                 | (Nav::Audit, "audit")
                 | (Nav::Staff, "staff")
         )
+    }
+
+    /// No error, for a field that never has one (the macros take an `Option`).
+    pub fn no_error(&self) -> Option<&'static str> {
+        None
     }
 
     /// Whether the signed-in admin has full access (shows the API keys section).

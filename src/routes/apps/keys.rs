@@ -199,6 +199,16 @@ struct KeyFormView {
 }
 
 impl KeyFormView {
+    /// The hint below the expiry: the key policy's limit, or Never.
+    fn expires_hint(&self) -> String {
+        match self.max_days {
+            Some(max) => {
+                format!("In UTC. Your organization's key policy allows keys of at most {max} days.")
+            }
+            None => "In UTC. Leave empty for Never.".to_owned(),
+        }
+    }
+
     fn render(
         self,
         session: &Session,
