@@ -113,7 +113,6 @@ pub struct Settings {
     pub public_url: Url,
     /// Folder for the generated secret key, the SQLite file and the outbox.
     pub data_dir: PathBuf,
-    /// The database.
     pub database_url: DatabaseUrl,
     /// Pool size per instance.
     pub pool_size: u32,
@@ -533,6 +532,47 @@ mod tests {
         let s = settings(&[("KEYWARD_PUBLIC_URL", "https://keys.example.com")]).unwrap();
         assert!(s.is_https());
         assert_eq!(s.url_for("/apps"), "https://keys.example.com/apps");
+    }
+
+    /// The variables named in `text`: every `KEYWARD_…` word.
+    fn variables(text: &str) -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("KEYWARD_") && w.len() > "KEYWARD_".len())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn help_and_the_readme_table_list_every_variable_the_settings_read() {
+        // What `from_lookup` reads: each `get("KEYWARD_…")` of this file.
+        let source = include_str!("config.rs");
+        let read: std::collections::BTreeSet<String> = source
+            .split("get(\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|v| {
+                v.starts_with("KEYWARD_") && v.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            })
+            .map(str::to_owned)
+            .collect();
+        assert!(read.len() > 10, "{read:?}");
+        assert_eq!(variables(ENV_HELP), read, "--help");
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap_or_default();
+        let rows: String = table
+            .lines()
+            .filter(|l| l.starts_with("| `KEYWARD_"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let in_table: std::collections::BTreeSet<String> = rows
+            .lines()
+            .flat_map(|row| variables(row.split('|').nth(1).unwrap_or_default()))
+            .collect();
+        assert_eq!(in_table, read, "README's configuration table");
     }
 
     #[test]

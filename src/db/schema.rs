@@ -1,4 +1,4 @@
-// The tables as Diesel sees them; kept in step with migrations/sqlite (diesel print-schema).
+// @generated automatically by Diesel CLI.
 
 diesel::table! {
     admins (id) {
@@ -15,40 +15,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_events (id) {
-        id -> Text,
-        organization_id -> Text,
-        occurred_at -> Timestamp,
-        actor_id -> Nullable<Text>,
-        actor_label -> Text,
-        action -> Text,
-        target_type -> Nullable<Text>,
-        target_id -> Nullable<Text>,
-        target_label -> Nullable<Text>,
-        app_id -> Nullable<Text>,
-        ip -> Nullable<Text>,
-        user_agent -> Nullable<Text>,
-        changes -> Text,
-    }
-}
-
-diesel::table! {
-    organizations (id) {
-        id -> Text,
-        name -> Text,
-        time_zone -> Text,
-        external_connectivity -> Bool,
-        key_default_lifetime_days -> Nullable<Integer>,
-        key_max_lifetime_days -> Nullable<Integer>,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
-        credentials_version -> BigInt,
-        alerts_enabled -> Bool,
-        alert_thresholds -> Text,
-    }
-}
-
-diesel::table! {
     alert_recipients (organization_id, employee_id) {
         organization_id -> Text,
         employee_id -> Text,
@@ -56,45 +22,45 @@ diesel::table! {
 }
 
 diesel::table! {
-    key_alerts (id) {
+    api_keys (id) {
+        id -> Text,
+        app_id -> Text,
+        organization_id -> Text,
+        public_id -> Text,
+        secret_digest -> Text,
+        last_four -> Text,
+        name -> Text,
+        description -> Text,
+        permissions -> Text,
+        active -> Bool,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        creation_nonce -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    appointments (id) {
         id -> Text,
         organization_id -> Text,
-        key_id -> Text,
-        app_id -> Text,
-        threshold_days -> Integer,
-        expires_at -> Timestamp,
+        service_id -> Text,
         employee_id -> Text,
-        recipient -> Text,
+        guest_id -> Nullable<Text>,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
         status -> Text,
-        attempts -> Integer,
-        last_error -> Nullable<Text>,
-        next_attempt_at -> Timestamp,
-        claimed_by -> Nullable<Text>,
-        claimed_until -> Nullable<Timestamp>,
-        sent_at -> Nullable<Timestamp>,
+        notes -> Text,
+        source -> Text,
+        created_by_app_id -> Nullable<Text>,
+        created_by_key_id -> Nullable<Text>,
         created_at -> Timestamp,
+        updated_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
     }
 }
-
-diesel::table! {
-    sessions (id) {
-        id -> Text,
-        admin_id -> Nullable<Text>,
-        state -> Text,
-        created_at -> Timestamp,
-        expires_at -> Timestamp,
-    }
-}
-
-diesel::table! {
-    setup_tokens (token_hash) {
-        token_hash -> Text,
-        created_at -> Timestamp,
-    }
-}
-
-diesel::joinable!(admins -> organizations (organization_id));
-diesel::joinable!(sessions -> admins (admin_id));
 
 diesel::table! {
     apps (id) {
@@ -122,36 +88,20 @@ diesel::table! {
 }
 
 diesel::table! {
-    api_keys (id) {
-        id -> Text,
-        app_id -> Text,
-        organization_id -> Text,
-        public_id -> Text,
-        secret_digest -> Text,
-        last_four -> Text,
-        name -> Text,
-        description -> Text,
-        permissions -> Text,
-        active -> Bool,
-        expires_at -> Nullable<Timestamp>,
-        last_used_at -> Nullable<Timestamp>,
-        creation_nonce -> Nullable<Text>,
-        created_by -> Nullable<Text>,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
-    }
-}
-
-diesel::table! {
-    services (id) {
+    audit_events (id) {
         id -> Text,
         organization_id -> Text,
-        name -> Text,
-        description -> Text,
-        duration_minutes -> Integer,
-        price_cents -> BigInt,
-        currency -> Text,
-        created_at -> Timestamp,
+        occurred_at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        actor_label -> Text,
+        action -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        target_label -> Nullable<Text>,
+        app_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        changes -> Text,
     }
 }
 
@@ -181,37 +131,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    working_hours (id) {
-        id -> Text,
-        organization_id -> Text,
-        employee_id -> Text,
-        weekday -> Integer,
-        starts_minute -> Integer,
-        ends_minute -> Integer,
-    }
-}
-
-diesel::table! {
-    appointments (id) {
-        id -> Text,
-        organization_id -> Text,
-        service_id -> Text,
-        employee_id -> Text,
-        guest_id -> Nullable<Text>,
-        starts_at -> Timestamp,
-        ends_at -> Timestamp,
-        status -> Text,
-        notes -> Text,
-        source -> Text,
-        created_by_app_id -> Nullable<Text>,
-        created_by_key_id -> Nullable<Text>,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
-        cancelled_at -> Nullable<Timestamp>,
-    }
-}
-
-diesel::table! {
     installments (id) {
         id -> Text,
         organization_id -> Text,
@@ -222,6 +141,43 @@ diesel::table! {
         due_on -> Text,
         status -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    key_alerts (id) {
+        id -> Text,
+        organization_id -> Text,
+        key_id -> Text,
+        app_id -> Text,
+        threshold_days -> Integer,
+        expires_at -> Timestamp,
+        employee_id -> Text,
+        recipient -> Text,
+        status -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        time_zone -> Text,
+        external_connectivity -> Bool,
+        key_default_lifetime_days -> Nullable<Integer>,
+        key_max_lifetime_days -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        credentials_version -> BigInt,
+        alerts_enabled -> Bool,
+        alert_thresholds -> Text,
     }
 }
 
@@ -239,19 +195,83 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    services (id) {
+        id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        description -> Text,
+        duration_minutes -> Integer,
+        price_cents -> BigInt,
+        currency -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        admin_id -> Nullable<Text>,
+        state -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    setup_tokens (token_hash) {
+        token_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    working_hours (id) {
+        id -> Text,
+        organization_id -> Text,
+        employee_id -> Text,
+        weekday -> Integer,
+        starts_minute -> Integer,
+        ends_minute -> Integer,
+    }
+}
+
+diesel::joinable!(admins -> organizations (organization_id));
+diesel::joinable!(alert_recipients -> employees (employee_id));
+diesel::joinable!(alert_recipients -> organizations (organization_id));
 diesel::joinable!(api_keys -> apps (app_id));
+diesel::joinable!(api_keys -> organizations (organization_id));
+diesel::joinable!(appointments -> employees (employee_id));
+diesel::joinable!(appointments -> guests (guest_id));
+diesel::joinable!(appointments -> organizations (organization_id));
+diesel::joinable!(appointments -> services (service_id));
 diesel::joinable!(apps -> organizations (organization_id));
+diesel::joinable!(employees -> organizations (organization_id));
+diesel::joinable!(guests -> organizations (organization_id));
+diesel::joinable!(installments -> appointments (appointment_id));
+diesel::joinable!(installments -> guests (guest_id));
+diesel::joinable!(installments -> organizations (organization_id));
+diesel::joinable!(key_alerts -> api_keys (key_id));
+diesel::joinable!(key_alerts -> organizations (organization_id));
+diesel::joinable!(payments -> appointments (appointment_id));
+diesel::joinable!(payments -> guests (guest_id));
+diesel::joinable!(payments -> organizations (organization_id));
+diesel::joinable!(services -> organizations (organization_id));
+diesel::joinable!(sessions -> admins (admin_id));
+diesel::joinable!(working_hours -> employees (employee_id));
+diesel::joinable!(working_hours -> organizations (organization_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     admins,
     alert_recipients,
-    key_alerts,
     api_keys,
-    apps,
     appointments,
+    apps,
     audit_events,
     employees,
     guests,
     installments,
+    key_alerts,
     organizations,
     payments,
     services,

@@ -1,6 +1,6 @@
 //! Types that are valid by construction: parse at the boundary, then trust the type.
 //!
-//! Each parser returns a [`FieldError`]-style message meant for the person who typed
+//! Each parser returns an [`Invalid`] message meant for the person who typed
 //! the value; it never repeats a secret back.
 
 pub mod app;

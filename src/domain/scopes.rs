@@ -60,7 +60,6 @@ pub struct Group {
     pub name: &'static str,
     /// What the group covers.
     pub description: &'static str,
-    /// Its resources.
     pub resources: &'static [Resource],
 }
 

@@ -7,9 +7,7 @@ use super::Email;
 /// What an expiry alert says.
 #[derive(Debug, Clone)]
 pub struct ExpiryAlert {
-    /// The organization.
     pub organization: String,
-    /// The app.
     pub app_name: String,
     /// The key's name.
     pub key_name: String,

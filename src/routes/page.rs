@@ -31,7 +31,6 @@ pub enum Nav {
 pub struct Flash {
     /// `success`, `info` or `error`.
     pub kind: String,
-    /// The message.
     pub message: String,
 }
 

@@ -20,13 +20,10 @@ use crate::secrets::DigestKey;
 /// A key's editable fields, validated.
 #[derive(Debug, Clone)]
 pub struct KeyFields {
-    /// Name.
     pub name: Name,
-    /// Description.
     pub description: Description,
     /// Expiry; `None` is never.
     pub expires_at: Option<Timestamp>,
-    /// Active.
     pub active: bool,
     /// Permissions, a subset of the app's APIKEY GROUPS.
     pub permissions: PermissionSet,

@@ -59,7 +59,6 @@ pub struct Admin {
     pub password_changed_at: Timestamp,
     /// Last successful sign-in.
     pub last_sign_in_at: Option<Timestamp>,
-    /// Created.
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,

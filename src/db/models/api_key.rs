@@ -36,9 +36,7 @@ pub struct ApiKey {
     pub secret_digest: String,
     /// The last four characters of the key's text.
     pub last_four: String,
-    /// Name.
     pub name: String,
-    /// Description.
     pub description: String,
     /// Space-separated permissions.
     pub permissions: String,
@@ -52,7 +50,6 @@ pub struct ApiKey {
     pub creation_nonce: Option<String>,
     /// The admin who created it.
     pub created_by: Option<AdminId>,
-    /// Created.
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
@@ -65,19 +62,15 @@ pub struct NewApiKey<'a> {
     pub id: &'a KeyId,
     pub app_id: &'a AppId,
     pub organization_id: &'a OrgId,
-    /// Public id.
     pub public_id: &'a str,
     /// Keyed digest of the secret.
     pub secret_digest: &'a str,
     /// Last four characters.
     pub last_four: &'a str,
-    /// Name.
     pub name: &'a str,
-    /// Description.
     pub description: &'a str,
     /// Space-separated permissions.
     pub permissions: &'a str,
-    /// Active.
     pub active: bool,
     /// Expiry.
     pub expires_at: Option<Timestamp>,
@@ -95,15 +88,11 @@ pub struct NewApiKey<'a> {
 #[derive(Debug, AsChangeset)]
 #[diesel(table_name = api_keys, treat_none_as_null = true)]
 pub struct ApiKeyChanges<'a> {
-    /// Name.
     pub name: &'a str,
-    /// Description.
     pub description: &'a str,
     /// Expiry.
     pub expires_at: Option<Timestamp>,
-    /// Active.
     pub active: bool,
-    /// Permissions.
     pub permissions: &'a str,
     /// Now.
     pub updated_at: Timestamp,

@@ -89,7 +89,6 @@ pub struct App {
     pub name_key: String,
     /// URI of the app or its developer.
     pub uri: String,
-    /// Description.
     pub description: String,
     /// `guest` or `employee`.
     pub login_user_type: String,
@@ -115,7 +114,6 @@ pub struct App {
     pub creation_nonce: Option<String>,
     /// The admin who created it.
     pub created_by: Option<AdminId>,
-    /// Created.
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
@@ -124,15 +122,10 @@ pub struct App {
 /// The details of step 1, validated.
 #[derive(Debug, Clone)]
 pub struct AppDetails {
-    /// Name.
     pub name: crate::domain::Name,
-    /// URI.
     pub uri: crate::domain::AppUri,
-    /// Description.
     pub description: crate::domain::Description,
-    /// Login User Type.
     pub login_user_type: LoginUserType,
-    /// Source App.
     pub source_app: SourceApp,
     /// Post Login Redirect URLs.
     pub post_login: Vec<crate::domain::RedirectUrl>,

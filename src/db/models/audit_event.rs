@@ -198,7 +198,6 @@ impl Actor {
 pub struct Target {
     /// `admin`, `app`, `key`, `organization`...
     pub kind: Option<&'static str>,
-    /// Its id.
     pub id: Option<String>,
     /// Its name at the time.
     pub label: Option<String>,
@@ -243,7 +242,6 @@ impl Target {
 pub struct AuditFilter {
     /// The actor's label (an admin's email), exactly.
     pub actor: Option<String>,
-    /// The action.
     pub action: Option<Action>,
     /// The app concerned.
     pub app_id: Option<AppId>,
@@ -270,7 +268,6 @@ pub struct AuditEvent {
     pub action: String,
     /// Kind of target.
     pub target_type: Option<String>,
-    /// Target id.
     pub target_id: Option<String>,
     /// Target name.
     pub target_label: Option<String>,

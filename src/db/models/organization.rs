@@ -22,7 +22,6 @@ pub struct Organization {
     pub key_default_lifetime_days: Option<i32>,
     /// Maximum lifetime of a key, in days.
     pub key_max_lifetime_days: Option<i32>,
-    /// Created.
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,

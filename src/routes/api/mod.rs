@@ -2,7 +2,7 @@
 //! (v2) and the OpenAPI document. No session here: only the `Authorization`
 //! header authenticates.
 //!
-//! [`ROUTES`] is the one list of every route: it registers the handlers, gives
+//! [`routes()`] is the one list of every route: it registers the handlers, gives
 //! each the permission the credential check demands, and generates the OpenAPI
 //! document, so none of the three can disagree.
 
@@ -65,7 +65,6 @@ pub struct ApiRoute {
     pub permission: Option<Permission>,
     /// One line for the documentation.
     pub summary: &'static str,
-    /// The handler.
     pub handler: fn() -> actix_web::Route,
 }
 

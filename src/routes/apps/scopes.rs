@@ -12,18 +12,14 @@ pub struct PermView {
     pub value: String,
     /// Element id.
     pub id: String,
-    /// Label.
     pub label: String,
-    /// Checked.
     pub checked: bool,
 }
 
 /// One expandable group.
 #[derive(Debug, Clone)]
 pub struct GroupView {
-    /// Name.
     pub name: &'static str,
-    /// Description.
     pub description: &'static str,
     /// How many of its permissions are checked.
     pub selected: usize,
@@ -40,7 +36,6 @@ pub struct FamilyView {
     pub label: &'static str,
     /// What the family is for.
     pub hint: &'static str,
-    /// Its groups.
     pub groups: Vec<GroupView>,
 }
 
