@@ -2,7 +2,7 @@
 
 use url::{Host, Url};
 
-use super::{Invalid, has_control_chars};
+use super::input::{Invalid, has_control_chars};
 
 /// A name: trimmed, 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

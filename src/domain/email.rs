@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::Invalid;
+use super::input::Invalid;
 
 /// A syntactically plausible email address, trimmed and lower-cased.
 ///

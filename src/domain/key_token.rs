@@ -11,7 +11,8 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::secrets::random_bytes;
+use rand::rand_core::{Rng, UnwrapErr};
+use rand::rngs::SysRng;
 
 /// Every key starts with this.
 pub const KEY_PREFIX: &str = "kw_";
@@ -29,8 +30,10 @@ const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 /// `n` uniformly random base62 characters from the OS generator.
 fn random_base62(n: usize) -> String {
     let mut out = String::with_capacity(n);
+    let mut block = [0u8; 64];
     while out.len() < n {
-        for b in random_bytes::<64>() {
+        UnwrapErr(SysRng).fill_bytes(&mut block);
+        for b in block {
             // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
             if b < 248 && out.len() < n {
                 out.push(char::from(ALPHABET[usize::from(b % 62)]));

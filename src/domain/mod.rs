@@ -6,6 +6,7 @@
 pub mod app;
 mod email;
 pub mod ids;
+mod input;
 pub mod key_token;
 mod password;
 pub mod scopes;
@@ -17,22 +18,5 @@ pub use ids::{
     AdminId, AppId, AppointmentId, EmployeeId, GuestId, InstallmentId, KeyId, OrgId, PaymentId,
     ServiceId, WorkingHoursId,
 };
+pub use input::{Invalid, has_control_chars};
 pub use password::Password;
-
-/// Why a typed value was refused, in words for the person who typed it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
-impl Invalid {
-    /// A message for the field.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
-    }
-}
-
-/// True when `s` holds a control character other than tab, CR or LF.
-pub fn has_control_chars(s: &str) -> bool {
-    s.chars()
-        .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
-}

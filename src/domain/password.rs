@@ -2,7 +2,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Invalid;
+use super::input::Invalid;
 
 /// A password that meets the policy: 12 to 128 characters.
 ///

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::Invalid;
+use super::input::Invalid;
 
 /// Days before expiry at which staff are alerted: 1 to 5 distinct values from 1 to
 /// 365, kept in ascending order.

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::Grant;
 use super::decision::Standing;
+use super::grant::Grant;
 use crate::domain::OrgId;
 
 /// How old the last successful poll may be for the cache to be trusted.

@@ -7,7 +7,7 @@
 //! organization's `external_connectivity` feature is on (else 402), and the key
 //! holds the route's permission (else 403).
 
-use super::Denial;
+use super::grant::Denial;
 use crate::clock::Timestamp;
 use crate::domain::scopes::{Permission, PermissionSet};
 

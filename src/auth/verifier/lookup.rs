@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
-use super::Grant;
 use super::cache::{Entry, OrgFlags};
 use super::decision::Standing;
+use super::grant::Grant;
 use crate::db::models::{ApiKey, App, AppStatus};
 use crate::db::{Db, DbError};
 use crate::secrets::{constant_time_eq, hex};

@@ -20,13 +20,13 @@
 pub mod cache;
 pub mod decision;
 pub mod failures;
+pub mod grant;
 pub mod lookup;
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderMap;
@@ -34,12 +34,13 @@ use tokio::sync::Semaphore;
 
 use self::cache::{Cache, Entry};
 use self::failures::Failures;
+pub use self::grant::{Denial, Grant, Principal};
 use super::credentials::{self, Credential, CredentialError};
 use crate::clock::{self, Timestamp};
-use crate::db::models::{ApiKey, App, Organization};
+use crate::db::models::{ApiKey, Organization};
 use crate::db::{Db, DbError};
-use crate::domain::scopes::{Permission, PermissionSet};
-use crate::domain::{AppId, KeyId, OrgId, SourceApp};
+use crate::domain::KeyId;
+use crate::domain::scopes::Permission;
 use crate::secrets::DigestKey;
 
 /// How often each instance polls the credentials versions.
@@ -48,99 +49,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// Cache lookups of the database running at once.
 const CONCURRENT_LOOKUPS: usize = 16;
-
-/// Why a request is refused. Each has a stable code for the JSON:API error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Denial {
-    /// No credential (401).
-    MissingCredentials,
-    /// A credential that is malformed, unknown or wrong (401).
-    InvalidCredentials(&'static str),
-    /// The key is switched off (401).
-    KeyInactive,
-    /// The key is past its expiry (401).
-    KeyExpired,
-    /// The key's app is inactive (401).
-    AppInactive,
-    /// The organization's external connectivity is off (402).
-    PaymentRequired,
-    /// The key lacks the route's permission (403).
-    InsufficientPermission(Permission),
-    /// Too many failed attempts from this client (429).
-    TooManyFailures,
-    /// The database cannot be reached to check an uncached key (503).
-    Unavailable,
-}
-
-/// Who holds a passing credential.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// An API key of an app.
-    ApiKey {
-        /// The key's id.
-        key_id: KeyId,
-    },
-}
-
-/// What a passing credential is allowed, for the route to act on. Shared with
-/// the cache: a request clones a pointer, not the grant.
-pub struct Grant {
-    /// The organization, from the credential: every route is scoped to it.
-    pub organization_id: OrgId,
-    /// The app the credential belongs to.
-    pub app_id: AppId,
-    /// The credential's holder.
-    pub principal: Principal,
-    /// What the credential may do.
-    pub permissions: PermissionSet,
-    /// The app's Source App, which marks what it books.
-    pub source_app: SourceApp,
-    /// What a route derives from the grant once (the auth check's answer
-    /// headers): kept as long as the grant is cached.
-    derived: OnceLock<Box<dyn Any + Send + Sync>>,
-}
-
-impl std::fmt::Debug for Grant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grant")
-            .field("organization_id", &self.organization_id)
-            .field("app_id", &self.app_id)
-            .field("principal", &self.principal)
-            .field("permissions", &self.permissions)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Grant {
-    /// The grant of an API key of `app`.
-    pub fn for_key(key: &ApiKey, app: &App, permissions: PermissionSet) -> Self {
-        Self {
-            organization_id: key.organization_id.clone(),
-            app_id: app.id.clone(),
-            principal: Principal::ApiKey {
-                key_id: key.id.clone(),
-            },
-            permissions,
-            source_app: app.source(),
-            derived: OnceLock::new(),
-        }
-    }
-
-    /// The API key's id, when the credential is one.
-    pub fn key_id(&self) -> Option<&KeyId> {
-        match &self.principal {
-            Principal::ApiKey { key_id } => Some(key_id),
-        }
-    }
-
-    /// What `make` derives from this grant, made on first use and kept with the
-    /// cached grant. One type per grant: the auth check is its only user.
-    pub fn derived<T: Any + Send + Sync>(&self, make: impl FnOnce(&Grant) -> T) -> Option<&T> {
-        self.derived
-            .get_or_init(|| Box::new(make(self)))
-            .downcast_ref::<T>()
-    }
-}
 
 /// Verifies external credentials; one per server, shared by its workers.
 pub struct Verifier {

@@ -207,7 +207,7 @@ pub struct Target {
 
 impl Target {
     /// An app.
-    pub fn app(app: &super::App) -> Self {
+    pub fn app(app: &super::app::App) -> Self {
         Self {
             app_id: Some(app.id.clone()),
             ..Self::new("app", app.id.clone(), app.name.clone())
@@ -215,7 +215,7 @@ impl Target {
     }
 
     /// A key of `app`, named with its masked form.
-    pub fn key(app: &super::App, key: &super::ApiKey) -> Self {
+    pub fn key(app: &super::app::App, key: &super::api_key::ApiKey) -> Self {
         Self {
             app_id: Some(app.id.clone()),
             ..Self::new(
