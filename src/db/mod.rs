@@ -308,6 +308,11 @@ where
     }
 }
 
+/// Asks the database for nothing: it answers when it is up (the readiness check).
+pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}
+
 /// True when `e` is a unique-constraint violation (a duplicate name, say).
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(

@@ -1,7 +1,6 @@
 //! Liveness and readiness for orchestrators and load balancers.
 
 use actix_web::{HttpResponse, web};
-use diesel::connection::SimpleConnection;
 use serde_json::json;
 
 use crate::state::AppState;
@@ -14,7 +13,7 @@ pub async fn healthz() -> HttpResponse {
 /// `GET /readyz`: the database answers (503 otherwise, within about 2 seconds).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let backend = state.db.backend();
-    match state.read(|conn| conn.batch_execute("SELECT 1")).await {
+    match state.read(crate::db::ping).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok", "database": backend })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
