@@ -104,6 +104,13 @@ pub enum AdminCommand {
         #[arg(long, value_enum, default_value_t = RoleArg::Full)]
         role: RoleArg,
     },
+    /// Unlock an account locked after too many failed sign-ins, and forget its
+    /// failures.
+    Unlock {
+        /// The admin's email.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// A role on the command line.
@@ -140,6 +147,9 @@ pub fn run(cli: Cli, settings: Settings, serve: fn(Settings) -> ExitCode) -> Exi
             Command::Admin {
                 command: AdminCommand::Create { email, role },
             } => create_admin(&settings, &email, role.into()).await,
+            Command::Admin {
+                command: AdminCommand::Unlock { email },
+            } => unlock_admin(&settings, &email).await,
             Command::Features { command } => features(&settings, command).await,
             Command::DemoData => demo_data(&settings).await,
             Command::Alerts {
@@ -194,7 +204,8 @@ async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode 
             return ExitCode::from(2);
         }
     };
-    let password = match read_password().and_then(|p| Password::parse(p).map_err(|e| e.to_string()))
+    let password = match read_password()
+        .and_then(|p| Password::parse_for(p, &[email.as_str()]).map_err(|e| e.to_string()))
     {
         Ok(p) => p,
         Err(e) => {
@@ -206,7 +217,7 @@ async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode 
         Ok(opened) => opened,
         Err(e) => return fail(e),
     };
-    let hasher = match PasswordHasher::new(1) {
+    let hasher = match PasswordHasher::new(settings.hash_cost, 1) {
         Ok(h) => h,
         Err(e) => return fail(e),
     };
@@ -239,6 +250,40 @@ async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode 
         Err(OpError::Db(DbError::Query(e))) if is_unique_violation(&e) => {
             eprintln!("keyward: an admin with email {email} exists already");
             ExitCode::from(2)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's result is its output")]
+async fn unlock_admin(settings: &Settings, email: &str) -> ExitCode {
+    let email = match EmailAddress::parse(email) {
+        Ok(email) => email,
+        Err(e) => {
+            eprintln!("keyward: --email: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (db, _) = match open(settings).await {
+        Ok(opened) => opened,
+        Err(e) => return fail(e),
+    };
+    let address = email.clone();
+    let result = db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                crate::services::sign_in::unlock(conn, &address, &Actor::system("command line"))
+            })
+        })
+        .await;
+    match result {
+        Ok(true) => {
+            println!("unlocked {email}");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            println!("{email} was not locked; its failed sign-ins are forgotten");
+            ExitCode::SUCCESS
         }
         Err(e) => fail(e),
     }
@@ -295,7 +340,7 @@ async fn demo_data(settings: &Settings) -> ExitCode {
         Ok(opened) => opened,
         Err(e) => return fail(e),
     };
-    let hasher = match PasswordHasher::new(1) {
+    let hasher = match PasswordHasher::new(settings.hash_cost, 1) {
         Ok(h) => h,
         Err(e) => return fail(e),
     };

@@ -41,8 +41,36 @@ Environment variables:
   KEYWARD_MAIL_FROM             sender of the emails [default: Keyward <keyward@localhost>]
   KEYWARD_ALERT_INTERVAL_MINUTES  how often the expiry alert job runs, 1-1440 [default: 10]
   KEYWARD_WORKERS               HTTP worker threads, 1-64 [default: one per core]
+  KEYWARD_HASH_CONCURRENCY      password hashes at once, 1-64; keep it below the core
+                                count so sign-ins leave the API a core [default: half
+                                the cores, at least 1]
+  KEYWARD_ARGON2_MEMORY_KIB     argon2id memory per hash [default: 19456]; raising a
+  KEYWARD_ARGON2_ITERATIONS     cost renews each admin's hash at the next sign-in
+  KEYWARD_ARGON2_PARALLELISM    [defaults: 2 iterations, 1 lane]
   KEYWARD_LOG                   log filter, e.g. info or keyward=debug [default: info]
   KEYWARD_LOG_FORMAT            text or json [default: text]";
+
+/// The argon2id cost, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    /// Memory, in KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for HashCost {
+    /// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
 
 /// A configuration value that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +168,12 @@ pub struct Settings {
     pub alert_interval: Duration,
     /// Whether this server runs the scheduled jobs (tests call them directly).
     pub run_scheduler: bool,
+    /// The argon2id cost of new password hashes; older hashes are renewed at
+    /// the next sign-in.
+    pub hash_cost: HashCost,
+    /// Hashes running at once; below the core count, so sign-ins leave the API
+    /// a core. `None`: half the cores, at least one.
+    pub hash_concurrency: Option<usize>,
 }
 
 impl Settings {
@@ -204,6 +238,14 @@ impl Settings {
                         "must be at most 1024 characters",
                     ));
                 }
+                let distinct: std::collections::BTreeSet<u8> = raw.bytes().collect();
+                if distinct.len() < 16 {
+                    return Err(ConfigError::new(
+                        "KEYWARD_SECRET_KEY",
+                        "is too regular (fewer than 16 different characters); use a random one \
+                         (try: openssl rand -base64 48)",
+                    ));
+                }
                 Some(SecretString::from(raw))
             }
             None => None,
@@ -226,7 +268,7 @@ impl Settings {
             (Some(email), Some(password)) => {
                 let email = EmailAddress::parse(&email)
                     .map_err(|e| ConfigError::new("KEYWARD_ADMIN_EMAIL", e.to_string()))?;
-                let password = Password::parse(SecretString::from(password))
+                let password = Password::parse_for(SecretString::from(password), &[email.as_str()])
                     .map_err(|e| ConfigError::new("KEYWARD_ADMIN_PASSWORD", e.to_string()))?;
                 Some((email, password))
             }
@@ -292,6 +334,32 @@ impl Settings {
             10,
             1..=1440,
         )?;
+        let hash_cost = HashCost {
+            memory_kib: parse_number(
+                get("KEYWARD_ARGON2_MEMORY_KIB")?,
+                "KEYWARD_ARGON2_MEMORY_KIB",
+                HashCost::default().memory_kib,
+                8192..=1_048_576,
+            )?,
+            iterations: parse_number(
+                get("KEYWARD_ARGON2_ITERATIONS")?,
+                "KEYWARD_ARGON2_ITERATIONS",
+                HashCost::default().iterations,
+                1..=20,
+            )?,
+            parallelism: parse_number(
+                get("KEYWARD_ARGON2_PARALLELISM")?,
+                "KEYWARD_ARGON2_PARALLELISM",
+                HashCost::default().parallelism,
+                1..=16,
+            )?,
+        };
+        let hash_concurrency = match get("KEYWARD_HASH_CONCURRENCY")? {
+            None => None,
+            some => {
+                usize::try_from(parse_number(some, "KEYWARD_HASH_CONCURRENCY", 1, 1..=64)?).ok()
+            }
+        };
         let log_filter = get("KEYWARD_LOG")?.unwrap_or_else(|| "info".to_owned());
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             ConfigError::new("KEYWARD_LOG", format!("not a valid log filter ({e})"))
@@ -325,6 +393,8 @@ impl Settings {
             mail_from,
             alert_interval: Duration::from_secs(u64::from(alert_minutes) * 60),
             run_scheduler: true,
+            hash_cost,
+            hash_concurrency,
         })
     }
 
@@ -342,6 +412,11 @@ impl Settings {
     /// Where emails are written when no mail server is configured.
     pub fn outbox_dir(&self) -> PathBuf {
         self.data_dir.join("outbox")
+    }
+
+    /// Where the one-time setup link is written when no admin exists.
+    pub fn setup_link_file(&self) -> PathBuf {
+        self.data_dir.join("setup-link.txt")
     }
 
     /// The secret key file kept in the data folder when none is configured.
@@ -376,6 +451,8 @@ impl Settings {
             mail_from: "Keyward <keyward@localhost>".to_owned(),
             alert_interval: Duration::from_secs(600),
             run_scheduler: false,
+            hash_cost: HashCost::default(),
+            hash_concurrency: Some(2),
         }
     }
 }
@@ -481,6 +558,8 @@ mod tests {
             ("KEYWARD_DATABASE_URL", "sqlite://:memory:"),
             ("KEYWARD_DATABASE_POOL_SIZE", "0"),
             ("KEYWARD_SECRET_KEY", "short"),
+            ("KEYWARD_SECRET_KEY", &"a".repeat(64)),
+            ("KEYWARD_SECRET_KEY", &"abcdefgh".repeat(8)),
             ("KEYWARD_SESSION_IDLE_MINUTES", "many"),
             ("KEYWARD_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
             ("KEYWARD_LOG_FORMAT", "xml"),
@@ -551,7 +630,9 @@ mod tests {
             .skip(1)
             .filter_map(|rest| rest.split('"').next())
             .filter(|v| {
-                v.starts_with("KEYWARD_") && v.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                v.starts_with("KEYWARD_")
+                    && v.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
             })
             .map(str::to_owned)
             .collect();

@@ -119,7 +119,13 @@ impl Application {
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
-        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(workers.clamp(1, 4)))
+        // Half the cores hash at most, so a flood of sign-ins leaves the API a core.
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let (cost, hashes) = (
+            settings.hash_cost,
+            settings.hash_concurrency.unwrap_or((cores / 2).max(1)),
+        );
+        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(cost, hashes))
             .await
             .map_err(|e| StartupError::Other(e.to_string()))?
             .map_err(|e| StartupError::Other(e.to_string()))?;
@@ -292,14 +298,44 @@ async fn ensure_first_admin(state: &web::Data<AppState>) -> Result<Option<String
         .run(move |conn| setup_token::insert(conn, &hash, clock::now()).map_err(DbError::from))
         .await?;
     let link = state.settings.url_for(&format!("/setup?token={token}"));
+    // The link is a credential: into a file only its owner can read, never into
+    // the log, which collectors copy elsewhere.
+    let file = state.settings.setup_link_file();
+    write_private(&file, &format!("{link}\n"))
+        .map_err(|e| StartupError::Other(format!("cannot write {}: {e}", file.display())))?;
+    tracing::warn!(
+        file = %file.display(),
+        "no admin exists yet: the one-time setup link (valid for an hour) is in this file; \
+         or set KEYWARD_ADMIN_EMAIL and KEYWARD_ADMIN_PASSWORD, or run `keyward admin create`"
+    );
     eprintln!(
-        "\n  No admin exists yet. Open this one-time link to create the first one:\n\n    {link}\n\n  \
-         (or set KEYWARD_ADMIN_EMAIL and KEYWARD_ADMIN_PASSWORD, or run `keyward admin create`)\n"
+        "\n  No admin exists yet. The one-time setup link that creates the first one\n  \
+         (valid for an hour) is in {}\n",
+        file.display()
     );
     Ok(Some(link))
 }
 
-/// Periodic cleanup: lapsed sessions.
+/// Writes `text` to a new file at `path` that only its owner can read (0600).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Periodic cleanup: lapsed sessions, the sign-in throttle's leftovers.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
@@ -316,6 +352,13 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(n) if n > 0 => tracing::debug!(removed = n, "removed lapsed sessions"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
+        }
+        // Refusals not yet summarised in the audit trail, and idle throttle rows.
+        let tidied = state
+            .op(|conn| crate::services::sign_in::tidy(conn, clock::now()))
+            .await;
+        if let Err(e) = tidied {
+            tracing::warn!(error = %e, "sign-in throttle cleanup failed");
         }
     }
 }

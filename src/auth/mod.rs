@@ -9,7 +9,6 @@ pub mod credentials;
 pub mod csrf;
 pub mod password;
 pub mod session_store;
-pub mod throttle;
 pub mod verifier;
 
 use std::net::IpAddr;

@@ -114,7 +114,7 @@ pub enum ManagerError {
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 1500;";
 
 impl ConnectionManager {
     /// A manager for `url`.

@@ -226,6 +226,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_in_throttle (subject) {
+        subject -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        last_failure_at -> Nullable<Timestamp>,
+        consecutive_failures -> Integer,
+        locked_at -> Nullable<Timestamp>,
+        refused -> Integer,
+        refused_reported_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     working_hours (id) {
         id -> Text,
         organization_id -> Text,
@@ -277,5 +291,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     services,
     sessions,
     setup_tokens,
+    sign_in_throttle,
     working_hours,
 );

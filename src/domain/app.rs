@@ -2,7 +2,7 @@
 
 use url::{Host, Url};
 
-use super::input::{Invalid, has_control_chars};
+use super::input::{Invalid, has_control_chars, has_invisible_chars};
 
 /// A name: trimmed, 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,11 @@ impl Name {
         if has_control_chars(s) || s.contains(['\n', '\r', '\t']) {
             return Err(Invalid::new(
                 "Use a single line without control characters.",
+            ));
+        }
+        if has_invisible_chars(s) {
+            return Err(Invalid::new(
+                "Remove the invisible characters (direction marks, zero-width spaces).",
             ));
         }
         Ok(Self(s.to_owned()))

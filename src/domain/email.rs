@@ -1,8 +1,11 @@
-//! An email address, normalised to lower case.
+//! An email address, normalised (NFKC, lower case), and the form that tells
+//! look-alike addresses apart.
 
 use std::fmt;
 
-use super::input::Invalid;
+use unicode_normalization::UnicodeNormalization;
+
+use super::input::{Invalid, has_invisible_chars};
 
 /// A syntactically plausible email address, trimmed and lower-cased.
 ///
@@ -15,9 +18,16 @@ impl EmailAddress {
     /// The longest address accepted (RFC 5321's path limit).
     pub const MAX_LEN: usize = 254;
 
-    /// Parses what a person typed.
+    /// Parses what a person typed: compatibility characters become their plain
+    /// form (NFKC: a fullwidth `ａ` is an `a`), then lower case.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let s = raw.trim();
+        if has_invisible_chars(raw) {
+            return Err(Invalid::new(
+                "Remove the invisible characters (direction marks, zero-width spaces).",
+            ));
+        }
+        let normalized: String = raw.trim().nfkc().collect();
+        let s = normalized.as_str();
         if s.is_empty() {
             return Err(Invalid::new("Enter an email address."));
         }
@@ -52,6 +62,20 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What the address looks like (Unicode UTS #39 skeleton, lower case): two
+    /// addresses with the same skeleton are confusable, as a Cyrillic `а` is
+    /// with a Latin `a`.
+    pub fn skeleton(&self) -> String {
+        unicode_security::skeleton(&self.0)
+            .collect::<String>()
+            .to_lowercase()
+    }
+
+    /// Whether this address and `other` look the same to a person.
+    pub fn confusable_with(&self, other: &str) -> bool {
+        EmailAddress::parse(other).is_ok_and(|o| o.skeleton() == self.skeleton())
+    }
 }
 
 impl fmt::Display for EmailAddress {
@@ -62,6 +86,19 @@ impl fmt::Display for EmailAddress {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fullwidth_and_cyrillic_look_alikes_are_caught() {
+        let admin = super::EmailAddress::parse("admin@example.com").unwrap();
+        let fullwidth = super::EmailAddress::parse("ａｄｍｉｎ@example.com").unwrap();
+        assert_eq!(fullwidth, admin, "NFKC makes it the same address");
+        let cyrillic = super::EmailAddress::parse("\u{0430}dmin@example.com").unwrap();
+        assert_ne!(cyrillic, admin);
+        assert!(cyrillic.confusable_with(admin.as_str()));
+        assert!(!admin.confusable_with("bob@example.com"));
+        assert!(super::EmailAddress::parse("ad\u{200B}min@example.com").is_err());
+        assert!(super::EmailAddress::parse("admin\u{202E}@example.com").is_err());
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -1,10 +1,12 @@
-//! An admin's password, as typed: kept secret, length-checked.
+//! An admin's password, as typed: kept secret, length-checked, and refused when
+//! it is easy to guess (NIST SP 800-63B-4 §3.1.1.2: a blocklist of commonly
+//! used, expected or compromised values).
 
 use secrecy::{ExposeSecret, SecretString};
 
 use super::input::Invalid;
 
-/// A password that meets the policy: 12 to 128 characters.
+/// A password that meets the policy: 12 to 128 characters, and not easy to guess.
 ///
 /// The upper bound caps the work one sign-in can ask of argon2. `Debug` never shows it.
 #[derive(Debug, Clone)]
@@ -18,6 +20,12 @@ impl Password {
 
     /// Checks a new password against the policy.
     pub fn parse(raw: SecretString) -> Result<Self, Invalid> {
+        Self::parse_for(raw, &[])
+    }
+
+    /// Checks a new password for the account named by `context` (its email, its
+    /// organization): a password made of them is easy to guess too.
+    pub fn parse_for(raw: SecretString, context: &[&str]) -> Result<Self, Invalid> {
         let n = raw.expose_secret().chars().count();
         if n < Self::MIN_CHARS {
             return Err(Invalid::new(format!(
@@ -29,6 +37,19 @@ impl Password {
             return Err(Invalid::new(format!(
                 "Use at most {} characters.",
                 Self::MAX_CHARS
+            )));
+        }
+        // zxcvbn's frequency lists hold the commonly used passwords (and names,
+        // words, keyboard walks); a score of 3 means about 10^8 guesses or more.
+        let estimate = zxcvbn::zxcvbn(raw.expose_secret(), context);
+        if u8::from(estimate.score()) < 3 {
+            let why = estimate
+                .feedback()
+                .and_then(|f| f.warning())
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
+            return Err(Invalid::new(format!(
+                "This password is easy to guess{why}. Choose another: several unrelated words make a strong one."
             )));
         }
         Ok(Self(raw))
@@ -50,6 +71,25 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"));
         assert!(Password::parse(SecretString::from("x".repeat(129))).is_err());
         assert!(Password::parse(SecretString::from("correct horse battery")).is_ok());
+    }
+
+    #[test]
+    fn commonly_used_passwords_are_refused() {
+        for weak in [
+            "qwerty123456",
+            "password1234",
+            "iloveyou1234",
+            "aaaaaaaaaaaa",
+        ] {
+            let err = Password::parse(SecretString::from(weak)).unwrap_err();
+            assert!(err.to_string().contains("easy to guess"), "{weak}");
+            assert!(!err.to_string().contains(weak));
+        }
+        assert!(
+            Password::parse_for(SecretString::from("ada@example.com"), &["ada@example.com"])
+                .is_err()
+        );
+        assert!(Password::parse(SecretString::from("correct horse battery staple")).is_ok());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Sign-in, sign-out and the one-time setup link that creates the first admin.
 
 use actix_session::Session;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::auth::{self, ADMIN_ID_KEY, throttle};
+use crate::auth::password::HashError;
+use crate::auth::{self, ADMIN_ID_KEY};
 use crate::clock;
 use crate::db::models::{Actor, Admin, Organization, Role, setup_token};
 use crate::domain::{EmailAddress, Password};
@@ -17,11 +19,16 @@ use crate::routes::form::{Form, Query};
 use crate::routes::page::{self, Layout, Nav};
 use crate::secrets::sha256_hex;
 use crate::services;
+use crate::services::sign_in::Verdict;
 use crate::state::AppState;
 
 /// The message for every failed sign-in, whatever the cause: it must not tell
 /// whether the email exists.
 pub const SIGN_IN_FAILED: &str = "Incorrect email or password.";
+
+/// The message for a sign-in to an account locked by the throttle.
+pub const ACCOUNT_LOCKED: &str = "This account is locked after too many failed sign-ins. \
+    An admin can unlock it with `keyward admin unlock`.";
 
 /// Where to go after signing in: only ever a path of this site.
 pub fn safe_next(next: Option<&str>) -> String {
@@ -139,47 +146,89 @@ pub async fn login(
         ..extract::actor(&req, None, email.as_str())
     };
 
-    // Throttle before any argon2 work.
-    let (key, ip, now) = (email.as_str().to_owned(), actor.ip.clone(), clock::now());
-    let wait = state
-        .read(move |conn| throttle::retry_after(conn, &key, ip.as_deref(), now))
+    // A hashing slot first: beyond the cap, a quick 503 rather than a queue.
+    let mut slot = match state.hasher.sign_in_slot().await {
+        Ok(slot) => slot,
+        Err(HashError::Busy) => {
+            let mut response = rerender(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(
+                    "Many sign-ins are being checked right now. Try again in a moment.".to_owned(),
+                ),
+                None,
+            )?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(response);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Then the attempt is reserved, counted before its password is checked.
+    let (e, a, ip, now) = (email.clone(), actor.clone(), actor.ip.clone(), clock::now());
+    let verdict = state
+        .op(move |conn| services::sign_in::reserve(conn, &e, ip.as_deref(), &a, now))
         .await?;
-    if let Some(seconds) = wait {
-        tracing::warn!("sign-in throttled");
-        let mut response = rerender(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(format!(
-                "Too many failed sign-ins. Wait {seconds} seconds, then try again."
-            )),
-            None,
-        )?;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, seconds.into());
-        return Ok(response);
+    match verdict {
+        Verdict::Proceed => {}
+        Verdict::Wait(seconds) => {
+            tracing::warn!("sign-in throttled");
+            let mut response = rerender(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(format!(
+                    "Too many failed sign-ins. Wait {seconds} seconds, then try again."
+                )),
+                None,
+            )?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+            return Ok(response);
+        }
+        Verdict::Locked => {
+            tracing::warn!("sign-in to a locked account refused");
+            return rerender(StatusCode::FORBIDDEN, Some(ACCOUNT_LOCKED.to_owned()), None);
+        }
     }
 
     let key = email.as_str().to_owned();
     let admin = state
         .read(move |conn| Admin::find_by_email(conn, &key))
         .await?;
-    let password_ok = state
-        .hasher
-        .verify(
+    let checked = slot
+        .check(
             password.expose_secret(),
             admin.as_ref().map(|a| a.password_hash.clone()),
         )
         .await?;
 
-    match admin.filter(|_| password_ok) {
+    match admin.filter(|_| checked.matches) {
         Some(admin) => {
+            if checked.stale {
+                // The same password, hashed again with today's parameters.
+                let hash = slot.hash(password.expose_secret()).await?;
+                let id = admin.id.clone();
+                state
+                    .op(move |conn| services::admins::renew_password_hash(conn, &id, &hash))
+                    .await?;
+            }
+            drop(slot);
             let actor = Actor {
                 id: Some(admin.id.clone()),
                 ..actor
             };
-            let signed_in = admin.clone();
+            let (signed_in, ip) = (admin.clone(), actor.ip.clone());
             state
-                .op(move |conn| services::admins::signed_in(conn, &signed_in, &actor))
+                .op(move |conn| {
+                    services::sign_in::succeeded(
+                        conn,
+                        &signed_in,
+                        &email,
+                        ip.as_deref(),
+                        &actor,
+                        clock::now(),
+                    )
+                })
                 .await?;
             auth::sign_in(&session, &admin)?;
             let next = if next == "/" && admin.role() == Role::Limited {
@@ -190,8 +239,9 @@ pub async fn login(
             Ok(page::see_other(&next))
         }
         None => {
+            drop(slot);
             state
-                .op(move |conn| services::admins::sign_in_failed(conn, &email, &actor))
+                .op(move |conn| services::sign_in::failed(conn, &email, &actor, clock::now()))
                 .await?;
             rerender(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -246,8 +296,9 @@ async fn setup_token_valid(state: &AppState, token: &str) -> Result<bool, AppErr
         return Ok(false);
     }
     let hash = sha256_hex(token.as_bytes());
+    let made_after = clock::now() - setup_token::LIFETIME;
     let found = state
-        .read(move |conn| setup_token::exists(conn, &hash))
+        .read(move |conn| setup_token::exists(conn, &hash, made_after))
         .await?;
     Ok(found && setup_pending(state).await?)
 }
@@ -300,7 +351,7 @@ pub async fn setup(
         .ok();
     let empty = SecretString::from("");
     let raw_password = form.password.unwrap_or_else(|| empty.clone());
-    let password = Password::parse(raw_password.clone())
+    let password = Password::parse_for(raw_password.clone(), &[form.email.trim()])
         .map_err(|e| errors.password = Some(e.to_string()))
         .ok();
     if password.is_some()

@@ -71,10 +71,15 @@ impl Layout {
         nav: Nav,
         title: impl Into<String>,
     ) -> Result<Self, AppError> {
-        let flashes: Vec<Flash> = session
-            .remove_as(FLASH_KEY)
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        // Taken only when there are some: a removal marks the session changed,
+        // and a page that changes nothing must write nothing.
+        let flashes: Vec<Flash> = match session.get::<Vec<Flash>>(FLASH_KEY) {
+            Ok(Some(_)) => session
+                .remove_as(FLASH_KEY)
+                .and_then(Result::ok)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         Ok(Self {
             title: title.into(),
             nav,

@@ -7,12 +7,28 @@ use serde_json::json;
 use super::{OpError, audit};
 use crate::clock;
 use crate::db::DbConn;
-use crate::db::models::{Action, Actor, Admin, NewAdmin, Organization, Role, Target, setup_token};
+use crate::db::models::{Action, Actor, Admin, NewAdmin, Role, Target, setup_token};
 use crate::domain::EmailAddress;
 use crate::domain::{AdminId, OrgId};
 
 fn target(admin: &Admin) -> Target {
     Target::new("admin", admin.id.clone(), admin.email.clone())
+}
+
+/// An address that looks like one already in use (the same skeleton, UTS #39)
+/// is refused: it would pass for that account in every list and email.
+pub fn check_not_confusable(email: &EmailAddress, existing: &[String]) -> Result<(), OpError> {
+    match existing
+        .iter()
+        .find(|other| other.as_str() != email.as_str() && email.confusable_with(other))
+    {
+        Some(other) => Err(OpError::invalid(
+            "email_confusable",
+            "email",
+            format!("This address looks the same as {other}, which is in use. Use another."),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Creates an admin of `organization_id` with an already hashed password.
@@ -24,6 +40,7 @@ pub fn create(
     role: Role,
     actor: &Actor,
 ) -> Result<Admin, OpError> {
+    check_not_confusable(email, &Admin::all_emails(conn)?)?;
     let now = clock::now();
     let id = AdminId::generate();
     Admin::insert(
@@ -104,31 +121,15 @@ pub fn signed_in(conn: &mut DbConn, admin: &Admin, actor: &Actor) -> Result<(), 
     )
 }
 
-/// Records a refused sign-in for `email`, in the organization of the account
-/// it names, or the installation's first when no account has that email. The
-/// throttle counts these records.
-pub fn sign_in_failed(
+/// Stores a new hash of an admin's unchanged password (stronger parameters, or
+/// the normalised form): not a password change, so sessions stay signed in.
+pub fn renew_password_hash(
     conn: &mut DbConn,
-    email: &EmailAddress,
-    actor: &Actor,
+    admin_id: &AdminId,
+    password_hash: &str,
 ) -> Result<(), OpError> {
-    let organization_id = match Admin::find_by_email(conn, email.as_str())? {
-        Some(admin) => admin.organization_id,
-        None => Organization::the_one(conn)?.id,
-    };
-    let target = Target {
-        kind: Some("admin"),
-        label: Some(email.as_str().to_owned()),
-        ..Target::default()
-    };
-    audit(
-        conn,
-        &organization_id,
-        actor,
-        Action::SignInFailed,
-        target,
-        json!({ "reason": "incorrect email or password" }),
-    )
+    Admin::set_password_hash(conn, admin_id, password_hash)?;
+    Ok(())
 }
 
 /// Records a sign-out.

@@ -17,6 +17,12 @@ fn check_email(
     email: &EmailAddress,
     except: Option<&EmployeeId>,
 ) -> Result<(), OpError> {
+    let others: Vec<String> = Employee::list_all(conn, org)?
+        .into_iter()
+        .filter(|e| Some(&e.id) != except)
+        .map(|e| e.email)
+        .collect();
+    super::admins::check_not_confusable(email, &others)?;
     if Employee::email_taken(conn, org, email.as_str(), except)? {
         return Err(OpError::invalid(
             "email_taken",

@@ -349,6 +349,27 @@ impl TestApp {
             .await
             .expect("audit rows")
     }
+
+    /// The `changes` of every audit record of `wanted`, oldest first.
+    pub async fn audit_changes(&self, wanted: &str) -> Vec<serde_json::Value> {
+        use diesel::prelude::*;
+        use keyward::db::schema::audit_events::dsl::*;
+        let wanted = wanted.to_owned();
+        self.db()
+            .run(move |conn| {
+                audit_events
+                    .filter(action.eq(wanted))
+                    .order((occurred_at.asc(), id.asc()))
+                    .select(changes)
+                    .load::<String>(conn)
+                    .map_err(DbError::from)
+            })
+            .await
+            .expect("audit rows")
+            .iter()
+            .map(|c| serde_json::from_str(c).expect("changes are JSON"))
+            .collect()
+    }
 }
 
 /// What the wizard made.

@@ -151,3 +151,98 @@ async fn a_fresh_client_is_not_signed_in() {
         303
     );
 }
+
+async fn session_rows(app: &crate::helpers::TestApp) -> i64 {
+    use diesel::prelude::*;
+    app.db()
+        .run(|conn| {
+            keyward::db::schema::sessions::table
+                .count()
+                .get_result::<i64>(conn)
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn an_anonymous_visitor_costs_no_session_row() {
+    let app = spawn_app().await;
+    app.create_admin("ada@example.com", Role::Full).await;
+    for _ in 0..20 {
+        let client = client_with(std::sync::Arc::new(reqwest::cookie::Jar::default()));
+        let page = client.get(app.url("/login")).send().await.unwrap();
+        assert!(
+            page.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .contains("keyward_session="),
+            "the CSRF token still travels in the session cookie"
+        );
+    }
+    assert_eq!(session_rows(&app).await, 0);
+    // A refused sign-in neither.
+    assert_eq!(
+        app.sign_in("ada@example.com", "wrong password here")
+            .await
+            .status()
+            .as_u16(),
+        422
+    );
+    assert_eq!(session_rows(&app).await, 0);
+    app.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(session_rows(&app).await, 1, "a signed-in session is kept");
+}
+
+#[actix_web::test]
+async fn pages_render_while_another_process_holds_the_sqlite_write_lock() {
+    if crate::helpers::on_postgres() {
+        return; // PostgreSQL has no database-wide write lock.
+    }
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let token = app.csrf().await;
+    // Another process (here: another connection) takes the write lock and keeps it.
+    let keyward::config::DatabaseUrl::Sqlite(path) = app.data.database_url.clone() else {
+        unreachable!()
+    };
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        conn.batch_execute("BEGIN IMMEDIATE; UPDATE organizations SET name = name;")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        conn.batch_execute("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+
+    // A read-only page renders: it writes nothing, so it never waits for the lock.
+    assert_eq!(app.get("/settings").await.status().as_u16(), 200);
+    assert_eq!(app.get("/staff").await.status().as_u16(), 200);
+    // A change is refused with 503 and Retry-After, promptly, and changes nothing.
+    let started = std::time::Instant::now();
+    let refused = app
+        .post_raw(
+            "/settings/organization",
+            &[
+                ("name", "Renamed"),
+                ("time_zone", "UTC"),
+                ("csrf_token", &token),
+            ],
+        )
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(refused.status().as_u16(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(
+        waited < Duration::from_secs(4),
+        "refused after {waited:?}: the lock wait is bounded near two seconds"
+    );
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(!app.get_html("/settings", 200).await.contains("Renamed"));
+}

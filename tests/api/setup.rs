@@ -87,3 +87,66 @@ async fn the_admin_from_the_environment_needs_no_setup_link() {
     );
     assert_eq!(app.get("/apps").await.status().as_u16(), 200);
 }
+
+#[actix_web::test]
+async fn the_setup_link_goes_to_a_private_file_not_to_the_log() {
+    let app = spawn_app().await;
+    let link = app.setup_link.clone().expect("a setup link");
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let file = app.data.dir.path().join("setup-link.txt");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), link);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads it");
+    }
+    let logs = crate::helpers::captured_logs();
+    assert!(logs.contains("setup-link.txt"), "the log names the file");
+    assert!(!logs.contains(&token), "the log never holds the link");
+}
+
+#[actix_web::test]
+async fn a_setup_link_stops_working_after_an_hour() {
+    let app = spawn_app().await;
+    let link = app.setup_link.clone().expect("a setup link");
+    let path = link[app.address.len()..].to_owned();
+    assert_eq!(app.get(&path).await.status().as_u16(), 200);
+    // The link was made an hour and a minute ago.
+    app.db()
+        .run(|conn| {
+            use diesel::prelude::*;
+            use keyward::db::schema::setup_tokens::dsl::*;
+            diesel::update(setup_tokens)
+                .set(created_at.eq(keyward::clock::now() - time::Duration::minutes(61)))
+                .execute(conn)
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(app.get(&path).await.status().as_u16(), 404);
+}
+
+#[actix_web::test]
+async fn a_commonly_used_password_is_refused_at_setup() {
+    let app = spawn_app().await;
+    let link = app.setup_link.clone().expect("a setup link");
+    let html = app.get_html(&link[app.address.len()..], 200).await;
+    let token = hidden_value(&html, "token").unwrap();
+    let response = app
+        .post_raw(
+            "/setup",
+            &[
+                ("token", &token),
+                ("email", "ada@example.com"),
+                ("password", "qwerty123456"),
+                ("confirm", "qwerty123456"),
+                ("csrf_token", &csrf_in(&html)),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("easy to guess"));
+    assert!(!body.contains("qwerty123456"), "the password is not echoed");
+}

@@ -232,3 +232,49 @@ async fn a_limited_admin_gets_403_on_the_api_keys_section() {
         "the section is not shown"
     );
 }
+
+#[actix_web::test]
+async fn a_raised_hashing_cost_renews_the_hash_at_the_next_sign_in() {
+    let app = spawn_app().await;
+    let admin = app.create_admin("ada@example.com", Role::Full).await;
+    assert!(admin.password_hash.contains("m=19456,"));
+    let mut settings = crate::helpers::test_settings(&app.data);
+    settings.hash_cost.memory_kib = 32 * 1024;
+    let stronger = crate::helpers::spawn_on(std::sync::Arc::clone(&app.data), settings).await;
+    assert_eq!(
+        stronger
+            .sign_in("ada@example.com", PASSWORD)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    let email = "ada@example.com".to_owned();
+    let renewed = stronger
+        .db()
+        .run(move |conn| {
+            keyward::db::models::Admin::find_by_email(conn, &email)
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        renewed.password_hash.contains("m=32768,"),
+        "{}",
+        renewed.password_hash
+    );
+    assert_eq!(
+        renewed.password_changed_at, admin.password_changed_at,
+        "not a password change"
+    );
+    // The same password still works, and the session signed in before stays.
+    assert_eq!(stronger.get("/apps").await.status().as_u16(), 200);
+    assert_eq!(
+        app.sign_in("ada@example.com", PASSWORD)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+}

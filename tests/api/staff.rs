@@ -168,3 +168,53 @@ async fn the_key_policy_fills_in_expiries_and_refuses_never_and_longer_lives() {
         200
     );
 }
+
+#[actix_web::test]
+async fn look_alike_addresses_and_invisible_characters_are_refused() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let added = app
+        .post_form(
+            "/staff",
+            &[("name", "Ana Silva"), ("email", "admin@salon.example")],
+        )
+        .await;
+    assert_eq!(location(&added), "/staff");
+    for (name, email, expected) in [
+        // Fullwidth letters are the same address once normalised.
+        (
+            "Fullwidth",
+            "ａｄｍｉｎ@salon.example",
+            "Another employee has this email",
+        ),
+        // A Cyrillic а looks the same in every list and email.
+        (
+            "Cyrillic",
+            "\u{0430}dmin@salon.example",
+            "looks the same as admin@salon.example",
+        ),
+        (
+            "Hidden",
+            "ad\u{200B}min2@salon.example",
+            "invisible characters",
+        ),
+        (
+            "Ana\u{202E}avlis",
+            "ana2@salon.example",
+            "invisible characters",
+        ),
+    ] {
+        let response = app
+            .post_form("/staff", &[("name", name), ("email", email)])
+            .await;
+        assert_eq!(response.status().as_u16(), 422, "{name}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(expected), "{name}: {expected}");
+    }
+    let page = app.get_html("/staff", 200).await;
+    assert_eq!(
+        page.matches("@salon.example").count(),
+        1,
+        "only the first was added"
+    );
+}

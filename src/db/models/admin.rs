@@ -108,6 +108,11 @@ impl Admin {
             .optional()
     }
 
+    /// Every admin's email (to refuse a look-alike of one).
+    pub fn all_emails(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+        admins::table.select(admins::email).load(conn)
+    }
+
     /// How many admins exist.
     pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
         admins::table.count().get_result(conn)
@@ -117,6 +122,15 @@ impl Admin {
     pub fn insert(conn: &mut DbConn, new: &NewAdmin<'_>) -> QueryResult<()> {
         diesel::insert_into(admins::table)
             .values(new)
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Replaces the stored hash of the same password (its password_changed_at
+    /// stays, so sessions stay valid).
+    pub fn set_password_hash(conn: &mut DbConn, id: &AdminId, hash: &str) -> QueryResult<()> {
+        diesel::update(admins::table.find(id))
+            .set(admins::password_hash.eq(hash))
             .execute(conn)
             .map(|_| ())
     }

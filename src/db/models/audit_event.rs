@@ -21,6 +21,14 @@ pub enum Action {
     SignInFailed,
     /// An admin signed out.
     SignedOut,
+    /// Sign-in attempts were refused by the throttle (a summary).
+    SignInThrottled,
+    /// An account was locked after too many consecutive failed sign-ins.
+    AccountLocked,
+    /// A locked account was unlocked.
+    AccountUnlocked,
+    /// A state-changing request was refused (another site's, or a bad token).
+    RequestRefused,
     /// An admin account was created.
     AdminCreated,
     /// An app was created (as a draft, at the wizard's first step).
@@ -67,6 +75,10 @@ impl Action {
         Self::SignedIn,
         Self::SignInFailed,
         Self::SignedOut,
+        Self::SignInThrottled,
+        Self::AccountLocked,
+        Self::AccountUnlocked,
+        Self::RequestRefused,
         Self::AdminCreated,
         Self::AppCreated,
         Self::AppChanged,
@@ -94,6 +106,10 @@ impl Action {
             Self::SignedIn => "admin.signed_in",
             Self::SignInFailed => "admin.sign_in_failed",
             Self::SignedOut => "admin.signed_out",
+            Self::SignInThrottled => "admin.sign_in_throttled",
+            Self::AccountLocked => "admin.locked",
+            Self::AccountUnlocked => "admin.unlocked",
+            Self::RequestRefused => "request.refused",
             Self::AdminCreated => "admin.created",
             Self::AppCreated => "app.created",
             Self::AppChanged => "app.changed",
@@ -122,6 +138,10 @@ impl Action {
             Self::SignedIn => "Signed in",
             Self::SignInFailed => "Sign-in failed",
             Self::SignedOut => "Signed out",
+            Self::SignInThrottled => "Sign-in throttled",
+            Self::AccountLocked => "Account locked",
+            Self::AccountUnlocked => "Account unlocked",
+            Self::RequestRefused => "Request refused",
             Self::AdminCreated => "Admin created",
             Self::AppCreated => "App created",
             Self::AppChanged => "App changed",
