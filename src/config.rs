@@ -48,7 +48,9 @@ Environment variables:
   KEYWARD_ARGON2_ITERATIONS     cost renews each admin's hash at the next sign-in
   KEYWARD_ARGON2_PARALLELISM    [defaults: 2 iterations, 1 lane]
   KEYWARD_LOG                   log filter, e.g. info or keyward=debug [default: info]
-  KEYWARD_LOG_FORMAT            text or json [default: text]";
+  KEYWARD_LOG_FORMAT            text or json [default: text]
+  KEYWARD_API_ACCESS_LOG        which /api requests get a log line: all, refused (status
+                                400 and above) or none [default: all]";
 
 /// The argon2id cost, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,17 @@ impl Default for HashCost {
             parallelism: 1,
         }
     }
+}
+
+/// Which `/api` requests get a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLog {
+    /// Every one (the console's always do).
+    All,
+    /// Only those answered with an error (status 400 and above).
+    Refused,
+    /// None.
+    None,
 }
 
 /// A configuration value that cannot be used.
@@ -171,6 +184,11 @@ pub struct Settings {
     /// The argon2id cost of new password hashes; older hashes are renewed at
     /// the next sign-in.
     pub hash_cost: HashCost,
+    /// Which `/api` requests are logged.
+    pub api_access_log: AccessLog,
+    /// Routes that exist for the test suite only (a handler that panics, so
+    /// the answer to a panic can be checked). Never set from the environment.
+    pub debug_routes: bool,
     /// Hashes running at once; below the core count, so sign-ins leave the API
     /// a core. `None`: half the cores, at least one.
     pub hash_concurrency: Option<usize>,
@@ -360,6 +378,17 @@ impl Settings {
                 usize::try_from(parse_number(some, "KEYWARD_HASH_CONCURRENCY", 1, 1..=64)?).ok()
             }
         };
+        let api_access_log = match get("KEYWARD_API_ACCESS_LOG")?.as_deref().map(str::trim) {
+            None | Some("all") => AccessLog::All,
+            Some("refused") => AccessLog::Refused,
+            Some("none") => AccessLog::None,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "KEYWARD_API_ACCESS_LOG",
+                    "expected all, refused or none",
+                ));
+            }
+        };
         let log_filter = get("KEYWARD_LOG")?.unwrap_or_else(|| "info".to_owned());
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             ConfigError::new("KEYWARD_LOG", format!("not a valid log filter ({e})"))
@@ -395,6 +424,8 @@ impl Settings {
             run_scheduler: true,
             hash_cost,
             hash_concurrency,
+            api_access_log,
+            debug_routes: false,
         })
     }
 
@@ -453,6 +484,8 @@ impl Settings {
             run_scheduler: false,
             hash_cost: HashCost::default(),
             hash_concurrency: Some(2),
+            api_access_log: AccessLog::All,
+            debug_routes: true,
         }
     }
 }
@@ -563,6 +596,7 @@ mod tests {
             ("KEYWARD_SESSION_IDLE_MINUTES", "many"),
             ("KEYWARD_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
             ("KEYWARD_LOG_FORMAT", "xml"),
+            ("KEYWARD_API_ACCESS_LOG", "some"),
             ("KEYWARD_WORKERS", "0"),
             ("KEYWARD_SMTP_URL", "http://mail.example.com"),
             ("KEYWARD_MAIL_FROM", "not an address"),

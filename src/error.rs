@@ -9,7 +9,9 @@
 //! - the `/api` routes answer with JSON:API error documents of their own.
 //!
 //! Diesel's `NotFound` is a 404, an unreachable database or a pool timeout a 503
-//! with `Retry-After`, anything unexpected a 500.
+//! with `Retry-After`, anything unexpected a 500. Every page names the request's
+//! id; the security headers are added to every response by
+//! `routes::middleware::every_response`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -123,6 +125,7 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    request_id: String,
 }
 
 impl ResponseError for AppError {
@@ -151,11 +154,7 @@ impl ResponseError for AppError {
             } else {
                 format!("/login?next={}", urlencode(next))
             };
-            let mut response = HttpResponse::SeeOther();
-            for pair in crate::headers::SECURITY_HEADERS {
-                response.insert_header(pair);
-            }
-            return response
+            return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, location))
                 .finish();
         }
@@ -193,15 +192,13 @@ impl ResponseError for AppError {
             status: status.as_u16(),
             title,
             message: &message,
+            request_id: crate::telemetry::request_id().unwrap_or_default(),
         };
         let body = page
             .render()
             .unwrap_or_else(|_| format!("{} {title}", status.as_u16()));
         let mut response = HttpResponse::build(status);
         response.content_type("text/html; charset=utf-8");
-        for pair in crate::headers::SECURITY_HEADERS {
-            response.insert_header(pair);
-        }
         match self {
             Self::TooManyRequests { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));

@@ -15,7 +15,6 @@ pub mod email;
 pub mod error;
 pub mod headers;
 pub mod jobs;
-pub mod middleware;
 pub mod routes;
 pub mod secrets;
 pub mod services;

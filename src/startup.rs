@@ -19,8 +19,8 @@ use crate::config::Settings;
 use crate::db::models::{Actor, Admin, Organization, session as session_rows, setup_token};
 use crate::db::{DbError, is_unique_violation};
 use crate::email::Mailer;
-use crate::middleware;
 use crate::routes;
+use crate::routes::middleware;
 use crate::secrets::{random_token, sha256_hex};
 use crate::services::{self, OpError};
 use crate::state::{AppState, OpenError, open};
@@ -370,6 +370,7 @@ fn http_server(
 ) -> Result<Server, StartupError> {
     let settings = Arc::clone(&state.settings);
     let https = settings.is_https();
+    let debug_routes = settings.debug_routes;
     let cookie_key = state.master_key.cookie_key();
     let store = DbSessionStore::new(state.db.clone(), settings.session_max);
     let idle = actix_web::cookie::time::Duration::seconds(
@@ -398,17 +399,26 @@ fn http_server(
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(middleware::MAX_FORM_BYTES))
-            .wrap(from_fn(middleware::limit_headers))
-            .wrap(middleware::security_headers(https))
-            .wrap(from_fn(middleware::log_requests))
+            .wrap(from_fn(middleware::check_request_head))
+            .wrap(from_fn(middleware::every_response))
             // The API first: its requests are the hot path, matched before any
             // pattern with a regex.
             .service(
                 web::scope("/api")
+                    .configure(|cfg| {
+                        if debug_routes {
+                            cfg.route("/__debug/panic", web::get().to(routes::health::debug_panic));
+                        }
+                    })
                     .configure(routes::api::configure)
                     .default_service(web::to(routes::api::not_found)),
             )
             .configure(routes::public)
+            .configure(|cfg| {
+                if debug_routes {
+                    cfg.route("/__debug/panic", web::get().to(routes::health::debug_panic));
+                }
+            })
             .service(
                 web::scope("")
                     .wrap(from_fn(middleware::guard_console_requests))

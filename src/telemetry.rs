@@ -34,3 +34,118 @@ pub fn init(filter: &str, json: bool) -> WorkerGuard {
     };
     guard
 }
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// A new request id: short, random (64 bits), unique across instances.
+pub fn new_request_id() -> String {
+    let mut id = uuid::Uuid::new_v4().simple().to_string();
+    id.truncate(16);
+    id
+}
+
+/// Runs `fut` as the request `id`: its log lines, error pages and JSON errors
+/// name it.
+pub async fn with_request_id<F: std::future::Future>(id: String, fut: F) -> F::Output {
+    REQUEST_ID.scope(id, fut).await
+}
+
+/// Runs `f` as the request `id` (for an answer made after its future ended).
+pub fn sync_with_request_id<T>(id: String, f: impl FnOnce() -> T) -> T {
+    REQUEST_ID.sync_scope(id, f)
+}
+
+/// The id of the request being served, if any.
+pub fn request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Counts events per key and window, and says which may go on: at most
+/// `per_window` per key in each window of `window`. What it held back is
+/// handed to the next one let through, so nothing is lost from the count.
+#[derive(Debug)]
+pub struct Limiter {
+    per_window: u32,
+    window: std::time::Duration,
+    started: std::time::Instant,
+    keys: std::sync::Mutex<std::collections::HashMap<String, (u64, u32, u64)>>,
+}
+
+impl Limiter {
+    /// A limiter letting `per_window` events per key through in each `window`.
+    pub fn new(per_window: u32, window: std::time::Duration) -> Self {
+        Self {
+            per_window,
+            window,
+            started: std::time::Instant::now(),
+            keys: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// `Some(held back since the last one let through)` when this event may go
+    /// on, `None` when it is held back.
+    pub fn allow(&self, key: &str) -> Option<u64> {
+        let window =
+            u64::try_from(self.started.elapsed().as_millis() / self.window.as_millis().max(1))
+                .unwrap_or(u64::MAX);
+        let mut keys = self.keys.lock().ok()?;
+        if keys.len() > 10_000 {
+            keys.retain(|_, (w, _, held)| *w == window || *held > 0);
+        }
+        let entry = keys.entry(key.to_owned()).or_insert((window, 0, 0));
+        if entry.0 != window {
+            entry.0 = window;
+            entry.1 = 0;
+        }
+        if entry.1 < self.per_window {
+            entry.1 += 1;
+            Some(std::mem::take(&mut entry.2))
+        } else {
+            entry.2 += 1;
+            None
+        }
+    }
+}
+
+/// Repeated error lines (a database outage answers every request with one):
+/// each kind at most once every five seconds, with the count of those held back.
+pub static ERROR_LINES: std::sync::LazyLock<Limiter> =
+    std::sync::LazyLock::new(|| Limiter::new(1, std::time::Duration::from_secs(5)));
+
+/// Logs a warning of `kind` unless one was logged in the last five seconds;
+/// the next one says how many were held back.
+#[macro_export]
+macro_rules! warn_limited {
+    ($kind:expr, $($field:tt)+) => {
+        if let Some(suppressed) = $crate::telemetry::ERROR_LINES.allow($kind) {
+            tracing::warn!(suppressed, $($field)+);
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limiter_lets_some_through_and_counts_the_rest() {
+        let limiter = Limiter::new(2, std::time::Duration::from_secs(3600));
+        assert_eq!(limiter.allow("a"), Some(0));
+        assert_eq!(limiter.allow("a"), Some(0));
+        assert_eq!(limiter.allow("a"), None);
+        assert_eq!(limiter.allow("a"), None);
+        assert_eq!(limiter.allow("b"), Some(0), "each key on its own");
+    }
+
+    #[test]
+    fn what_was_held_back_is_counted_in_the_next_window() {
+        let limiter = Limiter::new(1, std::time::Duration::from_millis(50));
+        assert_eq!(limiter.allow("a"), Some(0));
+        assert_eq!(limiter.allow("a"), None);
+        assert_eq!(limiter.allow("a"), None);
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        assert_eq!(limiter.allow("a"), Some(2));
+    }
+}

@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["email", "demo"],
     &["jobs", "error"],
     &["auth"],
-    &["state", "middleware"],
+    &["state"],
     &["routes"],
     &["cli"],
     &["startup"],

@@ -23,3 +23,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }
     }
 }
+
+/// `GET /__debug/panic` and `GET /api/__debug/panic`, registered only for the
+/// test suite (`Settings::debug_routes`): a handler that panics.
+pub async fn debug_panic() -> HttpResponse {
+    panic!("a panic the test suite asked for")
+}

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod extract;
 pub mod form;
 pub mod health;
+pub mod middleware;
 pub mod page;
 pub mod settings;
 pub mod staff;

@@ -180,3 +180,127 @@ async fn error_pages_show_no_internals() {
     assert!(html.contains("Not found"));
     assert!(!html.to_lowercase().contains("diesel") && !html.contains("panicked"));
 }
+
+#[actix_web::test]
+async fn answers_made_by_middleware_carry_the_headers_and_hsts_under_https() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.public_url = url::Url::parse("https://keys.example.com").unwrap();
+    })
+    .await;
+    let token = app.csrf().await;
+    let big = format!("email={}&csrf_token={token}", "a".repeat(70 * 1024));
+    let answers = [
+        ("403 from the guard", app.post_raw("/logout", &[]).await),
+        (
+            "413",
+            app.client
+                .post(app.url("/login"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(big)
+                .send()
+                .await
+                .unwrap(),
+        ),
+        (
+            "415",
+            app.client
+                .post(app.url("/login"))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap(),
+        ),
+        ("404 of the API", app.get("/api/v2/nothing").await),
+        ("401 of the API", app.get("/api/v2/services").await),
+    ];
+    for (what, response) in answers {
+        assert_security_headers(&response, what);
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=63072000; includeSubDomains",
+            "{what}"
+        );
+        assert!(response.headers().contains_key("x-request-id"), "{what}");
+    }
+}
+
+#[actix_web::test]
+async fn an_error_names_the_request_id_the_log_has() {
+    let app = spawn_app().await;
+    let page = app.get("/no/such/page").await;
+    let id = page.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        page.text().await.unwrap().contains(&id),
+        "the page shows it"
+    );
+    let api = app.get("/api/v2/services").await;
+    let id = api.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: serde_json::Value = api.json().await.unwrap();
+    assert_eq!(body["meta"]["request_id"], id.as_str());
+    assert!(
+        crate::helpers::captured_logs().contains(&id),
+        "the log has it"
+    );
+}
+
+#[actix_web::test]
+async fn a_panic_is_answered_with_a_500_and_its_request_id_not_a_dropped_connection() {
+    let app = spawn_app().await;
+    for (path, json) in [("/__debug/panic", false), ("/api/__debug/panic", true)] {
+        let response = app.get(path).await;
+        assert_eq!(response.status().as_u16(), 500, "{path}");
+        assert_security_headers(&response, path);
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = response.text().await.unwrap();
+        assert!(body.contains(&id), "{path}: the answer names the request");
+        assert!(
+            !body.contains("asked for"),
+            "{path}: the cause is not shown"
+        );
+        if json {
+            let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(doc["errors"][0]["code"], "internal_error");
+        }
+        let logs = crate::helpers::captured_logs();
+        assert!(
+            logs.lines()
+                .any(|l| l.contains(&id) && l.contains("a panic the test suite asked for")),
+            "{path}: the panic is logged with the id"
+        );
+    }
+    // The server goes on serving.
+    assert_eq!(app.get("/healthz").await.status().as_u16(), 200);
+}
+
+#[actix_web::test]
+async fn oversized_headers_close_the_connection_and_compressed_bodies_are_refused() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/api/v2/services"))
+        .header("x-filler", "b".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 431);
+    assert_eq!(response.headers()["connection"], "close");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "headers_too_large");
+
+    for path in ["/login", "/api/v2/guests"] {
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-encoding", "gzip")
+            .body(vec![0x1f, 0x8b, 0x08, 0x00])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 415, "{path}");
+    }
+}

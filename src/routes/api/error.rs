@@ -50,6 +50,15 @@ pub struct ErrorSource {
 pub struct ErrorDocument {
     /// The errors; several when several fields are wrong.
     pub errors: Vec<ErrorObject>,
+    /// The request's id, to match a report with the server's log.
+    pub meta: ErrorMeta,
+}
+
+/// What an error document says about the request.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorMeta {
+    /// The id the server logged the request under (also in `X-Request-Id`).
+    pub request_id: Option<String>,
 }
 
 /// An `/api` failure.
@@ -303,9 +312,6 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.content_type(JSON_API);
-        for pair in crate::headers::SECURITY_HEADERS {
-            response.insert_header(pair);
-        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
@@ -317,6 +323,9 @@ impl ResponseError for ApiError {
         }
         response.json(ErrorDocument {
             errors: self.errors.clone(),
+            meta: ErrorMeta {
+                request_id: crate::telemetry::request_id(),
+            },
         })
     }
 }

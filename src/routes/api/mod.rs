@@ -313,7 +313,7 @@ impl FromRequest for Authorized {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            crate::middleware::check_path(req.path()).map_err(|why| {
+            crate::routes::middleware::check_path(req.path()).map_err(|why| {
                 let mut detail = format!("{why}.");
                 detail[..1].make_ascii_uppercase();
                 ApiError::new(
@@ -351,7 +351,7 @@ pub fn document(status: StatusCode, body: Value) -> HttpResponse {
 
 /// The query parameters, strictly decoded (UTF-8, no control characters).
 pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    crate::middleware::decode_form(req.query_string().as_bytes()).map_err(|why| {
+    crate::routes::middleware::decode_form(req.query_string().as_bytes()).map_err(|why| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_query",

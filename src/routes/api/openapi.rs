@@ -10,7 +10,7 @@ use actix_web::http::header;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::error::{ErrorDocument, ErrorObject, ErrorSource};
+use super::error::{ErrorDocument, ErrorMeta, ErrorObject, ErrorSource};
 use super::resources::{
     AppointmentAttributes, AvailableSlotAttributes, EmployeeAttributes, GuestAttributes,
     InstallmentAttributes, Money, PaymentAttributes, ServiceAttributes, WorkingHoursAttributes,
@@ -275,6 +275,7 @@ pub fn build() -> Value {
         schema::<ErrorDocument>(),
         schema::<ErrorObject>(),
         schema::<ErrorSource>(),
+        schema::<ErrorMeta>(),
     ]
     .into_iter()
     .collect();
