@@ -39,6 +39,9 @@ pub enum AppError {
     /// 403: the form's CSRF token is missing or wrong.
     #[error("CSRF token rejected")]
     Csrf,
+    /// 403: a state-changing request sent from another site.
+    #[error("cross-site request refused")]
+    CrossSite,
     /// 404.
     #[error("not found")]
     NotFound,
@@ -48,6 +51,9 @@ pub enum AppError {
     /// 422: a submitted value breaks a rule; the message says which.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// 405, with the methods the path takes (`Allow`).
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
     /// 413.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -133,10 +139,11 @@ impl ResponseError for AppError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::SignInRequired { .. } => StatusCode::SEE_OTHER,
-            Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Csrf | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -173,9 +180,14 @@ impl ResponseError for AppError {
                 "Form expired",
                 "This form was out of date or did not come from this site, so nothing was changed. Go back, reload the page and try again.".into(),
             ),
+            Self::CrossSite => (
+                "Request refused",
+                "This request came from another site, so nothing was changed. Use the console's own pages.".into(),
+            ),
             Self::NotFound => ("Not found", "There is nothing at this address.".into()),
             Self::Conflict(why) => ("Not possible now", why.clone()),
             Self::Invalid(why) => ("Check what you entered", why.clone()),
+            Self::MethodNotAllowed(_) => ("Method not allowed", "This address does not take that kind of request.".into()),
             Self::PayloadTooLarge => ("Too large", "The submitted form is too large.".into()),
             Self::UnsupportedMediaType => ("Unsupported form", "The form was sent in a format this page does not accept.".into()),
             Self::TooManyRequests { message, .. } => ("Too many attempts", message.clone()),
@@ -205,6 +217,9 @@ impl ResponseError for AppError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            Self::MethodNotAllowed(allow) => {
+                response.insert_header((header::ALLOW, allow.as_str()));
             }
             _ => {}
         }

@@ -157,6 +157,7 @@ impl Application {
             verifier,
             mailer,
             instance_id: random_token::<9>(),
+            refusals: crate::telemetry::Limiter::new(10, Duration::from_secs(60)),
             master_key: Arc::new(master_key),
         });
         let setup_link = ensure_first_admin(&state).await?;

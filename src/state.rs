@@ -36,6 +36,8 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// Names this instance in the alert ledger's claims.
     pub instance_id: String,
+    /// How many refused requests of one address are audited a minute.
+    pub refusals: crate::telemetry::Limiter,
 }
 
 impl AppState {

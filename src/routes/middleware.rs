@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::auth::csrf;
 use crate::config::AccessLog;
+use crate::db::models::Actor;
 use crate::domain::has_control_chars;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -334,7 +335,13 @@ pub async fn guard_console_requests(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     check_path(req.path()).map_err(|why| AppError::BadRequest(why.to_owned()))?;
     decode_form(req.query_string().as_bytes()).map_err(AppError::BadRequest)?;
-    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    // The console changes state only on POST; other methods find no handler
+    // and get 405 from the routes, before any body is read.
+    if *req.method() == Method::POST {
+        if let Some(why) = foreign_origin(&req) {
+            refused(&req, why).await;
+            return Err(AppError::CrossSite.into());
+        }
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -352,10 +359,11 @@ pub async fn guard_console_requests(
         }
         let body = read_body(&mut req.take_payload()).await?;
         let pairs = decode_form(&body).map_err(AppError::BadRequest)?;
-        let submitted = pairs
-            .iter()
-            .find(|(k, _)| k == csrf::FIELD)
-            .map(|(_, v)| v.as_str());
+        let mut tokens = pairs.iter().filter(|(k, _)| k == csrf::FIELD);
+        let submitted = tokens.next().map(|(_, v)| v.as_str());
+        if tokens.next().is_some() {
+            return Err(AppError::BadRequest("csrf_token is sent twice".to_owned()).into());
+        }
         if !csrf::verify(&req.get_session(), submitted) {
             tracing::warn!("CSRF token missing or wrong; request refused");
             return Err(AppError::Csrf.into());
@@ -363,6 +371,59 @@ pub async fn guard_console_requests(
         req.set_payload(Payload::from(body));
     }
     next.call(req).await
+}
+
+/// Why a state-changing request comes from another site, if it does (OWASP's
+/// CSRF prevention: Fetch Metadata, then the standard origin headers): the
+/// browser says `Sec-Fetch-Site: cross-site`, or an `Origin` is sent that is not
+/// the public URL's. A request without either (an old browser, a script) is left
+/// to the CSRF token.
+fn foreign_origin(req: &ServiceRequest) -> Option<&'static str> {
+    let fetch_site = req
+        .headers()
+        .get(SEC_FETCH_SITE)
+        .map(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    if fetch_site == Some(true) {
+        return Some("sent from another site (Sec-Fetch-Site: cross-site)");
+    }
+    let origin = req.headers().get(header::ORIGIN)?;
+    let ours = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.public_url.origin().ascii_serialization())?;
+    (origin.as_bytes() != ours.as_bytes()).then_some("sent from another origin (Origin)")
+}
+
+const SEC_FETCH_SITE: header::HeaderName = header::HeaderName::from_static("sec-fetch-site");
+
+/// Audits a refused request with its path and actor, at most ten a minute per
+/// client address (the next one counts those held back).
+async fn refused(req: &ServiceRequest, why: &'static str) {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return;
+    };
+    let actor = Actor {
+        id: req
+            .get_session()
+            .get::<crate::domain::AdminId>(crate::auth::ADMIN_ID_KEY)
+            .ok()
+            .flatten(),
+        ..crate::routes::extract::actor(req.request(), None, "")
+    };
+    let Some(suppressed) = state
+        .refusals
+        .allow(actor.ip.as_deref().unwrap_or("unknown"))
+    else {
+        return;
+    };
+    let path: String = req.path().chars().take(200).collect();
+    let recorded = state
+        .op(move |conn| {
+            crate::services::security::request_refused(conn, &actor, &path, why, suppressed)
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "could not audit a refused request");
+    }
 }
 
 #[cfg(test)]

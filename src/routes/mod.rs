@@ -16,123 +16,81 @@ pub mod staff;
 
 use actix_web::web;
 
+use crate::error::AppError;
+
+/// One path of the console and its handlers by method. HEAD answers wherever
+/// GET does (RFC 9110 §9.3.2); any other method gets 405 with the path's
+/// methods in `Allow` (§15.5.6), never a 404.
+macro_rules! path {
+    ($cfg:expr, $path:expr, $($method:ident => $handler:expr),+ $(,)?) => {{
+        let mut resource = web::resource($path);
+        let mut allow: Vec<&'static str> = Vec::new();
+        $( path!(@route resource, allow, $method, $handler); )+
+        let allow = allow.join(", ");
+        $cfg.service(resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<actix_web::HttpResponse, _>(AppError::MethodNotAllowed(allow)) }
+        })));
+    }};
+    (@route $resource:ident, $allow:ident, GET, $handler:expr) => {
+        $resource = $resource
+            .route(web::get().to($handler))
+            .route(web::head().to($handler));
+        $allow.extend(["GET", "HEAD"]);
+    };
+    (@route $resource:ident, $allow:ident, POST, $handler:expr) => {
+        $resource = $resource.route(web::post().to($handler));
+        $allow.push("POST");
+    };
+}
+
 /// Routes outside the console: health checks and static files. No session.
 pub fn public(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/static/{path:.*}", web::get().to(assets::serve));
+    path!(cfg, "/healthz", GET => health::healthz);
+    path!(cfg, "/readyz", GET => health::readyz);
+    path!(cfg, "/static/{path:.*}", GET => assets::serve);
 }
 
 /// The console: pages behind the session and the request guard.
 pub fn console(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(auth::home))
-        .route("/login", web::get().to(auth::login_form))
-        .route("/login", web::post().to(auth::login))
-        .route("/logout", web::post().to(auth::logout))
-        .route("/setup", web::get().to(auth::setup_form))
-        .route("/setup", web::post().to(auth::setup))
-        .route("/apps", web::get().to(apps::apps_index))
-        .route("/apps/new", web::get().to(apps::wizard::new_app_form))
-        .route("/apps/new", web::post().to(apps::wizard::create_draft))
-        .route("/apps/{id}", web::get().to(apps::app_show))
-        .route("/apps/{id}/edit", web::get().to(apps::app_edit_form))
-        .route("/apps/{id}/edit", web::post().to(apps::app_update))
-        .route("/apps/{id}/delete", web::post().to(apps::app_delete))
-        .route(
-            "/apps/{id}/{verb:activate|inactivate}",
-            web::post().to(apps::app_set_active),
-        )
-        .route("/apps/{id}/wizard", web::get().to(apps::wizard::resume))
-        .route(
-            "/apps/{id}/wizard/details",
-            web::get().to(apps::wizard::draft_details_form),
-        )
-        .route(
-            "/apps/{id}/wizard/details",
-            web::post().to(apps::wizard::update_draft_details),
-        )
-        .route(
-            "/apps/{id}/wizard/scopes",
-            web::get().to(apps::wizard::scopes_form),
-        )
-        .route(
-            "/apps/{id}/wizard/scopes",
-            web::post().to(apps::wizard::save_scopes),
-        )
-        .route(
-            "/apps/{id}/wizard/secrets",
-            web::get().to(apps::wizard::secrets_page),
-        )
-        .route(
-            "/apps/{id}/wizard/secrets",
-            web::post().to(apps::wizard::secrets_noted),
-        )
-        .route(
-            "/apps/{id}/wizard/key",
-            web::get().to(apps::wizard::key_form),
-        )
-        .route(
-            "/apps/{id}/wizard/key",
-            web::post().to(apps::wizard::generate_key),
-        )
-        .route(
-            "/apps/{id}/wizard/finish",
-            web::get().to(apps::wizard::finish_form),
-        )
-        .route(
-            "/apps/{id}/wizard/finish",
-            web::post().to(apps::wizard::finish),
-        )
-        .route(
-            "/apps/{id}/keys/new",
-            web::get().to(apps::keys::key_new_form),
-        )
-        .route("/apps/{id}/keys", web::post().to(apps::keys::key_create))
-        .route(
-            "/apps/{id}/keys/{key}/edit",
-            web::get().to(apps::keys::key_edit_form),
-        )
-        .route(
-            "/apps/{id}/keys/{key}/edit",
-            web::post().to(apps::keys::key_update),
-        )
-        .route(
-            "/apps/{id}/keys/{key}/delete",
-            web::get().to(apps::keys::key_delete_form),
-        )
-        .route(
-            "/apps/{id}/keys/{key}/delete",
-            web::post().to(apps::keys::key_delete),
-        )
-        .route(
-            "/apps/{id}/keys/{key}/{verb:activate|inactivate}",
-            web::post().to(apps::keys::key_set_active),
-        )
-        .route("/settings", web::get().to(settings::settings_index))
-        .route(
-            "/settings/features",
-            web::post().to(settings::features_update),
-        )
-        .route(
-            "/settings/organization",
-            web::post().to(settings::organization_update),
-        )
-        .route("/settings/policy", web::post().to(settings::policy_update))
-        .route("/settings/alerts", web::post().to(settings::alerts_update))
-        .route("/settings/test-email", web::post().to(settings::test_email))
-        .route("/staff", web::get().to(staff::staff_index))
-        .route("/staff", web::post().to(staff::staff_create))
-        .route("/staff/{id}/edit", web::get().to(staff::staff_edit_form))
-        .route("/staff/{id}/edit", web::post().to(staff::staff_update))
-        .route(
-            "/staff/{id}/{verb:left|back}",
-            web::post().to(staff::staff_set_active),
-        )
-        .route("/audit", web::get().to(audit::audit_index))
-        .route("/audit.csv", web::get().to(audit::audit_export));
+    path!(cfg, "/", GET => auth::home);
+    path!(cfg, "/login", GET => auth::login_form, POST => auth::login);
+    path!(cfg, "/logout", POST => auth::logout);
+    path!(cfg, "/setup", GET => auth::setup_form, POST => auth::setup);
+    path!(cfg, "/apps", GET => apps::apps_index);
+    path!(cfg, "/apps/new", GET => apps::wizard::new_app_form, POST => apps::wizard::create_draft);
+    path!(cfg, "/apps/{id}", GET => apps::app_show);
+    path!(cfg, "/apps/{id}/edit", GET => apps::app_edit_form, POST => apps::app_update);
+    path!(cfg, "/apps/{id}/delete", POST => apps::app_delete);
+    path!(cfg, "/apps/{id}/{verb:activate|inactivate}", POST => apps::app_set_active);
+    path!(cfg, "/apps/{id}/wizard", GET => apps::wizard::resume);
+    path!(cfg, "/apps/{id}/wizard/details", GET => apps::wizard::draft_details_form, POST => apps::wizard::update_draft_details);
+    path!(cfg, "/apps/{id}/wizard/scopes", GET => apps::wizard::scopes_form, POST => apps::wizard::save_scopes);
+    path!(cfg, "/apps/{id}/wizard/secrets", GET => apps::wizard::secrets_page, POST => apps::wizard::secrets_noted);
+    path!(cfg, "/apps/{id}/wizard/key", GET => apps::wizard::key_form, POST => apps::wizard::generate_key);
+    path!(cfg, "/apps/{id}/wizard/finish", GET => apps::wizard::finish_form, POST => apps::wizard::finish);
+    path!(cfg, "/apps/{id}/keys/new", GET => apps::keys::key_new_form);
+    path!(cfg, "/apps/{id}/keys", POST => apps::keys::key_create);
+    path!(cfg, "/apps/{id}/keys/{key}/edit", GET => apps::keys::key_edit_form, POST => apps::keys::key_update);
+    path!(cfg, "/apps/{id}/keys/{key}/delete", GET => apps::keys::key_delete_form, POST => apps::keys::key_delete);
+    path!(cfg, "/apps/{id}/keys/{key}/{verb:activate|inactivate}", POST => apps::keys::key_set_active);
+    path!(cfg, "/settings", GET => settings::settings_index);
+    path!(cfg, "/settings/features", POST => settings::features_update);
+    path!(cfg, "/settings/organization", POST => settings::organization_update);
+    path!(cfg, "/settings/policy", POST => settings::policy_update);
+    path!(cfg, "/settings/alerts", POST => settings::alerts_update);
+    path!(cfg, "/settings/test-email", POST => settings::test_email);
+    path!(cfg, "/staff", GET => staff::staff_index, POST => staff::staff_create);
+    path!(cfg, "/staff/{id}/edit", GET => staff::staff_edit_form, POST => staff::staff_update);
+    path!(cfg, "/staff/{id}/{verb:left|back}", POST => staff::staff_set_active);
+    path!(cfg, "/audit", GET => audit::audit_index);
+    path!(cfg, "/audit.csv", GET => audit::audit_export);
 }
 
-/// Anything unmatched.
-pub async fn not_found() -> Result<actix_web::HttpResponse, crate::error::AppError> {
-    Err(crate::error::AppError::NotFound)
+/// Anything unmatched (a TRACE anywhere is 405: no path takes it).
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, AppError> {
+    if req.method() == actix_web::http::Method::TRACE {
+        return Err(AppError::MethodNotAllowed(String::new()));
+    }
+    Err(AppError::NotFound)
 }

@@ -14,6 +14,7 @@ pub mod bookings;
 pub mod guests;
 pub mod keys;
 pub mod organization;
+pub mod security;
 pub mod sign_in;
 pub mod staff;
 

@@ -304,3 +304,120 @@ async fn oversized_headers_close_the_connection_and_compressed_bodies_are_refuse
         assert_eq!(response.status().as_u16(), 415, "{path}");
     }
 }
+
+#[actix_web::test]
+async fn a_state_change_from_another_site_is_refused_even_with_a_valid_token_and_audited() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let token = app.csrf().await;
+    let body = serde_html_form::to_string([
+        ("name", "Hijacked"),
+        ("time_zone", "UTC"),
+        ("csrf_token", token.as_str()),
+    ])
+    .unwrap();
+    let post = |headers: Vec<(&'static str, String)>| {
+        let mut request = app
+            .client
+            .post(app.url("/settings/organization"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    for headers in [
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+        vec![("origin", "https://evil.example".to_owned())],
+        vec![("origin", "null".to_owned())],
+    ] {
+        let response = post(headers.clone()).await.unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{headers:?}");
+        assert!(response.text().await.unwrap().contains("another site"));
+    }
+    assert!(!app.get_html("/settings", 200).await.contains("Hijacked"));
+    let refusals = app.audit_changes("request.refused").await;
+    assert_eq!(refusals.len(), 3);
+    assert_eq!(refusals[0]["route"], "/settings/organization");
+    let actors: Vec<_> = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, _, _)| a == "request.refused")
+        .map(|(_, actor, _)| actor)
+        .collect();
+    assert!(
+        actors.iter().all(|a| a == "admin@example.com"),
+        "{actors:?}"
+    );
+
+    // The same request from this site, as a browser sends it, goes through.
+    let ours = post(vec![
+        ("origin", app.address.clone()),
+        ("sec-fetch-site", "same-origin".to_owned()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(ours.status().as_u16(), 303);
+    assert!(app.get_html("/settings", 200).await.contains("Hijacked"));
+}
+
+#[actix_web::test]
+async fn a_second_csrf_token_is_a_bad_request() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let token = app.csrf().await;
+    let response = app
+        .post_raw(
+            "/settings/features",
+            &[("csrf_token", "forged"), ("csrf_token", token.as_str())],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 400);
+}
+
+#[actix_web::test]
+async fn a_known_path_answers_a_wrong_method_with_405_and_head_like_get() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/login", "GET, HEAD, POST"),
+        (reqwest::Method::PUT, "/settings", "GET, HEAD"),
+        (reqwest::Method::GET, "/logout", "POST"),
+        (reqwest::Method::TRACE, "/login", "GET, HEAD, POST"),
+        (reqwest::Method::POST, "/api/v2/services", "GET, HEAD"),
+        (reqwest::Method::TRACE, "/api/v1/auth/check", "GET, HEAD"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+    }
+    for path in ["/nowhere", "/api/nowhere"] {
+        let response = app
+            .client
+            .request(reqwest::Method::TRACE, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405, "TRACE {path}");
+    }
+    for path in ["/login", "/healthz", "/api/openapi.json"] {
+        let head = app.client.head(app.url(path)).send().await.unwrap();
+        let get = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
+}

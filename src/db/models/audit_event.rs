@@ -27,7 +27,7 @@ pub enum Action {
     AccountLocked,
     /// A locked account was unlocked.
     AccountUnlocked,
-    /// A state-changing request was refused (another site's, or a bad token).
+    /// A state-changing request from another site was refused.
     RequestRefused,
     /// An admin account was created.
     AdminCreated,

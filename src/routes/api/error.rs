@@ -67,6 +67,7 @@ pub struct ApiError {
     status: StatusCode,
     errors: Vec<ErrorObject>,
     retry_after: Option<u64>,
+    allow: Option<String>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -94,7 +95,14 @@ impl ApiError {
                 source: None,
             }],
             retry_after: None,
+            allow: None,
         }
+    }
+
+    /// Names the methods the path takes (a 405's `Allow`).
+    pub fn with_allow(mut self, allow: String) -> Self {
+        self.allow = Some(allow);
+        self
     }
 
     /// Points the (first) error at a query parameter.
@@ -141,6 +149,7 @@ impl ApiError {
                 })
                 .collect(),
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -317,6 +326,9 @@ impl ResponseError for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"ApiKey realm="keyward", Bearer realm="keyward""#),
             ));
+        }
+        if let Some(allow) = &self.allow {
+            response.insert_header((header::ALLOW, allow.as_str()));
         }
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));

@@ -65,7 +65,8 @@ pub struct ApiRoute {
     pub permission: Option<Permission>,
     /// One line for the documentation.
     pub summary: &'static str,
-    pub handler: fn() -> actix_web::Route,
+    /// The handler, on a route that matches the method (and HEAD for a GET).
+    pub handler: fn(actix_web::Route) -> actix_web::Route,
 }
 
 const fn p(resource: &'static str, action: Action) -> Option<Permission> {
@@ -82,7 +83,7 @@ macro_rules! collection {
                 kind: Kind::List,
                 permission: p($resource, Action::Read),
                 summary: concat!("List ", $label),
-                handler: || web::get().to(v2::list::<$model>),
+                handler: |r| r.to(v2::list::<$model>),
             },
             ApiRoute {
                 method: Method::GET,
@@ -91,7 +92,7 @@ macro_rules! collection {
                 kind: Kind::Read,
                 permission: p($resource, Action::Read),
                 summary: concat!("Read one of the ", $label),
-                handler: || web::get().to(v2::read::<$model>),
+                handler: |r| r.to(v2::read::<$model>),
             },
         ]
     };
@@ -155,7 +156,7 @@ const OTHERS: [ApiRoute; 9] = [
         kind: Kind::AuthCheck,
         permission: None,
         summary: "Check that a request's credential holds a permission (for reverse proxies)",
-        handler: || web::get().to(v1::auth_check),
+        handler: |r| r.to(v1::auth_check),
     },
     ApiRoute {
         method: Method::GET,
@@ -164,7 +165,7 @@ const OTHERS: [ApiRoute; 9] = [
         kind: Kind::OpenApi,
         permission: None,
         summary: "This OpenAPI document",
-        handler: || web::get().to(openapi::document),
+        handler: |r| r.to(openapi::document),
     },
     ApiRoute {
         method: Method::GET,
@@ -173,7 +174,7 @@ const OTHERS: [ApiRoute; 9] = [
         kind: Kind::List,
         permission: p("available_slots", Action::Read),
         summary: "List the free slots of a service on a date (filter[service], filter[date])",
-        handler: || web::get().to(v2::slots_list),
+        handler: |r| r.to(v2::slots_list),
     },
     ApiRoute {
         method: Method::GET,
@@ -182,7 +183,7 @@ const OTHERS: [ApiRoute; 9] = [
         kind: Kind::Read,
         permission: p("available_slots", Action::Read),
         summary: "Read a free slot (404 once it is taken)",
-        handler: || web::get().to(v2::slot_read),
+        handler: |r| r.to(v2::slot_read),
     },
     ApiRoute {
         method: Method::POST,
@@ -191,7 +192,7 @@ const OTHERS: [ApiRoute; 9] = [
         kind: Kind::Create,
         permission: p("appointments", Action::Create),
         summary: "Book an appointment (marked with the key's Source App)",
-        handler: || web::post().to(v2::appointment_create),
+        handler: |r| r.to(v2::appointment_create),
     },
     ApiRoute {
         method: Method::PATCH,
@@ -200,7 +201,7 @@ const OTHERS: [ApiRoute; 9] = [
         kind: Kind::Update,
         permission: p("appointments", Action::Update),
         summary: "Move an appointment, change its employee or notes",
-        handler: || web::patch().to(v2::appointment_update),
+        handler: |r| r.to(v2::appointment_update),
     },
     ApiRoute {
         method: Method::DELETE,
@@ -209,7 +210,7 @@ const OTHERS: [ApiRoute; 9] = [
         kind: Kind::Cancel,
         permission: p("appointments", Action::Delete),
         summary: "Cancel an appointment",
-        handler: || web::delete().to(v2::appointment_cancel),
+        handler: |r| r.to(v2::appointment_cancel),
     },
     ApiRoute {
         method: Method::POST,
@@ -218,7 +219,7 @@ const OTHERS: [ApiRoute; 9] = [
         kind: Kind::Create,
         permission: p("guests", Action::Create),
         summary: "Add a guest",
-        handler: || web::post().to(v2::guest_create),
+        handler: |r| r.to(v2::guest_create),
     },
     ApiRoute {
         method: Method::PATCH,
@@ -227,7 +228,7 @@ const OTHERS: [ApiRoute; 9] = [
         kind: Kind::Update,
         permission: p("guests", Action::Update),
         summary: "Change a guest's details",
-        handler: || web::patch().to(v2::guest_update),
+        handler: |r| r.to(v2::guest_update),
     },
 ];
 
@@ -268,23 +269,54 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(permissions)
             .default_service(web::to(method_not_allowed));
         for route in routes {
-            resource = resource.route((route.handler)());
+            resource = resource.route((route.handler)(web::route().method(route.method.clone())));
+            // HEAD answers wherever GET does (RFC 9110 §9.3.2).
+            if route.method == Method::GET {
+                resource = resource.route((route.handler)(web::route().method(Method::HEAD)));
+            }
         }
         cfg.service(resource);
     }
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+/// 405 with the path's methods in `Allow` (RFC 9110 §15.5.6).
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allow = req
+        .app_data::<MethodPermissions>()
+        .map(|MethodPermissions(methods)| allowed(methods.iter().map(|(m, _)| m)))
+        .unwrap_or_default();
     Err(ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "Method not allowed",
         "This path does not accept that method.",
-    ))
+    )
+    .with_allow(allow))
 }
 
-/// `/api` paths that match no route.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
+/// The `Allow` value of a path with these methods: HEAD beside GET.
+pub fn allowed<'a>(methods: impl Iterator<Item = &'a Method>) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for m in methods {
+        names.push(m.as_str());
+        if *m == Method::GET {
+            names.push("HEAD");
+        }
+    }
+    names.join(", ")
+}
+
+/// `/api` paths that match no route (a TRACE anywhere is 405: no path takes it).
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.method() == Method::TRACE {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            "No path accepts TRACE.",
+        )
+        .with_allow(String::new()));
+    }
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -296,9 +328,14 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 /// The permission the matched route demands.
 fn route_permission(req: &HttpRequest) -> Option<Permission> {
     let MethodPermissions(methods) = req.app_data::<MethodPermissions>()?;
+    let method = if req.method() == Method::HEAD {
+        &Method::GET
+    } else {
+        req.method()
+    };
     methods
         .iter()
-        .find(|(method, _)| method == req.method())
+        .find(|(m, _)| m == method)
         .and_then(|(_, permission)| *permission)
 }
 
