@@ -167,7 +167,9 @@ impl ResponseError for AppError {
         }
         match self {
             Self::Internal(cause) => tracing::error!(%cause, "request failed"),
-            Self::Unavailable(cause) => tracing::warn!(%cause, "service unavailable"),
+            Self::Unavailable(cause) => {
+                crate::warn_limited!("console_unavailable", %cause, "service unavailable");
+            }
             _ => {}
         }
         let (title, message): (&str, String) = match self {

@@ -352,7 +352,7 @@ async fn housekeeping(state: web::Data<AppState>) {
         match result {
             Ok(n) if n > 0 => tracing::debug!(removed = n, "removed lapsed sessions"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
+            Err(e) => crate::warn_limited!("session_cleanup", error = %e, "session cleanup failed"),
         }
         // Refusals not yet summarised in the audit trail, and idle throttle rows.
         let tidied = state

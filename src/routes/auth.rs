@@ -172,7 +172,7 @@ pub async fn login(
     match verdict {
         Verdict::Proceed => {}
         Verdict::Wait(seconds) => {
-            tracing::warn!("sign-in throttled");
+            crate::warn_limited!("sign_in_throttled", "sign-in throttled");
             let mut response = rerender(
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(format!(

@@ -5,21 +5,29 @@ use serde_json::json;
 
 use crate::state::AppState;
 
+/// JSON, UTF-8 said.
+const JSON: &str = "application/json; charset=utf-8";
+
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok()
+        .content_type(JSON)
+        .body(json!({ "status": "ok" }).to_string())
 }
 
 /// `GET /readyz`: the database answers (503 otherwise, within about 2 seconds).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let backend = state.db.backend();
     match state.read(crate::db::ping).await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok", "database": backend })),
+        Ok(()) => HttpResponse::Ok()
+            .content_type(JSON)
+            .body(json!({ "status": "ok", "database": backend }).to_string()),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            crate::warn_limited!("readiness", error = %e, "readiness check failed");
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", "5"))
-                .json(json!({ "status": "unavailable", "database": backend }))
+                .content_type(JSON)
+                .body(json!({ "status": "unavailable", "database": backend }).to_string())
         }
     }
 }

@@ -365,7 +365,7 @@ pub async fn guard_console_requests(
             return Err(AppError::BadRequest("csrf_token is sent twice".to_owned()).into());
         }
         if !csrf::verify(&req.get_session(), submitted) {
-            tracing::warn!("CSRF token missing or wrong; request refused");
+            crate::warn_limited!("csrf", "CSRF token missing or wrong; request refused");
             return Err(AppError::Csrf.into());
         }
         req.set_payload(Payload::from(body));

@@ -421,3 +421,77 @@ async fn a_known_path_answers_a_wrong_method_with_405_and_head_like_get() {
         );
     }
 }
+
+#[actix_web::test]
+async fn json_that_is_not_json_api_says_its_charset() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    for path in ["/healthz", "/readyz", "/api/openapi.json"] {
+        let response = app.get(path).await;
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json; charset=utf-8",
+            "{path}"
+        );
+    }
+    let check = app
+        .client
+        .get(app.url("/api/v1/auth/check"))
+        .header("authorization", format!("apikey {key}"))
+        .header("x-required-permission", "services:read")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status().as_u16(), 200);
+    assert_eq!(
+        check.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    let body: serde_json::Value = check.json().await.unwrap();
+    assert_eq!(body["allowed"], true);
+    let services = app
+        .client
+        .get(app.url("/api/v2/services"))
+        .header("authorization", format!("apikey {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        services.headers()["content-type"],
+        "application/vnd.api+json"
+    );
+}
+
+/// Whether the log has the request line of the answer with this id.
+fn logged(id: &str) -> bool {
+    crate::helpers::captured_logs()
+        .lines()
+        .any(|l| l.contains(id) && l.contains("handled"))
+}
+
+#[actix_web::test]
+async fn api_access_lines_follow_the_setting() {
+    use keyward::config::AccessLog;
+    for (mode, ok_logged, refused_logged) in [
+        (AccessLog::All, true, true),
+        (AccessLog::Refused, false, true),
+        (AccessLog::None, false, false),
+    ] {
+        let app = crate::helpers::spawn_app_with(|s| s.api_access_log = mode).await;
+        let key = app.demo_key().await;
+        let ok = app
+            .client
+            .get(app.url("/api/v2/services"))
+            .header("authorization", format!("apikey {key}"))
+            .send()
+            .await
+            .unwrap();
+        let refused = app.get("/api/v2/services").await;
+        let console = app.get("/login").await;
+        let id = |r: &reqwest::Response| r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let (ok, refused, console) = (id(&ok), id(&refused), id(&console));
+        assert_eq!(logged(&ok), ok_logged, "{mode:?}: a 200");
+        assert_eq!(logged(&refused), refused_logged, "{mode:?}: a 401");
+        assert!(logged(&console), "{mode:?}: console lines are always kept");
+    }
+}

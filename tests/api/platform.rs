@@ -654,3 +654,32 @@ async fn the_openapi_document_describes_every_route_with_its_security_and_errors
         );
     }
 }
+
+#[actix_web::test]
+async fn a_known_parameter_or_member_sent_twice_is_a_bad_request() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    for query in ["page[size]=5&page[size]=50", "page[after]=a&page[after]=b"] {
+        let (status, body) = app
+            .api_get(&format!("/api/v2/services?{query}"), &key)
+            .await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(body["errors"][0]["code"], "invalid_parameter", "{query}");
+    }
+    let raw = r#"{"data":{"type":"guests","attributes":{"first_name":"A","first_name":"B","last_name":"C"}}}"#;
+    let response = app
+        .api(
+            Method::POST,
+            "/api/v2/guests",
+            Some(&format!("apikey {key}")),
+        )
+        .header("content-type", "application/vnd.api+json")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.api_error(response).await,
+        (400, "duplicate_member".to_owned())
+    );
+}

@@ -13,6 +13,8 @@ use crate::domain::{AppId, KeyId, OrgId, SourceApp};
 pub enum Denial {
     /// No credential (401).
     MissingCredentials,
+    /// The request is malformed, e.g. two `Authorization` headers (400).
+    InvalidRequest(&'static str),
     /// A credential that is malformed, unknown or wrong (401).
     InvalidCredentials(&'static str),
     /// The key is switched off (401).

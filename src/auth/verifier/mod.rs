@@ -57,6 +57,7 @@ pub struct Verifier {
     cache: Cache,
     failures: Failures,
     lookups: Semaphore,
+    throttled_lookups: Semaphore,
     usage: Mutex<HashMap<KeyId, Timestamp>>,
 }
 
@@ -72,8 +73,10 @@ impl std::fmt::Debug for Verifier {
 fn header_denial(e: CredentialError) -> Denial {
     match e {
         CredentialError::Missing => Denial::MissingCredentials,
+        // RFC 6750 §3.1 (invalid_request): a request with two credentials is
+        // malformed, not unauthenticated.
         CredentialError::Duplicate => {
-            Denial::InvalidCredentials("Send exactly one Authorization header.")
+            Denial::InvalidRequest("Send exactly one Authorization header.")
         }
         CredentialError::UnsupportedScheme => {
             Denial::InvalidCredentials("Use the apikey or Bearer scheme.")
@@ -96,6 +99,7 @@ impl Verifier {
             cache: Cache::new(100_000),
             failures: Failures::new(100_000),
             lookups: Semaphore::new(CONCURRENT_LOOKUPS),
+            throttled_lookups: Semaphore::new(2),
             usage: Mutex::new(HashMap::new()),
         };
         verifier.poll().await?;
@@ -112,7 +116,7 @@ impl Verifier {
     pub async fn refresh(&self) {
         self.invalidate();
         if let Err(e) = self.poll().await {
-            tracing::warn!(error = %e, "credentials refresh failed");
+            crate::warn_limited!("credentials_refresh", error = %e, "credentials refresh failed");
         }
     }
 
@@ -143,25 +147,36 @@ impl Verifier {
         client: Option<IpAddr>,
     ) -> Result<Arc<Grant>, Denial> {
         let credential = credentials::from_headers(headers).map_err(header_denial);
-        if self.failures.too_many(client) {
-            return Err(Denial::TooManyFailures);
-        }
+        // A client with many failures is told to wait, but only for credentials
+        // that fail: a key that verifies always passes, so neighbours behind
+        // one address cannot shut each other out.
+        let throttled = self.failures.too_many(client);
+        let refuse = |denial: Denial| {
+            if throttled {
+                return Denial::TooManyFailures;
+            }
+            if !matches!(denial, Denial::MissingCredentials | Denial::Unavailable) {
+                self.failures.note(client);
+            }
+            denial
+        };
         let key = match credential {
             Ok(Credential::ApiKey(key)) => key,
             // No access token has been issued by this version: none can be valid.
             Ok(Credential::AccessToken(_)) => {
-                self.failures.note(client);
-                return Err(Denial::InvalidCredentials("The access token is not valid."));
+                return Err(refuse(Denial::InvalidCredentials(
+                    "The access token is not valid.",
+                )));
             }
-            Err(denial) => {
-                if denial != Denial::MissingCredentials {
-                    self.failures.note(client);
-                }
-                return Err(denial);
-            }
+            Err(denial) => return Err(refuse(denial)),
         };
         let digest = self.digest_key.digest_bytes(key.secret());
-        let entry = self.lookup(&digest, key.public_id(), client).await?;
+        let entry = match self.lookup(&digest, key.public_id(), throttled).await {
+            Ok(entry) => entry,
+            // A database fault is not the client's failure: never counted.
+            Err(Denial::Unavailable) => return Err(Denial::Unavailable),
+            Err(denial) => return Err(refuse(denial)),
+        };
         let now = clock::now();
         decision::decide(
             &entry.standing,
@@ -173,11 +188,13 @@ impl Verifier {
         Ok(Arc::clone(&entry.grant))
     }
 
+    /// The cache entry of a key, from the cache or the database. A throttled
+    /// client's uncached keys are looked up only a few at a time.
     async fn lookup(
         &self,
         digest: &[u8; 32],
         public_id: &str,
-        client: Option<IpAddr>,
+        throttled: bool,
     ) -> Result<Arc<Entry>, Denial> {
         let generation = self.cache.generation();
         if self.cache.trusted() {
@@ -185,26 +202,32 @@ impl Verifier {
                 return Ok(entry);
             }
             if self.cache.known_unknown(digest, generation) {
-                self.failures.note(client);
                 return Err(Denial::InvalidCredentials("The API key is not valid."));
             }
         }
         if self.cache.db_down() {
             return Err(Denial::Unavailable);
         }
-        let _permit = tokio::time::timeout(Duration::from_secs(2), self.lookups.acquire())
-            .await
-            .map_err(|_| Denial::Unavailable)?
-            .map_err(|_| Denial::Unavailable)?;
+        let _permit = if throttled {
+            // A flood of unknown keys from one client must not take every
+            // lookup: it gets a small share, and no wait.
+            self.throttled_lookups
+                .try_acquire()
+                .map_err(|_| Denial::TooManyFailures)?
+        } else {
+            tokio::time::timeout(Duration::from_secs(2), self.lookups.acquire())
+                .await
+                .map_err(|_| Denial::Unavailable)?
+                .map_err(|_| Denial::Unavailable)?
+        };
         let found = lookup::find_key(&self.db, public_id, digest)
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, "key lookup failed");
+                crate::warn_limited!("key_lookup", error = %e, "key lookup failed");
                 Denial::Unavailable
             })?;
         let Some((key, app)) = found else {
             self.cache.remember_unknown(*digest, generation);
-            self.failures.note(client);
             return Err(Denial::InvalidCredentials("The API key is not valid."));
         };
         let org = self.cache.org(&key.organization_id);
@@ -265,12 +288,12 @@ impl Verifier {
         loop {
             poll.tick().await;
             if let Err(e) = self.poll().await {
-                tracing::warn!(error = %e, "credentials poll failed; uncached keys get 503 until it recovers");
+                crate::warn_limited!("credentials_poll", error = %e, "credentials poll failed; uncached keys get 503 until it recovers");
             }
             if last_flush.elapsed() >= USAGE_FLUSH_INTERVAL {
                 last_flush = Instant::now();
                 if let Err(e) = self.flush_usage().await {
-                    tracing::warn!(error = %e, "could not record key usage");
+                    crate::warn_limited!("key_usage", error = %e, "could not record key usage");
                 }
             }
         }

@@ -12,8 +12,13 @@ use crate::auth::Denial;
 use crate::db::DbError;
 use crate::services::{Kind, OpError};
 
-/// The media type of every `/api` document.
+/// The media type of every `/api` document (JSON:API defines no charset
+/// parameter: the media type is UTF-8 by definition).
 pub const JSON_API: &str = "application/vnd.api+json";
+
+/// The media type of the JSON under `/api` that is not JSON:API (the auth
+/// check's answer, the OpenAPI document).
+pub const JSON_UTF8: &str = "application/json; charset=utf-8";
 
 /// One error object.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -203,6 +208,13 @@ impl From<Denial> for ApiError {
                 "Send an API key in the Authorization header: `apikey <key>` or `Bearer <key>`.",
             )
             .at_header("Authorization"),
+            Denial::InvalidRequest(why) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Invalid request",
+                why,
+            )
+            .at_header("Authorization"),
             Denial::InvalidCredentials(why) => {
                 unauthorized("invalid_credentials", "Invalid credentials", why)
                     .at_header("Authorization")
@@ -295,7 +307,7 @@ impl From<OpError> for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         if e.is_unavailable() {
-            tracing::warn!(error = %e, "database unavailable");
+            crate::warn_limited!("api_unavailable", error = %e, "database unavailable");
             return Self::unavailable();
         }
         match e {

@@ -398,6 +398,24 @@ pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError>
     })
 }
 
+/// The one value of the query parameter `name`, if sent. The rule for every
+/// surface (forms, queries, JSON bodies): a known field sent twice is a 400,
+/// never a silent choice between the two.
+pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str());
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::bad_parameter(
+            name,
+            format!("{name} is sent more than once; send it once."),
+        ));
+    }
+    Ok(first)
+}
+
 /// `page[size]` and `page[after]`.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -413,37 +431,30 @@ impl Page {
 
     /// Reads the page parameters.
     pub fn from_query(pairs: &[(String, String)]) -> Result<Self, ApiError> {
-        let mut page = Page {
-            size: 25,
-            after: None,
+        let size = match param(pairs, "page[size]")? {
+            None => 25,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=Self::MAX).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_parameter(
+                        "page[size]",
+                        "page[size] must be a whole number from 1 to 100.",
+                    )
+                })?,
         };
-        for (k, v) in pairs {
-            match k.as_str() {
-                "page[size]" => {
-                    page.size = v
-                        .parse::<i64>()
-                        .ok()
-                        .filter(|n| (1..=Self::MAX).contains(n))
-                        .ok_or_else(|| {
-                            ApiError::bad_parameter(
-                                "page[size]",
-                                "page[size] must be a whole number from 1 to 100.",
-                            )
-                        })?;
-                }
-                "page[after]" => {
-                    if v.is_empty() || v.len() > 200 {
-                        return Err(ApiError::bad_parameter(
-                            "page[after]",
-                            "page[after] must be the id of the last item of the previous page.",
-                        ));
-                    }
-                    page.after = Some(v.clone());
-                }
-                _ => {}
+        let after = match param(pairs, "page[after]")? {
+            None => None,
+            Some(v) if v.is_empty() || v.len() > 200 => {
+                return Err(ApiError::bad_parameter(
+                    "page[after]",
+                    "page[after] must be the id of the last item of the previous page.",
+                ));
             }
-        }
-        Ok(page)
+            Some(v) => Some(v.to_owned()),
+        };
+        Ok(Page { size, after })
     }
 }
 
@@ -507,6 +518,71 @@ pub fn single(status: StatusCode, item: Value) -> HttpResponse {
 /// The most a request document may weigh.
 pub const MAX_BODY: usize = 64 * 1024;
 
+const TWICE: &str = "member sent twice";
+
+/// Parses JSON, refusing an object with a member twice: RFC 8259 §4 leaves the
+/// meaning open, and serde_json would keep the last one silently.
+pub fn strict_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Strict(Value);
+    impl<'de> serde::Deserialize<'de> for Strict {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(StrictVisitor).map(Strict)
+        }
+    }
+    struct StrictVisitor;
+    impl<'de> Visitor<'de> for StrictVisitor {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(Strict(v)) = seq.next_element()? {
+                items.push(v);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut object = serde_json::Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if object.contains_key(&key) {
+                    return Err(de::Error::custom(TWICE));
+                }
+                let Strict(value) = map.next_value()?;
+                object.insert(key, value);
+            }
+            Ok(Value::Object(object))
+        }
+    }
+    serde_json::from_slice::<Strict>(bytes).map(|Strict(v)| v)
+}
+
 /// A JSON:API request document.
 #[derive(Debug)]
 pub struct JsonApiBody(pub Value);
@@ -561,19 +637,55 @@ impl FromRequest for JsonApiBody {
                 body.extend_from_slice(&chunk);
             }
             let body: Bytes = body.freeze();
-            let value: Value = serde_json::from_slice(&body).map_err(|e| {
+            let value = strict_json(&body).map_err(|e| {
+                let twice = e.to_string().contains(TWICE);
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_json",
-                    "Invalid JSON",
-                    format!(
-                        "The body is not valid JSON (line {}, column {}).",
-                        e.line(),
-                        e.column()
-                    ),
+                    if twice { "duplicate_member" } else { "invalid_json" },
+                    if twice { "Duplicate member" } else { "Invalid JSON" },
+                    if twice {
+                        format!(
+                            "A member of an object is sent twice (line {}, column {}); send it once.",
+                            e.line(),
+                            e.column()
+                        )
+                    } else {
+                        format!(
+                            "The body is not valid JSON (line {}, column {}).",
+                            e.line(),
+                            e.column()
+                        )
+                    },
                 )
             })?;
             Ok(JsonApiBody(value))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_member_sent_twice_is_refused_at_any_depth() {
+        assert!(strict_json(br#"{"a":1,"a":2}"#).is_err());
+        assert!(strict_json(br#"{"data":{"attributes":{"notes":"x","notes":"y"}}}"#).is_err());
+        assert!(strict_json(br#"[{"a":1},{"a":2}]"#).is_ok());
+        assert_eq!(
+            strict_json(br#"{"a":[1,2.5,"x",null,true],"b":{}}"#).unwrap(),
+            serde_json::json!({"a":[1,2.5,"x",null,true],"b":{}})
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn strict_parsing_agrees_with_serde_json_on_valid_documents(value in any::<Vec<(String, i64)>>()) {
+            let object: serde_json::Map<String, Value> =
+                value.into_iter().map(|(k, v)| (k, Value::from(v))).collect();
+            let text = Value::Object(object.clone()).to_string();
+            prop_assert_eq!(strict_json(text.as_bytes()).unwrap(), Value::Object(object));
+        }
     }
 }

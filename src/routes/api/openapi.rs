@@ -305,7 +305,7 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| build().to_string());
 /// `GET /api/openapi.json`.
 pub async fn document() -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("application/json")
+        .content_type(super::error::JSON_UTF8)
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .body(DOCUMENT.as_str())
 }

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::error::{ApiError, JSON_API};
+use super::error::{ApiError, JSON_UTF8};
 use super::query_pairs;
 use crate::auth::Grant;
 use crate::domain::KeyId;
@@ -72,10 +72,7 @@ pub async fn auth_check(
         })?),
         _ => None,
     };
-    let from_query = pairs
-        .iter()
-        .find(|(k, _)| k == "permission")
-        .map(|(_, v)| v.as_str());
+    let from_query = super::param(&pairs, "permission")?;
     let raw = from_header.or(from_query).map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -112,15 +109,17 @@ pub async fn auth_check(
             }
         }
     }
-    Ok(answer.content_type(JSON_API).body(
+    // Not a JSON:API document: plain JSON, UTF-8 said (its refusals are
+    // JSON:API error documents, as everywhere under /api).
+    Ok(answer.content_type(JSON_UTF8).body(
         [
-            r#"{"jsonapi":{"version":"1.1"},"meta":{"allowed":true,"permission":""#,
+            r#"{"allowed":true,"permission":""#,
             &permission.to_string(),
             r#"","app_id":""#,
             grant.app_id.as_str(),
             r#"","key_id":""#,
             grant.key_id().map_or("", KeyId::as_str),
-            r#""}}"#,
+            r#""}"#,
         ]
         .concat(),
     ))

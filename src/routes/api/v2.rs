@@ -9,7 +9,7 @@ use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime};
 
 use super::error::ApiError;
 use super::resources::{AvailableSlot, ToResource};
-use super::{Authorized, JsonApiBody, Page, collection, query_pairs, single};
+use super::{Authorized, JsonApiBody, Page, collection, param, query_pairs, single};
 use crate::clock::{self, Timestamp};
 use crate::db::DbConn;
 use crate::db::models::platform::{
@@ -165,13 +165,6 @@ fn free_slots(
     Ok(slots)
 }
 
-fn filter_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// `GET /api/v2/available_slots?filter[service]=…&filter[date]=YYYY-MM-DD`.
 pub async fn slots_list(
     req: HttpRequest,
@@ -180,7 +173,7 @@ pub async fn slots_list(
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req)?;
     let page = Page::from_query(&pairs)?;
-    let service_id = filter_value(&pairs, "filter[service]")
+    let service_id = param(&pairs, "filter[service]")?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
             ApiError::bad_parameter(
@@ -189,7 +182,7 @@ pub async fn slots_list(
             )
         })?
         .to_owned();
-    let date_text = filter_value(&pairs, "filter[date]")
+    let date_text = param(&pairs, "filter[date]")?
         .ok_or_else(|| {
             ApiError::bad_parameter("filter[date]", "Name the day: filter[date]=YYYY-MM-DD.")
         })?
