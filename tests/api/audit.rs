@@ -290,3 +290,41 @@ async fn when_the_audit_record_cannot_be_written_the_key_is_not_created_and_not_
     );
     let _ = (location, on_postgres);
 }
+
+#[actix_web::test]
+async fn a_limited_admin_sees_no_record_of_the_api_keys_section() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let created = app
+        .create_app("Hidden Integration", "bot", &["services:read"], &[])
+        .await;
+    let masked = &created.key[..15];
+    app.post_form("/settings/organization", &[("name", "Salon Rive"), ("time_zone", "UTC")])
+        .await;
+    // A limited admin, in a client of its own.
+    let limited = app.sibling().await;
+    limited
+        .signed_in_as("lim@example.com", keyward::db::models::Role::Limited)
+        .await;
+    let page = limited.get_html("/audit", 200).await;
+    let csv = limited.get("/audit.csv").await.text().await.unwrap();
+    for what in [&page, &csv] {
+        assert!(!what.contains("Hidden Integration"), "no app names");
+        assert!(!what.contains(masked), "no masked keys");
+        assert!(!what.contains("app.created") && !what.contains("key.created"));
+    }
+    let sign_ins: Vec<&str> = csv.lines().filter(|l| l.contains("admin.signed_in")).collect();
+    assert_eq!(sign_ins.len(), 1, "only its own sign-in: {sign_ins:?}");
+    assert!(sign_ins[0].contains("lim@example.com"));
+    assert!(page.contains("Salon Rive"), "organization-level records stay");
+    assert!(page.contains("lim@example.com"), "the admin's own records stay");
+    assert!(!page.contains("Key created"), "the filter offers no key actions");
+    assert!(!page.contains(r#"name="app""#), "nor an app filter");
+    // Asking for them does not help.
+    let asked = limited
+        .get_html(&format!("/audit?action=key.created&app={}", created.id), 200)
+        .await;
+    assert!(!asked.contains("Hidden Integration"));
+    // A full-access admin still sees everything.
+    assert!(app.get_html("/audit", 200).await.contains("Hidden Integration"));
+}

@@ -184,6 +184,25 @@ impl Action {
         )
     }
 
+    /// Whether a limited admin may see records of this action: not those of
+    /// the API keys section (seed 003: only admins with full access see it).
+    pub fn visible_to_limited(self) -> bool {
+        !matches!(
+            self,
+            Self::AppCreated
+                | Self::AppChanged
+                | Self::AppActivated
+                | Self::AppInactivated
+                | Self::AppDeleted
+                | Self::SecretGenerated
+                | Self::KeyCreated
+                | Self::KeyEdited
+                | Self::KeyActivated
+                | Self::KeyInactivated
+                | Self::KeyDeleted
+        )
+    }
+
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|a| a.as_str() == s)
@@ -269,6 +288,10 @@ pub struct AuditFilter {
     pub from: Option<Timestamp>,
     /// Before this instant.
     pub until: Option<Timestamp>,
+    /// For a limited admin: only the organization-level records (settings,
+    /// staff) and those of the admin's own account and actions, never the API
+    /// keys section's.
+    pub limited_to: Option<(AdminId, String)>,
 }
 
 /// A stored record.
@@ -444,6 +467,16 @@ impl AuditEvent {
         }
         if let Some(until) = filter.until {
             query = query.filter(audit_events::occurred_at.lt(until));
+        }
+        if let Some((admin, email)) = &filter.limited_to {
+            query = query.filter(
+                audit_events::target_type
+                    .eq_any(["organization", "employee"])
+                    .or(audit_events::actor_id.eq(admin.clone()))
+                    .or(audit_events::target_type
+                        .eq("admin")
+                        .and(audit_events::target_label.eq(email.clone()))),
+            );
         }
         if let Some((at, id)) = before {
             // The plain `<=` bound lets the index start at the cursor; the OR then
