@@ -299,8 +299,11 @@ async fn a_limited_admin_sees_no_record_of_the_api_keys_section() {
         .create_app("Hidden Integration", "bot", &["services:read"], &[])
         .await;
     let masked = &created.key[..15];
-    app.post_form("/settings/organization", &[("name", "Salon Rive"), ("time_zone", "UTC")])
-        .await;
+    app.post_form(
+        "/settings/organization",
+        &[("name", "Salon Rive"), ("time_zone", "UTC")],
+    )
+    .await;
     // A limited admin, in a client of its own.
     let limited = app.sibling().await;
     limited
@@ -313,18 +316,37 @@ async fn a_limited_admin_sees_no_record_of_the_api_keys_section() {
         assert!(!what.contains(masked), "no masked keys");
         assert!(!what.contains("app.created") && !what.contains("key.created"));
     }
-    let sign_ins: Vec<&str> = csv.lines().filter(|l| l.contains("admin.signed_in")).collect();
+    let sign_ins: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.contains("admin.signed_in"))
+        .collect();
     assert_eq!(sign_ins.len(), 1, "only its own sign-in: {sign_ins:?}");
     assert!(sign_ins[0].contains("lim@example.com"));
-    assert!(page.contains("Salon Rive"), "organization-level records stay");
-    assert!(page.contains("lim@example.com"), "the admin's own records stay");
-    assert!(!page.contains("Key created"), "the filter offers no key actions");
+    assert!(
+        page.contains("Salon Rive"),
+        "organization-level records stay"
+    );
+    assert!(
+        page.contains("lim@example.com"),
+        "the admin's own records stay"
+    );
+    assert!(
+        !page.contains("Key created"),
+        "the filter offers no key actions"
+    );
     assert!(!page.contains(r#"name="app""#), "nor an app filter");
     // Asking for them does not help.
     let asked = limited
-        .get_html(&format!("/audit?action=key.created&app={}", created.id), 200)
+        .get_html(
+            &format!("/audit?action=key.created&app={}", created.id),
+            200,
+        )
         .await;
     assert!(!asked.contains("Hidden Integration"));
     // A full-access admin still sees everything.
-    assert!(app.get_html("/audit", 200).await.contains("Hidden Integration"));
+    assert!(
+        app.get_html("/audit", 200)
+            .await
+            .contains("Hidden Integration")
+    );
 }

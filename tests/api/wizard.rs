@@ -406,8 +406,16 @@ async fn leaving_the_secrets_step_gives_a_new_secret_and_the_old_one_stops_worki
         "app-secret",
     )
     .unwrap();
-    // Away to the scopes and back.
+    // Away to the scopes and back: the step offers a new secret, and makes it
+    // only when asked by a POST.
     app.get_html(&format!("/apps/{id}/wizard/scopes"), 200)
+        .await;
+    let again = app
+        .get_html(&format!("/apps/{id}/wizard/secrets"), 200)
+        .await;
+    assert_eq!(input_value(&again, "app-secret"), None, "never shown again");
+    assert!(again.contains("Generate a new Secret"));
+    app.post_form(&format!("/apps/{id}/wizard/secrets/new"), &[])
         .await;
     let second = input_value(
         &app.get_html(&format!("/apps/{id}/wizard/secrets"), 200)
@@ -428,8 +436,10 @@ async fn leaving_the_secrets_step_gives_a_new_secret_and_the_old_one_stops_worki
     );
     assert!(app.state.hasher.check(&second, hash).await.unwrap().matches);
 
-    // Coming back from the key step starts the secrets step over too.
+    // Coming back from the key step (its Back) starts the secrets step over too.
     app.post_form(&format!("/apps/{id}/wizard/secrets"), &[])
+        .await;
+    app.post_form(&format!("/apps/{id}/wizard/secrets/new"), &[])
         .await;
     let third = input_value(
         &app.get_html(&format!("/apps/{id}/wizard/secrets"), 200)
@@ -577,4 +587,40 @@ async fn a_draft_can_be_discarded() {
             .iter()
             .any(|(a, _, t)| a == "app.deleted" && t.as_deref() == Some("Mistake"))
     );
+}
+
+#[actix_web::test]
+async fn opening_the_secrets_step_by_a_link_changes_nothing() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let id = draft(&app, "Linked").await;
+    app.post_form(
+        &format!("/apps/{id}/wizard/scopes"),
+        &[("apikey", "services:read")],
+    )
+    .await;
+    let shown = app
+        .get_html(&format!("/apps/{id}/wizard/secrets"), 200)
+        .await;
+    let secret = input_value(&shown, "app-secret").unwrap();
+    assert_eq!(secrets_generated(&app).await, 1);
+    // A reload, or a link from another site (a GET with the same cookie),
+    // makes no new secret: the noted one keeps working.
+    for _ in 0..3 {
+        let page = app
+            .get_html(&format!("/apps/{id}/wizard/secrets"), 200)
+            .await;
+        assert_eq!(input_value(&page, "app-secret"), None);
+    }
+    assert_eq!(secrets_generated(&app).await, 1);
+    let hash = app_row(&app, &id).await.secret_hash;
+    assert!(app.state.hasher.check(&secret, hash).await.unwrap().matches);
+}
+
+async fn secrets_generated(app: &crate::helpers::TestApp) -> usize {
+    app.audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, _, _)| a == "app.secret_generated")
+        .count()
 }

@@ -318,6 +318,7 @@ pub async fn save_scopes(
     state
         .op(move |conn| services::apps::wizard_scopes(conn, &org, &actor, &app_id, &apikey, &jwt))
         .await?;
+    secret_due(&session, &app.id)?;
     Ok(page::see_other(&wizard_url(&app.id, "secrets")))
 }
 
@@ -327,17 +328,24 @@ struct SecretsPage {
     layout: Layout,
     step: u8,
     app: App,
-    secret: SecretString,
+    /// The new secret, shown this once; `None` when the page was opened again.
+    secret: Option<SecretString>,
 }
 
 impl SecretsPage {
-    fn secret(&self) -> &str {
-        self.secret.expose_secret()
+    fn secret_text(&self) -> &str {
+        self.secret.as_ref().map_or("", |s| s.expose_secret())
     }
 }
 
-/// `GET /apps/{id}/wizard/secrets` — step 3. Every visit makes a new secret and
-/// shows it this once; the previous one stops working. Only its hash is stored.
+/// The session key that lets the next render of an app's Secrets step make a
+/// new secret: set only by a POST (Next on the Scopes step, Back or "Generate a
+/// new Secret"), so a GET — a reload, a link from another site — changes nothing.
+const SECRET_DUE: &str = "wizard_secret_due";
+
+/// `GET /apps/{id}/wizard/secrets` — step 3. Entered by a POST, it makes a new
+/// secret and shows it this once (the previous one stops working; only the
+/// hash is stored). Opened otherwise, it offers to make a new one.
 pub async fn secrets_page(
     session: Session,
     state: web::Data<AppState>,
@@ -350,12 +358,19 @@ pub async fn secrets_page(
     {
         return Ok(page::see_other(&current_step_url(&app)));
     }
-    let secret = generate_app_secret();
-    let hash = state.hasher.hash(secret.expose_secret()).await?;
-    let (org, actor, app_id) = (admin.organization_id.clone(), admin.actor(), app.id.clone());
-    state
-        .op(move |conn| services::apps::wizard_new_secret(conn, &org, &actor, &app_id, &hash))
-        .await?;
+    let due = session.get::<AppId>(SECRET_DUE).ok().flatten().as_ref() == Some(&app.id);
+    let secret = if due {
+        session.remove(SECRET_DUE);
+        let secret = generate_app_secret();
+        let hash = state.hasher.hash(secret.expose_secret()).await?;
+        let (org, actor, app_id) = (admin.organization_id.clone(), admin.actor(), app.id.clone());
+        state
+            .op(move |conn| services::apps::wizard_new_secret(conn, &org, &actor, &app_id, &hash))
+            .await?;
+        Some(secret)
+    } else {
+        None
+    };
     page::ok(&SecretsPage {
         layout: Layout::new(
             &session,
@@ -367,6 +382,33 @@ pub async fn secrets_page(
         app,
         secret,
     })
+}
+
+/// Lets the next render of the app's Secrets step make a new secret.
+fn secret_due(session: &Session, app_id: &AppId) -> Result<(), AppError> {
+    session
+        .insert(SECRET_DUE, app_id)
+        .map_err(AppError::internal)
+}
+
+/// `POST /apps/{id}/wizard/secrets/new` — back to step 3 with a new secret (the
+/// Key step's Back, or "Generate a new Secret").
+pub async fn secrets_restart(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<AppId>,
+) -> Result<HttpResponse, AppError> {
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
+    if app.status() != AppStatus::Draft
+        || !matches!(app.wizard_step(), WizardStep::Secrets | WizardStep::Key)
+    {
+        return Err(AppError::Conflict(
+            "Choose the app's scopes first.".to_owned(),
+        ));
+    }
+    secret_due(&session, &app.id)?;
+    Ok(page::see_other(&wizard_url(&app.id, "secrets")))
 }
 
 /// `POST /apps/{id}/wizard/secrets` — step 3's Next.
