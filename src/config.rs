@@ -39,6 +39,8 @@ Environment variables:
                                 smtp://smtp.example.com:587?tls=required; when unset,
                                 emails are written as .eml files to <data dir>/outbox
   KEYWARD_MAIL_FROM             sender of the emails [default: Keyward <keyward@localhost>]
+  KEYWARD_SMTP_TIMEOUT_SECONDS  the most one email may take with the mail server, every
+                                command included, 1-30 [default: 30]
   KEYWARD_ALERT_INTERVAL_MINUTES  how often the expiry alert job runs, 1-1440 [default: 10]
   KEYWARD_WORKERS               HTTP worker threads, 1-64 [default: one per core]
   KEYWARD_HASH_CONCURRENCY      password hashes at once, 1-64; keep it below the core
@@ -177,6 +179,8 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     /// The sender of emails.
     pub mail_from: String,
+    /// How long one email may take with the mail server, every command included.
+    pub smtp_timeout: Duration,
     /// How often the expiry alert job runs.
     pub alert_interval: Duration,
     /// Whether this server runs the scheduled jobs (tests call them directly).
@@ -346,6 +350,12 @@ impl Settings {
                 "expected an address like Keyward <keys@example.com>",
             )
         })?;
+        let smtp_seconds = parse_number(
+            get("KEYWARD_SMTP_TIMEOUT_SECONDS")?,
+            "KEYWARD_SMTP_TIMEOUT_SECONDS",
+            30,
+            1..=30,
+        )?;
         let alert_minutes = parse_number(
             get("KEYWARD_ALERT_INTERVAL_MINUTES")?,
             "KEYWARD_ALERT_INTERVAL_MINUTES",
@@ -420,6 +430,7 @@ impl Settings {
             workers,
             smtp_url,
             mail_from,
+            smtp_timeout: Duration::from_secs(u64::from(smtp_seconds)),
             alert_interval: Duration::from_secs(u64::from(alert_minutes) * 60),
             run_scheduler: true,
             hash_cost,
@@ -480,6 +491,7 @@ impl Settings {
             workers: Some(2),
             smtp_url: None,
             mail_from: "Keyward <keyward@localhost>".to_owned(),
+            smtp_timeout: Duration::from_secs(30),
             alert_interval: Duration::from_secs(600),
             run_scheduler: false,
             hash_cost: HashCost::default(),

@@ -19,9 +19,21 @@ pub enum MailError {
     /// The message could not be built (a bad address, say).
     #[error("the email could not be built: {0}")]
     Build(String),
-    /// The server refused or could not be reached.
+    /// The server could not be reached, did not answer in time, or refused for
+    /// now (a 4xx answer): worth trying again later.
     #[error("the mail server did not accept the email: {0}")]
     Transport(String),
+    /// The server refused for good (a 5xx answer, RFC 5321 §4.2.1): trying
+    /// again would not help.
+    #[error("the mail server refused the email: {0}")]
+    Rejected(String),
+}
+
+impl MailError {
+    /// Whether sending it again later could succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Rejected(_) | Self::Build(_))
+    }
 }
 
 enum Transport {
@@ -34,6 +46,7 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     description: String,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -87,6 +100,7 @@ impl Mailer {
                     transport: Transport::Smtp(transport),
                     from,
                     description,
+                    timeout: settings.smtp_timeout,
                 })
             }
             None => Ok(Self::outbox(settings.outbox_dir(), from)),
@@ -98,6 +112,7 @@ impl Mailer {
             description: format!("outbox folder {}", dir.display()),
             transport: Transport::Outbox(AsyncFileTransport::<Tokio1Executor>::new(&dir), dir),
             from,
+            timeout: Duration::from_secs(30),
         }
     }
 
@@ -126,11 +141,20 @@ impl Mailer {
             ))
             .map_err(|e| MailError::Build(e.to_string()))?;
         match &self.transport {
-            Transport::Smtp(smtp) => smtp
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| MailError::Transport(e.to_string())),
+            // lettre bounds only the connection by its timeout: the whole
+            // exchange is bounded here, so a server that stalls mid-way cannot
+            // hold a send (and the job) for minutes.
+            Transport::Smtp(smtp) => {
+                match tokio::time::timeout(self.timeout, smtp.send(message)).await {
+                    Err(_) => Err(MailError::Transport(format!(
+                        "no answer within {} s",
+                        self.timeout.as_secs()
+                    ))),
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) if e.is_permanent() => Err(MailError::Rejected(e.to_string())),
+                    Ok(Err(e)) => Err(MailError::Transport(e.to_string())),
+                }
+            }
             Transport::Outbox(outbox, dir) => {
                 tokio::fs::create_dir_all(dir)
                     .await

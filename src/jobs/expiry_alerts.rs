@@ -23,7 +23,7 @@ use crate::db::{Db, DbError};
 use crate::domain::OrgId;
 use crate::domain::settings::Thresholds;
 use crate::email::messages::{ExpiryAlert, expiry_alert};
-use crate::email::{Email, Mailer};
+use crate::email::{Email, MailError, Mailer};
 
 /// How long a run owns a claimed row before another may retry it.
 const LEASE: Duration = Duration::minutes(5);
@@ -217,10 +217,17 @@ pub async fn run_once(
     let rows = db
         .run(move |conn| alert::ready(conn, &org, now, BATCH).map_err(DbError::from))
         .await?;
+    // Each claim's lease starts when the row is claimed, not when the run
+    // began: a long run (a slow mail server) must not leave its later rows
+    // open to a second run while it still works on them.
+    let started = std::time::Instant::now();
+    let at = move || now + Duration::try_from(started.elapsed()).unwrap_or(Duration::ZERO);
     for row in rows {
-        let (id, w) = (row.id.clone(), worker.to_owned());
+        let (id, w, claimed_at) = (row.id.clone(), worker.to_owned(), at());
         let claimed = db
-            .run(move |conn| alert::claim(conn, &id, &w, now, now + LEASE).map_err(DbError::from))
+            .run(move |conn| {
+                alert::claim(conn, &id, &w, claimed_at, claimed_at + LEASE).map_err(DbError::from)
+            })
             .await?;
         if !claimed {
             continue;
@@ -232,8 +239,23 @@ pub async fn run_once(
         let id = row.id.clone();
         let outcome = match prepared {
             Prepared::Cancel => None,
-            Prepared::Fail(why) => Some(Err(why)),
-            Prepared::Send(email) => Some(mailer.send(&email).await.map_err(|e| e.to_string())),
+            Prepared::Fail(why) => Some(Err(MailError::Build(why))),
+            Prepared::Send(email) => {
+                // A run sends only a row it still holds: had its lease run out
+                // while it prepared, another run may have taken (and sent) it.
+                let (i, w, renewed_at) = (id.clone(), worker.to_owned(), at());
+                let held = db
+                    .run(move |conn| {
+                        alert::renew_claim(conn, &i, &w, renewed_at, renewed_at + LEASE)
+                            .map_err(DbError::from)
+                    })
+                    .await?;
+                if !held {
+                    tracing::warn!(alert = %row.id, "expiry alert's claim was lost; another run has it");
+                    continue;
+                }
+                Some(mailer.send(&email).await)
+            }
         };
         match outcome {
             None => {
@@ -247,7 +269,24 @@ pub async fn run_once(
                     .await?;
                 report.sent += 1;
             }
-            Some(Err(message)) => {
+            Some(Err(e)) if e.is_permanent() => {
+                let message = e.to_string();
+                tracing::warn!(alert = %row.id, error = %message, "expiry alert refused for good; not retried");
+                let (w, r) = (worker.to_owned(), row.clone());
+                db.run(move |conn| {
+                    crate::db::write_tx(conn, |conn| {
+                        crate::services::alerts::refused(conn, &r, &w, &message)
+                    })
+                    .map_err(|e| match e {
+                        crate::services::OpError::Db(db) => db,
+                        other => DbError::Unavailable(other.to_string()),
+                    })
+                })
+                .await?;
+                report.failed += 1;
+            }
+            Some(Err(e)) => {
+                let message = e.to_string();
                 tracing::warn!(alert = %row.id, error = %message, "expiry alert not sent; will retry");
                 let (w, retry_at) = (worker.to_owned(), now + retry_delay(row.attempts + 1));
                 db.run(move |conn| {

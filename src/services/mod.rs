@@ -9,6 +9,7 @@
 //! field's error at once calls the same `check_*` function the change calls.
 
 pub mod admins;
+pub mod alerts;
 pub mod apps;
 pub mod bookings;
 pub mod guests;

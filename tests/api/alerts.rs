@@ -11,7 +11,7 @@ use keyward::services::keys::KeyFields;
 use time::Duration;
 
 use crate::helpers::{TestApp, location, spawn_app_with};
-use crate::smtp::SmtpServer;
+use crate::smtp::{Behaviour, SmtpServer};
 
 async fn app_with_mail(smtp: &SmtpServer) -> TestApp {
     let url = smtp.url();
@@ -495,4 +495,107 @@ async fn alert_settings_are_checked_and_audited() {
             .iter()
             .any(|(a, _, _)| a == "organization.alerts_changed")
     );
+}
+
+#[actix_web::test]
+async fn a_stalled_mail_server_costs_a_send_its_timeout_not_minutes() {
+    let smtp = SmtpServer::start_with(Behaviour::Stall);
+    let url = smtp.url();
+    let app = spawn_app_with(move |s| {
+        s.smtp_url = Some(secrecy::SecretString::from(url));
+        s.smtp_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    app.signed_in_admin().await;
+    let created = app
+        .create_app("Webstore", "external_webstore", &["services:read"], &[])
+        .await;
+    add_staff(&app, &[("Ana Silva", "ana@salon.example")]).await;
+    alerts_on(&app, "7", &["ana@salon.example"]).await;
+    let now = keyward::clock::now();
+    key_expiring(&app, &created.id, "Patient", now + Duration::days(4)).await;
+    let started = std::time::Instant::now();
+    let report = run(&app, now).await;
+    // Not a speed measurement: without the bound the send waited for the
+    // server forever (two minutes per command in practice).
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!((report.sent, report.failed), (0, 1));
+    let page = app.get_html(&format!("/apps/{}", created.id), 200).await;
+    assert!(page.contains("pending") && page.contains("no answer within 2 s"));
+}
+
+#[actix_web::test]
+async fn a_mail_server_that_refuses_for_good_is_not_retried_and_the_refusal_is_shown() {
+    let smtp = SmtpServer::start_with(Behaviour::Refuse);
+    let (app, app_id) = ready(&smtp).await;
+    alerts_on(&app, "7", &["ana@salon.example"]).await;
+    let now = keyward::clock::now();
+    key_expiring(&app, &app_id, "Refused", now + Duration::days(4)).await;
+    let report = run(&app, now).await;
+    assert_eq!((report.sent, report.failed), (0, 1));
+    // Later runs leave it alone.
+    for minutes in [2, 30, 600] {
+        assert_eq!(
+            run(&app, now + Duration::minutes(minutes)).await,
+            RunReport::default(),
+            "not retried after {minutes} minutes"
+        );
+    }
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(page.contains("refused by the mail server, not retried"));
+    assert!(page.contains("550"));
+    let refusals = app.audit_changes("alert.failed").await;
+    assert_eq!(refusals.len(), 1);
+    assert_eq!(refusals[0]["recipient"], "ana@salon.example");
+}
+
+#[actix_web::test]
+async fn a_run_never_sends_a_row_whose_claim_it_lost() {
+    use keyward::db::models::alert;
+    let mut smtp = SmtpServer::start();
+    let (app, app_id) = ready(&smtp).await;
+    alerts_on(&app, "7", &["ana@salon.example"]).await;
+    let now = keyward::clock::now();
+    key_expiring(&app, &app_id, "Contended", now + Duration::days(4)).await;
+    // Planned while the mail server is down: the alert waits, pending.
+    smtp.stop();
+    assert_eq!(run(&app, now).await.queued, 1);
+    smtp.resume();
+    let row_id = app
+        .db()
+        .run(|conn| {
+            use diesel::prelude::*;
+            keyward::db::schema::key_alerts::table
+                .select(keyward::db::schema::key_alerts::id)
+                .first::<String>(conn)
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    // Run A claims it at minute 2 and then stalls past its five-minute lease.
+    let (a, at) = (row_id.clone(), now + Duration::minutes(2));
+    let claimed = app
+        .db()
+        .run(move |conn| {
+            alert::claim(conn, &a, "run-a", at, at + Duration::minutes(5))
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert!(claimed);
+    // Run B, at minute 8, finds the lease over, takes the row and sends it.
+    let report = run(&app, now + Duration::minutes(8)).await;
+    assert_eq!(report.sent, 1);
+    // Run A wakes up: it no longer holds the claim, so it must not send.
+    let (a, late) = (row_id.clone(), now + Duration::minutes(8));
+    let still_held = app
+        .db()
+        .run(move |conn| {
+            alert::renew_claim(conn, &a, "run-a", late, late + Duration::minutes(5))
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert!(!still_held, "a lost claim cannot be renewed");
+    assert_eq!(smtp.messages().len(), 1, "sent once");
 }

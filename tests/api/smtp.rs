@@ -15,18 +15,56 @@ pub struct Mail {
     pub html: String,
 }
 
+/// How the server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Accepts every email into the Maildir.
+    Accept,
+    /// Refuses every recipient for good: `550 5.1.1`.
+    Refuse,
+    /// Accepts the connection and never says a word, like a hung server.
+    Stall,
+}
+
 /// The server.
 pub struct SmtpServer {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    behaviour: Behaviour,
 }
+
+/// aiosmtpd with a handler that refuses every recipient permanently.
+const REFUSING: &str = "
+import sys, time
+from aiosmtpd.controller import Controller
+class Refuse:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return '550 5.1.1 mailbox unavailable'
+Controller(Refuse(), hostname='127.0.0.1', port=int(sys.argv[1])).start()
+time.sleep(3600)
+";
+
+/// A TCP server that accepts connections and never answers.
+const STALLING: &str = "
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16)
+held = []
+while True:
+    held.append(s.accept())
+";
 
 const PYTHON: &str = "/usr/bin/python3";
 
 impl SmtpServer {
-    /// Starts a server on a free port.
+    /// Starts a server that accepts mail, on a free port.
     pub fn start() -> Self {
+        Self::start_with(Behaviour::Accept)
+    }
+
+    /// Starts a server that answers as `behaviour` says, on a free port.
+    pub fn start_with(behaviour: Behaviour) -> Self {
         let mut dir = tempfile::tempdir().unwrap();
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -38,6 +76,7 @@ impl SmtpServer {
                 port,
                 dir,
                 child: None,
+                behaviour,
             };
             server.resume();
             // Another test may have taken the port between our probe and the bind:
@@ -81,17 +120,23 @@ impl SmtpServer {
             std::path::Path::new(PYTHON).exists(),
             "python3 with aiosmtpd is installed (.ci/run installs python3-aiosmtpd)"
         );
-        let child = Command::new(PYTHON)
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{}", self.port),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(self.dir.path().join("maildir"))
+        let mut command = Command::new(PYTHON);
+        match self.behaviour {
+            Behaviour::Accept => command
+                .args([
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    &format!("127.0.0.1:{}", self.port),
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                ])
+                .arg(self.dir.path().join("maildir")),
+            Behaviour::Refuse => command.args(["-c", REFUSING, &self.port.to_string()]),
+            Behaviour::Stall => command.args(["-c", STALLING, &self.port.to_string()]),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -47,6 +47,8 @@ pub enum AlertStatus {
     Sent,
     /// No longer wanted (the key changed).
     Cancelled,
+    /// Refused for good by the mail server (a 5xx answer): not retried.
+    Failed,
 }
 
 impl AlertStatus {
@@ -57,6 +59,7 @@ impl AlertStatus {
             Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
         }
     }
 }
@@ -206,6 +209,54 @@ pub fn claim(
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Renews `worker`'s claim on a row until `until`, if it still holds it at
+/// `now`; false when its lease ran out or another run took the row (then it
+/// must not send it).
+pub fn renew_claim(
+    conn: &mut DbConn,
+    id: &str,
+    worker: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        key_alerts::table
+            .find(id)
+            .filter(key_alerts::status.eq(AlertStatus::Sending.as_str()))
+            .filter(key_alerts::claimed_by.eq(worker))
+            .filter(key_alerts::claimed_until.gt(now)),
+    )
+    .set(key_alerts::claimed_until.eq(Some(until)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Marks a claimed row refused for good, with the mail server's answer.
+pub fn mark_refused(conn: &mut DbConn, id: &str, worker: &str, error: &str) -> QueryResult<bool> {
+    let n = diesel::update(
+        key_alerts::table
+            .find(id)
+            .filter(key_alerts::claimed_by.eq(worker)),
+    )
+    .set((
+        key_alerts::status.eq(AlertStatus::Failed.as_str()),
+        key_alerts::attempts.eq(key_alerts::attempts + 1),
+        key_alerts::last_error.eq(Some(error)),
+        key_alerts::claimed_until.eq(None::<Timestamp>),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// One row by id.
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<KeyAlert>> {
+    key_alerts::table
+        .find(id)
+        .select(KeyAlert::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// Marks a claimed row sent.

@@ -67,6 +67,8 @@ pub enum Action {
     StaffChanged,
     /// An employee left (or came back).
     StaffStatusChanged,
+    /// The mail server refused an expiry alert for good.
+    AlertFailed,
 }
 
 impl Action {
@@ -98,6 +100,7 @@ impl Action {
         Self::StaffAdded,
         Self::StaffChanged,
         Self::StaffStatusChanged,
+        Self::AlertFailed,
     ];
 
     /// The stored name.
@@ -129,6 +132,7 @@ impl Action {
             Self::StaffAdded => "staff.added",
             Self::StaffChanged => "staff.changed",
             Self::StaffStatusChanged => "staff.status_changed",
+            Self::AlertFailed => "alert.failed",
         }
     }
 
@@ -161,6 +165,7 @@ impl Action {
             Self::StaffAdded => "Staff added",
             Self::StaffChanged => "Staff changed",
             Self::StaffStatusChanged => "Staff status changed",
+            Self::AlertFailed => "Expiry alert refused",
         }
     }
 
@@ -200,6 +205,7 @@ impl Action {
                 | Self::KeyActivated
                 | Self::KeyInactivated
                 | Self::KeyDeleted
+                | Self::AlertFailed
         )
     }
 

@@ -190,6 +190,14 @@ fn alert_line(a: &KeyAlert) -> Option<AlertLine> {
             ),
             error: false,
         }),
+        "failed" => Some(AlertLine {
+            text: format!(
+                "{which} to {} refused by the mail server, not retried: {}",
+                a.recipient,
+                a.last_error.as_deref().unwrap_or("no answer recorded")
+            ),
+            error: true,
+        }),
         "pending" | "sending" => Some(AlertLine {
             text: match &a.last_error {
                 Some(e) => format!(
