@@ -246,9 +246,22 @@ async fn appointments_are_moved_and_cancelled_with_the_right_permissions() {
             .unwrap()
             .contains("T14:00:00")
     );
-    let (status, cancelled) = send(&app, Method::DELETE, &path, &key, None).await;
+    // Cancelling is a change of state, not a deletion: the appointment stays.
+    let (status, cancelled) = send(&app, Method::POST, &format!("{path}/cancel"), &key, None).await;
     assert_eq!(status, 200);
     assert_eq!(cancelled["data"]["attributes"]["status"], "cancelled");
+    let (status, again) = send(&app, Method::POST, &format!("{path}/cancel"), &key, None).await;
+    assert_eq!(
+        (status, &again["data"]["attributes"]["status"]),
+        (200, &json!("cancelled"))
+    );
+    let (status, read) = app.api_get(&path, &key).await;
+    assert_eq!(
+        (status, &read["data"]["attributes"]["status"]),
+        (200, &json!("cancelled"))
+    );
+    let (status, _) = send(&app, Method::DELETE, &path, &key, None).await;
+    assert_eq!(status, 405, "no DELETE: nothing is deleted");
     let (status, refused) = send(
         &app,
         Method::PATCH,
@@ -436,7 +449,7 @@ async fn a_nul_byte_or_invalid_utf8_in_an_id_is_a_json_api_400() {
         (Method::GET, "/api/v2/guests/%FF"),
         (Method::GET, "/api/v2/available_slots/a.%00.b"),
         (Method::PATCH, "/api/v2/appointments/%00"),
-        (Method::DELETE, "/api/v2/appointments/%0A"),
+        (Method::POST, "/api/v2/appointments/%0A/cancel"),
     ] {
         let body = (method == Method::PATCH)
             .then(|| json!({ "data": { "type": "appointments", "id": "x" } }));
@@ -549,23 +562,26 @@ async fn available_slots_are_computed_and_disappear_once_booked() {
         (400, Some("filter[service]"))
     );
 
-    // Days beyond the booking horizon: a clear 400 for the list, 404 for a slot
-    // id, never a 500 (the last day of year 9999 once overflowed).
+    // Days beyond the booking horizon offer no slot, like days past: an empty
+    // list, a 404 for a slot id, never a 500 (the last day of year 9999 once
+    // overflowed).
     let (status, far) = app
         .api_get(
             &format!("/api/v2/available_slots?filter[service]={service}&filter[date]=9999-12-31"),
             &key,
         )
         .await;
+    assert_eq!(status, 200);
+    assert!(far["data"].as_array().unwrap().is_empty());
+    let (status, unknown) = app
+        .api_get(
+            "/api/v2/available_slots?filter[service]=no-such&filter[date]=2030-01-01",
+            &key,
+        )
+        .await;
     assert_eq!(
-        (status, far["errors"][0]["source"]["parameter"].as_str()),
-        (400, Some("filter[date]"))
-    );
-    assert!(
-        far["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("within two years")
+        (status, unknown["errors"][0]["source"]["parameter"].as_str()),
+        (404, Some("filter[service]"))
     );
     let far_slot = format!("{employee}.{service}.99991231T2300");
     assert_eq!(
@@ -681,5 +697,144 @@ async fn a_known_parameter_or_member_sent_twice_is_a_bad_request() {
     assert_eq!(
         app.api_error(response).await,
         (400, "duplicate_member".to_owned())
+    );
+}
+
+#[actix_web::test]
+async fn what_the_openapi_document_rules_out_the_server_refuses_and_changes_nothing() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let (_, before) = app.api_get("/api/v2/guests?page[size]=100", &key).await;
+    let guests = before["data"].as_array().unwrap().len();
+
+    // JSON:API 1.1 §9.1.1: the server assigns ids, so a create that sends one is 403.
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        "/api/v2/guests",
+        &key,
+        Some(json!({ "data": { "type": "guests", "id": "mine",
+            "attributes": { "first_name": "Ada", "last_name": "Lovelace" } } })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].as_str()),
+        (403, Some("client_generated_id"))
+    );
+    assert_eq!(body["errors"][0]["source"]["pointer"], "/data/id");
+
+    // attributes and relationships are objects (JSON:API 1.1 §7.2).
+    for (path, document, pointer) in [
+        (
+            "/api/v2/guests",
+            json!({ "data": { "type": "guests", "attributes": ["Ada", "Lovelace"] } }),
+            "/data/attributes",
+        ),
+        (
+            "/api/v2/guests",
+            json!({ "data": { "type": "guests", "relationships": [null, null],
+                "attributes": { "first_name": "Ada", "last_name": "Lovelace" } } }),
+            "/data/relationships",
+        ),
+        (
+            "/api/v2/appointments",
+            json!({ "data": { "type": "appointments", "relationships": "service",
+                "attributes": { "starts_at": next_working_day_at(10) } } }),
+            "/data/relationships",
+        ),
+    ] {
+        let (status, body) = send(&app, Method::POST, path, &key, Some(document)).await;
+        assert_eq!(
+            (status, body["errors"][0]["code"].as_str()),
+            (400, Some("invalid_document")),
+            "{path}: {body}"
+        );
+        assert_eq!(body["errors"][0]["source"]["pointer"], pointer);
+    }
+    let (_, after) = app.api_get("/api/v2/guests?page[size]=100", &key).await;
+    assert_eq!(
+        after["data"].as_array().unwrap().len(),
+        guests,
+        "nothing created"
+    );
+
+    // Ids in the query: what the document's id schema rules out is a 400 at that
+    // parameter, not a quiet empty page or a 404.
+    let service = first_id(&app, &key, "services").await;
+    for (path, parameter) in [
+        (
+            "/api/v2/services?page[after]=%0Ax".to_owned(),
+            "page[after]",
+        ),
+        ("/api/v2/services?page[after]=".to_owned(), "page[after]"),
+        (
+            format!("/api/v2/services?page[after]={}", "é".repeat(201)),
+            "page[after]",
+        ),
+        (
+            "/api/v2/available_slots?filter[service]=a%09b&filter[date]=2030-01-01".to_owned(),
+            "filter[service]",
+        ),
+    ] {
+        let (status, body) = app.api_get(&path, &key).await;
+        assert_eq!(
+            (status, body["errors"][0]["source"]["parameter"].as_str()),
+            (400, Some(parameter)),
+            "{path}"
+        );
+    }
+    // 200 characters, each of two bytes, is still an id (the document counts characters).
+    let (status, _) = app
+        .api_get(
+            &format!("/api/v2/services?page[after]={}", "é".repeat(200)),
+            &key,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .api_get(
+            &format!("/api/v2/available_slots?filter[service]={service}&filter[date]=2030-01-01"),
+            &key,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // The document says so, and links each created resource to what can be done with it.
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let create = &doc["paths"]["/api/v2/guests"]["post"];
+    let data = &create["requestBody"]["content"]["application/vnd.api+json"]["schema"]["properties"]
+        ["data"];
+    assert!(data["properties"]["id"].is_null(), "no id on a create");
+    assert!(
+        create["responses"]["403"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("client_generated_id")
+    );
+    let links = &doc["paths"]["/api/v2/appointments"]["post"]["responses"]["201"]["links"];
+    for operation in [
+        "get_v2_appointments__id",
+        "patch_v2_appointments__id",
+        "post_v2_appointments__id__cancel",
+    ] {
+        assert_eq!(links[operation]["operationId"], operation);
+        assert_eq!(
+            links[operation]["parameters"]["id"],
+            "$response.body#/data/id"
+        );
+    }
+    let page = &doc["paths"]["/api/v2/services"]["get"]["parameters"];
+    let after = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "page[after]")
+        .unwrap();
+    assert_eq!(
+        (
+            after["schema"]["minLength"].as_u64(),
+            after["schema"]["maxLength"].as_u64()
+        ),
+        (Some(1), Some(200))
     );
 }

@@ -122,6 +122,18 @@ impl ApiError {
         self
     }
 
+    /// Points the (first) error at a member of the request document.
+    pub fn at_pointer(mut self, pointer: &str) -> Self {
+        if let Some(e) = self.errors.first_mut() {
+            e.source = Some(ErrorSource {
+                pointer: Some(pointer.to_owned()),
+                parameter: None,
+                header: None,
+            });
+        }
+        self
+    }
+
     /// Points the (first) error at a header.
     pub fn at_header(mut self, name: &str) -> Self {
         if let Some(e) = self.errors.first_mut() {

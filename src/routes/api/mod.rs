@@ -204,12 +204,12 @@ const OTHERS: [ApiRoute; 9] = [
         handler: |r| r.to(v2::appointment_update),
     },
     ApiRoute {
-        method: Method::DELETE,
-        path: "/api/v2/appointments/{id}",
+        method: Method::POST,
+        path: "/api/v2/appointments/{id}/cancel",
         resource: "appointments",
         kind: Kind::Cancel,
         permission: p("appointments", Action::Delete),
-        summary: "Cancel an appointment",
+        summary: "Cancel an appointment: it stays, with status cancelled (again is harmless)",
         handler: |r| r.to(v2::appointment_cancel),
     },
     ApiRoute {
@@ -416,6 +416,12 @@ pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a
     Ok(first)
 }
 
+/// Whether `s` can be an id: 1 to `max` characters, none of them a control
+/// character (as the OpenAPI document's id schemas say).
+pub fn is_id(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
+}
+
 /// `page[size]` and `page[after]`.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -446,7 +452,7 @@ impl Page {
         };
         let after = match param(pairs, "page[after]")? {
             None => None,
-            Some(v) if v.is_empty() || v.len() > 200 => {
+            Some(v) if !is_id(v, 200) => {
                 return Err(ApiError::bad_parameter(
                     "page[after]",
                     "page[after] must be the id of the last item of the previous page.",

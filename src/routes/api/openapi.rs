@@ -66,27 +66,48 @@ fn resource_object(resource: &str) -> Value {
     })
 }
 
+/// No control character (C0, DEL, C1): what every id and text field refuses.
+const NO_CONTROL: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
+/// Text of one or more lines: tab, CR and LF allowed, other control characters not.
+const TEXT: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+/// A name: no control character, and something besides spaces.
+const NAME: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+/// An id as a path segment, a cursor or a relationship takes it.
+fn id_schema(max: usize) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max, "pattern": NO_CONTROL })
+}
+
 fn request_document(resource: &str, create: bool) -> Value {
     let attributes = match resource {
         "appointments" => json!({ "type": "object", "properties": {
             "starts_at": { "type": "string", "format": "date-time", "description": "RFC 3339; in the future (at most two years ahead), within the employee's working hours" },
-            "notes": { "type": "string", "maxLength": 1000 },
+            "notes": { "type": "string", "maxLength": 1000, "pattern": TEXT },
         }, "required": if create { json!(["starts_at"]) } else { json!([]) } }),
         "guests" => json!({ "type": "object", "properties": {
-            "first_name": { "type": "string", "maxLength": 100 },
-            "last_name": { "type": "string", "maxLength": 100 },
-            "email": { "type": ["string", "null"], "format": "email" },
-            "phone": { "type": ["string", "null"], "maxLength": 32 },
+            "first_name": { "type": "string", "minLength": 1, "maxLength": 100, "pattern": NAME },
+            "last_name": { "type": "string", "minLength": 1, "maxLength": 100, "pattern": NAME },
+            "email": { "type": ["string", "null"], "format": "email", "maxLength": 254 },
+            "phone": { "type": ["string", "null"], "minLength": 1, "maxLength": 32, "pattern": "^[0-9 +().-]*[0-9+().-][0-9 +().-]*$" },
         }, "required": if create { json!(["first_name", "last_name"]) } else { json!([]) } }),
         _ => json!({ "type": "object" }),
     };
-    let relationship = |kind: &str| {
-        json!({ "type": "object", "properties": { "data": { "type": ["object", "null"], "properties": {
-        "type": { "const": kind }, "id": { "type": "string" } } } } })
+    let relationship = |kind: &str, nullable: bool| {
+        let target = json!({ "type": "object", "required": ["type", "id"], "properties": {
+            "type": { "type": "string", "const": kind }, "id": id_schema(64) } });
+        let data = if nullable {
+            json!({ "oneOf": [target, { "type": "null" }] })
+        } else {
+            target
+        };
+        json!({ "type": "object", "required": ["data"], "properties": { "data": data } })
     };
     let relationships = if resource == "appointments" {
         json!({ "type": "object", "properties": {
-            "service": relationship("services"), "employee": relationship("employees"), "guest": relationship("guests") } })
+            "service": relationship("services", false),
+            "employee": relationship("employees", false),
+            "guest": relationship("guests", true) },
+            "required": if create { json!(["service", "employee"]) } else { json!([]) } })
     } else {
         json!({ "type": "object" })
     };
@@ -94,16 +115,26 @@ fn request_document(resource: &str, create: bool) -> Value {
     if !create {
         data_required.push("id");
     }
+    if resource == "appointments" && create {
+        data_required.extend(["attributes", "relationships"]);
+    }
+    if resource == "guests" && create {
+        data_required.push("attributes");
+    }
+    let mut properties = json!({ "type": { "type": "string", "const": resource }, "attributes": attributes, "relationships": relationships });
+    if !create {
+        properties["id"] = id_schema(64);
+    }
     json!({ "type": "object", "required": ["data"], "properties": { "data": {
         "type": "object", "required": data_required,
-        "properties": { "type": { "const": resource }, "id": { "type": "string" }, "attributes": attributes, "relationships": relationships },
+        "properties": properties,
     } } })
 }
 
 fn page_parameters() -> Value {
     json!([
         { "name": "page[size]", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 25 } },
-        { "name": "page[after]", "in": "query", "description": "The id of the last item of the previous page", "schema": { "type": "string" } },
+        { "name": "page[after]", "in": "query", "description": "The id of the last item of the previous page", "schema": id_schema(200) },
     ])
 }
 
@@ -113,7 +144,7 @@ fn operation(route: &super::ApiRoute) -> Value {
     let mut parameters: Vec<Value> = Vec::new();
     if route.path.contains("{id}") {
         parameters.push(
-            json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }),
+            json!({ "name": "id", "in": "path", "required": true, "schema": id_schema(200) }),
         );
     }
     let one = json!({ "content": { "application/vnd.api+json": { "schema": {
@@ -125,7 +156,7 @@ fn operation(route: &super::ApiRoute) -> Value {
                 parameters.extend(list.iter().cloned());
             }
             if route.resource == "available_slots" {
-                parameters.push(json!({ "name": "filter[service]", "in": "query", "required": true, "schema": { "type": "string" } }));
+                parameters.push(json!({ "name": "filter[service]", "in": "query", "required": true, "schema": id_schema(64) }));
                 parameters.push(json!({ "name": "filter[date]", "in": "query", "required": true, "schema": { "type": "string", "format": "date" } }));
             }
             responses.insert("200", json!({ "description": "A page of the collection", "content": { "application/vnd.api+json": { "schema": {
@@ -134,6 +165,9 @@ fn operation(route: &super::ApiRoute) -> Value {
                     "links": { "type": "object", "properties": { "self": { "type": "string" }, "first": { "type": "string" }, "next": { "type": ["string", "null"] } } },
                 } } } } }));
             responses.insert("400", error_response("A query parameter is invalid"));
+            if route.resource == "available_slots" {
+                responses.insert("404", error_response("No service with this id"));
+            }
         }
         Kind::Read => {
             let mut ok = one.clone();
@@ -178,6 +212,9 @@ fn operation(route: &super::ApiRoute) -> Value {
             if route.kind == Kind::Update {
                 responses.insert("404", error_response("No such resource"));
             }
+            if route.kind == Kind::Create {
+                responses.insert("403", error_response("insufficient_permission, or client_generated_id: data.id was sent (the server assigns ids)"));
+            }
         }
         Kind::Cancel => {
             let mut ok = one.clone();
@@ -187,12 +224,21 @@ fn operation(route: &super::ApiRoute) -> Value {
             responses.insert("404", error_response("No such resource"));
         }
         Kind::AuthCheck => {
-            parameters.push(json!({ "name": "X-Required-Permission", "in": "header", "schema": { "type": "string", "enum": all_permissions().map(|p| p.to_string()).collect::<Vec<_>>() } }));
-            parameters.push(json!({ "name": "permission", "in": "query", "description": "Used when the header is absent", "schema": { "type": "string" } }));
+            let permissions: Vec<String> = all_permissions().map(|p| p.to_string()).collect();
+            parameters.push(json!({ "name": "X-Required-Permission", "in": "header", "required": true, "description": "The permission the request must hold (a proxy sets it). A caller that cannot set headers may send `?permission=` instead; the header wins when both are sent.", "schema": { "type": "string", "enum": permissions } }));
             let header = |d: &str| json!({ "description": d, "schema": { "type": "string" } });
             responses.insert(
                 "200",
-                json!({ "description": "The credential holds the permission", "headers": {
+                json!({ "description": "The credential holds the permission",
+                "content": { "application/json": { "schema": { "type": "object",
+                    "required": ["allowed", "permission", "app_id", "key_id"],
+                    "properties": {
+                        "allowed": { "type": "boolean", "const": true },
+                        "permission": { "type": "string" },
+                        "app_id": { "type": "string" },
+                        "key_id": { "type": "string" },
+                    } } } },
+                "headers": {
                 "X-Keyward-App-Id": header("The key's application"),
                 "X-Keyward-Key-Id": header("The key"),
                 "X-Keyward-Permissions": header("The key's permissions, space-separated"),
@@ -221,7 +267,9 @@ fn operation(route: &super::ApiRoute) -> Value {
             "402",
             error_response("payment_required: the organization's external connectivity is off"),
         );
-        responses.insert("403", error_response("insufficient_permission"));
+        responses
+            .entry("403")
+            .or_insert_with(|| error_response("insufficient_permission"));
         responses.insert(
             "429",
             error_response("too_many_failures: too many invalid credentials from this client"),
@@ -234,7 +282,7 @@ fn operation(route: &super::ApiRoute) -> Value {
         );
     }
     let mut op = json!({
-        "operationId": format!("{}_{}", route.method.as_str().to_lowercase(), route.path.trim_start_matches("/api/").replace(['/', '{', '}'], "_").trim_matches('_')),
+        "operationId": operation_id(route),
         "summary": route.summary,
         "tags": [route.path.split('/').nth(2).unwrap_or("api")],
         "parameters": parameters,
@@ -253,14 +301,52 @@ fn operation(route: &super::ApiRoute) -> Value {
     op
 }
 
+fn operation_id(route: &super::ApiRoute) -> String {
+    format!(
+        "{}_{}",
+        route.method.as_str().to_lowercase(),
+        route
+            .path
+            .trim_start_matches("/api/")
+            .replace(['/', '{', '}'], "_")
+            .trim_matches('_')
+    )
+}
+
+/// OpenAPI 3.1 §4.8.20 links: from a created resource, and from the first item of
+/// a page, to each operation on that one resource (`{collection}/{id}…`).
+fn links(route: &super::ApiRoute) -> Option<(&'static str, Value)> {
+    let (status, id) = match route.kind {
+        Kind::Create => ("201", "$response.body#/data/id"),
+        Kind::List => ("200", "$response.body#/data/0/id"),
+        _ => return None,
+    };
+    let prefix = format!("{}/{{id}}", route.path);
+    let links: serde_json::Map<String, Value> = routes()
+        .filter(|other| other.path.starts_with(&prefix))
+        .map(|other| {
+            let id_of = operation_id(other);
+            (
+                id_of.clone(),
+                json!({ "operationId": id_of, "parameters": { "id": id } }),
+            )
+        })
+        .collect();
+    (!links.is_empty()).then_some((status, Value::Object(links)))
+}
+
 /// Builds the document.
 pub fn build() -> Value {
     let mut paths: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
     for route in routes() {
+        let mut op = operation(route);
+        if let Some((status, links)) = links(route) {
+            op["responses"][status]["links"] = links;
+        }
         paths
             .entry(route.path.to_owned())
             .or_default()
-            .insert(route.method.as_str().to_lowercase(), operation(route));
+            .insert(route.method.as_str().to_lowercase(), op);
     }
     let schemas: BTreeMap<String, Value> = [
         schema::<Money>(),

@@ -165,7 +165,9 @@ fn free_slots(
     Ok(slots)
 }
 
-/// `GET /api/v2/available_slots?filter[service]=…&filter[date]=YYYY-MM-DD`.
+/// `GET /api/v2/available_slots?filter[service]=…&filter[date]=YYYY-MM-DD`: the
+/// free slots of that day, none for a day in the past or beyond the two-year
+/// booking horizon; 404 for an unknown service.
 pub async fn slots_list(
     req: HttpRequest,
     auth: Authorized,
@@ -174,7 +176,7 @@ pub async fn slots_list(
     let pairs = query_pairs(&req)?;
     let page = Page::from_query(&pairs)?;
     let service_id = param(&pairs, "filter[service]")?
-        .filter(|s| !s.is_empty())
+        .filter(|s| super::is_id(s, 64))
         .ok_or_else(|| {
             ApiError::bad_parameter(
                 "filter[service]",
@@ -194,12 +196,6 @@ pub async fn slots_list(
                 "filter[date] must be a date like 2026-12-01.",
             )
         })?;
-    if date > (clock::now() + BOOKING_HORIZON).date() {
-        return Err(ApiError::bad_parameter(
-            "filter[date]",
-            "filter[date] must be within two years from now: nothing can be booked later.",
-        ));
-    }
     let org = auth.0.organization_id.clone();
     let sid = service_id.clone();
     let slots = state
@@ -211,7 +207,13 @@ pub async fn slots_list(
         })
         .await?
         .ok_or_else(|| {
-            ApiError::bad_parameter("filter[service]", "There is no service with this id.")
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "There is no service with this id.",
+            )
+            .at_parameter("filter[service]")
         })?;
     let after = page.after.clone();
     let items: Vec<_> = slots
@@ -300,6 +302,18 @@ fn data_of<'a>(
             "The body must be a JSON:API document with a data object.",
         )
     })?;
+    // JSON:API 1.1 §7.2: attributes and relationships are objects when present.
+    for member in ["attributes", "relationships"] {
+        if data.get(member).is_some_and(|v| !v.is_object()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_document",
+                "Invalid document",
+                format!("data.{member} must be an object."),
+            )
+            .at_pointer(&format!("/data/{member}")));
+        }
+    }
     if data.get("type").and_then(Value::as_str) != Some(kind) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -307,6 +321,17 @@ fn data_of<'a>(
             "Type mismatch",
             format!("data.type must be \"{kind}\"."),
         ));
+    }
+    if id.is_none() && data.contains_key("id") {
+        // JSON:API 1.1 §9.1.1: a server that does not take client-generated ids
+        // answers 403 to a create that sends one.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "client_generated_id",
+            "Client-generated id",
+            "Leave out data.id: the server assigns the id of a new resource.",
+        )
+        .at_pointer("/data/id"));
     }
     if let Some(id) = id
         && data.get("id").and_then(Value::as_str) != Some(id)
@@ -338,11 +363,7 @@ fn relationship(
         Some(Value::Null) => Some(None),
         Some(Value::Object(o)) if o.get("type").and_then(Value::as_str) == Some(kind) => {
             match o.get("id").and_then(Value::as_str) {
-                Some(id)
-                    if !id.is_empty() && id.len() <= 64 && !id.chars().any(char::is_control) =>
-                {
-                    Some(Some(id.to_owned()))
-                }
+                Some(id) if super::is_id(id, 64) => Some(Some(id.to_owned())),
                 _ => {
                     problems.add(&pointer, format!("{name} needs a valid id."));
                     None
@@ -492,7 +513,8 @@ pub async fn appointment_update(
     Ok(single(StatusCode::OK, updated.to_resource()))
 }
 
-/// `DELETE /api/v2/appointments/{id}`: cancels it (again is harmless).
+/// `POST /api/v2/appointments/{id}/cancel`: cancels it; it stays, with status
+/// `cancelled` (cancelling again is harmless).
 pub async fn appointment_cancel(
     auth: Authorized,
     state: web::Data<AppState>,
