@@ -97,6 +97,13 @@ fn parse_url(raw: &str) -> Result<Url, Invalid> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Invalid::new("Use an http:// or https:// URL."));
     }
+    // The limit holds for the stored form too: non-ASCII letters are stored
+    // percent- or punycode-encoded, and the stored form must parse again.
+    if url.as_str().len() > MAX_URL_LEN {
+        return Err(Invalid::new(
+            "Use a URL of at most 2048 characters once its non-ASCII letters are encoded.",
+        ));
+    }
     if url.host().is_none() {
         return Err(Invalid::new("The URL needs a host name."));
     }
@@ -306,6 +313,22 @@ mod tests {
             let err = RedirectUrl::parse(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_stored_redirect_url_is_within_the_limit_and_accepted_again() {
+        // 1000 letters of two UTF-8 bytes each: within 2048 as typed, 6000+
+        // percent-encoded as stored.
+        let long = format!("https://app.example.com/{}", "é".repeat(1000));
+        assert!(long.len() <= 2048);
+        let err = RedirectUrl::parse(&long).unwrap_err().to_string();
+        assert!(
+            err.contains("once its non-ASCII letters are encoded"),
+            "{err}"
+        );
+        let fits = format!("https://app.example.com/{}", "é".repeat(300));
+        let stored = RedirectUrl::parse(&fits).unwrap();
+        assert_eq!(RedirectUrl::parse(stored.as_str()).unwrap(), stored);
     }
 
     #[test]

@@ -143,8 +143,18 @@ impl fmt::Debug for ParsedKey {
 impl ParsedKey {
     /// Makes a new key from the OS generator.
     pub fn generate() -> NewKey {
-        let public_id = random_base62(ID_LEN);
-        let secret = random_base62(SECRET_LEN);
+        Self::build(random_base62(ID_LEN), random_base62(SECRET_LEN))
+    }
+
+    /// The key made of these parts, its checksum appended: `None` unless the
+    /// public id has 12 and the secret 26 base62 characters.
+    pub fn assemble(public_id: String, secret: String) -> Option<NewKey> {
+        let base62 = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        (base62(&public_id, ID_LEN) && base62(&secret, SECRET_LEN))
+            .then(|| Self::build(public_id, secret))
+    }
+
+    fn build(public_id: String, secret: String) -> NewKey {
         let body = format!("{KEY_PREFIX}{public_id}{secret}");
         let token = format!("{body}{}", String::from_utf8_lossy(&checksum(&body)));
         let last_four = token[token.len() - 4..].to_owned();
