@@ -2,15 +2,28 @@
 //! `http` on a loopback host), without fragment, wildcard, space or control
 //! character; and it is a fixed point: the stored form, entered again, is
 //! accepted and stored the same (redirects are matched exactly, RFC 9700 §4.1.3).
+//! The sign-in page's `next` goes only to this site: whatever it is, the browser
+//! resolves the accepted path to Keyward's own origin.
 #![no_main]
 
 use keyward::domain::app::RedirectUrl;
+use keyward::routes::auth::safe_next;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    let next = safe_next(Some(text));
+    assert!(next == "/" || next == text, "{next:?}");
+    let base = url::Url::parse("https://keyward.example/apps").expect("a URL");
+    let resolved = base.join(&next).expect("a path resolves");
+    assert_eq!(
+        resolved.origin(),
+        base.origin(),
+        "{next:?} leaves the site: {resolved}"
+    );
+
     let Ok(url) = RedirectUrl::parse(text) else {
         return;
     };

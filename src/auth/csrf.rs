@@ -30,10 +30,64 @@ pub fn rotate(session: &Session) -> Result<String, AppError> {
     Ok(token)
 }
 
-/// Whether `submitted` is the session's token.
-pub fn verify(session: &Session, submitted: Option<&str>) -> bool {
-    match (session.get::<String>(SESSION_KEY).ok().flatten(), submitted) {
-        (Some(expected), Some(got)) => constant_time_eq(expected.as_bytes(), got.as_bytes()),
-        _ => false,
+/// Why a form's token is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The form carries the field more than once.
+    Twice,
+    /// The field is missing, or not the session's token (or the session has none).
+    Wrong,
+}
+
+/// The session's token, if it has one.
+pub fn expected(session: &Session) -> Option<String> {
+    session.get::<String>(SESSION_KEY).ok().flatten()
+}
+
+/// Checks a decoded form against the session's token (`expected`): exactly one
+/// `csrf_token` field, equal to a non-empty token, compared in constant time.
+pub fn check_form(expected: Option<&str>, form: &[(String, String)]) -> Result<(), Refusal> {
+    let mut tokens = form.iter().filter(|(k, _)| k == FIELD);
+    let submitted = tokens.next().map(|(_, v)| v.as_str());
+    if tokens.next().is_some() {
+        return Err(Refusal::Twice);
+    }
+    match (expected, submitted) {
+        (Some(e), Some(got)) if !e.is_empty() && constant_time_eq(e.as_bytes(), got.as_bytes()) => {
+            Ok(())
+        }
+        _ => Err(Refusal::Wrong),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn one_field_equal_to_the_sessions_token_passes() {
+        let ok = form(&[("name", "x"), (FIELD, "tok")]);
+        assert_eq!(check_form(Some("tok"), &ok), Ok(()));
+        assert_eq!(check_form(None, &ok), Err(Refusal::Wrong));
+        assert_eq!(check_form(Some("tok2"), &ok), Err(Refusal::Wrong));
+        assert_eq!(
+            check_form(Some("tok"), &form(&[("name", "x")])),
+            Err(Refusal::Wrong)
+        );
+        assert_eq!(
+            check_form(Some(""), &form(&[(FIELD, "")])),
+            Err(Refusal::Wrong)
+        );
+        assert_eq!(
+            check_form(Some("tok"), &form(&[(FIELD, "tok"), (FIELD, "tok")])),
+            Err(Refusal::Twice)
+        );
     }
 }

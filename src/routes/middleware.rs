@@ -359,14 +359,15 @@ pub async fn guard_console_requests(
         }
         let body = read_body(&mut req.take_payload()).await?;
         let pairs = decode_form(&body).map_err(AppError::BadRequest)?;
-        let mut tokens = pairs.iter().filter(|(k, _)| k == csrf::FIELD);
-        let submitted = tokens.next().map(|(_, v)| v.as_str());
-        if tokens.next().is_some() {
-            return Err(AppError::BadRequest("csrf_token is sent twice".to_owned()).into());
-        }
-        if !csrf::verify(&req.get_session(), submitted) {
-            crate::warn_limited!("csrf", "CSRF token missing or wrong; request refused");
-            return Err(AppError::Csrf.into());
+        match csrf::check_form(csrf::expected(&req.get_session()).as_deref(), &pairs) {
+            Ok(()) => {}
+            Err(csrf::Refusal::Twice) => {
+                return Err(AppError::BadRequest("csrf_token is sent twice".to_owned()).into());
+            }
+            Err(csrf::Refusal::Wrong) => {
+                crate::warn_limited!("csrf", "CSRF token missing or wrong; request refused");
+                return Err(AppError::Csrf.into());
+            }
         }
         req.set_payload(Payload::from(body));
     }
