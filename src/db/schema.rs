@@ -240,6 +240,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_credentials (subject) {
+        subject -> Text,
+        organization_id -> Text,
+        user_type -> Text,
+        user_id -> Text,
+        password_hash -> Nullable<Text>,
+        password_set_at -> Nullable<Timestamp>,
+        blocked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_links (token_digest) {
+        token_digest -> Text,
+        organization_id -> Text,
+        subject -> Text,
+        purpose -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     working_hours (id) {
         id -> Text,
         organization_id -> Text,
@@ -272,6 +299,9 @@ diesel::joinable!(payments -> guests (guest_id));
 diesel::joinable!(payments -> organizations (organization_id));
 diesel::joinable!(services -> organizations (organization_id));
 diesel::joinable!(sessions -> admins (admin_id));
+diesel::joinable!(user_credentials -> organizations (organization_id));
+diesel::joinable!(user_links -> organizations (organization_id));
+diesel::joinable!(user_links -> user_credentials (subject));
 diesel::joinable!(working_hours -> employees (employee_id));
 diesel::joinable!(working_hours -> organizations (organization_id));
 
@@ -292,5 +322,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     setup_tokens,
     sign_in_throttle,
+    user_credentials,
+    user_links,
     working_hours,
 );

@@ -11,6 +11,7 @@ pub mod key_token;
 mod password;
 pub mod scopes;
 pub mod settings;
+pub mod users;
 
 pub use app::{AppUri, Description, LoginUserType, Name, RedirectUrl, SourceApp};
 pub use email::EmailAddress;
@@ -20,3 +21,4 @@ pub use ids::{
 };
 pub use input::{Invalid, has_control_chars};
 pub use password::Password;
+pub use users::{LinkPurpose, UserRef};

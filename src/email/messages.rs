@@ -101,3 +101,82 @@ pub fn test_email(to: &str, sender: &str, link: &str) -> Result<Email, askama::E
         message_id: None,
     })
 }
+
+#[derive(Template)]
+#[template(path = "emails/password_link.txt")]
+struct PasswordLinkText<'a> {
+    name: &'a str,
+    organization: &'a str,
+    link: &'a str,
+    expires: &'a str,
+    reset: bool,
+    employee: bool,
+}
+
+#[derive(Template)]
+#[template(path = "emails/password_link.html")]
+struct PasswordLinkHtml<'a> {
+    name: &'a str,
+    organization: &'a str,
+    link: &'a str,
+    expires: &'a str,
+    reset: bool,
+    employee: bool,
+}
+
+/// What a sign-in invitation or password reset email says.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordLink<'a> {
+    /// The user's name.
+    pub name: &'a str,
+    /// The organization's name.
+    pub organization: &'a str,
+    /// The one-time link.
+    pub link: &'a str,
+    /// When it stops working, written out.
+    pub expires: &'a str,
+    /// A reset (else an invitation).
+    pub reset: bool,
+    /// For an employee (else a guest).
+    pub employee: bool,
+}
+
+/// The email carrying a one-time password link.
+pub fn password_link(to: &str, p: PasswordLink<'_>) -> Result<Email, askama::Error> {
+    let subject = if p.reset {
+        format!("{}: choose a new password", p.organization)
+    } else {
+        format!("{}: your sign-in invitation", p.organization)
+    };
+    let PasswordLink {
+        name,
+        organization,
+        link,
+        expires,
+        reset,
+        employee,
+    } = p;
+    Ok(Email {
+        to: to.to_owned(),
+        subject,
+        text: PasswordLinkText {
+            name,
+            organization,
+            link,
+            expires,
+            reset,
+            employee,
+        }
+        .render()?,
+        html: PasswordLinkHtml {
+            name,
+            organization,
+            link,
+            expires,
+            reset,
+            employee,
+        }
+        .render()?,
+        message_id: None,
+    })
+}

@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod page;
 pub mod settings;
 pub mod staff;
+pub mod users;
 
 use actix_web::web;
 
@@ -57,6 +58,7 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/login", GET => auth::login_form, POST => auth::login);
     path!(cfg, "/logout", POST => auth::logout);
     path!(cfg, "/setup", GET => auth::setup_form, POST => auth::setup);
+    path!(cfg, "/users/password", GET => users::password_form, POST => users::set_password);
     path!(cfg, "/apps", GET => apps::apps_index);
     path!(cfg, "/apps/new", GET => apps::wizard::new_app_form, POST => apps::wizard::create_draft);
     path!(cfg, "/apps/{id}", GET => apps::app_show);
@@ -84,6 +86,7 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/staff", GET => staff::staff_index, POST => staff::staff_create);
     path!(cfg, "/staff/{id}/edit", GET => staff::staff_edit_form, POST => staff::staff_update);
     path!(cfg, "/staff/{id}/{verb:left|back}", POST => staff::staff_set_active);
+    path!(cfg, "/staff/{id}/{verb:invitation|password-reset}", POST => staff::staff_send_link);
     path!(cfg, "/audit", GET => audit::audit_index);
     path!(cfg, "/audit.csv", GET => audit::audit_export);
 }

@@ -8,8 +8,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::db::models::UserCredential;
 use crate::db::models::platform::Employee;
-use crate::domain::{EmailAddress, EmployeeId, Name};
+use crate::domain::{EmailAddress, EmployeeId, LinkPurpose, Name, UserRef};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::Form;
@@ -53,11 +54,29 @@ fn parse(form: &EmployeeForm) -> Result<(Name, EmailAddress), Errors> {
     }
 }
 
+/// Where an employee stands with signing in to the organization's apps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    /// Never invited.
+    NotInvited,
+    /// Invited (or reset), no password yet.
+    Pending,
+    /// A password is set.
+    Ready,
+}
+
+/// An employee row of the list.
+#[derive(Debug)]
+struct Row {
+    e: Employee,
+    sign_in: SignIn,
+}
+
 #[derive(Template)]
 #[template(path = "staff/index.html")]
 struct StaffPage {
     layout: Layout,
-    staff: Vec<Employee>,
+    staff: Vec<Row>,
     form: EmployeeForm,
     errors: Errors,
 }
@@ -71,7 +90,24 @@ async fn index_page(
 ) -> Result<HttpResponse, AppError> {
     let org = admin.organization_id.clone();
     let staff = state
-        .read(move |conn| Employee::list_all(conn, &org))
+        .read(move |conn| {
+            let credentials: std::collections::HashMap<String, bool> =
+                UserCredential::list_of_type(conn, &org, "employee")?
+                    .into_iter()
+                    .map(|c| (c.user_id.clone(), c.has_password()))
+                    .collect();
+            Ok(Employee::list_all(conn, &org)?
+                .into_iter()
+                .map(|e| {
+                    let sign_in = match credentials.get(e.id.as_str()) {
+                        None => SignIn::NotInvited,
+                        Some(false) => SignIn::Pending,
+                        Some(true) => SignIn::Ready,
+                    };
+                    Row { e, sign_in }
+                })
+                .collect::<Vec<_>>())
+        })
         .await?;
     let status = if errors.any() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -252,5 +288,61 @@ pub async fn staff_set_active(
         format!("{} is marked as left: no more alerts.", e.name)
     };
     page::flash(&session, "success", message);
+    Ok(page::see_other("/staff"))
+}
+
+/// `POST /staff/{id}/invitation` and `/password-reset`: emails the employee a
+/// one-time link to set a password (a reset also ends the current password
+/// and every token at once).
+pub async fn staff_send_link(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(EmployeeId, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, verb) = path.into_inner();
+    let purpose = match verb.as_str() {
+        "invitation" => LinkPurpose::Invitation,
+        "password-reset" => LinkPurpose::Reset,
+        _ => return Err(AppError::NotFound),
+    };
+    let (org, actor, user) = (
+        admin.organization_id.clone(),
+        admin.actor(),
+        UserRef::Employee(id),
+    );
+    let issued = match state
+        .op(move |conn| services::users::issue_link(conn, &org, &actor, &user, purpose))
+        .await
+    {
+        Ok(issued) => issued,
+        Err(e @ OpError::Invalid { .. }) => {
+            page::flash(&session, "error", e.to_string());
+            return Ok(page::see_other("/staff"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let what = match purpose {
+        LinkPurpose::Invitation => "A sign-in invitation",
+        LinkPurpose::Reset => "A password reset link",
+    };
+    match crate::routes::users::send_link(&state, &issued).await {
+        Ok(()) => page::flash(
+            &session,
+            "success",
+            format!(
+                "{what} was sent to {} ({}). It works once, for 24 hours.",
+                issued.recipient.name, issued.recipient.email
+            ),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "a password link email could not be sent");
+            page::flash(
+                &session,
+                "error",
+                format!("{what} could not be sent: {e}. Try again: a new link replaces this one."),
+            );
+        }
+    }
     Ok(page::see_other("/staff"))
 }

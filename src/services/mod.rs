@@ -18,6 +18,7 @@ pub mod organization;
 pub mod security;
 pub mod sign_in;
 pub mod staff;
+pub mod users;
 
 use serde_json::{Map, Value, json};
 

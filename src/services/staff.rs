@@ -103,6 +103,9 @@ pub fn set_active(
     let current = Employee::find(conn, org, id)?.ok_or(OpError::NotFound)?;
     if current.active != active {
         Employee::set_active(conn, id, active, clock::now())?;
+        if !active {
+            super::users::employee_left(conn, &crate::domain::UserRef::Employee(id.clone()))?;
+        }
         audit(
             conn,
             org,

@@ -27,4 +27,5 @@ mod sign_in;
 mod smtp;
 mod staff;
 mod throttle;
+mod users;
 mod wizard;

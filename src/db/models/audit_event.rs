@@ -69,6 +69,16 @@ pub enum Action {
     StaffStatusChanged,
     /// The mail server refused an expiry alert for good.
     AlertFailed,
+    /// A user (employee or guest) was sent a sign-in invitation.
+    UserInvited,
+    /// A user's password was reset: the old one and every token stopped working.
+    UserPasswordReset,
+    /// A user set a password through a one-time link.
+    UserPasswordSet,
+    /// A guest was blocked from signing in.
+    UserBlocked,
+    /// A blocked guest may sign in again.
+    UserUnblocked,
 }
 
 impl Action {
@@ -101,6 +111,11 @@ impl Action {
         Self::StaffChanged,
         Self::StaffStatusChanged,
         Self::AlertFailed,
+        Self::UserInvited,
+        Self::UserPasswordReset,
+        Self::UserPasswordSet,
+        Self::UserBlocked,
+        Self::UserUnblocked,
     ];
 
     /// The stored name.
@@ -133,6 +148,11 @@ impl Action {
             Self::StaffChanged => "staff.changed",
             Self::StaffStatusChanged => "staff.status_changed",
             Self::AlertFailed => "alert.failed",
+            Self::UserInvited => "user.invited",
+            Self::UserPasswordReset => "user.password_reset",
+            Self::UserPasswordSet => "user.password_set",
+            Self::UserBlocked => "user.blocked",
+            Self::UserUnblocked => "user.unblocked",
         }
     }
 
@@ -166,6 +186,11 @@ impl Action {
             Self::StaffChanged => "Staff changed",
             Self::StaffStatusChanged => "Staff status changed",
             Self::AlertFailed => "Expiry alert refused",
+            Self::UserInvited => "User invited",
+            Self::UserPasswordReset => "User password reset",
+            Self::UserPasswordSet => "User password set",
+            Self::UserBlocked => "User blocked",
+            Self::UserUnblocked => "User unblocked",
         }
     }
 
@@ -186,6 +211,10 @@ impl Action {
                 | Self::KeyDeleted
                 | Self::FeaturesChanged
                 | Self::StaffStatusChanged
+                | Self::UserPasswordReset
+                | Self::UserPasswordSet
+                | Self::UserBlocked
+                | Self::UserUnblocked
         )
     }
 

@@ -1,0 +1,2 @@
+DROP TABLE user_links;
+DROP TABLE user_credentials;

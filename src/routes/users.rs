@@ -1,0 +1,200 @@
+//! App users (employees and guests) and their credentials: the one-time link
+//! pages where a user sets a password (no admin signed in), and the console
+//! actions that send those links.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::clock;
+use crate::db::models::Organization;
+use crate::domain::{LinkPurpose, Password};
+use crate::email::messages;
+use crate::error::AppError;
+use crate::routes::extract;
+use crate::routes::form::{Form, Query};
+use crate::routes::page::{self, Layout, Nav};
+use crate::services::users::{self, IssuedLink};
+use crate::state::AppState;
+
+/// Sends the email that carries a new link. On failure the link exists but is
+/// known to nobody: sending again makes a new one.
+pub async fn send_link(state: &AppState, issued: &IssuedLink) -> Result<(), String> {
+    let org = state
+        .read({
+            let org = issued.org.clone();
+            move |conn| Organization::find_by_id(conn, &org)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .name;
+    let mut link = state.settings.public_url.clone();
+    link.set_path("/users/password");
+    link.query_pairs_mut()
+        .append_pair("token", issued.token.expose_secret());
+    let expires = clock::fmt::timestamp(issued.expires_at);
+    let email = messages::password_link(
+        &issued.recipient.email,
+        messages::PasswordLink {
+            name: &issued.recipient.name,
+            organization: &org,
+            link: link.as_str(),
+            expires: &expires,
+            reset: issued.purpose == LinkPurpose::Reset,
+            employee: matches!(issued.recipient.user, crate::domain::UserRef::Employee(_)),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    state.mailer.send(&email).await.map_err(|e| e.to_string())
+}
+
+/// What the page's fields say.
+#[derive(Debug, Default)]
+struct Errors {
+    password: Option<String>,
+    confirm: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "users/password.html")]
+struct PasswordPage {
+    layout: Layout,
+    token: String,
+    name: String,
+    reset: bool,
+    errors: Errors,
+}
+
+#[derive(Template)]
+#[template(path = "users/password_done.html")]
+struct DonePage {
+    layout: Layout,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "users/link_unusable.html")]
+struct UnusablePage {
+    layout: Layout,
+}
+
+fn unusable(session: &Session) -> Result<HttpResponse, AppError> {
+    page::render(
+        StatusCode::NOT_FOUND,
+        &UnusablePage {
+            layout: Layout::new(session, None, Nav::None, "Link expired or used")?,
+        },
+    )
+}
+
+/// A link's token as it arrives: short and visible ASCII, or not worth a lookup.
+fn plausible(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 128 && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The link's query.
+#[derive(Debug, Deserialize)]
+pub struct LinkQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /users/password?token=…`: the page where a user chooses a password.
+pub async fn password_form(
+    session: Session,
+    state: web::Data<AppState>,
+    Query(query): Query<LinkQuery>,
+) -> Result<HttpResponse, AppError> {
+    if !plausible(&query.token) {
+        return unusable(&session);
+    }
+    let digest = users::link_digest(&query.token);
+    let Some((link, recipient)) = state
+        .read(move |conn| users::link_recipient(conn, &digest, clock::now()))
+        .await?
+    else {
+        return unusable(&session);
+    };
+    page::ok(&PasswordPage {
+        layout: Layout::new(&session, None, Nav::None, "Choose your password")?,
+        token: query.token,
+        name: recipient.name,
+        reset: link.purpose() == LinkPurpose::Reset,
+        errors: Errors::default(),
+    })
+}
+
+/// The password form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    token: Option<SecretString>,
+    password: Option<SecretString>,
+    confirm: Option<SecretString>,
+}
+
+/// `POST /users/password`: sets the password and uses the link up.
+pub async fn set_password(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    Form(form): Form<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    let token = form
+        .token
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned())
+        .unwrap_or_default();
+    if !plausible(&token) {
+        return unusable(&session);
+    }
+    let digest = users::link_digest(&token);
+    let found = state
+        .read({
+            let digest = digest.clone();
+            move |conn| users::link_recipient(conn, &digest, clock::now())
+        })
+        .await?;
+    let Some((link, recipient)) = found else {
+        return unusable(&session);
+    };
+    let mut errors = Errors::default();
+    let empty = SecretString::from("");
+    let raw = form.password.unwrap_or_else(|| empty.clone());
+    let password = Password::parse_for(raw.clone(), &[&recipient.email, &recipient.name])
+        .map_err(|e| errors.password = Some(e.to_string()))
+        .ok();
+    if password.is_some()
+        && raw.expose_secret() != form.confirm.as_ref().unwrap_or(&empty).expose_secret()
+    {
+        errors.confirm = Some("The two passwords differ.".to_owned());
+    }
+    let (Some(password), None) = (password, errors.confirm.as_ref()) else {
+        return page::render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &PasswordPage {
+                layout: Layout::new(&session, None, Nav::None, "Choose your password")?,
+                token,
+                name: recipient.name,
+                reset: link.purpose() == LinkPurpose::Reset,
+                errors,
+            },
+        );
+    };
+    let hash = state.hasher.hash(password.expose()).await?;
+    let meta = extract::actor(&req, None, "");
+    let done = state
+        .op(move |conn| users::set_password(conn, &digest, &hash, meta.ip, meta.user_agent))
+        .await;
+    match done {
+        Ok(recipient) => page::ok(&DonePage {
+            layout: Layout::new(&session, None, Nav::None, "Password set")?,
+            name: recipient.name,
+        }),
+        // Used or expired while the form was open (or by a second submission).
+        Err(crate::services::OpError::Invalid { .. }) => unusable(&session),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,285 @@
+//! App users' credentials: the one-time links that let an employee or a guest
+//! set a password, the password itself, and blocking a guest. Every change is
+//! audited with its actor; a password never reaches the record.
+//!
+//! A link is 32 random bytes; only its SHA-256 is stored. It works for
+//! [`LINK_LIFETIME`] and once: [`set_password`] uses it up in the same
+//! statement that checks it, so two submissions of one link cannot both set a
+//! password. A new link for a user replaces the unused ones. A reset also
+//! clears the old password at once.
+
+use diesel::QueryResult;
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::{OpError, audit};
+use crate::clock::{self, Timestamp};
+use crate::db::DbConn;
+use crate::db::models::login_user::LINK_LIFETIME;
+use crate::db::models::platform::{Employee, Guest};
+use crate::db::models::{Action, Actor, Target, UserCredential, UserLink};
+use crate::domain::{LinkPurpose, OrgId, UserRef};
+use crate::secrets::{random_token, sha256_hex};
+
+/// The person a link is for, as the email and the page name them.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// Who.
+    pub user: UserRef,
+    /// Their name.
+    pub name: String,
+    /// Where the link goes.
+    pub email: String,
+}
+
+/// A link made for a user: its token in the clear, for the one email that carries it.
+#[derive(Debug)]
+pub struct IssuedLink {
+    /// The organization.
+    pub org: OrgId,
+    /// The token of the link's URL.
+    pub token: SecretString,
+    /// Who it is for.
+    pub recipient: Recipient,
+    /// Invitation or reset.
+    pub purpose: LinkPurpose,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// Whether a user may receive a link and sign in.
+enum Standing {
+    May(Recipient),
+    Missing,
+    Left,
+    Blocked,
+    NoEmail,
+}
+
+fn standing(conn: &mut DbConn, org: &OrgId, user: &UserRef) -> QueryResult<Standing> {
+    let (name, email) = match user {
+        UserRef::Employee(id) => match Employee::find(conn, org, id)? {
+            None => return Ok(Standing::Missing),
+            Some(e) if !e.active => return Ok(Standing::Left),
+            Some(e) => (e.name, Some(e.email)),
+        },
+        UserRef::Guest(id) => match Guest::find(conn, org, id)? {
+            None => return Ok(Standing::Missing),
+            Some(g) => (format!("{} {}", g.first_name, g.last_name), g.email),
+        },
+    };
+    if UserCredential::find(conn, org, user)?.is_some_and(|c| c.blocked_at.is_some()) {
+        return Ok(Standing::Blocked);
+    }
+    Ok(match email {
+        Some(email) => Standing::May(Recipient {
+            user: user.clone(),
+            name,
+            email,
+        }),
+        None => Standing::NoEmail,
+    })
+}
+
+/// The user's name and email, if they exist in the organization and may sign
+/// in: an employee who left or a blocked guest may not.
+fn recipient(conn: &mut DbConn, org: &OrgId, user: &UserRef) -> Result<Recipient, OpError> {
+    match standing(conn, org, user)? {
+        Standing::May(r) => Ok(r),
+        Standing::Missing => Err(OpError::NotFound),
+        Standing::Left => Err(OpError::invalid(
+            "user_left",
+            "user",
+            "This employee has left the organization: they cannot sign in.",
+        )),
+        Standing::Blocked => Err(OpError::invalid(
+            "user_blocked",
+            "user",
+            "This guest is blocked: unblock them first.",
+        )),
+        Standing::NoEmail => Err(OpError::invalid(
+            "email_missing",
+            "email",
+            "This guest has no email address to send the link to.",
+        )),
+    }
+}
+
+fn target(recipient: &Recipient) -> Target {
+    let kind = match recipient.user {
+        UserRef::Employee(_) => "employee",
+        UserRef::Guest(_) => "guest",
+    };
+    Target::new(kind, recipient.user.user_id(), recipient.name.clone())
+}
+
+/// Makes a one-time link for `user`: an invitation (the first password) or a
+/// reset (which also ends the current password and, with it, every token).
+pub fn issue_link(
+    conn: &mut DbConn,
+    org: &OrgId,
+    actor: &Actor,
+    user: &UserRef,
+    purpose: LinkPurpose,
+) -> Result<IssuedLink, OpError> {
+    let recipient = recipient(conn, org, user)?;
+    let now = clock::now();
+    let credential = UserCredential::ensure(conn, org, user, now)?;
+    if purpose == LinkPurpose::Invitation && credential.has_password() {
+        return Err(OpError::invalid(
+            "password_set",
+            "user",
+            "This user has set a password already: reset it instead.",
+        ));
+    }
+    if purpose == LinkPurpose::Reset {
+        UserCredential::set_password(conn, &credential.subject, None, now)?;
+    }
+    let token = random_token::<32>();
+    let expires_at = now + LINK_LIFETIME;
+    UserLink::replace(
+        conn,
+        &UserLink {
+            token_digest: sha256_hex(token.as_bytes()),
+            organization_id: org.clone(),
+            subject: credential.subject.clone(),
+            purpose: purpose.as_str().to_owned(),
+            created_by: actor.id.as_ref().map(|id| id.as_str().to_owned()),
+            created_at: now,
+            expires_at,
+            used_at: None,
+        },
+    )?;
+    let action = match purpose {
+        LinkPurpose::Invitation => Action::UserInvited,
+        LinkPurpose::Reset => Action::UserPasswordReset,
+    };
+    audit(
+        conn,
+        org,
+        actor,
+        action,
+        target(&recipient),
+        json!({ "email": recipient.email, "link_expires_at": clock::fmt::timestamp(expires_at) }),
+    )?;
+    Ok(IssuedLink {
+        org: org.clone(),
+        token: SecretString::from(token),
+        recipient,
+        purpose,
+        expires_at,
+    })
+}
+
+/// The digest under which a link's token is stored.
+pub fn link_digest(token: &str) -> String {
+    sha256_hex(token.as_bytes())
+}
+
+/// Who a usable link (by its digest) is for, or `None` when it is unknown,
+/// used or expired, or its user may no longer sign in.
+pub fn link_recipient(
+    conn: &mut DbConn,
+    digest: &str,
+    now: Timestamp,
+) -> QueryResult<Option<(UserLink, Recipient)>> {
+    let Some(link) = UserLink::find_usable(conn, digest, now)? else {
+        return Ok(None);
+    };
+    let Some(user) = UserRef::from_subject(&link.subject) else {
+        return Ok(None);
+    };
+    Ok(match standing(conn, &link.organization_id, &user)? {
+        Standing::May(r) => Some((link, r)),
+        _ => None,
+    })
+}
+
+/// The refusal of a link that cannot be used (any reason: it is not said which).
+pub fn link_unusable() -> OpError {
+    OpError::invalid(
+        "link_unusable",
+        "token",
+        "This link has expired or was used already. Ask your admin for a new one.",
+    )
+}
+
+/// Sets the password (its argon2id hash) through the link with this digest,
+/// using the link up. The actor is the user.
+pub fn set_password(
+    conn: &mut DbConn,
+    digest: &str,
+    password_hash: &str,
+    ip: Option<String>,
+    user_agent: Option<String>,
+) -> Result<Recipient, OpError> {
+    let now = clock::now();
+    let (link, recipient) = link_recipient(conn, digest, now)?.ok_or_else(link_unusable)?;
+    if !UserLink::use_up(conn, digest, now)? {
+        return Err(link_unusable());
+    }
+    UserCredential::set_password(conn, &link.subject, Some(password_hash), now)?;
+    let actor = Actor {
+        id: None,
+        label: format!(
+            "{} {}",
+            recipient.user.user_type().as_str(),
+            recipient.email
+        ),
+        ip,
+        user_agent,
+    };
+    audit(
+        conn,
+        &link.organization_id,
+        &actor,
+        Action::UserPasswordSet,
+        target(&recipient),
+        json!({ "through": link.purpose().as_str() }),
+    )?;
+    Ok(recipient)
+}
+
+/// Blocks a guest from signing in (their links end too), or lets them again.
+pub fn set_guest_blocked(
+    conn: &mut DbConn,
+    org: &OrgId,
+    actor: &Actor,
+    guest: &crate::domain::GuestId,
+    blocked: bool,
+) -> Result<(), OpError> {
+    let found = Guest::find(conn, org, guest)?.ok_or(OpError::NotFound)?;
+    let user = UserRef::Guest(guest.clone());
+    let now = clock::now();
+    let credential = UserCredential::ensure(conn, org, &user, now)?;
+    if credential.blocked_at.is_some() == blocked {
+        return Ok(());
+    }
+    UserCredential::set_blocked(conn, &credential.subject, blocked.then_some(now), now)?;
+    if blocked {
+        UserLink::cancel_for(conn, &credential.subject)?;
+    }
+    let recipient = Recipient {
+        user,
+        name: format!("{} {}", found.first_name, found.last_name),
+        email: found.email.unwrap_or_default(),
+    };
+    audit(
+        conn,
+        org,
+        actor,
+        if blocked {
+            Action::UserBlocked
+        } else {
+            Action::UserUnblocked
+        },
+        target(&recipient),
+        json!({}),
+    )
+}
+
+/// Ends an employee's unused links when they leave.
+pub(crate) fn employee_left(conn: &mut DbConn, user: &UserRef) -> Result<(), OpError> {
+    UserLink::cancel_for(conn, &user.subject())?;
+    Ok(())
+}
