@@ -15,6 +15,7 @@ pub mod email;
 pub mod error;
 pub mod headers;
 pub mod jobs;
+pub mod jwt;
 pub mod routes;
 pub mod secrets;
 pub mod services;

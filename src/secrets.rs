@@ -138,6 +138,75 @@ impl MasterKey {
     pub fn cookie_key(&self) -> actix_web::cookie::Key {
         actix_web::cookie::Key::from(&self.derive("cookies"))
     }
+
+    /// The key that seals what the database keeps encrypted (token signing keys).
+    pub fn sealing_key(&self) -> SealingKey {
+        let derived = self.derive("sealing");
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&derived[..32]);
+        SealingKey(SecretSlice::from(key.to_vec()))
+    }
+}
+
+/// Encrypts small values for the database with AES-256-GCM under a key derived
+/// from the master key, bound to what they are (the associated data), so a
+/// sealed value copied to another row or purpose does not open.
+#[derive(Clone)]
+pub struct SealingKey(SecretSlice<u8>);
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(***)")
+    }
+}
+
+impl SealingKey {
+    fn cipher(&self) -> aes_gcm::Aes256Gcm {
+        use aes_gcm::KeyInit as _;
+        aes_gcm::Aes256Gcm::new(aes_gcm::Key::<aes_gcm::Aes256Gcm>::from_slice(
+            self.0.expose_secret(),
+        ))
+    }
+
+    /// `plaintext` sealed for `context`: base64url of a random 96-bit nonce and
+    /// the ciphertext with its tag.
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> String {
+        use aes_gcm::aead::{Aead, Payload};
+        let nonce = random_bytes::<12>();
+        let sealed = self
+            .cipher()
+            .encrypt(
+                aes_gcm::Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// The plaintext of a value sealed for `context`, or `None` when it was
+    /// altered, sealed for something else, or under another master key.
+    pub fn open(&self, sealed: &str, context: &str) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead, Payload};
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        self.cipher()
+            .decrypt(
+                aes_gcm::Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .ok()
+    }
 }
 
 /// Keys the digests of API key secrets (HMAC-SHA-256): a stolen table of digests
@@ -191,6 +260,31 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_only_for_its_context_and_key() {
+        let key = MasterKey::from_bytes(b"0123456789abcdef0123456789abcdef").sealing_key();
+        let sealed = key.seal(b"signing key bytes", "signing-key:k1");
+        assert!(!sealed.contains("signing"));
+        assert_eq!(
+            key.open(&sealed, "signing-key:k1").as_deref(),
+            Some(&b"signing key bytes"[..])
+        );
+        assert_eq!(key.open(&sealed, "signing-key:k2"), None);
+        let other = MasterKey::from_bytes(b"another master key of 32 bytes!!").sealing_key();
+        assert_eq!(other.open(&sealed, "signing-key:k1"), None);
+        let mut altered = sealed.clone().into_bytes();
+        altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            key.open(&String::from_utf8(altered).unwrap(), "signing-key:k1"),
+            None
+        );
+        assert_ne!(
+            key.seal(b"x", "c"),
+            key.seal(b"x", "c"),
+            "a fresh nonce each time"
+        );
+    }
 
     #[test]
     fn a_generated_key_file_is_private_and_stable() {

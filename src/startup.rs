@@ -154,6 +154,7 @@ impl Application {
             db,
             hasher,
             digest_key,
+            sealing_key: master_key.sealing_key(),
             verifier,
             mailer,
             instance_id: random_token::<9>(),
@@ -161,6 +162,7 @@ impl Application {
             master_key: Arc::new(master_key),
         });
         let setup_link = ensure_first_admin(&state).await?;
+        ensure_signing_keys(&state).await?;
         let signals = StopSignals::listen().map_err(|e| StartupError::Other(e.to_string()))?;
         let server = http_server(listener, state.clone(), workers)?;
         Ok(Self {
@@ -260,6 +262,20 @@ pub fn serve(settings: Settings) -> std::process::ExitCode {
 
 /// Creates the first admin from the settings, or prints a one-time setup link,
 /// when no admin exists yet.
+/// Every organization gets its token signing key at first start.
+async fn ensure_signing_keys(state: &web::Data<AppState>) -> Result<(), StartupError> {
+    let sealing = state.sealing_key.clone();
+    state
+        .op(move |conn| {
+            for org in crate::db::models::Organization::list_ids(conn)? {
+                crate::services::signing_keys::ensure(conn, &org, &sealing)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StartupError::Other(format!("token signing keys: {e}")))
+}
+
 async fn ensure_first_admin(state: &web::Data<AppState>) -> Result<Option<String>, StartupError> {
     let count = state.read(Admin::count).await?;
     if count > 0 {

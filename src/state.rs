@@ -14,7 +14,7 @@ use crate::auth::{PasswordHasher, Verifier};
 use crate::config::Settings;
 use crate::db::{Db, DbConn, DbError, write_tx};
 use crate::email::Mailer;
-use crate::secrets::{DigestKey, KeyFileError, MasterKey};
+use crate::secrets::{DigestKey, KeyFileError, MasterKey, SealingKey};
 use crate::services::OpError;
 
 /// Shared by every handler, behind `web::Data`.
@@ -30,6 +30,8 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     /// Keys the digests of API key secrets.
     pub digest_key: DigestKey,
+    /// Seals what the database keeps encrypted (token signing keys).
+    pub sealing_key: SealingKey,
     /// The credential check of `/api`.
     pub verifier: Arc<Verifier>,
     /// Sends emails (SMTP or the outbox folder).

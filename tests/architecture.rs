@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["domain"],
     &["clock", "secrets", "telemetry", "headers"],
-    &["config", "assets"],
+    &["config", "assets", "jwt"],
     &["db"],
     &["services"],
     &["email", "demo"],

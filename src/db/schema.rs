@@ -178,6 +178,10 @@ diesel::table! {
         credentials_version -> BigInt,
         alerts_enabled -> Bool,
         alert_thresholds -> Text,
+        access_token_minutes -> Integer,
+        refresh_token_days -> Integer,
+        refresh_idle_days -> Integer,
+        refresh_grace_seconds -> Integer,
     }
 }
 
@@ -192,6 +196,26 @@ diesel::table! {
         method -> Text,
         paid_at -> Timestamp,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (public_id) {
+        public_id -> Text,
+        family_id -> Text,
+        digest -> Text,
+        created_at -> Timestamp,
+        idle_expires_at -> Timestamp,
+        rotated_at -> Nullable<Timestamp>,
+        successor_sealed -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revoked_access_tokens (jti) {
+        jti -> Text,
+        organization_id -> Text,
+        expires_at -> Timestamp,
     }
 }
 
@@ -236,6 +260,36 @@ diesel::table! {
         refused -> Integer,
         refused_reported_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        organization_id -> Text,
+        algorithm -> Text,
+        public_key -> Text,
+        private_key_sealed -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        published_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    token_families (id) {
+        id -> Text,
+        organization_id -> Text,
+        app_id -> Text,
+        subject -> Text,
+        scope -> Text,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
     }
 }
 
@@ -297,8 +351,14 @@ diesel::joinable!(key_alerts -> organizations (organization_id));
 diesel::joinable!(payments -> appointments (appointment_id));
 diesel::joinable!(payments -> guests (guest_id));
 diesel::joinable!(payments -> organizations (organization_id));
+diesel::joinable!(refresh_tokens -> token_families (family_id));
+diesel::joinable!(revoked_access_tokens -> organizations (organization_id));
 diesel::joinable!(services -> organizations (organization_id));
 diesel::joinable!(sessions -> admins (admin_id));
+diesel::joinable!(signing_keys -> organizations (organization_id));
+diesel::joinable!(token_families -> apps (app_id));
+diesel::joinable!(token_families -> organizations (organization_id));
+diesel::joinable!(token_families -> user_credentials (subject));
 diesel::joinable!(user_credentials -> organizations (organization_id));
 diesel::joinable!(user_links -> organizations (organization_id));
 diesel::joinable!(user_links -> user_credentials (subject));
@@ -318,10 +378,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_alerts,
     organizations,
     payments,
+    refresh_tokens,
+    revoked_access_tokens,
     services,
     sessions,
     setup_tokens,
     sign_in_throttle,
+    signing_keys,
+    token_families,
     user_credentials,
     user_links,
     working_hours,

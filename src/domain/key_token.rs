@@ -94,26 +94,30 @@ impl fmt::Debug for KeyRef<'_> {
     }
 }
 
+/// The id and secret of `text`, if it is `prefix` + id + secret + checksum.
+fn parse_parts<'a>(text: &'a str, prefix: &str) -> Result<(&'a str, &'a str), KeyFormatError> {
+    let len = prefix.len() + ID_LEN + SECRET_LEN + CHECK_LEN;
+    if text.len() != len || !text.starts_with(prefix) {
+        return Err(KeyFormatError::Malformed);
+    }
+    let rest = &text[prefix.len()..];
+    if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(KeyFormatError::Malformed);
+    }
+    let (body, check) = text.split_at(len - CHECK_LEN);
+    // Not secret-dependent timing worth hiding: the checksum is a typo check,
+    // and the secret is verified in constant time against its digest later.
+    if checksum(body) != check.as_bytes() {
+        return Err(KeyFormatError::Checksum);
+    }
+    Ok((&rest[..ID_LEN], &rest[ID_LEN..ID_LEN + SECRET_LEN]))
+}
+
 impl<'a> KeyRef<'a> {
     /// Checks a presented key's shape and checksum. Costs no database access.
     pub fn parse(text: &'a str) -> Result<Self, KeyFormatError> {
-        if text.len() != KEY_LEN || !text.starts_with(KEY_PREFIX) {
-            return Err(KeyFormatError::Malformed);
-        }
-        let rest = &text[KEY_PREFIX.len()..];
-        if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(KeyFormatError::Malformed);
-        }
-        let (body, check) = text.split_at(KEY_LEN - CHECK_LEN);
-        // Not secret-dependent timing worth hiding: the checksum is a typo check,
-        // and the secret is verified in constant time against its digest later.
-        if checksum(body) != check.as_bytes() {
-            return Err(KeyFormatError::Checksum);
-        }
-        Ok(Self {
-            public_id: &rest[..ID_LEN],
-            secret: &rest[ID_LEN..ID_LEN + SECRET_LEN],
-        })
+        let (public_id, secret) = parse_parts(text, KEY_PREFIX)?;
+        Ok(Self { public_id, secret })
     }
 
     /// The public id, which finds the key's row.
@@ -283,5 +287,99 @@ mod tests {
             let text = format!("kw_{body}");
             prop_assert!(ParsedKey::parse(&text).is_err());
         }
+    }
+}
+
+/// Every refresh token starts with this (never confused with a key's `kw_`).
+pub const REFRESH_PREFIX: &str = "kwr_";
+/// The length of a refresh token's text.
+pub const REFRESH_LEN: usize = REFRESH_PREFIX.len() + ID_LEN + SECRET_LEN + CHECK_LEN;
+
+/// A presented refresh token's parts: the public id finds its row, the secret
+/// is checked against its keyed digest. The same shape and checksum as keys.
+#[derive(Clone, Copy)]
+pub struct RefreshRef<'a> {
+    public_id: &'a str,
+    secret: &'a str,
+}
+
+impl fmt::Debug for RefreshRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RefreshRef({REFRESH_PREFIX}{}…)", self.public_id)
+    }
+}
+
+impl<'a> RefreshRef<'a> {
+    /// Checks a presented refresh token's shape and checksum.
+    pub fn parse(text: &'a str) -> Result<Self, KeyFormatError> {
+        let (public_id, secret) = parse_parts(text, REFRESH_PREFIX)?;
+        Ok(Self { public_id, secret })
+    }
+
+    /// The public id.
+    pub fn public_id(&self) -> &'a str {
+        self.public_id
+    }
+
+    /// The secret part.
+    pub fn secret(&self) -> &'a str {
+        self.secret
+    }
+}
+
+/// A new refresh token: its text, handed to the client once, and its public id.
+pub struct NewRefresh {
+    /// The full text.
+    pub token: SecretString,
+    /// The public id, stored beside the secret's digest.
+    pub public_id: String,
+}
+
+impl fmt::Debug for NewRefresh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NewRefresh({REFRESH_PREFIX}{}…)", self.public_id)
+    }
+}
+
+impl NewRefresh {
+    /// A new token from the OS generator.
+    pub fn generate() -> Self {
+        let public_id = random_base62(ID_LEN);
+        let body = format!("{REFRESH_PREFIX}{public_id}{}", random_base62(SECRET_LEN));
+        let token = format!("{body}{}", String::from_utf8_lossy(&checksum(&body)));
+        Self {
+            token: SecretString::from(token),
+            public_id,
+        }
+    }
+
+    /// The secret part, for its digest.
+    pub fn secret(&self) -> &str {
+        let t = self.token.expose_secret();
+        &t[REFRESH_PREFIX.len() + ID_LEN..REFRESH_LEN - CHECK_LEN]
+    }
+}
+
+#[cfg(test)]
+mod refresh_tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_token_parses_back_and_is_never_a_key() {
+        let new = NewRefresh::generate();
+        let text = new.token.expose_secret();
+        assert!(text.starts_with("kwr_") && text.len() == REFRESH_LEN);
+        let parsed = RefreshRef::parse(text).unwrap();
+        assert_eq!(parsed.public_id(), new.public_id);
+        assert_eq!(parsed.secret(), new.secret());
+        assert_eq!(KeyRef::parse(text).err(), Some(KeyFormatError::Malformed));
+        let key = ParsedKey::generate();
+        assert!(RefreshRef::parse(key.token.expose_secret()).is_err());
+        let mut altered = text.to_owned().into_bytes();
+        altered[10] = if altered[10] == b'a' { b'b' } else { b'a' };
+        assert_eq!(
+            RefreshRef::parse(&String::from_utf8(altered).unwrap()).err(),
+            Some(KeyFormatError::Checksum)
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod page;
 pub mod settings;
 pub mod staff;
 pub mod users;
+pub mod well_known;
 
 use actix_web::web;
 
@@ -49,6 +50,7 @@ macro_rules! path {
 pub fn public(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/healthz", GET => health::healthz);
     path!(cfg, "/readyz", GET => health::readyz);
+    path!(cfg, "/.well-known/jwks.json", GET => well_known::jwks);
     path!(cfg, "/static/{path:.*}", GET => assets::serve);
 }
 
@@ -83,6 +85,7 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/settings/policy", POST => settings::policy_update);
     path!(cfg, "/settings/alerts", POST => settings::alerts_update);
     path!(cfg, "/settings/test-email", POST => settings::test_email);
+    path!(cfg, "/settings/signing-key", POST => settings::signing_key_rotate);
     path!(cfg, "/staff", GET => staff::staff_index, POST => staff::staff_create);
     path!(cfg, "/staff/{id}/edit", GET => staff::staff_edit_form, POST => staff::staff_update);
     path!(cfg, "/staff/{id}/{verb:left|back}", POST => staff::staff_set_active);

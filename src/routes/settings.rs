@@ -90,6 +90,7 @@ struct SettingsPage {
     errors: Errors,
     staff: Vec<Employee>,
     mail: String,
+    signing_key: Option<crate::db::models::token::SigningKey>,
 }
 
 /// The settings page. `typed` lays what was typed into a refused form over the
@@ -102,12 +103,13 @@ async fn render(
     errors: Errors,
 ) -> Result<HttpResponse, AppError> {
     let org_id = admin.organization_id.clone();
-    let (org, staff, recipients) = state
+    let (org, staff, recipients, signing_key) = state
         .read(move |conn| {
             Ok((
                 Organization::find_by_id(conn, &org_id)?,
                 Employee::list_all(conn, &org_id)?,
                 alert::recipient_ids(conn, &org_id)?,
+                crate::db::models::token::SigningKey::active(conn, &org_id)?,
             ))
         })
         .await?;
@@ -123,6 +125,7 @@ async fn render(
         errors,
         staff,
         mail: state.mailer.description().to_owned(),
+        signing_key,
     };
     page::render(status, &page)
 }
@@ -354,4 +357,28 @@ pub async fn test_email(
         }
     }
     Ok(page::see_other("/settings"))
+}
+
+/// `POST /settings/signing-key` — full-access admins replace the key that signs
+/// access tokens; the old one stays published until its tokens have expired.
+pub async fn signing_key_rotate(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+) -> Result<HttpResponse, AppError> {
+    let (org, actor, sealing) = (
+        admin.organization_id.clone(),
+        admin.actor(),
+        state.sealing_key.clone(),
+    );
+    let key = state
+        .op(move |conn| services::signing_keys::rotate(conn, &org, &actor, &sealing))
+        .await?;
+    Ok(done(
+        &session,
+        &format!(
+            "A new signing key ({}) signs access tokens from now on. The previous one stays published until its tokens have expired.",
+            key.kid
+        ),
+    ))
 }

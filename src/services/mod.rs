@@ -17,6 +17,7 @@ pub mod keys;
 pub mod organization;
 pub mod security;
 pub mod sign_in;
+pub mod signing_keys;
 pub mod staff;
 pub mod users;
 

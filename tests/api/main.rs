@@ -27,5 +27,6 @@ mod sign_in;
 mod smtp;
 mod staff;
 mod throttle;
+mod tokens;
 mod users;
 mod wizard;

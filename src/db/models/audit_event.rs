@@ -79,6 +79,10 @@ pub enum Action {
     UserBlocked,
     /// A blocked guest may sign in again.
     UserUnblocked,
+    /// A key to sign access tokens was made (at first start).
+    SigningKeyCreated,
+    /// The token signing key was replaced.
+    SigningKeyRotated,
 }
 
 impl Action {
@@ -116,6 +120,8 @@ impl Action {
         Self::UserPasswordSet,
         Self::UserBlocked,
         Self::UserUnblocked,
+        Self::SigningKeyCreated,
+        Self::SigningKeyRotated,
     ];
 
     /// The stored name.
@@ -153,6 +159,8 @@ impl Action {
             Self::UserPasswordSet => "user.password_set",
             Self::UserBlocked => "user.blocked",
             Self::UserUnblocked => "user.unblocked",
+            Self::SigningKeyCreated => "signing.key_created",
+            Self::SigningKeyRotated => "signing.key_rotated",
         }
     }
 
@@ -191,6 +199,8 @@ impl Action {
             Self::UserPasswordSet => "User password set",
             Self::UserBlocked => "User blocked",
             Self::UserUnblocked => "User unblocked",
+            Self::SigningKeyCreated => "Signing key created",
+            Self::SigningKeyRotated => "Signing key rotated",
         }
     }
 
@@ -215,6 +225,8 @@ impl Action {
                 | Self::UserPasswordSet
                 | Self::UserBlocked
                 | Self::UserUnblocked
+                | Self::SigningKeyCreated
+                | Self::SigningKeyRotated
         )
     }
 

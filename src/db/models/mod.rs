@@ -11,6 +11,7 @@ pub mod platform;
 pub mod session;
 pub mod setup_token;
 pub mod sign_in_throttle;
+pub mod token;
 
 pub use admin::{Admin, NewAdmin, Role};
 pub use api_key::{ApiKey, ApiKeyChanges, KeyStatus, MAX_KEYS_PER_APP, NewApiKey};

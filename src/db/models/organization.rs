@@ -31,6 +31,15 @@ pub struct Organization {
     pub alerts_enabled: bool,
     /// Days before expiry to alert, comma-separated.
     pub alert_thresholds: String,
+    /// Lifetime of an access token, in minutes.
+    pub access_token_minutes: i32,
+    /// Absolute lifetime of a sign-in's refresh tokens, in days.
+    pub refresh_token_days: i32,
+    /// A refresh token unused this many days expires.
+    pub refresh_idle_days: i32,
+    /// A retired refresh token presented again within this many seconds of
+    /// its rotation gets the same new pair instead of revoking its family.
+    pub refresh_grace_seconds: i32,
 }
 
 impl Organization {

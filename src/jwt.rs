@@ -1,0 +1,285 @@
+//! Access tokens as JWTs in the RFC 9068 profile, signed with Ed25519 (EdDSA,
+//! RFC 8037), and the JSON Web Key Set that publishes their public keys
+//! (RFC 7517), so other services verify them offline.
+//!
+//! The rules of verification, each from its standard:
+//! - the header's `typ` must be `at+jwt` (RFC 9068 §4), its `alg` `EdDSA` and
+//!   nothing else (RFC 8725 §3.1: never `none`, never an HMAC over a public key),
+//!   and its `kid` one of the published keys;
+//! - `iss` must be this server, `aud` its API, and `exp` in the future
+//!   (RFC 9068 §4, RFC 7519 §4.1.4), with no leeway.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::secrets::{SealingKey, random_bytes, random_token};
+
+/// The media type of an access token's header (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// The only algorithm issued and accepted.
+pub const ALGORITHM: &str = "EdDSA";
+
+/// An access token's claims (RFC 9068 §2.2, plus Keyward's own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// This server: the public URL.
+    pub iss: String,
+    /// The user: `employee:<id>` or `guest:<id>`.
+    pub sub: String,
+    /// The resource: this server's API.
+    pub aud: String,
+    /// The app (its Application ID).
+    pub client_id: String,
+    /// The permissions, space-separated (RFC 8693 §4.2).
+    pub scope: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// This token's unique id.
+    pub jti: String,
+    /// The sign-in (token family) it belongs to.
+    pub sid: String,
+    /// `employee` or `guest`.
+    pub user_type: String,
+    /// The organization.
+    pub org_id: String,
+}
+
+/// Why a presented token is not a valid access token. Never echoes the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT, a wrong `typ`, `alg` or `kid`, a bad signature, the wrong
+    /// issuer or audience.
+    #[error("the access token is not valid")]
+    Invalid,
+    /// Past its `exp`.
+    #[error("the access token has expired")]
+    Expired,
+}
+
+/// The sealing context of a signing key's private half: bound to its kid.
+fn context(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
+
+/// A new Ed25519 key: its kid, public key (base64url) and sealed private key.
+pub fn generate_key(sealing: &SealingKey) -> (String, String, String) {
+    let seed = random_bytes::<32>();
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let kid = random_token::<12>();
+    let public = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
+    let sealed = sealing.seal(&seed, &context(&kid));
+    (kid, public, sealed)
+}
+
+/// A key that signs, opened from its sealed form.
+pub struct Signer {
+    kid: String,
+    key: EncodingKey,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// Opens a sealed private key; `None` if it does not open under this
+    /// server's secret key (another key, or altered).
+    pub fn open(kid: &str, sealed: &str, sealing: &SealingKey) -> Option<Self> {
+        let seed: [u8; 32] = sealing.open(sealed, &context(kid))?.try_into().ok()?;
+        let der = ed25519_dalek::SigningKey::from_bytes(&seed)
+            .to_pkcs8_der()
+            .ok()?;
+        Some(Self {
+            kid: kid.to_owned(),
+            key: EncodingKey::from_ed_der(der.as_bytes()),
+        })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The signed token of `claims`.
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key)
+    }
+}
+
+/// The published public keys, by kid, with their organization.
+#[derive(Default)]
+pub struct PublicKeys {
+    keys: HashMap<String, (String, DecodingKey)>,
+}
+
+impl std::fmt::Debug for PublicKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.keys.keys()).finish()
+    }
+}
+
+impl PublicKeys {
+    /// The set of `(kid, organization id, base64url public key)`.
+    pub fn new<'a>(keys: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> Self {
+        Self {
+            keys: keys
+                .into_iter()
+                .filter_map(|(kid, org, x)| {
+                    let key = DecodingKey::from_ed_components(x).ok()?;
+                    Some((kid.to_owned(), (org.to_owned(), key)))
+                })
+                .collect(),
+        }
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The claims of `token` if it is an access token signed by one of these
+    /// keys for this `issuer` and `audience`, unexpired at `now` (seconds).
+    pub fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+        now: i64,
+    ) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        // RFC 9068 §4: the typ must say at+jwt; RFC 8725 §3.1: only our algorithm.
+        if header.alg != Algorithm::EdDSA
+            || !header.typ.as_deref().is_some_and(|t| {
+                t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
+                    || t.eq_ignore_ascii_case("application/at+jwt")
+            })
+        {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let (org, key) = self.keys.get(&kid).ok_or(TokenError::Invalid)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        // Expiry is checked below against our own clock, with no leeway.
+        validation.validate_exp = false;
+        validation.leeway = 0;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let claims = data.claims;
+        // A key signs for its own organization only.
+        if &claims.org_id != org {
+            return Err(TokenError::Invalid);
+        }
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+/// The JSON Web Key Set of these `(kid, base64url public key)` (RFC 7517 §5,
+/// RFC 8037 §2 for the OKP key type).
+pub fn jwks<'a>(keys: impl IntoIterator<Item = (&'a str, &'a str)>) -> serde_json::Value {
+    let keys: Vec<serde_json::Value> = keys
+        .into_iter()
+        .map(|(kid, x)| {
+            serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": x,
+                "kid": kid,
+                "alg": ALGORITHM,
+                "use": "sig",
+            })
+        })
+        .collect();
+    serde_json::json!({ "keys": keys })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::MasterKey;
+
+    fn claims(now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://keyward.example".into(),
+            sub: "employee:e1".into(),
+            aud: "https://keyward.example/api".into(),
+            client_id: "app1".into(),
+            scope: "services:read".into(),
+            exp: now + 900,
+            iat: now,
+            jti: "j1".into(),
+            sid: "f1".into(),
+            user_type: "employee".into(),
+            org_id: "o1".into(),
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_nothing_else_does() {
+        let sealing = MasterKey::from_bytes(b"0123456789abcdef0123456789abcdef").sealing_key();
+        let (kid, public, sealed) = generate_key(&sealing);
+        let signer = Signer::open(&kid, &sealed, &sealing).unwrap();
+        let keys = PublicKeys::new([(kid.as_str(), "o1", public.as_str())]);
+        let now = 1_800_000_000;
+        let token = signer.sign(&claims(now)).unwrap();
+        let (iss, aud) = ("https://keyward.example", "https://keyward.example/api");
+        assert_eq!(keys.verify(&token, iss, aud, now), Ok(claims(now)));
+        assert_eq!(
+            keys.verify(&token, iss, aud, now + 900),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            keys.verify(&token, "https://other.example", aud, now),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            keys.verify(&token, iss, "https://other.example/api", now),
+            Err(TokenError::Invalid)
+        );
+        // Another organization's key does not vouch for this one's tokens.
+        let foreign = PublicKeys::new([(kid.as_str(), "o2", public.as_str())]);
+        assert_eq!(
+            foreign.verify(&token, iss, aud, now),
+            Err(TokenError::Invalid)
+        );
+        // A changed payload breaks the signature.
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        payload["scope"] = "services:read appointments:create".into();
+        parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
+        assert_eq!(
+            keys.verify(&parts.join("."), iss, aud, now),
+            Err(TokenError::Invalid)
+        );
+        // The sealed key opens only with its own kid.
+        assert!(Signer::open("other", &sealed, &sealing).is_none());
+        let jwks = jwks([(kid.as_str(), public.as_str())]);
+        assert_eq!(jwks["keys"][0]["kty"], "OKP");
+        assert!(jwks.to_string().len() < 300 && !jwks.to_string().contains(&sealed));
+    }
+}
