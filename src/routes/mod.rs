@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod extract;
 pub mod form;
+pub mod guests;
 pub mod health;
 pub mod middleware;
 pub mod page;
@@ -86,6 +87,9 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/settings/alerts", POST => settings::alerts_update);
     path!(cfg, "/settings/test-email", POST => settings::test_email);
     path!(cfg, "/settings/signing-key", POST => settings::signing_key_rotate);
+    path!(cfg, "/guests", GET => guests::guests_index);
+    path!(cfg, "/guests/{id}/{verb:invitation|password-reset}", POST => guests::guest_send_link);
+    path!(cfg, "/guests/{id}/{verb:block|unblock}", POST => guests::guest_set_blocked);
     path!(cfg, "/staff", GET => staff::staff_index, POST => staff::staff_create);
     path!(cfg, "/staff/{id}/edit", GET => staff::staff_edit_form, POST => staff::staff_update);
     path!(cfg, "/staff/{id}/{verb:left|back}", POST => staff::staff_set_active);

@@ -22,6 +22,8 @@ pub enum Nav {
     Audit,
     /// Staff.
     Staff,
+    /// Guests.
+    Guests,
     /// Sign-in and other pages outside the sections.
     None,
 }
@@ -97,6 +99,7 @@ impl Layout {
                 | (Nav::Settings, "settings")
                 | (Nav::Audit, "audit")
                 | (Nav::Staff, "staff")
+                | (Nav::Guests, "guests")
         )
     }
 

@@ -322,27 +322,6 @@ pub async fn staff_send_link(
         }
         Err(e) => return Err(e.into()),
     };
-    let what = match purpose {
-        LinkPurpose::Invitation => "A sign-in invitation",
-        LinkPurpose::Reset => "A password reset link",
-    };
-    match crate::routes::users::send_link(&state, &issued).await {
-        Ok(()) => page::flash(
-            &session,
-            "success",
-            format!(
-                "{what} was sent to {} ({}). It works once, for 24 hours.",
-                issued.recipient.name, issued.recipient.email
-            ),
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "a password link email could not be sent");
-            page::flash(
-                &session,
-                "error",
-                format!("{what} could not be sent: {e}. Try again: a new link replaces this one."),
-            );
-        }
-    }
+    crate::routes::users::report_sent(&session, &state, &issued).await;
     Ok(page::see_other("/staff"))
 }

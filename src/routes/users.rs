@@ -51,6 +51,32 @@ pub async fn send_link(state: &AppState, issued: &IssuedLink) -> Result<(), Stri
     state.mailer.send(&email).await.map_err(|e| e.to_string())
 }
 
+/// Sends the link's email and tells the admin how it went, on the next page.
+pub async fn report_sent(session: &Session, state: &AppState, issued: &IssuedLink) {
+    let what = match issued.purpose {
+        LinkPurpose::Invitation => "A sign-in invitation",
+        LinkPurpose::Reset => "A password reset link",
+    };
+    match send_link(state, issued).await {
+        Ok(()) => page::flash(
+            session,
+            "success",
+            format!(
+                "{what} was sent to {} ({}). It works once, for 24 hours.",
+                issued.recipient.name, issued.recipient.email
+            ),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "a password link email could not be sent");
+            page::flash(
+                session,
+                "error",
+                format!("{what} could not be sent: {e}. Try again: a new link replaces this one."),
+            );
+        }
+    }
+}
+
 /// What the page's fields say.
 #[derive(Debug, Default)]
 struct Errors {

@@ -24,7 +24,7 @@ async fn add_employee(app: &TestApp, name: &str, email: &str) -> String {
 }
 
 /// Every email in the outbox, oldest first.
-fn outbox(app: &TestApp) -> Vec<crate::smtp::Mail> {
+pub fn outbox(app: &TestApp) -> Vec<crate::smtp::Mail> {
     let dir = app.state.settings.outbox_dir();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
@@ -37,7 +37,7 @@ fn outbox(app: &TestApp) -> Vec<crate::smtp::Mail> {
 }
 
 /// The one-time link of the last email, as a path with its query.
-fn last_link(app: &TestApp) -> String {
+pub fn last_link(app: &TestApp) -> String {
     let mails = outbox(app);
     let text = &mails.last().expect("an email").text;
     let start = text.find(&app.address).expect("a link to Keyward") + app.address.len();
@@ -373,4 +373,193 @@ async fn only_full_access_admins_send_links() {
         )
         .await;
     assert_eq!(response.status().as_u16(), 404);
+}
+
+/// Adds guests straight to the database (as an app would through the API).
+async fn add_guests(app: &TestApp, guests: &[(&str, &str, Option<&str>)]) -> Vec<String> {
+    use keyward::db::models::platform::Guest;
+    let org = app.org_id().await;
+    let rows: Vec<Guest> = guests
+        .iter()
+        .map(|(first, last, email)| {
+            let now = keyward::clock::now();
+            Guest {
+                id: keyward::domain::GuestId::generate(),
+                organization_id: org.clone(),
+                first_name: (*first).to_owned(),
+                last_name: (*last).to_owned(),
+                email: email.map(str::to_owned),
+                phone: None,
+                created_at: now,
+                updated_at: now,
+            }
+        })
+        .collect();
+    let ids = rows.iter().map(|g| g.id.to_string()).collect();
+    app.db()
+        .run(move |conn| {
+            for g in &rows {
+                Guest::insert(conn, g)?;
+            }
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+    ids
+}
+
+#[actix_web::test]
+async fn the_guests_page_searches_and_pages_through_every_guest() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    assert!(app.get_html("/guests", 200).await.contains("No guests yet"));
+    let many: Vec<(String, String)> = (0..55)
+        .map(|i| (format!("Guest{i:02}"), format!("g{i:02}@example.com")))
+        .collect();
+    let list: Vec<(&str, &str, Option<&str>)> = many
+        .iter()
+        .map(|(n, e)| (n.as_str(), "Lopes", Some(e.as_str())))
+        .chain([
+            ("Zélia", "Mota", None),
+            ("Rui", "Vaz", Some("RUI.VAZ@Example.com")),
+        ])
+        .collect();
+    add_guests(&app, &list).await;
+
+    let first = app.get_html("/guests", 200).await;
+    assert_eq!(first.matches("<th scope=\"row\">").count(), 50);
+    assert!(first.contains("Rui Vaz"), "newest first");
+    let unescaped = html_unescape(&first);
+    let at = unescaped
+        .find("href=\"/guests?q=&before=")
+        .expect("a next page")
+        + 6;
+    let next = unescaped[at..].split('"').next().unwrap().to_owned();
+    let second = app.get_html(&next, 200).await;
+    assert_eq!(second.matches("<th scope=\"row\">").count(), 7);
+    assert!(!second.contains("Next page"));
+    let names = |html: &str| -> Vec<String> {
+        html.split("<th scope=\"row\">")
+            .skip(1)
+            .map(|r| r.split('<').next().unwrap().to_owned())
+            .collect()
+    };
+    let mut all = names(&first);
+    all.extend(names(&second));
+    let unique: std::collections::BTreeSet<_> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (57, 57), "no gaps, no repeats");
+
+    // Any case, by name or by email; a guest without email is found by name.
+    let found = app.get_html("/guests?q=rui.vaz%40example", 200).await;
+    assert_eq!(names(&found), vec!["Rui Vaz"]);
+    let found = app.get_html("/guests?q=z%C3%A9lia", 200).await;
+    assert_eq!(names(&found), vec!["Zélia Mota"]);
+    assert!(
+        !found.contains("Send invitation"),
+        "no email, no link to send"
+    );
+    let none = app.get_html("/guests?q=%25", 200).await;
+    assert!(
+        none.contains("No guest matches"),
+        "% is a letter, not a wildcard"
+    );
+}
+
+#[actix_web::test]
+async fn a_guest_is_invited_reset_and_blocked() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let ids = add_guests(
+        &app,
+        &[
+            ("Lia", "Reis", Some("lia@example.com")),
+            ("No", "Mail", None),
+        ],
+    )
+    .await;
+    let (lia, no_mail) = (&ids[0], &ids[1]);
+    app.post_form(&format!("/guests/{lia}/invitation"), &[])
+        .await;
+    let page = app.get_html("/guests", 200).await;
+    assert!(page.contains("A sign-in invitation was sent to Lia Reis (lia@example.com)"));
+    let mail = outbox(&app).pop().unwrap();
+    assert!(mail.text.contains("as a guest"));
+    let link = last_link(&app);
+    let guest = visitor();
+    let (status, _) = choose_password(&app, &guest, &link, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(status, 200);
+    assert!(app.get_html("/guests", 200).await.contains("Password set"));
+
+    // Blocked: the pending reset link dies and no new one is sent.
+    app.post_form(&format!("/guests/{lia}/password-reset"), &[])
+        .await;
+    let reset = last_link(&app);
+    app.post_form(&format!("/guests/{lia}/block"), &[]).await;
+    let page = app.get_html("/guests", 200).await;
+    assert!(page.contains("Blocked") && page.contains("Unblock"));
+    assert_eq!(
+        guest
+            .get(app.url(&reset))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    let sent = outbox(&app).len();
+    app.post_form(&format!("/guests/{lia}/invitation"), &[])
+        .await;
+    assert!(
+        app.get_html("/guests", 200)
+            .await
+            .contains("This guest is blocked: unblock them first.")
+    );
+    assert_eq!(outbox(&app).len(), sent);
+    app.post_form(&format!("/guests/{lia}/unblock"), &[]).await;
+    assert!(
+        app.get_html("/guests", 200)
+            .await
+            .contains("The guest may sign in again.")
+    );
+
+    app.post_form(&format!("/guests/{no_mail}/invitation"), &[])
+        .await;
+    assert!(
+        app.get_html("/guests", 200)
+            .await
+            .contains("This guest has no email address to send the link to.")
+    );
+    let actions: Vec<String> = app.audit_actions().await.into_iter().map(|a| a.0).collect();
+    for expected in [
+        "user.invited",
+        "user.password_set",
+        "user.password_reset",
+        "user.blocked",
+        "user.unblocked",
+    ] {
+        assert!(actions.contains(&expected.to_owned()), "{expected}");
+    }
+    // Made-up guests and verbs.
+    let response = app
+        .post_form("/guests/00000000-0000-0000-0000-000000000000/block", &[])
+        .await;
+    assert_eq!(response.status().as_u16(), 404);
+}
+
+#[actix_web::test]
+async fn a_limited_admin_has_no_guests_page() {
+    let app = spawn_app().await;
+    app.signed_in_as("lim@example.com", Role::Limited).await;
+    assert!(
+        !app.get_html("/staff", 200)
+            .await
+            .contains("href=\"/guests\"")
+    );
+    assert_eq!(app.get("/guests").await.status().as_u16(), 403);
+    let ids = add_guests(&app, &[("Lia", "Reis", Some("lia@example.com"))]).await;
+    let response = app
+        .post_form(&format!("/guests/{}/block", ids[0]), &[])
+        .await;
+    assert_eq!(response.status().as_u16(), 403);
 }

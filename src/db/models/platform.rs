@@ -303,7 +303,52 @@ pub struct Payment {
 }
 listable!(Payment, payments, PaymentId);
 
+diesel::define_sql_function! {
+    /// SQL `lower()`, on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 impl Guest {
+    /// A page of the organization's guests, newest first, whose name or email
+    /// contains `search` (any case), before the guest `before`.
+    pub fn search_page(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        search: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<Guest>> {
+        let mut query = guests::table
+            .filter(guests::organization_id.eq(organization_id))
+            .order(guests::id.desc())
+            .limit(limit)
+            .select(Self::as_select())
+            .into_boxed::<crate::db::MultiBackend>();
+        if let Some(term) = search {
+            let escaped = term
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let pattern = format!("%{escaped}%");
+            query = query.filter(
+                lower(guests::first_name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(guests::last_name).like(pattern.clone()).escape('\\'))
+                    .or(lower(diesel::dsl::sql::<diesel::sql_types::Text>(
+                        "COALESCE(guests.email, '')",
+                    ))
+                    .like(pattern)
+                    .escape('\\')),
+            );
+        }
+        if let Some(before) = before {
+            query = query.filter(guests::id.lt(before.to_owned()));
+        }
+        query.load(conn)
+    }
+
     /// Replaces a guest's details.
     pub fn update(conn: &mut DbConn, guest: &Guest) -> QueryResult<()> {
         diesel::update(guests::table.find(&guest.id))

@@ -415,3 +415,43 @@ async fn every_other_page_passes_the_accessibility_check() {
     }
     dark.close().await;
 }
+
+#[actix_web::test]
+async fn an_invited_employee_chooses_a_password_in_the_browser() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "invitation", "ada@example.com", Role::Full).await;
+    admin.go("/staff").await;
+    admin.fill("Name", "Ana Silva").await;
+    admin.fill("Email", "ana@salon.example").await;
+    admin.click("Add employee").await;
+    admin.wait_for_text("Ana Silva was added").await;
+    admin.click("Send invitation").await;
+    admin
+        .wait_for_text("A sign-in invitation was sent to Ana Silva")
+        .await;
+    admin.check_accessibility("staff (invited)").await;
+    admin.shot("staff-invited").await;
+    admin.go("/guests").await;
+    admin.wait_for_text("No guests yet").await;
+    admin.check_accessibility("guests (empty)").await;
+    admin.close().await;
+
+    let link = crate::users::last_link(&app);
+    let employee = Browser::open(&app.address, "invitation-employee").await;
+    employee.go(&link).await;
+    employee.wait_for_text("Choose your password").await;
+    employee.check_accessibility("choose password").await;
+    employee.shot("choose-password").await;
+    employee
+        .fill("Password", "violet kettle sings at dawn")
+        .await;
+    employee
+        .fill("Confirm password", "violet kettle sings at dawn")
+        .await;
+    employee.click("Set password").await;
+    employee.wait_for_text("Your password is set").await;
+    employee.check_accessibility("password set").await;
+    employee.go(&link).await;
+    employee.wait_for_text("This link cannot be used").await;
+    employee.close().await;
+}
