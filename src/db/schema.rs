@@ -273,6 +273,7 @@ diesel::table! {
         created_at -> Timestamp,
         retired_at -> Nullable<Timestamp>,
         published_until -> Nullable<Timestamp>,
+        max_token_minutes -> Integer,
     }
 }
 

@@ -98,6 +98,79 @@ pub fn parse_lifetime(raw: &str) -> Result<Option<i32>, Invalid> {
     Ok(Some(n))
 }
 
+/// A whole number in `range`, or the message for the field (`unit` names it).
+pub fn parse_bounded(
+    raw: &str,
+    range: std::ops::RangeInclusive<i32>,
+    unit: &str,
+) -> Result<i32, Invalid> {
+    let n: i32 = raw
+        .trim()
+        .parse()
+        .map_err(|_| Invalid::new(format!("Enter a whole number of {unit}.")))?;
+    if !range.contains(&n) {
+        return Err(Invalid::new(format!(
+            "Use from {} to {} {unit}.",
+            range.start(),
+            range.end()
+        )));
+    }
+    Ok(n)
+}
+
+/// The longest an access token may live, in minutes (a day).
+pub const MAX_ACCESS_TOKEN_MINUTES: i32 = 1440;
+
+/// How long an organization's tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLifetimes {
+    /// An access token, in minutes (5 to a day).
+    pub access_minutes: i32,
+    /// A sign-in's refresh tokens in all, in days (1 to 365).
+    pub refresh_days: i32,
+    /// A refresh token unused this long expires, in days (1 to `refresh_days`).
+    pub idle_days: i32,
+    /// A retired refresh token presented again this soon gets the same pair, in
+    /// seconds (0 to 60; 0 turns the grace off).
+    pub grace_seconds: i32,
+}
+
+impl TokenLifetimes {
+    /// Parses the typed values, each checked on its own, then together.
+    pub fn parse(
+        access: &str,
+        refresh: &str,
+        idle: &str,
+        grace: &str,
+    ) -> Result<Self, [Option<Invalid>; 4]> {
+        let access = parse_bounded(access, 5..=MAX_ACCESS_TOKEN_MINUTES, "minutes");
+        let refresh = parse_bounded(refresh, 1..=365, "days");
+        let idle = parse_bounded(idle, 1..=365, "days");
+        let grace = parse_bounded(grace, 0..=60, "seconds");
+        match (access, refresh, idle, grace) {
+            (Ok(access_minutes), Ok(refresh_days), Ok(idle_days), Ok(grace_seconds)) => {
+                if idle_days > refresh_days {
+                    return Err([
+                        None,
+                        None,
+                        Some(Invalid::new(
+                            "A sign-in cannot stay idle longer than it lasts: use at most the sign-in lifetime.",
+                        )),
+                        None,
+                    ]);
+                }
+                Ok(Self {
+                    access_minutes,
+                    refresh_days,
+                    idle_days,
+                    grace_seconds,
+                })
+            }
+            (a, r, i, g) => Err([a.err(), r.err(), i.err(), g.err()]),
+        }
+    }
+}
+
 /// An IANA time zone name known to this build, e.g. `Europe/Paris`.
 pub fn parse_time_zone(raw: &str) -> Result<String, Invalid> {
     let s = raw.trim();
@@ -113,6 +186,36 @@ pub fn parse_time_zone(raw: &str) -> Result<String, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_lifetimes_are_bounded_each_and_together() {
+        let ok = TokenLifetimes::parse("15", "30", "7", "10").unwrap();
+        assert_eq!(
+            (
+                ok.access_minutes,
+                ok.refresh_days,
+                ok.idle_days,
+                ok.grace_seconds
+            ),
+            (15, 30, 7, 10)
+        );
+        let errors = TokenLifetimes::parse("4", "x", "0", "61").unwrap_err();
+        let messages: Vec<String> = errors
+            .iter()
+            .map(|e| e.as_ref().map(ToString::to_string).unwrap_or_default())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "Use from 5 to 1440 minutes.",
+                "Enter a whole number of days.",
+                "Use from 1 to 365 days.",
+                "Use from 0 to 60 seconds.",
+            ]
+        );
+        let errors = TokenLifetimes::parse("15", "7", "8", "0").unwrap_err();
+        assert!(errors[2].is_some() && errors[0].is_none());
+    }
 
     #[test]
     fn thresholds_are_sorted_distinct_and_bounded() {

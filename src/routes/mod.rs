@@ -87,6 +87,7 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/settings/alerts", POST => settings::alerts_update);
     path!(cfg, "/settings/test-email", POST => settings::test_email);
     path!(cfg, "/settings/signing-key", POST => settings::signing_key_rotate);
+    path!(cfg, "/settings/tokens", POST => settings::tokens_update);
     path!(cfg, "/guests", GET => guests::guests_index);
     path!(cfg, "/guests/{id}/{verb:invitation|password-reset}", POST => guests::guest_send_link);
     path!(cfg, "/guests/{id}/{verb:block|unblock}", POST => guests::guest_set_blocked);

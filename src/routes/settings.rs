@@ -29,6 +29,10 @@ struct Values {
     alerts_enabled: bool,
     thresholds: String,
     recipients: Vec<String>,
+    access_minutes: String,
+    refresh_days: String,
+    idle_days: String,
+    grace_seconds: String,
 }
 
 impl Values {
@@ -47,6 +51,10 @@ impl Values {
             alerts_enabled: org.alerts_enabled,
             thresholds: Thresholds::from_stored(&org.alert_thresholds).to_string(),
             recipients: recipients.iter().map(ToString::to_string).collect(),
+            access_minutes: org.access_token_minutes.to_string(),
+            refresh_days: org.refresh_token_days.to_string(),
+            idle_days: org.refresh_idle_days.to_string(),
+            grace_seconds: org.refresh_grace_seconds.to_string(),
         }
     }
 
@@ -64,6 +72,10 @@ struct Errors {
     max_days: Option<String>,
     thresholds: Option<String>,
     recipients: Option<String>,
+    access_minutes: Option<String>,
+    refresh_days: Option<String>,
+    idle_days: Option<String>,
+    grace_seconds: Option<String>,
 }
 
 impl Errors {
@@ -75,6 +87,10 @@ impl Errors {
             &self.max_days,
             &self.thresholds,
             &self.recipients,
+            &self.access_minutes,
+            &self.refresh_days,
+            &self.idle_days,
+            &self.grace_seconds,
         ]
         .iter()
         .any(|e| e.is_some())
@@ -380,5 +396,66 @@ pub async fn signing_key_rotate(
             "A new signing key ({}) signs access tokens from now on. The previous one stays published until its tokens have expired.",
             key.kid
         ),
+    ))
+}
+
+/// The token lifetimes form.
+#[derive(Debug, Deserialize)]
+pub struct TokensForm {
+    #[serde(default)]
+    access_minutes: String,
+    #[serde(default)]
+    refresh_days: String,
+    #[serde(default)]
+    idle_days: String,
+    #[serde(default)]
+    grace_seconds: String,
+}
+
+/// `POST /settings/tokens` — how long access and refresh tokens live.
+pub async fn tokens_update(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    Form(form): Form<TokensForm>,
+) -> Result<HttpResponse, AppError> {
+    let parsed = crate::domain::settings::TokenLifetimes::parse(
+        &form.access_minutes,
+        &form.refresh_days,
+        &form.idle_days,
+        &form.grace_seconds,
+    );
+    let lifetimes = match parsed {
+        Ok(l) => l,
+        Err([access, refresh, idle, grace]) => {
+            let text = |e: Option<crate::domain::Invalid>| e.map(|e| e.to_string());
+            let errors = Errors {
+                access_minutes: text(access),
+                refresh_days: text(refresh),
+                idle_days: text(idle),
+                grace_seconds: text(grace),
+                ..Errors::default()
+            };
+            let typed = |values: Values| Values {
+                access_minutes: form.access_minutes.clone(),
+                refresh_days: form.refresh_days.clone(),
+                idle_days: form.idle_days.clone(),
+                grace_seconds: form.grace_seconds.clone(),
+                ..values
+            };
+            return render(&session, &state, &admin, typed, errors).await;
+        }
+    };
+    let (org, actor) = (admin.organization_id.clone(), admin.actor());
+    let changed = state
+        .op(move |conn| services::signing_keys::update_lifetimes(conn, &org, &actor, &lifetimes))
+        .await?;
+    Ok(done(
+        &session,
+        if changed {
+            "The token lifetimes were saved. They apply to tokens issued from now on."
+        } else {
+            "Nothing changed."
+        },
     ))
 }

@@ -19,17 +19,18 @@ use crate::secrets::SealingKey;
 /// room for clocks that differ and for verifiers that cache the JWKS.
 pub const PUBLISH_MARGIN: time::Duration = time::Duration::minutes(5);
 
-fn new_key(sealing: &SealingKey, org: &OrgId, now: Timestamp) -> SigningKey {
+fn new_key(sealing: &SealingKey, org: &Organization, now: Timestamp) -> SigningKey {
     let (kid, public_key, private_key_sealed) = jwt::generate_key(sealing);
     SigningKey {
         kid,
-        organization_id: org.clone(),
+        organization_id: org.id.clone(),
         algorithm: jwt::ALGORITHM.to_owned(),
         public_key,
         private_key_sealed,
         created_at: now,
         retired_at: None,
         published_until: None,
+        max_token_minutes: org.access_token_minutes,
     }
 }
 
@@ -47,7 +48,7 @@ pub fn ensure(conn: &mut DbConn, org: &OrgId, sealing: &SealingKey) -> Result<Si
         return Ok(key);
     }
     let organization = Organization::find_by_id(conn, org)?;
-    let key = new_key(sealing, org, clock::now());
+    let key = new_key(sealing, &organization, clock::now());
     SigningKey::insert(conn, &key)?;
     audit(
         conn,
@@ -71,11 +72,14 @@ pub fn rotate(
     let organization = Organization::find_by_id(conn, org)?;
     let now = clock::now();
     let old = SigningKey::active(conn, org)?;
-    let until = now
-        + time::Duration::minutes(i64::from(organization.access_token_minutes))
-        + PUBLISH_MARGIN;
+    // Every token the old key signed has expired once the longest lifetime
+    // in force while it signed has passed.
+    let longest = old.as_ref().map_or(organization.access_token_minutes, |k| {
+        k.max_token_minutes.max(organization.access_token_minutes)
+    });
+    let until = now + time::Duration::minutes(i64::from(longest)) + PUBLISH_MARGIN;
     SigningKey::retire_active(conn, org, now, until)?;
-    let key = new_key(sealing, org, now);
+    let key = new_key(sealing, &organization, now);
     SigningKey::insert(conn, &key)?;
     audit(
         conn,
@@ -89,4 +93,50 @@ pub fn rotate(
         }),
     )?;
     Ok(key)
+}
+
+/// Changes how long the organization's tokens live. The signing key notes a
+/// longer access token lifetime, so its retirement waits for those tokens.
+pub fn update_lifetimes(
+    conn: &mut DbConn,
+    org: &OrgId,
+    actor: &Actor,
+    lifetimes: &crate::domain::settings::TokenLifetimes,
+) -> Result<bool, OpError> {
+    let organization = Organization::find_by_id(conn, org)?;
+    let diff = super::Diff::default()
+        .field(
+            "access_token_minutes",
+            organization.access_token_minutes,
+            lifetimes.access_minutes,
+        )
+        .field(
+            "refresh_token_days",
+            organization.refresh_token_days,
+            lifetimes.refresh_days,
+        )
+        .field(
+            "refresh_idle_days",
+            organization.refresh_idle_days,
+            lifetimes.idle_days,
+        )
+        .field(
+            "refresh_grace_seconds",
+            organization.refresh_grace_seconds,
+            lifetimes.grace_seconds,
+        );
+    if diff.is_empty() {
+        return Ok(false);
+    }
+    Organization::update_token_lifetimes(conn, org, lifetimes, clock::now())?;
+    SigningKey::note_lifetime(conn, org, lifetimes.access_minutes)?;
+    audit(
+        conn,
+        org,
+        actor,
+        Action::TokenLifetimesChanged,
+        Target::new("organization", &organization.id, organization.name.clone()),
+        diff.into_value(),
+    )?;
+    Ok(true)
 }

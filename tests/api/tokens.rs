@@ -191,3 +191,90 @@ async fn a_limited_admin_cannot_rotate_the_signing_key() {
     assert_eq!(response.status().as_u16(), 403);
     assert_eq!(signing_keys(&app).await.len(), 1);
 }
+
+fn lifetimes<'a>(
+    access: &'a str,
+    refresh: &'a str,
+    idle: &'a str,
+    grace: &'a str,
+) -> [(&'static str, &'a str); 4] {
+    [
+        ("access_minutes", access),
+        ("refresh_days", refresh),
+        ("idle_days", idle),
+        ("grace_seconds", grace),
+    ]
+}
+
+#[actix_web::test]
+async fn token_lifetimes_are_checked_saved_and_audited() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let page = app.get_html("/settings", 200).await;
+    assert_eq!(
+        crate::helpers::input_value(&page, "access_minutes").as_deref(),
+        Some("15")
+    );
+    let bad = app
+        .post_form("/settings/tokens", &lifetimes("2", "30", "40", "x"))
+        .await;
+    assert_eq!(bad.status().as_u16(), 422);
+    let body = crate::helpers::html_unescape(&bad.text().await.unwrap());
+    assert!(body.contains("Use from 5 to 1440 minutes."));
+    assert!(body.contains("Enter a whole number of seconds."));
+    assert_eq!(
+        crate::helpers::input_value(&body, "access_minutes").as_deref(),
+        Some("2"),
+        "what was typed stays"
+    );
+    let bad = app
+        .post_form("/settings/tokens", &lifetimes("15", "7", "8", "10"))
+        .await;
+    assert_eq!(bad.status().as_u16(), 422);
+    assert!(
+        crate::helpers::html_unescape(&bad.text().await.unwrap())
+            .contains("A sign-in cannot stay idle longer than it lasts")
+    );
+    assert!(
+        app.audit_changes("organization.token_lifetimes_changed")
+            .await
+            .is_empty()
+    );
+
+    let ok = app
+        .post_form("/settings/tokens", &lifetimes("60", "14", "3", "0"))
+        .await;
+    assert_eq!(location(&ok), "/settings");
+    let page = app.get_html("/settings", 200).await;
+    assert!(page.contains("The token lifetimes were saved."));
+    assert_eq!(
+        crate::helpers::input_value(&page, "access_minutes").as_deref(),
+        Some("60")
+    );
+    let changes = app
+        .audit_changes("organization.token_lifetimes_changed")
+        .await;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["access_token_minutes"]["from"], 15);
+    assert_eq!(changes[0]["access_token_minutes"]["to"], 60);
+    assert_eq!(changes[0]["refresh_grace_seconds"]["to"], 0);
+
+    // Lowered again, then rotated: the old key stays published for the
+    // longest lifetime its tokens may have had.
+    app.post_form("/settings/tokens", &lifetimes("15", "14", "3", "0"))
+        .await;
+    app.post_form("/settings/signing-key", &[]).await;
+    let keys = signing_keys(&app).await;
+    let published = keys[0].published_until.unwrap() - keys[0].retired_at.unwrap();
+    assert_eq!(published, time::Duration::minutes(65));
+    assert_eq!(keys[1].max_token_minutes, 15);
+
+    let limited = app.sibling().await;
+    limited.signed_in_as("lim@example.com", Role::Limited).await;
+    let response = limited
+        .post_form("/settings/tokens", &lifetimes("30", "14", "3", "0"))
+        .await;
+    assert_eq!(response.status().as_u16(), 403);
+    let page = limited.get_html("/settings", 200).await;
+    assert!(page.contains("15 minutes") && !page.contains("Save token lifetimes"));
+}

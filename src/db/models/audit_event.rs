@@ -83,6 +83,8 @@ pub enum Action {
     SigningKeyCreated,
     /// The token signing key was replaced.
     SigningKeyRotated,
+    /// How long access and refresh tokens live changed.
+    TokenLifetimesChanged,
 }
 
 impl Action {
@@ -122,6 +124,7 @@ impl Action {
         Self::UserUnblocked,
         Self::SigningKeyCreated,
         Self::SigningKeyRotated,
+        Self::TokenLifetimesChanged,
     ];
 
     /// The stored name.
@@ -161,6 +164,7 @@ impl Action {
             Self::UserUnblocked => "user.unblocked",
             Self::SigningKeyCreated => "signing.key_created",
             Self::SigningKeyRotated => "signing.key_rotated",
+            Self::TokenLifetimesChanged => "organization.token_lifetimes_changed",
         }
     }
 
@@ -201,6 +205,7 @@ impl Action {
             Self::UserUnblocked => "User unblocked",
             Self::SigningKeyCreated => "Signing key created",
             Self::SigningKeyRotated => "Signing key rotated",
+            Self::TokenLifetimesChanged => "Token lifetimes changed",
         }
     }
 

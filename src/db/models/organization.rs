@@ -132,6 +132,25 @@ impl Organization {
             .map(|_| ())
     }
 
+    /// Changes how long tokens live.
+    pub fn update_token_lifetimes(
+        conn: &mut DbConn,
+        id: &OrgId,
+        l: &crate::domain::settings::TokenLifetimes,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set((
+                organizations::access_token_minutes.eq(l.access_minutes),
+                organizations::refresh_token_days.eq(l.refresh_days),
+                organizations::refresh_idle_days.eq(l.idle_days),
+                organizations::refresh_grace_seconds.eq(l.grace_seconds),
+                organizations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
     /// Changes the alert settings.
     pub fn update_alerts(
         conn: &mut DbConn,

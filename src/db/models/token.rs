@@ -26,6 +26,8 @@ pub struct SigningKey {
     pub retired_at: Option<Timestamp>,
     /// Until when a retired key stays published.
     pub published_until: Option<Timestamp>,
+    /// The longest access token lifetime in force while it signed, in minutes.
+    pub max_token_minutes: i32,
 }
 
 impl SigningKey {
@@ -60,6 +62,20 @@ impl SigningKey {
             .values(key)
             .execute(conn)
             .map(|_| ())
+    }
+
+    /// Notes a new access token lifetime on the organization's signing key:
+    /// it keeps the longest.
+    pub fn note_lifetime(conn: &mut DbConn, org: &OrgId, minutes: i32) -> QueryResult<()> {
+        diesel::update(
+            signing_keys::table
+                .filter(signing_keys::organization_id.eq(org))
+                .filter(signing_keys::retired_at.is_null())
+                .filter(signing_keys::max_token_minutes.lt(minutes)),
+        )
+        .set(signing_keys::max_token_minutes.eq(minutes))
+        .execute(conn)
+        .map(|_| ())
     }
 
     /// Retires the organization's active keys: published until `until`.
