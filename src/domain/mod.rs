@@ -20,5 +20,5 @@ pub use ids::{
     ServiceId, WorkingHoursId,
 };
 pub use input::{Invalid, has_control_chars};
-pub use password::Password;
+pub use password::{NewPasswordError, Password};
 pub use users::{LinkPurpose, UserRef};

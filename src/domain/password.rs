@@ -55,10 +55,36 @@ impl Password {
         Ok(Self(raw))
     }
 
+    /// A new password typed twice (a missing field counts as empty): the
+    /// policy's refusal of the first, or, once it passes, a second that differs.
+    pub fn parse_confirmed(
+        raw: Option<SecretString>,
+        confirm: Option<&SecretString>,
+        context: &[&str],
+    ) -> Result<Self, NewPasswordError> {
+        let raw = raw.unwrap_or_else(|| SecretString::from(""));
+        let password = Self::parse_for(raw, context).map_err(NewPasswordError::Password)?;
+        if confirm.map(ExposeSecret::expose_secret) != Some(password.expose()) {
+            return Err(NewPasswordError::Confirm(Invalid::new(
+                "The two passwords differ.",
+            )));
+        }
+        Ok(password)
+    }
+
     /// The password's bytes, for hashing.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
+}
+
+/// Why a new password typed twice was refused, with the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewPasswordError {
+    /// The password breaks the policy.
+    Password(Invalid),
+    /// The confirmation differs.
+    Confirm(Invalid),
 }
 
 #[cfg(test)]

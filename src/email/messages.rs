@@ -102,28 +102,6 @@ pub fn test_email(to: &str, sender: &str, link: &str) -> Result<Email, askama::E
     })
 }
 
-#[derive(Template)]
-#[template(path = "emails/password_link.txt")]
-struct PasswordLinkText<'a> {
-    name: &'a str,
-    organization: &'a str,
-    link: &'a str,
-    expires: &'a str,
-    reset: bool,
-    employee: bool,
-}
-
-#[derive(Template)]
-#[template(path = "emails/password_link.html")]
-struct PasswordLinkHtml<'a> {
-    name: &'a str,
-    organization: &'a str,
-    link: &'a str,
-    expires: &'a str,
-    reset: bool,
-    employee: bool,
-}
-
 /// What a sign-in invitation or password reset email says.
 #[derive(Debug, Clone, Copy)]
 pub struct PasswordLink<'a> {
@@ -141,6 +119,18 @@ pub struct PasswordLink<'a> {
     pub employee: bool,
 }
 
+#[derive(Template)]
+#[template(path = "emails/password_link.txt")]
+struct PasswordLinkText<'a> {
+    p: PasswordLink<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "emails/password_link.html")]
+struct PasswordLinkHtml<'a> {
+    p: PasswordLink<'a>,
+}
+
 /// The email carrying a one-time password link.
 pub fn password_link(to: &str, p: PasswordLink<'_>) -> Result<Email, askama::Error> {
     let subject = if p.reset {
@@ -148,35 +138,11 @@ pub fn password_link(to: &str, p: PasswordLink<'_>) -> Result<Email, askama::Err
     } else {
         format!("{}: your sign-in invitation", p.organization)
     };
-    let PasswordLink {
-        name,
-        organization,
-        link,
-        expires,
-        reset,
-        employee,
-    } = p;
     Ok(Email {
         to: to.to_owned(),
         subject,
-        text: PasswordLinkText {
-            name,
-            organization,
-            link,
-            expires,
-            reset,
-            employee,
-        }
-        .render()?,
-        html: PasswordLinkHtml {
-            name,
-            organization,
-            link,
-            expires,
-            reset,
-            employee,
-        }
-        .render()?,
+        text: PasswordLinkText { p }.render()?,
+        html: PasswordLinkHtml { p }.render()?,
         message_id: None,
     })
 }

@@ -12,7 +12,7 @@ use crate::auth::password::HashError;
 use crate::auth::{self, ADMIN_ID_KEY};
 use crate::clock;
 use crate::db::models::{Actor, Admin, Organization, Role, setup_token};
-use crate::domain::{EmailAddress, Password};
+use crate::domain::{EmailAddress, NewPasswordError, Password};
 use crate::error::AppError;
 use crate::routes::extract::{self, CurrentAdmin};
 use crate::routes::form::{Form, Query};
@@ -349,17 +349,20 @@ pub async fn setup(
     let email = EmailAddress::parse(&form.email)
         .map_err(|e| errors.email = Some(e.to_string()))
         .ok();
-    let empty = SecretString::from("");
-    let raw_password = form.password.unwrap_or_else(|| empty.clone());
-    let password = Password::parse_for(raw_password.clone(), &[form.email.trim()])
-        .map_err(|e| errors.password = Some(e.to_string()))
-        .ok();
-    if password.is_some()
-        && raw_password.expose_secret() != form.confirm.as_ref().unwrap_or(&empty).expose_secret()
-    {
-        errors.confirm = Some("The two passwords differ.".to_owned());
-    }
-    let (Some(email), Some(password), None) = (email, password, errors.confirm.as_ref()) else {
+    let password =
+        match Password::parse_confirmed(form.password, form.confirm.as_ref(), &[form.email.trim()])
+        {
+            Ok(p) => Some(p),
+            Err(NewPasswordError::Password(e)) => {
+                errors.password = Some(e.to_string());
+                None
+            }
+            Err(NewPasswordError::Confirm(e)) => {
+                errors.confirm = Some(e.to_string());
+                None
+            }
+        };
+    let (Some(email), Some(password)) = (email, password) else {
         let page = SetupPage {
             layout: Layout::new(&session, None, Nav::None, "Create the first admin")?,
             token,

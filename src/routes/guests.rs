@@ -11,12 +11,12 @@ use serde::Deserialize;
 
 use crate::db::models::UserCredential;
 use crate::db::models::platform::Guest;
-use crate::domain::{GuestId, LinkPurpose, UserRef};
+use crate::domain::{GuestId, UserRef};
 use crate::error::AppError;
 use crate::routes::extract::FullAdmin;
 use crate::routes::form::Query;
 use crate::routes::page::{self, Layout, Nav};
-use crate::services::{self, OpError};
+use crate::services;
 use crate::state::AppState;
 
 /// Guests per page.
@@ -129,29 +129,15 @@ pub async fn guest_send_link(
     path: web::Path<(GuestId, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, verb) = path.into_inner();
-    let purpose = match verb.as_str() {
-        "invitation" => LinkPurpose::Invitation,
-        "password-reset" => LinkPurpose::Reset,
-        _ => return Err(AppError::NotFound),
-    };
-    let (org, actor, user) = (
-        admin.organization_id.clone(),
-        admin.actor(),
+    crate::routes::users::send_link_action(
+        &session,
+        &state,
+        &admin,
         UserRef::Guest(id),
-    );
-    let issued = match state
-        .op(move |conn| services::users::issue_link(conn, &org, &actor, &user, purpose))
-        .await
-    {
-        Ok(issued) => issued,
-        Err(e @ OpError::Invalid { .. }) => {
-            page::flash(&session, "error", e.to_string());
-            return Ok(page::see_other("/guests"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    crate::routes::users::report_sent(&session, &state, &issued).await;
-    Ok(page::see_other("/guests"))
+        &verb,
+        "/guests",
+    )
+    .await
 }
 
 /// `POST /guests/{id}/block` and `/unblock`.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::db::models::UserCredential;
 use crate::db::models::platform::Employee;
-use crate::domain::{EmailAddress, EmployeeId, LinkPurpose, Name, UserRef};
+use crate::domain::{EmailAddress, EmployeeId, Name, UserRef};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::Form;
@@ -301,27 +301,13 @@ pub async fn staff_send_link(
     path: web::Path<(EmployeeId, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, verb) = path.into_inner();
-    let purpose = match verb.as_str() {
-        "invitation" => LinkPurpose::Invitation,
-        "password-reset" => LinkPurpose::Reset,
-        _ => return Err(AppError::NotFound),
-    };
-    let (org, actor, user) = (
-        admin.organization_id.clone(),
-        admin.actor(),
+    crate::routes::users::send_link_action(
+        &session,
+        &state,
+        &admin,
         UserRef::Employee(id),
-    );
-    let issued = match state
-        .op(move |conn| services::users::issue_link(conn, &org, &actor, &user, purpose))
-        .await
-    {
-        Ok(issued) => issued,
-        Err(e @ OpError::Invalid { .. }) => {
-            page::flash(&session, "error", e.to_string());
-            return Ok(page::see_other("/staff"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    crate::routes::users::report_sent(&session, &state, &issued).await;
-    Ok(page::see_other("/staff"))
+        &verb,
+        "/staff",
+    )
+    .await
 }

@@ -11,12 +11,13 @@ use serde::Deserialize;
 
 use crate::clock;
 use crate::db::models::Organization;
-use crate::domain::{LinkPurpose, Password};
+use crate::domain::{LinkPurpose, NewPasswordError, Password, UserRef};
 use crate::email::messages;
 use crate::error::AppError;
-use crate::routes::extract;
+use crate::routes::extract::{self, FullAdmin};
 use crate::routes::form::{Form, Query};
 use crate::routes::page::{self, Layout, Nav};
+use crate::services::OpError;
 use crate::services::users::{self, IssuedLink};
 use crate::state::AppState;
 
@@ -44,15 +45,43 @@ pub async fn send_link(state: &AppState, issued: &IssuedLink) -> Result<(), Stri
             link: link.as_str(),
             expires: &expires,
             reset: issued.purpose == LinkPurpose::Reset,
-            employee: matches!(issued.recipient.user, crate::domain::UserRef::Employee(_)),
+            employee: matches!(issued.recipient.user, UserRef::Employee(_)),
         },
     )
     .map_err(|e| e.to_string())?;
     state.mailer.send(&email).await.map_err(|e| e.to_string())
 }
 
+/// The console action behind **Send invitation** and **Reset password**
+/// (`verb`: `invitation` or `password-reset`): makes the link, emails it, and
+/// goes back to `back` with how it went.
+pub async fn send_link_action(
+    session: &Session,
+    state: &AppState,
+    admin: &FullAdmin,
+    user: UserRef,
+    verb: &str,
+    back: &str,
+) -> Result<HttpResponse, AppError> {
+    let purpose = match verb {
+        "invitation" => LinkPurpose::Invitation,
+        "password-reset" => LinkPurpose::Reset,
+        _ => return Err(AppError::NotFound),
+    };
+    let (org, actor) = (admin.organization_id.clone(), admin.actor());
+    match state
+        .op(move |conn| users::issue_link(conn, &org, &actor, &user, purpose))
+        .await
+    {
+        Ok(issued) => report_sent(session, state, &issued).await,
+        Err(e @ OpError::Invalid { .. }) => page::flash(session, "error", e.to_string()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(page::see_other(back))
+}
+
 /// Sends the link's email and tells the admin how it went, on the next page.
-pub async fn report_sent(session: &Session, state: &AppState, issued: &IssuedLink) {
+async fn report_sent(session: &Session, state: &AppState, issued: &IssuedLink) {
     let what = match issued.purpose {
         LinkPurpose::Invitation => "A sign-in invitation",
         LinkPurpose::Reset => "A password reset link",
@@ -186,28 +215,32 @@ pub async fn set_password(
     let Some((link, recipient)) = found else {
         return unusable(&session);
     };
-    let mut errors = Errors::default();
-    let empty = SecretString::from("");
-    let raw = form.password.unwrap_or_else(|| empty.clone());
-    let password = Password::parse_for(raw.clone(), &[&recipient.email, &recipient.name])
-        .map_err(|e| errors.password = Some(e.to_string()))
-        .ok();
-    if password.is_some()
-        && raw.expose_secret() != form.confirm.as_ref().unwrap_or(&empty).expose_secret()
-    {
-        errors.confirm = Some("The two passwords differ.".to_owned());
-    }
-    let (Some(password), None) = (password, errors.confirm.as_ref()) else {
-        return page::render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &PasswordPage {
-                layout: Layout::new(&session, None, Nav::None, "Choose your password")?,
-                token,
-                name: recipient.name,
-                reset: link.purpose() == LinkPurpose::Reset,
-                errors,
-            },
-        );
+    let context = [recipient.email.as_str(), recipient.name.as_str()];
+    let password = Password::parse_confirmed(form.password, form.confirm.as_ref(), &context);
+    let password = match password {
+        Ok(p) => p,
+        Err(e) => {
+            let errors = match e {
+                NewPasswordError::Password(e) => Errors {
+                    password: Some(e.to_string()),
+                    ..Errors::default()
+                },
+                NewPasswordError::Confirm(e) => Errors {
+                    confirm: Some(e.to_string()),
+                    ..Errors::default()
+                },
+            };
+            return page::render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &PasswordPage {
+                    layout: Layout::new(&session, None, Nav::None, "Choose your password")?,
+                    token,
+                    name: recipient.name,
+                    reset: link.purpose() == LinkPurpose::Reset,
+                    errors,
+                },
+            );
+        }
     };
     let hash = state.hasher.hash(password.expose()).await?;
     let meta = extract::actor(&req, None, "");
@@ -220,7 +253,7 @@ pub async fn set_password(
             name: recipient.name,
         }),
         // Used or expired while the form was open (or by a second submission).
-        Err(crate::services::OpError::Invalid { .. }) => unusable(&session),
+        Err(OpError::Invalid { .. }) => unusable(&session),
         Err(e) => Err(e.into()),
     }
 }
