@@ -52,6 +52,17 @@ fn visitor() -> reqwest::Client {
     client_with(Arc::new(Jar::default()))
 }
 
+/// The status of opening `link` in `client`.
+async fn opened(app: &TestApp, client: &reqwest::Client, link: &str) -> u16 {
+    client
+        .get(app.url(link))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Opens the link and submits the form with these passwords.
 async fn choose_password(
     app: &TestApp,
@@ -251,16 +262,7 @@ async fn links_expire_after_a_day_and_die_when_the_employee_leaves() {
     app.post_form(&format!("/staff/{id}/invitation"), &[]).await;
     let link = last_link(&app);
     let employee = visitor();
-    assert_eq!(
-        employee
-            .get(app.url(&link))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(opened(&app, &employee, &link).await, 200);
     // A day later.
     {
         use diesel::prelude::*;
@@ -276,31 +278,13 @@ async fn links_expire_after_a_day_and_die_when_the_employee_leaves() {
             .await
             .unwrap();
     }
-    assert_eq!(
-        employee
-            .get(app.url(&link))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        404
-    );
+    assert_eq!(opened(&app, &employee, &link).await, 404);
 
     // A fresh link dies when the employee leaves, and no new one is sent.
     app.post_form(&format!("/staff/{id}/invitation"), &[]).await;
     let fresh = last_link(&app);
     app.post_form(&format!("/staff/{id}/left"), &[]).await;
-    assert_eq!(
-        employee
-            .get(app.url(&fresh))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        404
-    );
+    assert_eq!(opened(&app, &employee, &fresh).await, 404);
     let sent = outbox(&app).len();
     app.post_form(&format!("/staff/{id}/invitation"), &[]).await;
     assert!(
@@ -497,16 +481,7 @@ async fn a_guest_is_invited_reset_and_blocked() {
     app.post_form(&format!("/guests/{lia}/block"), &[]).await;
     let page = app.get_html("/guests", 200).await;
     assert!(page.contains("Blocked") && page.contains("Unblock"));
-    assert_eq!(
-        guest
-            .get(app.url(&reset))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        404
-    );
+    assert_eq!(opened(&app, &guest, &reset).await, 404);
     let sent = outbox(&app).len();
     app.post_form(&format!("/guests/{lia}/invitation"), &[])
         .await;
