@@ -21,6 +21,13 @@ pub fn from_offset(t: OffsetDateTime) -> Timestamp {
     PrimitiveDateTime::new(t.date(), t.time())
 }
 
+/// The instant `seconds` after the Unix epoch (a JWT's `exp`), if representable.
+pub fn from_unix(seconds: i64) -> Option<Timestamp> {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .map(from_offset)
+}
+
 /// The stored form back as an instant.
 pub fn to_offset(t: Timestamp) -> OffsetDateTime {
     t.assume_utc()

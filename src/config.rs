@@ -451,6 +451,12 @@ impl Settings {
         format!("{base}{path}")
     }
 
+    /// The issuer of access tokens (their `iss`): the public URL, without a
+    /// trailing slash.
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
     /// Where emails are written when no mail server is configured.
     pub fn outbox_dir(&self) -> PathBuf {
         self.data_dir.join("outbox")

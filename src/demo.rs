@@ -134,6 +134,7 @@ fn insert_resources(conn: &mut DbConn, org: &OrgId, now: Timestamp) -> diesel::Q
             source: "console".to_owned(),
             created_by_app_id: None,
             created_by_key_id: None,
+            created_by_user: None,
             created_at: now,
             updated_at: now,
             cancelled_at: None,

@@ -106,6 +106,7 @@ impl From<OpError> for AppError {
     fn from(e: OpError) -> Self {
         match (e.kind(), e) {
             (_, OpError::Db(db)) => db.into(),
+            (_, OpError::Internal(why)) => Self::Internal(why),
             (Kind::NotFound, _) => Self::NotFound,
             (Kind::Invalid, e) => Self::Invalid(e.to_string()),
             (Kind::Conflict | Kind::Database, e) => Self::Conflict(e.to_string()),

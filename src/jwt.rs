@@ -10,6 +10,7 @@
 //!   (RFC 9068 §4, RFC 7519 §4.1.4), with no leeway.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,6 +24,12 @@ use crate::secrets::{SealingKey, random_bytes, random_token};
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// The only algorithm issued and accepted.
 pub const ALGORITHM: &str = "EdDSA";
+
+/// The audience of the access tokens `issuer` issues: its API (RFC 9068 §3,
+/// the resource the token is for).
+pub fn audience(issuer: &str) -> String {
+    format!("{issuer}/api")
+}
 
 /// An access token's claims (RFC 9068 §2.2, plus Keyward's own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +68,10 @@ pub enum TokenError {
     /// Past its `exp`.
     #[error("the access token has expired")]
     Expired,
+    /// Well formed, but signed by a key this set does not hold (yet): the
+    /// caller may read the published keys again.
+    #[error("the access token's signing key is unknown")]
+    UnknownKey,
 }
 
 /// The sealing context of a signing key's private half: bound to its kid.
@@ -120,6 +131,32 @@ impl Signer {
     }
 }
 
+/// The signing keys opened so far, by kid: a key is unsealed once per process,
+/// not once per token.
+#[derive(Debug, Default)]
+pub struct Signers {
+    opened: Mutex<HashMap<String, Arc<Signer>>>,
+}
+
+impl Signers {
+    /// The signer of the key `kid` sealed as `sealed`; `None` when it does not
+    /// open under this server's secret key.
+    pub fn get(&self, kid: &str, sealed: &str, sealing: &SealingKey) -> Option<Arc<Signer>> {
+        if let Some(signer) = self.opened.lock().ok()?.get(kid) {
+            return Some(Arc::clone(signer));
+        }
+        let signer = Arc::new(Signer::open(kid, sealed, sealing)?);
+        if let Ok(mut opened) = self.opened.lock() {
+            // A handful of keys in a server's life: rotations are rare.
+            if opened.len() > 64 {
+                opened.clear();
+            }
+            opened.insert(kid.to_owned(), Arc::clone(&signer));
+        }
+        Some(signer)
+    }
+}
+
 /// The published public keys, by kid, with their organization.
 #[derive(Default)]
 pub struct PublicKeys {
@@ -176,7 +213,7 @@ impl PublicKeys {
             return Err(TokenError::Invalid);
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
-        let (org, key) = self.keys.get(&kid).ok_or(TokenError::Invalid)?;
+        let (org, key) = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);

@@ -145,7 +145,9 @@ impl Application {
         }
 
         let digest_key = master_key.digest_key();
-        let verifier = Arc::new(Verifier::new(db.clone(), digest_key.clone()).await?);
+        let issuer = settings.issuer();
+        let verifier =
+            Arc::new(Verifier::new(db.clone(), digest_key.clone(), issuer.clone()).await?);
         let mailer = Arc::new(
             Mailer::from_settings(&settings).map_err(|e| StartupError::Other(e.to_string()))?,
         );
@@ -155,6 +157,8 @@ impl Application {
             hasher,
             digest_key,
             sealing_key: master_key.sealing_key(),
+            signers: crate::jwt::Signers::default(),
+            issuer,
             verifier,
             mailer,
             instance_id: random_token::<9>(),
@@ -352,7 +356,8 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Periodic cleanup: lapsed sessions, the sign-in throttle's leftovers.
+/// Periodic cleanup: lapsed sessions, the sign-in throttle's leftovers, the
+/// tokens' leftovers.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
@@ -376,6 +381,13 @@ async fn housekeeping(state: web::Data<AppState>) {
             .await;
         if let Err(e) = tidied {
             tracing::warn!(error = %e, "sign-in throttle cleanup failed");
+        }
+        // Sealed successors past their grace, lapsed revocations, old sign-ins.
+        let tidied = state
+            .op(|conn| crate::services::tokens::tidy(conn, clock::now()))
+            .await;
+        if let Err(e) = tidied {
+            tracing::warn!(error = %e, "token cleanup failed");
         }
     }
 }

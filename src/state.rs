@@ -14,8 +14,10 @@ use crate::auth::{PasswordHasher, Verifier};
 use crate::config::Settings;
 use crate::db::{Db, DbConn, DbError, write_tx};
 use crate::email::Mailer;
+use crate::jwt::Signers;
 use crate::secrets::{DigestKey, KeyFileError, MasterKey, SealingKey};
-use crate::services::OpError;
+use crate::services::tokens::Issuer;
+use crate::services::{self, OpError};
 
 /// Shared by every handler, behind `web::Data`.
 #[derive(Debug)]
@@ -32,6 +34,8 @@ pub struct AppState {
     pub digest_key: DigestKey,
     /// Seals what the database keeps encrypted (token signing keys).
     pub sealing_key: SealingKey,
+    /// The token signing keys opened so far.
+    pub signers: Signers,
     /// The credential check of `/api`.
     pub verifier: Arc<Verifier>,
     /// Sends emails (SMTP or the outbox folder).
@@ -40,21 +44,41 @@ pub struct AppState {
     pub instance_id: String,
     /// How many refused requests of one address are audited a minute.
     pub refusals: crate::telemetry::Limiter,
+    /// The `iss` of access tokens: the public URL without a trailing slash.
+    pub issuer: String,
 }
 
 impl AppState {
-    /// Runs a state change (a `services` function) in one write transaction; after
-    /// it commits, this instance's credential cache is refreshed at once (others
-    /// follow within a poll of the credentials version).
+    /// Runs a state change (a `services` function) in one write transaction;
+    /// after it commits, if it moved a credentials or tokens version, this
+    /// instance's credential cache is refreshed at once (others follow within
+    /// a poll of the versions).
     pub async fn op<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut DbConn) -> Result<T, OpError> + Send + 'static,
     ) -> Result<T, OpError> {
-        let result = self.db.run(move |conn| write_tx(conn, f)).await;
-        if result.is_ok() {
+        let (value, moved) = self
+            .db
+            .run(move |conn| {
+                services::take_moved();
+                write_tx(conn, f).map(|value| (value, services::take_moved()))
+            })
+            .await?;
+        if moved {
             self.verifier.refresh().await;
         }
-        result
+        Ok(value)
+    }
+
+    /// What issuing access tokens needs: the signing keys, the sealing and
+    /// digest keys, and the issuer (the public URL).
+    pub fn token_issuer(&self) -> Issuer<'_> {
+        Issuer {
+            signers: &self.signers,
+            sealing: &self.sealing_key,
+            digest_key: &self.digest_key,
+            issuer: &self.issuer,
+        }
     }
 
     /// Runs a read (model functions) on a pooled connection, off the async workers.

@@ -59,6 +59,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         cancelled_at -> Nullable<Timestamp>,
+        created_by_user -> Nullable<Text>,
     }
 }
 
@@ -182,6 +183,7 @@ diesel::table! {
         refresh_token_days -> Integer,
         refresh_idle_days -> Integer,
         refresh_grace_seconds -> Integer,
+        tokens_version -> BigInt,
     }
 }
 

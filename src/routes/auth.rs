@@ -222,12 +222,12 @@ pub async fn login(
                 .op(move |conn| {
                     services::sign_in::succeeded(
                         conn,
-                        &signed_in,
                         &email,
                         ip.as_deref(),
                         &actor,
                         clock::now(),
-                    )
+                    )?;
+                    services::admins::signed_in(conn, &signed_in, &actor)
                 })
                 .await?;
             auth::sign_in(&session, &admin)?;

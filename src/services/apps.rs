@@ -5,6 +5,7 @@ use serde_json::json;
 use super::{Diff, OpError, audit};
 use crate::clock;
 use crate::db::DbConn;
+use crate::db::models::token::TokenFamily;
 use crate::db::models::{Action, Actor, ApiKey, App, AppDetails, AppStatus, Target, WizardStep};
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{AppId, OrgId};
@@ -327,14 +328,22 @@ pub fn set_active(
             Action::AppInactivated,
         ),
     };
-    App::set_status(conn, app_id, to, clock::now())?;
+    let now = clock::now();
+    App::set_status(conn, app_id, to, now)?;
+    // Inactivating an app ends its users' sign-ins for good: activated again,
+    // its keys work again, and its users sign in again.
+    let ended = if to == AppStatus::Inactive {
+        TokenFamily::revoke_app(conn, app_id, "app_inactivated", now)?
+    } else {
+        0
+    };
     audit(
         conn,
         organization_id,
         actor,
         action,
         Target::app(&app),
-        json!({ "status": { "from": from.as_str(), "to": to.as_str() } }),
+        json!({ "status": { "from": from.as_str(), "to": to.as_str() }, "sessions_ended": ended }),
     )
 }
 
@@ -350,6 +359,7 @@ pub fn delete(
     if ApiKey::count_for_app(conn, app_id)? > 0 {
         return Err(OpError::AppHasKeys);
     }
+    TokenFamily::delete_of_app(conn, app_id)?;
     App::delete(conn, app_id)?;
     audit(
         conn,

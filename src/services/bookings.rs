@@ -54,11 +54,14 @@ pub fn booking_source(source: SourceApp) -> &'static str {
     }
 }
 
-/// Who books: the app and key of the request's credential.
+/// Who books: the app and key of the request's credential, or the app and
+/// the user of an access token.
 #[derive(Debug, Clone)]
 pub struct Booker {
     pub app_id: AppId,
     pub key_id: Option<KeyId>,
+    /// The signed-in user (`employee:<id>`, `guest:<id>`) of an access token.
+    pub user: Option<String>,
     pub source: SourceApp,
 }
 
@@ -183,6 +186,7 @@ pub fn book(
         created_at: now,
         updated_at: now,
         cancelled_at: None,
+        created_by_user: booker.user.clone(),
     };
     Appointment::insert(conn, &appointment)?;
     Ok(appointment)

@@ -19,12 +19,15 @@ pub mod security;
 pub mod sign_in;
 pub mod signing_keys;
 pub mod staff;
+pub mod tokens;
 pub mod users;
+
+use std::cell::Cell;
 
 use serde_json::{Map, Value, json};
 
 use crate::db::DbError;
-use crate::db::models::{Action, Actor, AuditEvent, NewAuditEvent, Target};
+use crate::db::models::{Action, Actor, AuditEvent, Invalidates, NewAuditEvent, Target};
 use crate::domain::OrgId;
 
 /// Why an operation was refused. Each refusal has a stable machine-readable
@@ -80,6 +83,10 @@ pub enum OpError {
     /// The database.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Something that cannot happen with a sound configuration (a signing
+    /// key that does not open): logged, answered as an internal error.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// What kind of refusal an [`OpError`] is, for the surfaces to map to a status.
@@ -119,6 +126,7 @@ impl OpError {
             Self::AppointmentCancelled => "appointment_cancelled",
             Self::NotFound => "not_found",
             Self::Db(_) => "database_error",
+            Self::Internal(_) => "internal_error",
         }
     }
 
@@ -145,7 +153,7 @@ impl OpError {
             | Self::SlotTaken
             | Self::AppointmentCancelled => Kind::Conflict,
             Self::NotFound => Kind::NotFound,
-            Self::Db(_) => Kind::Database,
+            Self::Db(_) | Self::Internal(_) => Kind::Database,
         }
     }
 }
@@ -154,6 +162,19 @@ impl From<diesel::result::Error> for OpError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Db(DbError::Query(e))
     }
+}
+
+thread_local! {
+    /// Whether a change run on this thread moved a version (see [`take_moved`]).
+    static MOVED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a change run on this thread since the last call moved the
+/// organization's credentials or tokens version; clears it. The runner of a
+/// change asks this on the thread that ran it, to refresh its credential
+/// cache only when something that passes `/api` may have changed.
+pub fn take_moved() -> bool {
+    MOVED.with(|moved| moved.replace(false))
 }
 
 /// Records `action` by `actor` on `target` in the current transaction. A change
@@ -178,8 +199,16 @@ pub(crate) fn audit(
         },
         crate::clock::now(),
     )?;
-    if action.affects_credentials() {
-        crate::db::models::Organization::bump_credentials(conn, organization_id)?;
+    match action.invalidates() {
+        Invalidates::Credentials => {
+            crate::db::models::Organization::bump_credentials(conn, organization_id)?;
+            MOVED.with(|moved| moved.set(true));
+        }
+        Invalidates::Tokens => {
+            crate::db::models::Organization::bump_tokens(conn, organization_id)?;
+            MOVED.with(|moved| moved.set(true));
+        }
+        Invalidates::Nothing => {}
     }
     Ok(())
 }

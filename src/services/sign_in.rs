@@ -1,6 +1,8 @@
 //! Sign-in attempts and their throttle (NIST SP 800-63B-4 §3.2.2, rate limiting):
 //! every attempt is reserved before its password is checked, counted per account
-//! and per client address, with growing delays and a hard limit.
+//! and per client address, with growing delays and a hard limit. An account is
+//! an admin of the console or an app's user (an employee or a guest signing in
+//! through the token endpoint); a client address counts the attempts of both.
 //!
 //! The order matters. [`reserve`] runs in a write transaction, locks the
 //! subjects' rows, refuses while a delay is owed, and otherwise counts the
@@ -23,7 +25,104 @@ use crate::clock::Timestamp;
 use crate::db::DbConn;
 use crate::db::models::sign_in_throttle::ThrottleRow;
 use crate::db::models::{Action, Actor, Admin, Organization, Target};
-use crate::domain::{EmailAddress, OrgId};
+use crate::domain::{AppId, EmailAddress, LoginUserType, OrgId};
+
+/// Whose password an attempt tries.
+#[derive(Debug, Clone)]
+pub enum Account {
+    /// An admin of the console, by email.
+    Admin(EmailAddress),
+    /// An app's user of an organization, by the email typed as username.
+    User {
+        /// The organization.
+        org: OrgId,
+        /// Employee or guest: the app's Login User Type.
+        user_type: LoginUserType,
+        /// The username.
+        email: EmailAddress,
+        /// The app the attempt came through, for the audit trail only.
+        app_id: Option<AppId>,
+    },
+}
+
+impl From<&EmailAddress> for Account {
+    fn from(email: &EmailAddress) -> Self {
+        Self::Admin(email.clone())
+    }
+}
+
+impl Account {
+    /// The throttle row's subject: `account:<email>` for an admin,
+    /// `user:<org>:<type>:<email>` for an app's user.
+    fn subject(&self) -> String {
+        match self {
+            Self::Admin(email) => format!("account:{}", email.as_str()),
+            Self::User {
+                org,
+                user_type,
+                email,
+                ..
+            } => format!("user:{org}:{}:{}", user_type.as_str(), email.as_str()),
+        }
+    }
+
+    /// The account a subject names.
+    fn from_subject(subject: &str) -> Option<Self> {
+        if let Some(email) = subject.strip_prefix("account:") {
+            return EmailAddress::parse(email).ok().map(Self::Admin);
+        }
+        let mut parts = subject.strip_prefix("user:")?.splitn(3, ':');
+        let (org, user_type, email) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(Self::User {
+            org: OrgId::from(org),
+            user_type: LoginUserType::parse(user_type).ok()?,
+            email: EmailAddress::parse(email).ok()?,
+            app_id: None,
+        })
+    }
+
+    /// The organization its attempts are recorded in: an admin's own, or the
+    /// installation's first when no admin has that email.
+    fn organization(&self, conn: &mut DbConn) -> Result<OrgId, OpError> {
+        Ok(match self {
+            Self::Admin(email) => match Admin::find_by_email(conn, email.as_str())? {
+                Some(admin) => admin.organization_id,
+                None => Organization::the_one(conn)?.id,
+            },
+            Self::User { org, .. } => org.clone(),
+        })
+    }
+
+    /// What the audit records name.
+    fn target(&self) -> Target {
+        match self {
+            Self::Admin(email) => Target {
+                kind: Some("admin"),
+                label: Some(email.as_str().to_owned()),
+                ..Target::default()
+            },
+            Self::User {
+                user_type,
+                email,
+                app_id,
+                ..
+            } => Target {
+                kind: Some("user"),
+                label: Some(format!("{} ({})", email.as_str(), user_type.as_str())),
+                app_id: app_id.clone(),
+                ..Target::default()
+            },
+        }
+    }
+
+    /// The action of a refused password.
+    fn failure(&self) -> Action {
+        match self {
+            Self::Admin(_) => Action::SignInFailed,
+            Self::User { .. } => Action::UserSignInFailed,
+        }
+    }
+}
 
 /// Failures an account may have in a window before the delay starts.
 pub const ACCOUNT_FREE_FAILURES: i32 = 5;
@@ -61,10 +160,6 @@ fn delay(failures: i32, free: i32) -> Option<Duration> {
     ))
 }
 
-fn account_subject(email: &EmailAddress) -> String {
-    format!("account:{}", email.as_str())
-}
-
 fn ip_subject(ip: &str) -> String {
     format!("ip:{ip}")
 }
@@ -84,29 +179,12 @@ fn owed(row: &ThrottleRow, free: i32, now: Timestamp) -> Option<i64> {
     (wait > 0).then_some(wait)
 }
 
-/// The organization an attempt on `email` is recorded in: the account's, or the
-/// installation's first when no account has that email.
-fn organization_of(conn: &mut DbConn, email: &EmailAddress) -> Result<OrgId, OpError> {
-    Ok(match Admin::find_by_email(conn, email.as_str())? {
-        Some(admin) => admin.organization_id,
-        None => Organization::the_one(conn)?.id,
-    })
-}
-
-fn admin_target(email: &EmailAddress) -> Target {
-    Target {
-        kind: Some("admin"),
-        label: Some(email.as_str().to_owned()),
-        ..Target::default()
-    }
-}
-
 /// Records the refusals of `row` as one audit summary, when a minute has passed
 /// since the last one (or `force`).
 fn summarise(
     conn: &mut DbConn,
     row: &mut ThrottleRow,
-    email: &EmailAddress,
+    account: &Account,
     actor: &Actor,
     now: Timestamp,
     force: bool,
@@ -117,13 +195,13 @@ fn summarise(
     if row.refused == 0 || !(due || force) {
         return Ok(());
     }
-    let org = organization_of(conn, email)?;
+    let org = account.organization(conn)?;
     audit(
         conn,
         &org,
         actor,
         Action::SignInThrottled,
-        admin_target(email),
+        account.target(),
         json!({
             "refused": row.refused,
             "locked": row.locked_at.is_some(),
@@ -134,17 +212,18 @@ fn summarise(
     Ok(())
 }
 
-/// Reserves an attempt at `email` from `ip`: refused while a delay is owed or
-/// the account is locked, else counted as a failure until [`succeeded`] says
-/// otherwise. Call inside a write transaction.
+/// Reserves an attempt at `account` from `ip`: refused while a delay is owed
+/// or the account is locked, else counted as a failure until [`succeeded`]
+/// says otherwise. Call inside a write transaction.
 pub fn reserve(
     conn: &mut DbConn,
-    email: &EmailAddress,
+    account: impl Into<Account>,
     ip: Option<&str>,
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Verdict, OpError> {
-    let mut account = ThrottleRow::load_for_update(conn, &account_subject(email), now)?;
+    let who = account.into();
+    let mut account = ThrottleRow::load_for_update(conn, &who.subject(), now)?;
     let mut address = match ip {
         Some(ip) => Some(ThrottleRow::load_for_update(conn, &ip_subject(ip), now)?),
         None => None,
@@ -175,7 +254,7 @@ pub fn reserve(
         }
     } else {
         account.refused += 1;
-        summarise(conn, &mut account, email, actor, now, false)?;
+        summarise(conn, &mut account, &who, actor, now, false)?;
     }
     for row in std::iter::once(&mut account).chain(address.as_mut()) {
         row.updated_at = now;
@@ -185,17 +264,17 @@ pub fn reserve(
 }
 
 /// The reserved attempt was right: the account's counts start over (the
-/// address keeps its other failures), and the sign-in is recorded.
+/// address keeps its other failures). The caller records the sign-in.
 pub fn succeeded(
     conn: &mut DbConn,
-    admin: &Admin,
-    email: &EmailAddress,
+    account: impl Into<Account>,
     ip: Option<&str>,
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(), OpError> {
-    let mut account = ThrottleRow::load_for_update(conn, &account_subject(email), now)?;
-    summarise(conn, &mut account, email, actor, now, true)?;
+    let who = account.into();
+    let mut account = ThrottleRow::load_for_update(conn, &who.subject(), now)?;
+    summarise(conn, &mut account, &who, actor, now, true)?;
     let reset = ThrottleRow {
         refused_reported_at: account.refused_reported_at,
         ..ThrottleRow::fresh(&account.subject, now)
@@ -208,27 +287,28 @@ pub fn succeeded(
         address.updated_at = now;
         address.save(conn)?;
     }
-    super::admins::signed_in(conn, admin, actor)
+    Ok(())
 }
 
 /// The reserved attempt was wrong: recorded, and at the hard limit the account
 /// is locked (and that audited too).
 pub fn failed(
     conn: &mut DbConn,
-    email: &EmailAddress,
+    account: impl Into<Account>,
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(), OpError> {
-    let org = organization_of(conn, email)?;
+    let who = account.into();
+    let org = who.organization(conn)?;
     audit(
         conn,
         &org,
         actor,
-        Action::SignInFailed,
-        admin_target(email),
+        who.failure(),
+        who.target(),
         json!({ "reason": "incorrect email or password" }),
     )?;
-    let mut account = ThrottleRow::load_for_update(conn, &account_subject(email), now)?;
+    let mut account = ThrottleRow::load_for_update(conn, &who.subject(), now)?;
     if account.consecutive_failures >= ACCOUNT_HARD_LIMIT && account.locked_at.is_none() {
         account.locked_at = Some(now);
         account.updated_at = now;
@@ -238,51 +318,82 @@ pub fn failed(
             &org,
             actor,
             Action::AccountLocked,
-            admin_target(email),
+            who.target(),
             json!({ "consecutive_failures": account.consecutive_failures }),
         )?;
     }
     Ok(())
 }
 
-/// Whether the account of `email` is locked.
-pub fn is_locked(conn: &mut DbConn, email: &EmailAddress) -> Result<bool, OpError> {
-    Ok(ThrottleRow::find(conn, &account_subject(email))?
+/// An app user's sign-in with a username that cannot name any account (not
+/// an email address): recorded as a failure, with what was typed (clipped).
+pub fn refused_username(
+    conn: &mut DbConn,
+    org: &OrgId,
+    typed: &str,
+    actor: &Actor,
+) -> Result<(), OpError> {
+    audit(
+        conn,
+        org,
+        actor,
+        Action::UserSignInFailed,
+        Target {
+            kind: Some("user"),
+            label: Some(typed.chars().take(100).collect()),
+            ..Target::default()
+        },
+        json!({ "reason": "the username is not an email address" }),
+    )
+}
+
+/// Whether `account` is locked.
+pub fn is_locked(conn: &mut DbConn, account: impl Into<Account>) -> Result<bool, OpError> {
+    Ok(ThrottleRow::find(conn, &account.into().subject())?
         .is_some_and(|r| r.locked_at.is_some() || r.consecutive_failures >= ACCOUNT_HARD_LIMIT))
 }
 
-/// Unlocks the account of `email` and forgets its failures; false when it was
-/// not locked. Audited.
-pub fn unlock(conn: &mut DbConn, email: &EmailAddress, actor: &Actor) -> Result<bool, OpError> {
-    let was_locked = is_locked(conn, email)?;
-    ThrottleRow::delete(conn, &account_subject(email))?;
+/// Unlocks `account` and forgets its failures; false when it was not locked.
+/// Audited.
+pub fn unlock(
+    conn: &mut DbConn,
+    account: impl Into<Account>,
+    actor: &Actor,
+) -> Result<bool, OpError> {
+    let who = account.into();
+    let was_locked = is_locked(conn, who.clone())?;
+    ThrottleRow::delete(conn, &who.subject())?;
     if was_locked {
-        let org = organization_of(conn, email)?;
+        let org = who.organization(conn)?;
         audit(
             conn,
             &org,
             actor,
             Action::AccountUnlocked,
-            admin_target(email),
+            who.target(),
             json!({}),
         )?;
     }
     Ok(was_locked)
 }
 
+/// Forgets an app user's failures once they have a new password (set
+/// through a one-time link): the hard lock of a user ends there, with no
+/// command to run.
+pub fn forget(conn: &mut DbConn, account: impl Into<Account>) -> Result<(), OpError> {
+    ThrottleRow::delete(conn, &account.into().subject())?;
+    Ok(())
+}
+
 /// Housekeeping: reports the refusals no later attempt summarised, and forgets
 /// subjects idle for a week that are not locked.
 pub fn tidy(conn: &mut DbConn, now: Timestamp) -> Result<usize, OpError> {
     for mut row in ThrottleRow::with_unreported_refusals(conn)? {
-        if let Some(email) = row
-            .subject
-            .strip_prefix("account:")
-            .and_then(|e| EmailAddress::parse(e).ok())
-        {
+        if let Some(account) = Account::from_subject(&row.subject) {
             summarise(
                 conn,
                 &mut row,
-                &email,
+                &account,
                 &Actor::system("throttle"),
                 now,
                 true,

@@ -12,13 +12,14 @@ use diesel::QueryResult;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::sign_in::Account;
 use super::{OpError, audit};
 use crate::clock::{self, Timestamp};
 use crate::db::DbConn;
 use crate::db::models::login_user::LINK_LIFETIME;
 use crate::db::models::platform::{Employee, Guest};
 use crate::db::models::{Action, Actor, Target, UserCredential, UserLink};
-use crate::domain::{LinkPurpose, OrgId, UserRef};
+use crate::domain::{EmailAddress, LinkPurpose, OrgId, UserRef};
 use crate::secrets::{random_token, sha256_hex};
 
 /// The person a link is for, as the email and the page name them.
@@ -81,9 +82,24 @@ fn standing(conn: &mut DbConn, org: &OrgId, user: &UserRef) -> QueryResult<Stand
     })
 }
 
+/// Whether `user` may sign in now: they exist in the organization, have a
+/// password, are not blocked and, an employee, have not left. The credential
+/// check asks this of every access token it has not cached.
+pub fn may_sign_in(conn: &mut DbConn, org: &OrgId, user: &UserRef) -> QueryResult<bool> {
+    let usable = UserCredential::find(conn, org, user)?
+        .is_some_and(|c| c.has_password() && c.blocked_at.is_none());
+    if !usable {
+        return Ok(false);
+    }
+    Ok(match user {
+        UserRef::Employee(id) => Employee::find(conn, org, id)?.is_some_and(|e| e.active),
+        UserRef::Guest(id) => Guest::find(conn, org, id)?.is_some(),
+    })
+}
+
 /// The user's name and email, if they exist in the organization and may sign
 /// in: an employee who left or a blocked guest may not.
-fn recipient(conn: &mut DbConn, org: &OrgId, user: &UserRef) -> Result<Recipient, OpError> {
+pub fn recipient(conn: &mut DbConn, org: &OrgId, user: &UserRef) -> Result<Recipient, OpError> {
     match standing(conn, org, user)? {
         Standing::May(r) => Ok(r),
         Standing::Missing => Err(OpError::NotFound),
@@ -123,6 +139,9 @@ pub fn issue_link(
     purpose: LinkPurpose,
 ) -> Result<IssuedLink, OpError> {
     let recipient = recipient(conn, org, user)?;
+    if let UserRef::Guest(id) = user {
+        check_sign_in_email_free(conn, org, id, &recipient.email)?;
+    }
     let now = clock::now();
     let credential = UserCredential::ensure(conn, org, user, now)?;
     if purpose == LinkPurpose::Invitation && credential.has_password() {
@@ -134,6 +153,7 @@ pub fn issue_link(
     }
     if purpose == LinkPurpose::Reset {
         UserCredential::set_password(conn, &credential.subject, None, now)?;
+        super::tokens::end_sign_ins(conn, user, "password_reset")?;
     }
     let token = random_token::<32>();
     let expires_at = now + LINK_LIFETIME;
@@ -219,6 +239,18 @@ pub fn set_password(
         return Err(link_unusable());
     }
     UserCredential::set_password(conn, &link.subject, Some(password_hash), now)?;
+    // A new password ends a lock of the sign-in throttle.
+    if let Ok(email) = EmailAddress::parse(&recipient.email) {
+        super::sign_in::forget(
+            conn,
+            Account::User {
+                org: link.organization_id.clone(),
+                user_type: recipient.user.user_type(),
+                email,
+                app_id: None,
+            },
+        )?;
+    }
     let actor = Actor {
         id: None,
         label: format!(
@@ -240,6 +272,66 @@ pub fn set_password(
     Ok(recipient)
 }
 
+/// An app set a new guest's password as it added them through the API (the
+/// write-only `password` attribute). The email must not be one another guest
+/// signs in with: a sign-in by email must name one guest.
+pub fn set_password_by_app(
+    conn: &mut DbConn,
+    org: &OrgId,
+    guest: &Guest,
+    password_hash: &str,
+    actor: &Actor,
+) -> Result<(), OpError> {
+    let email = guest.email.clone().ok_or_else(|| {
+        OpError::invalid(
+            "email_missing",
+            "email",
+            "A guest with a password signs in with their email: send email too.",
+        )
+    })?;
+    check_sign_in_email_free(conn, org, &guest.id, &email)?;
+    let user = UserRef::Guest(guest.id.clone());
+    let now = clock::now();
+    let credential = UserCredential::ensure(conn, org, &user, now)?;
+    UserCredential::set_password(conn, &credential.subject, Some(password_hash), now)?;
+    let recipient = Recipient {
+        user,
+        name: format!("{} {}", guest.first_name, guest.last_name),
+        email,
+    };
+    audit(
+        conn,
+        org,
+        actor,
+        Action::UserPasswordSet,
+        target(&recipient),
+        json!({ "through": "api" }),
+    )
+}
+
+/// No other guest of the organization signs in with `email` (has a password).
+pub fn check_sign_in_email_free(
+    conn: &mut DbConn,
+    org: &OrgId,
+    guest: &crate::domain::GuestId,
+    email: &str,
+) -> Result<(), OpError> {
+    for other in Guest::with_email(conn, org, email)? {
+        if &other.id == guest {
+            continue;
+        }
+        let user = UserRef::Guest(other.id);
+        if UserCredential::find(conn, org, &user)?.is_some_and(|c| c.has_password()) {
+            return Err(OpError::invalid(
+                "email_in_use",
+                "email",
+                "Another guest signs in with this email: a guest signs in by email, so it must be theirs alone.",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Blocks a guest from signing in (their links end too), or lets them again.
 pub fn set_guest_blocked(
     conn: &mut DbConn,
@@ -258,6 +350,7 @@ pub fn set_guest_blocked(
     UserCredential::set_blocked(conn, &credential.subject, blocked.then_some(now), now)?;
     if blocked {
         UserLink::cancel_for(conn, &credential.subject)?;
+        super::tokens::end_sign_ins(conn, &user, "user_blocked")?;
     }
     let recipient = Recipient {
         user,
@@ -278,8 +371,46 @@ pub fn set_guest_blocked(
     )
 }
 
-/// Ends an employee's unused links when they leave.
+/// An employee left: their links, their password and every sign-in end for
+/// good (coming back, they need a new invitation).
 pub(crate) fn employee_left(conn: &mut DbConn, user: &UserRef) -> Result<(), OpError> {
     UserLink::cancel_for(conn, &user.subject())?;
+    UserCredential::set_password(conn, &user.subject(), None, clock::now())?;
+    super::tokens::end_sign_ins(conn, user, "user_left")?;
     Ok(())
+}
+
+/// A user changed their own password (with their current one and a valid
+/// access token of the sign-in `current`): the new hash is stored, and every
+/// other sign-in of theirs ends. The actor is the user.
+pub fn change_password(
+    conn: &mut DbConn,
+    org: &OrgId,
+    user: &UserRef,
+    current: &str,
+    password_hash: &str,
+    actor: &Actor,
+) -> Result<usize, OpError> {
+    let recipient = match standing(conn, org, user)? {
+        Standing::May(r) => r,
+        _ => return Err(OpError::NotFound),
+    };
+    let now = clock::now();
+    UserCredential::set_password(conn, &user.subject(), Some(password_hash), now)?;
+    let ended = crate::db::models::token::TokenFamily::revoke_subject_except(
+        conn,
+        &user.subject(),
+        current,
+        "password_changed",
+        now,
+    )?;
+    audit(
+        conn,
+        org,
+        actor,
+        Action::UserPasswordChanged,
+        target(&recipient),
+        json!({ "other_sessions_ended": ended }),
+    )?;
+    Ok(ended)
 }

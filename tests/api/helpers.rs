@@ -314,21 +314,30 @@ impl TestApp {
             .unwrap_or_default()
     }
 
-    /// Another instance on the same database and data folder (same secret key).
+    /// Another instance on the same database and data folder (same secret
+    /// key), behind the same public URL, as instances behind one load
+    /// balancer are (the issuer of access tokens).
     pub async fn sibling(&self) -> TestApp {
+        let mut settings = self.next_settings();
+        settings.public_url = self.state.settings.public_url.clone();
+        spawn_on(Arc::clone(&self.data), settings).await
+    }
+
+    /// The settings of another instance on the same data.
+    fn next_settings(&self) -> Settings {
         let mut settings = test_settings(&self.data);
         settings.session_idle = self.state.settings.session_idle;
         settings.session_max = self.state.settings.session_max;
         settings.smtp_url = self.state.settings.smtp_url.clone();
         settings.trusted_proxies = self.state.settings.trusted_proxies.clone();
-        spawn_on(Arc::clone(&self.data), settings).await
+        settings
     }
 
     /// Stops this instance and starts a new one on the same data, keeping the
     /// client's cookies.
     pub async fn restart(self) -> TestApp {
         self.handle.stop(true).await;
-        let mut next = self.sibling().await;
+        let mut next = spawn_on(Arc::clone(&self.data), self.next_settings()).await;
         next.jar = Arc::clone(&self.jar);
         next.client = client_with(Arc::clone(&self.jar));
         next
@@ -427,13 +436,27 @@ impl TestApp {
         apikey: &[&str],
         jwt: &[&str],
     ) -> CreatedApp {
+        self.create_app_for("guest", name, source_app, apikey, jwt)
+            .await
+    }
+
+    /// Runs the whole wizard for an app whose users are `user_type`
+    /// (`guest` or `employee`).
+    pub async fn create_app_for(
+        &self,
+        user_type: &str,
+        name: &str,
+        source_app: &str,
+        apikey: &[&str],
+        jwt: &[&str],
+    ) -> CreatedApp {
         let response = self
             .post_form(
                 "/apps/new",
                 &[
                     ("name", name),
                     ("uri", "https://example.com"),
-                    ("login_user_type", "guest"),
+                    ("login_user_type", user_type),
                     ("source_app", source_app),
                     ("op", "next"),
                 ],

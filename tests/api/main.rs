@@ -7,6 +7,7 @@
     reason = "tests fail loudly on the unexpected"
 )]
 
+mod access_tokens;
 mod alerts;
 mod api_auth;
 mod apps;

@@ -9,10 +9,10 @@ use reqwest::cookie::Jar;
 
 use crate::helpers::{TestApp, client_with, csrf_in, html_unescape, location, spawn_app};
 
-const NEW_PASSWORD: &str = "violet kettle sings at dawn";
+pub const NEW_PASSWORD: &str = "violet kettle sings at dawn";
 
 /// Adds an employee through the Staff page and returns their id.
-async fn add_employee(app: &TestApp, name: &str, email: &str) -> String {
+pub async fn add_employee(app: &TestApp, name: &str, email: &str) -> String {
     let response = app
         .post_form("/staff", &[("name", name), ("email", email)])
         .await;
@@ -48,7 +48,7 @@ pub fn last_link(app: &TestApp) -> String {
 }
 
 /// A browser of its own: the employee, who is not signed in to the console.
-fn visitor() -> reqwest::Client {
+pub fn visitor() -> reqwest::Client {
     client_with(Arc::new(Jar::default()))
 }
 
@@ -64,7 +64,7 @@ async fn opened(app: &TestApp, client: &reqwest::Client, link: &str) -> u16 {
 }
 
 /// Opens the link and submits the form with these passwords.
-async fn choose_password(
+pub async fn choose_password(
     app: &TestApp,
     client: &reqwest::Client,
     link: &str,
@@ -360,7 +360,7 @@ async fn only_full_access_admins_send_links() {
 }
 
 /// Adds guests straight to the database (as an app would through the API).
-async fn add_guests(app: &TestApp, guests: &[(&str, &str, Option<&str>)]) -> Vec<String> {
+pub async fn add_guests(app: &TestApp, guests: &[(&str, &str, Option<&str>)]) -> Vec<String> {
     use keyward::db::models::platform::Guest;
     let org = app.org_id().await;
     let rows: Vec<Guest> = guests

@@ -1,11 +1,13 @@
 //! The verifier's memory and how far it may be trusted.
 //!
 //! Verified keys are kept by the keyed digest of their secret (never the
-//! plaintext), unknown digests too. Every entry carries the generation it was
-//! read in; the generation moves whenever an organization's credentials version
-//! moves (polled four times a second) or this instance made a change, so a stale
-//! entry is never used. The cache is trusted only while the last successful poll
-//! is at most a second old.
+//! plaintext), verified access tokens by the keyed digest of their text, and
+//! unknown digests too. Every entry carries the generation it was read in; the
+//! generation moves whenever an organization's credentials version moves
+//! (polled four times a second), so a stale entry is never used. Tokens carry a
+//! second generation, which also moves with the tokens version: revoking a
+//! sign-in or changing a password drops the verified tokens, not the keys. The
+//! cache is trusted only while the last successful poll is at most a second old.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -23,7 +25,21 @@ pub const FRESHNESS: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct OrgFlags {
     version: AtomicI64,
+    tokens_version: AtomicI64,
     external_connectivity: AtomicBool,
+}
+
+/// What one poll reads of an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgState {
+    /// The organization.
+    pub id: OrgId,
+    /// Moves when what passes may have changed (keys, apps, features).
+    pub credentials_version: i64,
+    /// Moves when which access tokens pass may have changed.
+    pub tokens_version: i64,
+    /// The feature switch.
+    pub external_connectivity: bool,
 }
 
 impl OrgFlags {
@@ -33,10 +49,12 @@ impl OrgFlags {
     }
 }
 
-/// A verified key, as cached.
+/// A verified key or access token, as cached.
 #[derive(Debug)]
 pub struct Entry {
     pub generation: u64,
+    /// For an access token, the token generation it was read in.
+    pub token_generation: Option<u64>,
     pub grant: Arc<Grant>,
     pub standing: Standing,
     pub org: Arc<OrgFlags>,
@@ -50,6 +68,7 @@ pub struct Cache {
     positive: quick_cache::sync::Cache<[u8; 32], Arc<Entry>>,
     negative: quick_cache::sync::Cache<[u8; 32], u64>,
     generation: AtomicU64,
+    token_generation: AtomicU64,
     orgs: Mutex<HashMap<OrgId, Arc<OrgFlags>>>,
     started: Instant,
     last_poll_ok_ms: AtomicI64,
@@ -72,6 +91,9 @@ impl Cache {
             positive: quick_cache::sync::Cache::new(capacity),
             negative: quick_cache::sync::Cache::new(capacity),
             generation: AtomicU64::new(0),
+            // Ahead of the signing keys the verifier reads at start (0): the
+            // first unknown kid reads them again at once.
+            token_generation: AtomicU64::new(1),
             orgs: Mutex::new(HashMap::new()),
             started: Instant::now(),
             last_poll_ok_ms: AtomicI64::new(i64::MIN / 2),
@@ -88,31 +110,53 @@ impl Cache {
         self.generation.load(Ordering::SeqCst)
     }
 
+    /// The current token generation: token entries of another are stale.
+    pub fn token_generation(&self) -> u64 {
+        self.token_generation.load(Ordering::SeqCst)
+    }
+
     /// Makes every entry stale.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Takes in a successful poll: each organization's credentials version and
-    /// feature switch. A version that moved makes every entry stale.
-    pub fn polled(&self, states: &[(OrgId, i64, bool)]) {
-        let mut moved = false;
+    /// Makes every access token entry stale.
+    pub fn invalidate_tokens(&self) {
+        self.token_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Takes in a successful poll: each organization's versions and feature
+    /// switch. A credentials version that moved makes every entry stale; a
+    /// tokens version, every access token entry.
+    pub fn polled(&self, states: &[OrgState]) {
+        let (mut moved, mut tokens_moved) = (false, false);
         if let Ok(mut orgs) = self.orgs.lock() {
-            for (id, version, connectivity) in states {
-                let flags = orgs.entry(id.clone()).or_insert_with(|| {
+            for state in states {
+                let flags = orgs.entry(state.id.clone()).or_insert_with(|| {
                     Arc::new(OrgFlags {
-                        version: AtomicI64::new(*version),
-                        external_connectivity: AtomicBool::new(*connectivity),
+                        version: AtomicI64::new(state.credentials_version),
+                        tokens_version: AtomicI64::new(state.tokens_version),
+                        external_connectivity: AtomicBool::new(state.external_connectivity),
                     })
                 });
                 flags
                     .external_connectivity
-                    .store(*connectivity, Ordering::SeqCst);
-                moved |= flags.version.swap(*version, Ordering::SeqCst) != *version;
+                    .store(state.external_connectivity, Ordering::SeqCst);
+                moved |= flags
+                    .version
+                    .swap(state.credentials_version, Ordering::SeqCst)
+                    != state.credentials_version;
+                tokens_moved |= flags
+                    .tokens_version
+                    .swap(state.tokens_version, Ordering::SeqCst)
+                    != state.tokens_version;
             }
         }
         if moved {
             self.invalidate();
+        }
+        if tokens_moved {
+            self.invalidate_tokens();
         }
         self.last_poll_ok_ms
             .store(self.elapsed_ms(), Ordering::SeqCst);
@@ -143,11 +187,17 @@ impl Cache {
         }
     }
 
-    /// The fresh entry of a digest, if any.
-    pub fn known(&self, digest: &[u8; 32], generation: u64) -> Option<Arc<Entry>> {
-        self.positive
-            .get(digest)
-            .filter(|e| e.generation == generation)
+    /// The fresh entry of a digest, if any: read in `generation` and, for an
+    /// access token, in `token_generation`.
+    pub fn known(
+        &self,
+        digest: &[u8; 32],
+        generation: u64,
+        token_generation: u64,
+    ) -> Option<Arc<Entry>> {
+        self.positive.get(digest).filter(|e| {
+            e.generation == generation && e.token_generation.is_none_or(|t| t == token_generation)
+        })
     }
 
     /// Whether the digest is known not to be a key, in this generation.
@@ -155,9 +205,13 @@ impl Cache {
         self.negative.get(digest) == Some(generation)
     }
 
-    /// Remembers a verified key, unless a change committed while it was read.
+    /// Remembers a verified credential, unless a change committed while it was read.
     pub fn remember(&self, digest: [u8; 32], entry: &Arc<Entry>) {
-        if self.generation() == entry.generation {
+        if self.generation() == entry.generation
+            && entry
+                .token_generation
+                .is_none_or(|t| t == self.token_generation())
+        {
             self.positive.insert(digest, Arc::clone(entry));
         }
     }

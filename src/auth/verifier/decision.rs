@@ -5,16 +5,30 @@
 //! The checks run in the order PRODUCT.md lists them, so the answer names the
 //! first failing reason: the key is active, not expired, its app is active, the
 //! organization's `external_connectivity` feature is on (else 402), and the key
-//! holds the route's permission (else 403).
+//! holds the route's permission (else 403). An access token is judged by the
+//! same rules in the same order, with its own words: revoked instead of
+//! inactive, `token_expired`, and `insufficient_scope` (RFC 6750 §3.1).
 
 use super::grant::Denial;
 use crate::clock::Timestamp;
 use crate::domain::scopes::{Permission, PermissionSet};
 
+/// Which kind of credential a standing is of: it names the refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An API key.
+    Key,
+    /// An access token.
+    Token,
+}
+
 /// What the decision needs to know of a credential, as cached.
 #[derive(Debug, Clone)]
 pub struct Standing {
-    /// The key's Active switch.
+    /// A key or a token.
+    pub kind: Kind,
+    /// The key's Active switch; for a token, that neither it, its sign-in nor
+    /// its user's sign-in was revoked.
     pub active: bool,
     /// When the key stops working, if ever.
     pub expires_at: Option<Timestamp>,
@@ -32,11 +46,21 @@ pub fn decide(
     required: Option<Permission>,
     now: Timestamp,
 ) -> Result<(), Denial> {
+    let token = standing.kind == Kind::Token;
     if !standing.active {
-        return Err(Denial::KeyInactive);
+        return Err(if token {
+            Denial::TokenRevoked
+        } else {
+            Denial::KeyInactive
+        });
     }
+    // RFC 7519 §4.1.4: not accepted on or after its expiry, with no leeway.
     if standing.expires_at.is_some_and(|t| t <= now) {
-        return Err(Denial::KeyExpired);
+        return Err(if token {
+            Denial::TokenExpired
+        } else {
+            Denial::KeyExpired
+        });
     }
     if !standing.app_active {
         return Err(Denial::AppInactive);
@@ -47,7 +71,11 @@ pub fn decide(
     if let Some(p) = required
         && !standing.permissions.contains(p)
     {
-        return Err(Denial::InsufficientPermission(p));
+        return Err(if token {
+            Denial::InsufficientScope(p)
+        } else {
+            Denial::InsufficientPermission(p)
+        });
     }
     Ok(())
 }
@@ -63,6 +91,7 @@ mod tests {
 
     fn standing() -> Standing {
         Standing {
+            kind: Kind::Key,
             active: true,
             expires_at: Some(datetime!(2026-12-01 12:00)),
             app_active: true,
@@ -87,6 +116,7 @@ mod tests {
     fn the_first_failing_check_names_the_refusal() {
         let now = datetime!(2026-11-01 00:00);
         let all_wrong = Standing {
+            kind: Kind::Key,
             active: false,
             expires_at: Some(now),
             app_active: false,
@@ -126,5 +156,35 @@ mod tests {
         );
         assert_eq!(decide(&s, true, None, now), Ok(()));
         assert_eq!(decide(&standing(), true, Some(read()), now), Ok(()));
+    }
+
+    #[test]
+    fn a_token_is_refused_in_its_own_words() {
+        let now = datetime!(2026-11-01 00:00);
+        let token = Standing {
+            kind: Kind::Token,
+            active: true,
+            expires_at: Some(now + time::Duration::minutes(15)),
+            app_active: true,
+            permissions: PermissionSet::from_stored("services:read"),
+        };
+        assert_eq!(
+            decide(&token, true, Some(read()), now),
+            Err(Denial::InsufficientScope(read()))
+        );
+        assert_eq!(
+            decide(&token, true, None, now + time::Duration::minutes(15)),
+            Err(Denial::TokenExpired)
+        );
+        let revoked = Standing {
+            active: false,
+            ..token.clone()
+        };
+        assert_eq!(decide(&revoked, true, None, now), Err(Denial::TokenRevoked));
+        let app_off = Standing {
+            app_active: false,
+            ..token
+        };
+        assert_eq!(decide(&app_off, true, None, now), Err(Denial::AppInactive));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use crate::db::models::{ApiKey, App};
 use crate::domain::scopes::{Permission, PermissionSet};
-use crate::domain::{AppId, KeyId, OrgId, SourceApp};
+use crate::domain::{AppId, KeyId, OrgId, SourceApp, UserRef};
 
 /// Why a request is refused. Each has a stable code for the JSON:API error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,16 @@ pub enum Denial {
     PaymentRequired,
     /// The key lacks the route's permission (403).
     InsufficientPermission(Permission),
+    /// A bearer token that is not a valid access token of this server:
+    /// malformed, forged, altered, or of another issuer (401).
+    InvalidToken,
+    /// The access token has expired (401).
+    TokenExpired,
+    /// The access token, its sign-in or its user's sign-in was revoked (401).
+    TokenRevoked,
+    /// The access token's scope lacks the route's permission (403,
+    /// RFC 6750 §3.1 `insufficient_scope`).
+    InsufficientScope(Permission),
     /// Too many failed attempts from this client (429).
     TooManyFailures,
     /// The database cannot be reached to check an uncached key (503).
@@ -40,6 +50,19 @@ pub enum Principal {
     ApiKey {
         /// The key's id.
         key_id: KeyId,
+    },
+    /// An access token of an app's user.
+    User {
+        /// The employee or guest.
+        user: UserRef,
+        /// The sign-in (token family) the token belongs to: its `sid`.
+        family_id: String,
+        /// The token's `jti`.
+        jti: String,
+        /// The token's `exp`, seconds since the epoch.
+        expires: i64,
+        /// The token's `iat`.
+        issued: i64,
     },
 }
 
@@ -87,10 +110,36 @@ impl Grant {
         }
     }
 
+    /// The grant of an access token of `app`, with the permissions it holds now.
+    pub fn for_user(
+        organization_id: OrgId,
+        app: &App,
+        principal: Principal,
+        permissions: PermissionSet,
+    ) -> Self {
+        Self {
+            organization_id,
+            app_id: app.id.clone(),
+            principal,
+            permissions,
+            source_app: app.source(),
+            derived: OnceLock::new(),
+        }
+    }
+
     /// The API key's id, when the credential is one.
     pub fn key_id(&self) -> Option<&KeyId> {
         match &self.principal {
             Principal::ApiKey { key_id } => Some(key_id),
+            Principal::User { .. } => None,
+        }
+    }
+
+    /// The signed-in user, when the credential is an access token.
+    pub fn user(&self) -> Option<&UserRef> {
+        match &self.principal {
+            Principal::User { user, .. } => Some(user),
+            Principal::ApiKey { .. } => None,
         }
     }
 

@@ -1,14 +1,20 @@
 //! Finding a key in the database by its public id and checking its secret's
-//! digest, in constant time.
+//! digest, in constant time; and what the database says of a verified access
+//! token (its sign-in, its app, its user).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use super::cache::{Entry, OrgFlags};
-use super::decision::Standing;
-use super::grant::Grant;
+use super::decision::{Kind, Standing};
+use super::grant::{Grant, Principal};
+use crate::clock;
+use crate::db::models::token::TokenFamily;
 use crate::db::models::{ApiKey, App, AppStatus};
 use crate::db::{Db, DbError};
+use crate::domain::scopes::PermissionSet;
+use crate::domain::{AppId, OrgId, UserRef};
+use crate::jwt::AccessClaims;
 use crate::secrets::{constant_time_eq, hex};
 
 /// The key with `public_id` whose stored digest is `digest`, with its app; `None`
@@ -36,8 +42,10 @@ pub fn entry(key: &ApiKey, app: &App, org: Arc<OrgFlags>, generation: u64) -> En
     let permissions = key.permission_set();
     Entry {
         generation,
+        token_generation: None,
         grant: Arc::new(Grant::for_key(key, app, permissions.clone())),
         standing: Standing {
+            kind: Kind::Key,
             active: key.active,
             expires_at: key.expires_at,
             app_active: app.status() == AppStatus::Active,
@@ -46,4 +54,99 @@ pub fn entry(key: &ApiKey, app: &App, org: Arc<OrgFlags>, generation: u64) -> En
         org,
         queued_use: AtomicI64::new(i64::MIN),
     }
+}
+
+/// What the database says of a verified access token: its app, its sign-in,
+/// whether it was revoked by its `jti`, and whether its user may still sign in.
+#[derive(Debug)]
+pub struct TokenFacts {
+    /// The token's app.
+    pub app: App,
+    /// The sign-in the token belongs to.
+    pub family: TokenFamily,
+    /// Revoked one by one (RFC 7009).
+    pub jti_revoked: bool,
+    /// The user exists, has a password and is neither blocked nor gone.
+    pub user_may_sign_in: bool,
+}
+
+/// The facts of the token with these (verified) claims; `None` when its app,
+/// sign-in or organization is gone.
+pub async fn find_token(db: &Db, claims: &AccessClaims) -> Result<Option<TokenFacts>, DbError> {
+    let (org, app_id, sid, jti, sub) = (
+        OrgId::from(claims.org_id.clone()),
+        AppId::from(claims.client_id.as_str()),
+        claims.sid.clone(),
+        claims.jti.clone(),
+        claims.sub.clone(),
+    );
+    db.run(move |conn| -> Result<Option<TokenFacts>, DbError> {
+        let Some(app) = App::find(conn, &org, &app_id)? else {
+            return Ok(None);
+        };
+        let Some(family) = TokenFamily::find(conn, &sid)? else {
+            return Ok(None);
+        };
+        let jti_revoked = crate::db::models::token::access_token_revoked(conn, &jti)?;
+        let user_may_sign_in = match UserRef::from_subject(&sub) {
+            Some(user) => crate::services::users::may_sign_in(conn, &org, &user)?,
+            None => false,
+        };
+        Ok(Some(TokenFacts {
+            app,
+            family,
+            jti_revoked,
+            user_may_sign_in,
+        }))
+    })
+    .await
+}
+
+/// The cache entry of a verified access token, read in these generations.
+/// The token holds at most its app's JWT permissions of now (they may have
+/// been narrowed since it was issued).
+pub fn token_entry(
+    claims: &AccessClaims,
+    facts: &TokenFacts,
+    org: Arc<OrgFlags>,
+    generations: (u64, u64),
+) -> Option<Entry> {
+    let user = UserRef::from_subject(&claims.sub)?;
+    let expires = clock::from_unix(claims.exp)?;
+    let family = &facts.family;
+    let live = family.revoked_at.is_none()
+        && family.subject == claims.sub
+        && family.app_id.as_str() == claims.client_id
+        && family.organization_id.as_str() == claims.org_id
+        && !facts.jti_revoked
+        && facts.user_may_sign_in
+        && facts.app.user_type() == user.user_type();
+    let permissions =
+        PermissionSet::from_stored(&claims.scope).intersection(&facts.app.jwt_permissions());
+    let principal = Principal::User {
+        user,
+        family_id: claims.sid.clone(),
+        jti: claims.jti.clone(),
+        expires: claims.exp,
+        issued: claims.iat,
+    };
+    Some(Entry {
+        generation: generations.0,
+        token_generation: Some(generations.1),
+        grant: Arc::new(Grant::for_user(
+            family.organization_id.clone(),
+            &facts.app,
+            principal,
+            permissions.clone(),
+        )),
+        standing: Standing {
+            kind: Kind::Token,
+            active: live,
+            expires_at: Some(expires),
+            app_active: facts.app.status() == AppStatus::Active,
+            permissions,
+        },
+        org,
+        queued_use: AtomicI64::new(i64::MIN),
+    })
 }

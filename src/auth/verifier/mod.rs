@@ -1,10 +1,16 @@
 //! The one decision for every external request: does this credential allow this
 //! permission now?
 //!
-//! Its parts: [`cache`] (verified keys by digest, and how far the cache may be
-//! trusted), [`lookup`] (the database read when a key is not cached),
-//! [`decision`] (the rules, a pure function of the entry and the time) and
-//! [`failures`] (clients sending bad credentials are told to wait).
+//! Its parts: [`cache`] (verified keys and access tokens by digest, and how far
+//! the cache may be trusted), [`lookup`] (the database read when a credential
+//! is not cached), [`decision`] (the rules, a pure function of the entry and
+//! the time) and [`failures`] (clients sending bad credentials are told to wait).
+//!
+//! An access token is verified offline first (its signature against the
+//! published keys, its issuer, audience and expiry: `crate::jwt`), then what
+//! only the database knows is read once (its sign-in and user not revoked, its
+//! app's status and permissions now) and cached like a key, never past its
+//! `exp` and dropped at once by a revocation (the tokens version).
 //!
 //! Speed without staleness: every change that can affect the answer bumps its
 //! organization's `credentials_version` in the same transaction; the instance
@@ -18,6 +24,7 @@
 //! with many failures is told to wait (429).
 
 pub mod cache;
+pub mod clients;
 pub mod decision;
 pub mod failures;
 pub mod grant;
@@ -26,21 +33,25 @@ pub mod lookup;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderMap;
+use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 
-use self::cache::{Cache, Entry};
+use self::cache::{Cache, Entry, OrgState};
+use self::clients::{ClientDenial, Clients};
 use self::failures::Failures;
 pub use self::grant::{Denial, Grant, Principal};
 use super::credentials::{self, Credential, CredentialError};
 use crate::clock::{self, Timestamp};
+use crate::db::models::token::SigningKey;
 use crate::db::models::{ApiKey, Organization};
 use crate::db::{Db, DbError};
 use crate::domain::KeyId;
 use crate::domain::scopes::Permission;
+use crate::jwt::{self, AccessClaims, PublicKeys, TokenError};
 use crate::secrets::DigestKey;
 
 /// How often each instance polls the credentials versions.
@@ -49,12 +60,27 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// Cache lookups of the database running at once.
 const CONCURRENT_LOOKUPS: usize = 16;
+/// How often an unknown `kid` may make the published keys be read again.
+const KEYS_RELOAD_EVERY: Duration = Duration::from_secs(1);
 
+/// The published token signing keys, as last read.
+#[derive(Debug)]
+struct KeySet {
+    keys: PublicKeys,
+    /// The token generation they were read in: a rotation moves it.
+    token_generation: u64,
+    loaded: Instant,
+}
 /// Verifies external credentials; one per server, shared by its workers.
 pub struct Verifier {
     db: Db,
     digest_key: DigestKey,
+    issuer: String,
+    audience: String,
+    keys: RwLock<Arc<KeySet>>,
+    keys_reload: tokio::sync::Mutex<()>,
     cache: Cache,
+    clients: Clients,
     failures: Failures,
     lookups: Semaphore,
     throttled_lookups: Semaphore,
@@ -90,13 +116,24 @@ fn header_denial(e: CredentialError) -> Denial {
     }
 }
 
+const INVALID_TOKEN: Denial = Denial::InvalidToken;
+
 impl Verifier {
-    /// A verifier with every organization's state read once now.
-    pub async fn new(db: Db, digest_key: DigestKey) -> Result<Self, DbError> {
+    /// A verifier with every organization's state and the published token
+    /// signing keys read once now. Access tokens must come from `issuer`.
+    pub async fn new(db: Db, digest_key: DigestKey, issuer: String) -> Result<Self, DbError> {
+        // Generation 0, behind the cache's first: the first unknown kid (the
+        // key made at first start) reads the keys again at once.
+        let keys = Self::read_keys(&db, 0).await?;
         let verifier = Self {
             db,
             digest_key,
+            audience: jwt::audience(&issuer),
+            issuer,
+            keys: RwLock::new(Arc::new(keys)),
+            keys_reload: tokio::sync::Mutex::new(()),
             cache: Cache::new(100_000),
+            clients: Clients::new(10_000),
             failures: Failures::new(100_000),
             lookups: Semaphore::new(CONCURRENT_LOOKUPS),
             throttled_lookups: Semaphore::new(2),
@@ -111,11 +148,16 @@ impl Verifier {
         self.cache.invalidate();
     }
 
-    /// After a change made by this instance: drops the cache and reads the new
-    /// state (the feature switches among it) at once, not at the next poll.
+    /// After a change made by this instance: reads the versions and the
+    /// feature switches at once, not at the next poll, so what the change made
+    /// stale (every change that can alter what passes moves a version in its
+    /// own transaction) is dropped before the change is answered. A change that
+    /// moved nothing (a token refreshed, say) keeps the cache.
     pub async fn refresh(&self) {
-        self.invalidate();
         if let Err(e) = self.poll().await {
+            // Not knowing what moved, drop everything.
+            self.invalidate();
+            self.cache.invalidate_tokens();
             crate::warn_limited!("credentials_refresh", error = %e, "credentials refresh failed");
         }
     }
@@ -128,6 +170,19 @@ impl Verifier {
             .await
         {
             Ok(states) => {
+                let states: Vec<OrgState> = states
+                    .into_iter()
+                    .map(
+                        |(id, credentials_version, tokens_version, external_connectivity)| {
+                            OrgState {
+                                id,
+                                credentials_version,
+                                tokens_version,
+                                external_connectivity,
+                            }
+                        },
+                    )
+                    .collect();
                 self.cache.polled(&states);
                 Ok(())
             }
@@ -160,18 +215,17 @@ impl Verifier {
             }
             denial
         };
-        let key = match credential {
-            Ok(Credential::ApiKey(key)) => key,
-            // No access token has been issued by this version: none can be valid.
-            Ok(Credential::AccessToken(_)) => {
-                return Err(refuse(Denial::InvalidCredentials(
-                    "The access token is not valid.",
-                )));
+        let entry = match credential {
+            Ok(Credential::ApiKey(key)) => {
+                let digest = self.digest_key.digest_bytes(key.secret());
+                self.lookup(&digest, key.public_id(), throttled).await
+            }
+            Ok(Credential::AccessToken(token)) => {
+                self.lookup_token(token.expose_secret(), throttled).await
             }
             Err(denial) => return Err(refuse(denial)),
         };
-        let digest = self.digest_key.digest_bytes(key.secret());
-        let entry = match self.lookup(&digest, key.public_id(), throttled).await {
+        let entry = match entry {
             Ok(entry) => entry,
             // A database fault is not the client's failure: never counted.
             Err(Denial::Unavailable) => return Err(Denial::Unavailable),
@@ -188,6 +242,194 @@ impl Verifier {
         Ok(Arc::clone(&entry.grant))
     }
 
+    /// The app whose Application ID and Secret these are (an OAuth client,
+    /// RFC 6749 §2.3.1): remembered once checked, so only a new or a wrong
+    /// secret costs an argon2 check, in a sign-in's hashing slot.
+    pub async fn authenticate_client(
+        &self,
+        hasher: &crate::auth::PasswordHasher,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Arc<crate::db::models::App>, ClientDenial> {
+        let typed = secret.to_owned();
+        let check = |stored: Option<String>| async move {
+            let mut slot = hasher
+                .sign_in_slot()
+                .await
+                .map_err(|_| ClientDenial::Busy)?;
+            match slot.check(&typed, stored).await {
+                Ok(checked) => Ok(checked.matches),
+                Err(crate::auth::password::HashError::Busy) => Err(ClientDenial::Busy),
+                Err(e) => {
+                    tracing::error!(error = %e, "an app secret could not be checked");
+                    Ok(false)
+                }
+            }
+        };
+        let state = (self.cache.generation(), self.cache.trusted());
+        self.clients
+            .authenticate(&self.db, &self.digest_key, state, client_id, secret, check)
+            .await
+    }
+
+    /// Counts a failed attempt of `client` (a wrong client secret, say)
+    /// toward the per-address limit that the API's credentials share.
+    pub fn note_failure(&self, client: Option<IpAddr>) {
+        self.failures.note(client);
+    }
+
+    /// Whether `client` has used up this minute's failed attempts.
+    pub fn too_many_failures(&self, client: Option<IpAddr>) -> bool {
+        self.failures.too_many(client)
+    }
+
+    /// The grant of an access token presented outside the `Authorization`
+    /// header (introspection, RFC 7662): the same decision, with no
+    /// permission asked and no failure counted against the caller.
+    pub async fn check_access_token(&self, token: &str) -> Result<Arc<Grant>, Denial> {
+        let entry = self.lookup_token(token, false).await?;
+        decision::decide(
+            &entry.standing,
+            entry.org.external_connectivity(),
+            None,
+            clock::now(),
+        )?;
+        Ok(Arc::clone(&entry.grant))
+    }
+
+    /// The verified claims of an access token this server signed, whatever
+    /// its sign-in's standing: `Err(Expired)` once past its `exp`.
+    pub async fn token_claims(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let now = clock::now().assume_utc().unix_timestamp();
+        let set = self.key_set();
+        match set.keys.verify(token, &self.issuer, &self.audience, now) {
+            Err(TokenError::UnknownKey) => {
+                let set = self.reload_keys(&set).await;
+                set.keys.verify(token, &self.issuer, &self.audience, now)
+            }
+            // A retired key stays published until every token it signed has
+            // expired, so a key read earlier never verifies a token it
+            // should not: only a new kid calls for a new read.
+            other => other,
+        }
+    }
+
+    fn key_set(&self) -> Arc<KeySet> {
+        self.keys
+            .read()
+            .map(|set| Arc::clone(&set))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    async fn read_keys(db: &Db, token_generation: u64) -> Result<KeySet, DbError> {
+        let published = db
+            .run(|conn| SigningKey::published(conn, clock::now()).map_err(DbError::from))
+            .await?;
+        let keys = PublicKeys::new(published.iter().map(|k| {
+            (
+                k.kid.as_str(),
+                k.organization_id.as_str(),
+                k.public_key.as_str(),
+            )
+        }));
+        Ok(KeySet {
+            keys,
+            token_generation,
+            loaded: Instant::now(),
+        })
+    }
+
+    /// Reads the published keys again after a token named an unknown kid:
+    /// once for all the requests that found `seen` wanting; at once after a
+    /// rotation (it moves the token generation), else at most once a second,
+    /// so a flood of forged kids costs no more than that.
+    async fn reload_keys(&self, seen: &Arc<KeySet>) -> Arc<KeySet> {
+        let _one_at_a_time = self.keys_reload.lock().await;
+        let current = self.key_set();
+        let generation = self.cache.token_generation();
+        if !Arc::ptr_eq(&current, seen)
+            || (current.token_generation == generation
+                && current.loaded.elapsed() < KEYS_RELOAD_EVERY)
+        {
+            return current;
+        }
+        match Self::read_keys(&self.db, generation).await {
+            Ok(set) => {
+                let set = Arc::new(set);
+                if let Ok(mut keys) = self.keys.write() {
+                    *keys = Arc::clone(&set);
+                }
+                set
+            }
+            Err(e) => {
+                crate::warn_limited!("signing_keys", error = %e, "the token signing keys could not be read");
+                current
+            }
+        }
+    }
+
+    /// The cache entry of an access token: from the cache, or verified and
+    /// looked up now. Expired and invalid tokens are refused before the
+    /// database is asked.
+    async fn lookup_token(&self, token: &str, throttled: bool) -> Result<Arc<Entry>, Denial> {
+        let digest = self.digest_key.digest_bytes(token);
+        let (generation, token_generation) =
+            (self.cache.generation(), self.cache.token_generation());
+        if self.cache.trusted() {
+            if let Some(entry) = self.cache.known(&digest, generation, token_generation) {
+                return Ok(entry);
+            }
+            if self.cache.known_unknown(&digest, generation) {
+                return Err(INVALID_TOKEN);
+            }
+        }
+        let claims = match self.token_claims(token).await {
+            Ok(claims) => claims,
+            Err(TokenError::Expired) => return Err(Denial::TokenExpired),
+            Err(TokenError::UnknownKey) => return Err(INVALID_TOKEN),
+            Err(TokenError::Invalid) => {
+                self.cache.remember_unknown(digest, generation);
+                return Err(INVALID_TOKEN);
+            }
+        };
+        if self.cache.db_down() {
+            return Err(Denial::Unavailable);
+        }
+        let _permit = self.lookup_permit(throttled).await?;
+        let facts = lookup::find_token(&self.db, &claims)
+            .await
+            .map_err(|e| {
+                crate::warn_limited!("token_lookup", error = %e, "access token lookup failed");
+                Denial::Unavailable
+            })?
+            // Its app or sign-in is gone (deleted, or long expired).
+            .ok_or(Denial::TokenRevoked)?;
+        let org = self.cache.org(&facts.family.organization_id);
+        let entry = lookup::token_entry(&claims, &facts, org, (generation, token_generation))
+            .ok_or(INVALID_TOKEN)?;
+        let entry = Arc::new(entry);
+        self.cache.remember(digest, &entry);
+        Ok(entry)
+    }
+
+    /// A turn to read the database: a throttled client gets a small share and
+    /// no wait, others wait up to two seconds.
+    async fn lookup_permit(
+        &self,
+        throttled: bool,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, Denial> {
+        if throttled {
+            self.throttled_lookups
+                .try_acquire()
+                .map_err(|_| Denial::TooManyFailures)
+        } else {
+            tokio::time::timeout(Duration::from_secs(2), self.lookups.acquire())
+                .await
+                .map_err(|_| Denial::Unavailable)?
+                .map_err(|_| Denial::Unavailable)
+        }
+    }
+
     /// The cache entry of a key, from the cache or the database. A throttled
     /// client's uncached keys are looked up only a few at a time.
     async fn lookup(
@@ -198,7 +440,7 @@ impl Verifier {
     ) -> Result<Arc<Entry>, Denial> {
         let generation = self.cache.generation();
         if self.cache.trusted() {
-            if let Some(entry) = self.cache.known(digest, generation) {
+            if let Some(entry) = self.cache.known(digest, generation, 0) {
                 return Ok(entry);
             }
             if self.cache.known_unknown(digest, generation) {
@@ -208,18 +450,8 @@ impl Verifier {
         if self.cache.db_down() {
             return Err(Denial::Unavailable);
         }
-        let _permit = if throttled {
-            // A flood of unknown keys from one client must not take every
-            // lookup: it gets a small share, and no wait.
-            self.throttled_lookups
-                .try_acquire()
-                .map_err(|_| Denial::TooManyFailures)?
-        } else {
-            tokio::time::timeout(Duration::from_secs(2), self.lookups.acquire())
-                .await
-                .map_err(|_| Denial::Unavailable)?
-                .map_err(|_| Denial::Unavailable)?
-        };
+        // A flood of unknown keys from one client must not take every lookup.
+        let _permit = self.lookup_permit(throttled).await?;
         let found = lookup::find_key(&self.db, public_id, digest)
             .await
             .map_err(|e| {

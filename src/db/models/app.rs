@@ -193,6 +193,16 @@ impl App {
             .optional()
     }
 
+    /// An app by its Application ID, in any organization: the token endpoint
+    /// learns the organization from the client it authenticates.
+    pub fn find_by_id(conn: &mut DbConn, id: &AppId) -> QueryResult<Option<App>> {
+        apps::table
+            .find(id)
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
     /// The app a creation form made, if it was submitted before.
     pub fn find_by_nonce(conn: &mut DbConn, nonce: &str) -> QueryResult<Option<App>> {
         apps::table

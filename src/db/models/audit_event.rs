@@ -85,6 +85,28 @@ pub enum Action {
     SigningKeyRotated,
     /// How long access and refresh tokens live changed.
     TokenLifetimesChanged,
+    /// A user signed in through an app and got a token pair.
+    UserSignedIn,
+    /// A user's sign-in through an app was refused.
+    UserSignInFailed,
+    /// A user changed their own password: their other sign-ins ended.
+    UserPasswordChanged,
+    /// A sign-in (its refresh and access tokens) or one access token was revoked.
+    TokenRevoked,
+    /// A retired refresh token was presented again: its whole sign-in was
+    /// revoked (RFC 9700 §4.14.2).
+    TokenReuseDetected,
+}
+
+/// What a change makes stale in every instance's cache of verified credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidates {
+    /// Nothing that passes `/api` changed.
+    Nothing,
+    /// Which access tokens pass may have changed; API keys did not.
+    Tokens,
+    /// Which keys and tokens pass may have changed.
+    Credentials,
 }
 
 impl Action {
@@ -125,6 +147,11 @@ impl Action {
         Self::SigningKeyCreated,
         Self::SigningKeyRotated,
         Self::TokenLifetimesChanged,
+        Self::UserSignedIn,
+        Self::UserSignInFailed,
+        Self::UserPasswordChanged,
+        Self::TokenRevoked,
+        Self::TokenReuseDetected,
     ];
 
     /// The stored name.
@@ -165,6 +192,11 @@ impl Action {
             Self::SigningKeyCreated => "signing.key_created",
             Self::SigningKeyRotated => "signing.key_rotated",
             Self::TokenLifetimesChanged => "organization.token_lifetimes_changed",
+            Self::UserSignedIn => "user.signed_in",
+            Self::UserSignInFailed => "user.sign_in_failed",
+            Self::UserPasswordChanged => "user.password_changed",
+            Self::TokenRevoked => "token.revoked",
+            Self::TokenReuseDetected => "token.reuse_detected",
         }
     }
 
@@ -206,33 +238,42 @@ impl Action {
             Self::SigningKeyCreated => "Signing key created",
             Self::SigningKeyRotated => "Signing key rotated",
             Self::TokenLifetimesChanged => "Token lifetimes changed",
+            Self::UserSignedIn => "User signed in",
+            Self::UserSignInFailed => "User sign-in failed",
+            Self::UserPasswordChanged => "User password changed",
+            Self::TokenRevoked => "Sign-in revoked",
+            Self::TokenReuseDetected => "Refresh token reused",
         }
     }
 
-    /// Whether this change can alter which credentials pass: such changes move
-    /// the organization's credentials version, so every instance drops its cache.
-    pub fn affects_credentials(self) -> bool {
-        matches!(
-            self,
+    /// What this change can alter of what passes `/api`: such changes move the
+    /// organization's credentials version (keys and tokens) or tokens version
+    /// (tokens only), so every instance drops what it cached.
+    pub fn invalidates(self) -> Invalidates {
+        match self {
             Self::AppChanged
-                | Self::AppActivated
-                | Self::AppInactivated
-                | Self::AppDeleted
-                | Self::SecretGenerated
-                | Self::KeyCreated
-                | Self::KeyEdited
-                | Self::KeyActivated
-                | Self::KeyInactivated
-                | Self::KeyDeleted
-                | Self::FeaturesChanged
-                | Self::StaffStatusChanged
-                | Self::UserPasswordReset
-                | Self::UserPasswordSet
-                | Self::UserBlocked
-                | Self::UserUnblocked
-                | Self::SigningKeyCreated
-                | Self::SigningKeyRotated
-        )
+            | Self::AppActivated
+            | Self::AppInactivated
+            | Self::AppDeleted
+            | Self::SecretGenerated
+            | Self::KeyCreated
+            | Self::KeyEdited
+            | Self::KeyActivated
+            | Self::KeyInactivated
+            | Self::KeyDeleted
+            | Self::FeaturesChanged => Invalidates::Credentials,
+            Self::StaffStatusChanged
+            | Self::UserPasswordReset
+            | Self::UserPasswordSet
+            | Self::UserBlocked
+            | Self::UserUnblocked
+            | Self::UserPasswordChanged
+            | Self::TokenRevoked
+            | Self::TokenReuseDetected
+            | Self::SigningKeyCreated
+            | Self::SigningKeyRotated => Invalidates::Tokens,
+            _ => Invalidates::Nothing,
+        }
     }
 
     /// Whether a limited admin may see records of this action: not those of
@@ -252,6 +293,10 @@ impl Action {
                 | Self::KeyInactivated
                 | Self::KeyDeleted
                 | Self::AlertFailed
+                | Self::UserSignedIn
+                | Self::UserSignInFailed
+                | Self::TokenRevoked
+                | Self::TokenReuseDetected
         )
     }
 
@@ -521,9 +566,12 @@ impl AuditEvent {
             query = query.filter(audit_events::occurred_at.lt(until));
         }
         if let Some((admin, email)) = &filter.limited_to {
+            // Records about an app (an employee's sign-in through one, say)
+            // belong to the API keys section.
             query = query.filter(
                 audit_events::target_type
                     .eq_any(["organization", "employee"])
+                    .and(audit_events::app_id.is_null())
                     .or(audit_events::actor_id.eq(admin.clone()))
                     .or(audit_events::target_type
                         .eq("admin")

@@ -16,6 +16,6 @@ pub mod token;
 pub use admin::{Admin, NewAdmin, Role};
 pub use api_key::{ApiKey, ApiKeyChanges, KeyStatus, MAX_KEYS_PER_APP, NewApiKey};
 pub use app::{App, AppDetails, AppStatus, WizardStep};
-pub use audit_event::{Action, Actor, AuditEvent, AuditFilter, NewAuditEvent, Target};
+pub use audit_event::{Action, Actor, AuditEvent, AuditFilter, Invalidates, NewAuditEvent, Target};
 pub use login_user::{UserCredential, UserLink};
 pub use organization::Organization;

@@ -40,6 +40,8 @@ pub struct Organization {
     /// A retired refresh token presented again within this many seconds of
     /// its rotation gets the same new pair instead of revoking its family.
     pub refresh_grace_seconds: i32,
+    /// Moves whenever which access tokens pass may have changed.
+    pub tokens_version: i64,
 }
 
 impl Organization {
@@ -68,13 +70,24 @@ impl Organization {
             .map(|_| ())
     }
 
-    /// Every organization's credentials version and external connectivity
-    /// switch: what the credential check polls four times a second.
-    pub fn credentials_states(conn: &mut DbConn) -> QueryResult<Vec<(OrgId, i64, bool)>> {
+    /// Marks that which access tokens pass changed (a sign-in revoked, a
+    /// password changed), in the caller's transaction: every instance drops its
+    /// cache of verified tokens, and keeps its verified keys.
+    pub fn bump_tokens(conn: &mut DbConn, id: &OrgId) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set(organizations::tokens_version.eq(organizations::tokens_version + 1))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Every organization's credentials and tokens versions and external
+    /// connectivity switch: what the credential check polls four times a second.
+    pub fn credentials_states(conn: &mut DbConn) -> QueryResult<Vec<(OrgId, i64, i64, bool)>> {
         organizations::table
             .select((
                 organizations::id,
                 organizations::credentials_version,
+                organizations::tokens_version,
                 organizations::external_connectivity,
             ))
             .load(conn)

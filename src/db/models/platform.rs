@@ -181,6 +181,8 @@ pub struct Appointment {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub cancelled_at: Option<Timestamp>,
+    /// The user who booked it with an access token (`employee:<id>`, `guest:<id>`).
+    pub created_by_user: Option<String>,
 }
 listable!(Appointment, appointments, AppointmentId);
 
@@ -349,6 +351,21 @@ impl Guest {
         query.load(conn)
     }
 
+    /// The organization's guests with this email (guests may share one).
+    pub fn with_email(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        email: &str,
+    ) -> QueryResult<Vec<Guest>> {
+        guests::table
+            .filter(guests::organization_id.eq(organization_id))
+            .filter(guests::email.eq(email))
+            .order(guests::id.asc())
+            .limit(50)
+            .select(Self::as_select())
+            .load(conn)
+    }
+
     /// Replaces a guest's details.
     pub fn update(conn: &mut DbConn, guest: &Guest) -> QueryResult<()> {
         diesel::update(guests::table.find(&guest.id))
@@ -376,6 +393,20 @@ impl Employee {
             ))
             .select(Self::as_select())
             .load(conn)
+    }
+
+    /// The organization's employee with this email, if any.
+    pub fn find_by_email(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        email: &str,
+    ) -> QueryResult<Option<Employee>> {
+        employees::table
+            .filter(employees::organization_id.eq(organization_id))
+            .filter(employees::email.eq(email))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
     }
 
     /// Whether another employee has this email.

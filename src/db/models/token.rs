@@ -180,6 +180,96 @@ impl TokenFamily {
         .execute(conn)
     }
 
+    /// Revokes every live family of a user but `except` (the sign-in that
+    /// asked): how many.
+    pub fn revoke_subject_except(
+        conn: &mut DbConn,
+        subject: &str,
+        except: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            token_families::table
+                .filter(token_families::subject.eq(subject))
+                .filter(token_families::id.ne(except))
+                .filter(token_families::revoked_at.is_null()),
+        )
+        .set((
+            token_families::revoked_at.eq(now),
+            token_families::revoked_reason.eq(reason),
+        ))
+        .execute(conn)
+    }
+
+    /// Revokes every live family of an app: how many.
+    pub fn revoke_app(
+        conn: &mut DbConn,
+        app_id: &AppId,
+        reason: &str,
+        now: Timestamp,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            token_families::table
+                .filter(token_families::app_id.eq(app_id))
+                .filter(token_families::revoked_at.is_null()),
+        )
+        .set((
+            token_families::revoked_at.eq(now),
+            token_families::revoked_reason.eq(reason),
+        ))
+        .execute(conn)
+    }
+
+    /// An app's sign-ins, newest first.
+    pub fn recent_of_app(
+        conn: &mut DbConn,
+        org: &OrgId,
+        app_id: &AppId,
+        limit: i64,
+    ) -> QueryResult<Vec<Self>> {
+        token_families::table
+            .filter(token_families::organization_id.eq(org))
+            .filter(token_families::app_id.eq(app_id))
+            .order((token_families::created_at.desc(), token_families::id.desc()))
+            .limit(limit)
+            .select(Self::as_select())
+            .load(conn)
+    }
+
+    /// Deletes an app's families and their refresh tokens (the app is deleted).
+    pub fn delete_of_app(conn: &mut DbConn, app_id: &AppId) -> QueryResult<usize> {
+        let ids = token_families::table
+            .filter(token_families::app_id.eq(app_id))
+            .select(token_families::id);
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::family_id.eq_any(ids)))
+            .execute(conn)?;
+        diesel::delete(token_families::table.filter(token_families::app_id.eq(app_id)))
+            .execute(conn)
+    }
+
+    /// Forgets the families that ended before `before` (expired or revoked),
+    /// with their refresh tokens: how many.
+    pub fn delete_ended(conn: &mut DbConn, before: Timestamp) -> QueryResult<usize> {
+        let ended = token_families::table
+            .filter(
+                token_families::expires_at
+                    .lt(before)
+                    .or(token_families::revoked_at.lt(before)),
+            )
+            .select(token_families::id);
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::family_id.eq_any(ended)))
+            .execute(conn)?;
+        diesel::delete(
+            token_families::table.filter(
+                token_families::expires_at
+                    .lt(before)
+                    .or(token_families::revoked_at.lt(before)),
+            ),
+        )
+        .execute(conn)
+    }
+
     /// A user's live sign-ins, newest first.
     pub fn live_of_subject(
         conn: &mut DbConn,
@@ -285,6 +375,12 @@ pub fn revoke_access_token(
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// Forgets the revocations of access tokens that have expired anyway.
+pub fn forget_expired_revocations(conn: &mut DbConn, now: Timestamp) -> QueryResult<usize> {
+    diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(now)))
+        .execute(conn)
 }
 
 /// Whether an access token was revoked by its `jti`.

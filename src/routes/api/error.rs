@@ -73,6 +73,9 @@ pub struct ApiError {
     errors: Vec<ErrorObject>,
     retry_after: Option<u64>,
     allow: Option<String>,
+    /// The challenge of a refused access token (RFC 6750 §3), instead of
+    /// the default one.
+    challenge: Option<String>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -101,7 +104,25 @@ impl ApiError {
             }],
             retry_after: None,
             allow: None,
+            challenge: None,
         }
+    }
+
+    /// The `WWW-Authenticate` challenge of a refused bearer token: RFC 6750
+    /// §3's `error` (and, for `insufficient_scope`, the `scope` needed).
+    pub fn with_bearer_error(mut self, error: &str, scope: Option<&str>) -> Self {
+        let mut challenge = format!(r#"Bearer realm="keyward", error="{error}""#);
+        if let Some(scope) = scope {
+            challenge.push_str(&format!(r#", scope="{scope}""#));
+        }
+        self.challenge = Some(challenge);
+        self
+    }
+
+    /// Asks the client to wait this long before trying again.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// Names the methods the path takes (a 405's `Allow`).
@@ -167,6 +188,7 @@ impl ApiError {
                 .collect(),
             retry_after: None,
             allow: None,
+            challenge: None,
         }
     }
 
@@ -177,6 +199,16 @@ impl ApiError {
             "not_found",
             "Not found",
             "There is no such resource.",
+        )
+    }
+
+    /// 500: a fault of the server, logged.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error",
+            "An unexpected error occurred; it has been logged.",
         )
     }
 
@@ -258,6 +290,32 @@ impl From<Denial> for ApiError {
                 "Insufficient permission",
                 format!("This API key does not hold the {p} permission."),
             ),
+            Denial::InvalidToken => unauthorized(
+                "invalid_credentials",
+                "Invalid credentials",
+                "The access token is not valid.",
+            )
+            .at_header("Authorization")
+            .with_bearer_error("invalid_token", None),
+            Denial::TokenExpired => unauthorized(
+                "token_expired",
+                "Token expired",
+                "This access token has expired. Get a new one with the refresh token.",
+            )
+            .with_bearer_error("invalid_token", None),
+            Denial::TokenRevoked => unauthorized(
+                "token_revoked",
+                "Token revoked",
+                "This access token was revoked: its user signed out, changed password or may no longer sign in. Sign in again.",
+            )
+            .with_bearer_error("invalid_token", None),
+            Denial::InsufficientScope(p) => Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "Insufficient scope",
+                format!("This access token's scope does not include the {p} permission."),
+            )
+            .with_bearer_error("insufficient_scope", Some(&p.to_string())),
             Denial::TooManyFailures => {
                 let mut e = Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -281,6 +339,10 @@ impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
         match (e.kind(), e) {
             (_, OpError::Db(db)) => db.into(),
+            (_, OpError::Internal(why)) => {
+                tracing::error!(error = %why, "API request failed");
+                Self::internal()
+            }
             (Kind::NotFound, _) => Self::not_found(),
             (Kind::Invalid, e) => {
                 let mut error = Self::new(
@@ -326,12 +388,7 @@ impl From<DbError> for ApiError {
             DbError::Query(diesel::result::Error::NotFound) => Self::not_found(),
             other => {
                 tracing::error!(error = %other, "API request failed");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "Internal error",
-                    "An unexpected error occurred; it has been logged.",
-                )
+                Self::internal()
             }
         }
     }
@@ -345,7 +402,13 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.content_type(JSON_API);
-        if self.status == StatusCode::UNAUTHORIZED {
+        if let Some(challenge) = self
+            .challenge
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        } else if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"ApiKey realm="keyward", Bearer realm="keyward""#),

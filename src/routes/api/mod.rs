@@ -1,12 +1,15 @@
-//! `/api`: the credential check for reverse proxies (v1), the platform's JSON:API
-//! (v2) and the OpenAPI document. No session here: only the `Authorization`
-//! header authenticates.
+//! `/api`: the credential check for reverse proxies (v1), the OAuth endpoints
+//! of app users' tokens (v1), the platform's JSON:API (v2) and the OpenAPI
+//! document. No session here: only the `Authorization` header (or, at the
+//! OAuth endpoints, the app's credentials) authenticates.
 //!
 //! [`routes()`] is the one list of every route: it registers the handlers, gives
 //! each the permission the credential check demands, and generates the OpenAPI
 //! document, so none of the three can disagree.
 
 pub mod error;
+pub mod me;
+pub mod oauth;
 pub mod openapi;
 pub mod resources;
 pub mod v1;
@@ -46,6 +49,14 @@ pub enum Kind {
     Cancel,
     /// The reverse proxy check.
     AuthCheck,
+    /// The token endpoint (RFC 6749 §3.2).
+    Token,
+    /// Token revocation (RFC 7009).
+    Revoke,
+    /// Token introspection (RFC 7662).
+    Introspect,
+    /// A signed-in user changes their password.
+    PasswordChange,
     /// This document.
     OpenApi,
 }
@@ -148,7 +159,43 @@ const PAYMENTS: [ApiRoute; 2] = collection!(
     "payments"
 );
 
-const OTHERS: [ApiRoute; 9] = [
+const OTHERS: [ApiRoute; 13] = [
+    ApiRoute {
+        method: Method::POST,
+        path: "/api/v1/tokens",
+        resource: "tokens",
+        kind: Kind::Token,
+        permission: None,
+        summary: "Get a token pair with a user's password, or a new pair with a refresh token (OAuth 2.0 token endpoint)",
+        handler: |r| r.to(oauth::token),
+    },
+    ApiRoute {
+        method: Method::POST,
+        path: "/api/v1/tokens/revoke",
+        resource: "tokens",
+        kind: Kind::Revoke,
+        permission: None,
+        summary: "Revoke a refresh token (its whole sign-in) or an access token (RFC 7009)",
+        handler: |r| r.to(oauth::revoke),
+    },
+    ApiRoute {
+        method: Method::POST,
+        path: "/api/v1/tokens/introspect",
+        resource: "tokens",
+        kind: Kind::Introspect,
+        permission: None,
+        summary: "Whether a token is active now, and what it carries (RFC 7662)",
+        handler: |r| r.to(oauth::introspect),
+    },
+    ApiRoute {
+        method: Method::POST,
+        path: "/api/v1/users/me/password",
+        resource: "users",
+        kind: Kind::PasswordChange,
+        permission: None,
+        summary: "Change the signed-in user's password; their other sign-ins end",
+        handler: |r| r.to(me::password_change),
+    },
     ApiRoute {
         method: Method::GET,
         path: "/api/v1/auth/check",

@@ -92,6 +92,11 @@ fn request_document(resource: &str, create: bool) -> Value {
         }, "required": if create { json!(["first_name", "last_name"]) } else { json!([]) } }),
         _ => json!({ "type": "object" }),
     };
+    let mut attributes = attributes;
+    if resource == "guests" && create {
+        attributes["properties"]["password"] = json!({ "type": "string", "writeOnly": true, "minLength": 12, "maxLength": 128,
+            "description": "Write-only, on creation only: the guest signs in to the organization's Guest apps with email and this password. At least 12 characters, not easy to guess; needs email." });
+    }
     let relationship = |kind: &str, nullable: bool| {
         let target = json!({ "type": "object", "required": ["type", "id"], "properties": {
             "type": { "type": "string", "const": kind }, "id": id_schema(64) } });
@@ -138,7 +143,101 @@ fn page_parameters() -> Value {
     ])
 }
 
+/// A string parameter of an OAuth request.
+fn oauth_string(description: &str, max: usize) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max, "pattern": NO_CONTROL, "description": description })
+}
+
+/// The operations of the OAuth endpoints (RFC 6749, 7009, 7662): form (or
+/// JSON) parameters, the app's credentials by HTTP Basic or in the body, and
+/// the standard's JSON errors.
+fn oauth_operation(route: &super::ApiRoute) -> Value {
+    let client = [
+        (
+            "client_id",
+            oauth_string(
+                "The Application ID, when not sent by HTTP Basic (client_secret_post)",
+                64,
+            ),
+        ),
+        (
+            "client_secret",
+            oauth_string("The app's Secret, when not sent by HTTP Basic", 256),
+        ),
+    ];
+    let hint = json!({ "type": "string", "enum": ["access_token", "refresh_token"] });
+    let (mut properties, required, ok) = match route.kind {
+        Kind::Token => (
+            json!({
+                "grant_type": { "type": "string", "enum": ["password", "refresh_token"] },
+                "username": oauth_string("The user's email (password grant)", 254),
+                "password": oauth_string("The user's password (password grant)", 1024),
+                "refresh_token": oauth_string("The refresh token (refresh grant)", 64),
+                "scope": oauth_string("Space-separated permissions, among the app's JWT GROUPS (default: all of them)", 4000),
+            }),
+            json!(["grant_type"]),
+            json!({ "description": "A token pair (RFC 6749 §5.1); never cached", "content": { "application/json": { "schema": {
+                "type": "object", "required": ["access_token", "token_type", "expires_in", "refresh_token", "scope"],
+                "properties": {
+                    "access_token": { "type": "string", "description": "A JWT (RFC 9068, EdDSA), verifiable with /.well-known/jwks.json" },
+                    "token_type": { "type": "string", "const": "Bearer" },
+                    "expires_in": { "type": "integer", "minimum": 0 },
+                    "refresh_token": { "type": "string", "pattern": "^kwr_" },
+                    "scope": { "type": "string" },
+                } } } } }),
+        ),
+        Kind::Revoke => (
+            json!({ "token": oauth_string("A refresh token or an access token", 8192), "token_type_hint": hint }),
+            json!(["token"]),
+            json!({ "description": "Revoked, or nothing to revoke (RFC 7009 §2.2)", "content": { "application/json": { "schema": { "type": "object" } } } }),
+        ),
+        _ => (
+            json!({ "token": oauth_string("A refresh token or an access token", 8192), "token_type_hint": hint }),
+            json!(["token"]),
+            json!({ "description": "Whether the token is active, and what it carries (RFC 7662 §2.2)", "content": { "application/json": { "schema": {
+                "type": "object", "required": ["active"],
+                "properties": {
+                    "active": { "type": "boolean" },
+                    "token_type": { "type": "string" }, "scope": { "type": "string" },
+                    "client_id": { "type": "string" }, "sub": { "type": "string" },
+                    "user_type": { "type": "string" }, "exp": { "type": "integer" },
+                    "iat": { "type": "integer" }, "iss": { "type": "string" },
+                    "aud": { "type": "string" }, "jti": { "type": "string" }, "sid": { "type": "string" },
+                } } } } }),
+        ),
+    };
+    for (name, schema) in client {
+        properties[name] = schema;
+    }
+    let body = json!({ "type": "object", "required": required, "properties": properties });
+    let error = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": schema_ref("OAuthError") } } });
+    json!({
+        "operationId": operation_id(route),
+        "summary": route.summary,
+        "tags": ["tokens"],
+        "requestBody": { "required": true, "content": {
+            "application/x-www-form-urlencoded": { "schema": body },
+            "application/json": { "schema": body },
+        } },
+        "responses": {
+            "200": ok,
+            "400": error("invalid_request, invalid_grant, invalid_scope, unauthorized_client, unsupported_grant_type or unsupported_token_type (RFC 6749 §5.2)"),
+            "401": {
+                "description": "invalid_client: the Application ID or Secret is wrong or missing",
+                "headers": { "WWW-Authenticate": { "schema": { "type": "string" } } },
+                "content": { "application/json": { "schema": schema_ref("OAuthError") } },
+            },
+            "429": error("Too many failed attempts: retry after Retry-After"),
+            "503": error("temporarily_unavailable: retry after Retry-After"),
+        },
+        "security": [{ "client": [] }],
+    })
+}
+
 fn operation(route: &super::ApiRoute) -> Value {
+    if matches!(route.kind, Kind::Token | Kind::Revoke | Kind::Introspect) {
+        return oauth_operation(route);
+    }
     let secured = !matches!(route.kind, Kind::OpenApi);
     let mut responses = BTreeMap::new();
     let mut parameters: Vec<Value> = Vec::new();
@@ -231,17 +330,21 @@ fn operation(route: &super::ApiRoute) -> Value {
                 "200",
                 json!({ "description": "The credential holds the permission",
                 "content": { "application/json": { "schema": { "type": "object",
-                    "required": ["allowed", "permission", "app_id", "key_id"],
+                    "required": ["allowed", "permission", "app_id", "key_id", "user_id", "user_type"],
                     "properties": {
                         "allowed": { "type": "boolean", "const": true },
                         "permission": { "type": "string" },
                         "app_id": { "type": "string" },
-                        "key_id": { "type": "string" },
+                        "key_id": { "type": ["string", "null"], "description": "The API key; null for an access token" },
+                        "user_id": { "type": ["string", "null"], "description": "The user of an access token; null for an API key" },
+                        "user_type": { "type": ["string", "null"], "enum": ["employee", "guest", null] },
                     } } } },
                 "headers": {
-                "X-Keyward-App-Id": header("The key's application"),
-                "X-Keyward-Key-Id": header("The key"),
-                "X-Keyward-Permissions": header("The key's permissions, space-separated"),
+                "X-Keyward-App-Id": header("The credential's application"),
+                "X-Keyward-Key-Id": header("The key (API keys only)"),
+                "X-Keyward-User-Id": header("The user (access tokens only)"),
+                "X-Keyward-User-Type": header("employee or guest (access tokens only)"),
+                "X-Keyward-Permissions": header("The credential's permissions, space-separated"),
                 "X-Keyward-Source-App": header("The application's Source App"),
             } }),
             );
@@ -256,6 +359,31 @@ fn operation(route: &super::ApiRoute) -> Value {
                 json!({ "description": "This document", "content": { "application/json": {} } }),
             );
         }
+        Kind::PasswordChange => {
+            request_body = json!({ "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["current_password", "new_password"],
+                "properties": {
+                    "current_password": { "type": "string", "minLength": 1, "maxLength": 1024 },
+                    "new_password": { "type": "string", "minLength": 12, "maxLength": 128, "description": "At least 12 characters, not easy to guess" },
+                } } } } });
+            responses.insert(
+                "204",
+                json!({ "description": "Changed; the user's other sign-ins ended" }),
+            );
+            responses.insert("400", error_response("The body is not JSON"));
+            responses.insert(
+                "403",
+                error_response("user_token_required: an API key cannot change a password"),
+            );
+            responses.insert("415", error_response("Not application/json"));
+            responses.insert(
+                "422",
+                error_response(
+                    "current_password_incorrect, or the new password breaks a rule (pointed at)",
+                ),
+            );
+        }
+        Kind::Token | Kind::Revoke | Kind::Introspect => {}
     }
     if secured {
         responses.insert("401", json!({
@@ -362,6 +490,13 @@ pub fn build() -> Value {
         schema::<ErrorObject>(),
         schema::<ErrorSource>(),
         schema::<ErrorMeta>(),
+        (
+            "OAuthError".to_owned(),
+            json!({ "type": "object", "required": ["error", "error_description"], "properties": {
+                "error": { "type": "string", "description": "RFC 6749 §5.2's code, e.g. invalid_grant" },
+                "error_description": { "type": "string" },
+            } }),
+        ),
     ]
     .into_iter()
     .collect();
@@ -380,7 +515,8 @@ pub fn build() -> Value {
             "securitySchemes": {
                 "apikey": { "type": "apiKey", "in": "header", "name": "Authorization",
                     "description": "`apikey <key>`: the key as shown once when it was created (kw_…)" },
-                "bearer": { "type": "http", "scheme": "bearer", "description": "`Bearer <key>`" },
+                "bearer": { "type": "http", "scheme": "bearer", "description": "`Bearer <key>` or `Bearer <access token>`" },
+                "client": { "type": "http", "scheme": "basic", "description": "The app's Application ID and Secret (RFC 6749 §2.3.1); or client_id and client_secret in the body" },
             },
         },
     })

@@ -76,6 +76,9 @@ pub struct AppointmentAttributes {
     pub created_at: String,
     /// RFC 3339, when cancelled.
     pub cancelled_at: Option<String>,
+    /// The user who booked it with an access token (`employee:<id>` or
+    /// `guest:<id>`); null when an API key booked it.
+    pub booked_by_user: Option<String>,
 }
 
 /// `available_slots` attributes.
@@ -226,6 +229,7 @@ impl ToResource for Appointment {
                 source: self.source.clone(),
                 created_at: iso(self.created_at),
                 cancelled_at: self.cancelled_at.map(iso),
+                booked_by_user: self.created_by_user.clone(),
             },
             Some(json!({
                 "service": to_one("services", Some(&self.service_id)),

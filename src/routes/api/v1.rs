@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::error::{ApiError, JSON_UTF8};
 use super::query_pairs;
 use crate::auth::Grant;
-use crate::domain::KeyId;
 use crate::domain::scopes::Permission;
+use crate::domain::{KeyId, UserRef};
 use crate::state::AppState;
 
 /// The header naming the permission to check.
@@ -19,32 +19,54 @@ const APP_ID: HeaderName = HeaderName::from_static("x-keyward-app-id");
 const KEY_ID: HeaderName = HeaderName::from_static("x-keyward-key-id");
 const PERMISSIONS: HeaderName = HeaderName::from_static("x-keyward-permissions");
 const SOURCE_APP: HeaderName = HeaderName::from_static("x-keyward-source-app");
+const USER_ID: HeaderName = HeaderName::from_static("x-keyward-user-id");
+const USER_TYPE: HeaderName = HeaderName::from_static("x-keyward-user-type");
 
-/// The answer headers of a passing check, made once per cached grant: the app,
-/// the key, the permissions (space-separated) and the Source App.
-struct AnswerHeaders([(HeaderName, HeaderValue); 4]);
+/// The answer of a passing check, made once per cached grant: the headers
+/// (the app, the key or the user and their type, the permissions
+/// space-separated, the Source App) and the JSON body's members after the
+/// permission.
+struct Answer {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body_tail: String,
+}
 
-impl AnswerHeaders {
+impl Answer {
     fn of(grant: &Grant) -> Self {
         // Ids and permission names are visible ASCII, so this never falls back.
         let value =
             |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""));
-        Self([
-            (APP_ID, value(grant.app_id.as_str())),
-            (KEY_ID, value(grant.key_id().map_or("", KeyId::as_str))),
-            (PERMISSIONS, value(&grant.permissions.to_stored())),
-            (
-                SOURCE_APP,
-                HeaderValue::from_static(grant.source_app.as_str()),
-            ),
-        ])
+        let mut headers = vec![(APP_ID, value(grant.app_id.as_str()))];
+        match (grant.key_id(), grant.user()) {
+            (Some(key), _) => headers.push((KEY_ID, value(key.as_str()))),
+            (None, Some(user)) => {
+                headers.push((USER_ID, value(user.user_id())));
+                headers.push((USER_TYPE, value(user.user_type().as_str())));
+            }
+            (None, None) => {}
+        }
+        headers.push((PERMISSIONS, value(&grant.permissions.to_stored())));
+        headers.push((
+            SOURCE_APP,
+            HeaderValue::from_static(grant.source_app.as_str()),
+        ));
+        let body_tail = serde_json::json!({
+            "app_id": grant.app_id,
+            "key_id": grant.key_id().map(KeyId::as_str),
+            "user_id": grant.user().map(UserRef::user_id),
+            "user_type": grant.user().map(|u| u.user_type().as_str()),
+        })
+        .to_string();
+        Self { headers, body_tail }
     }
 }
 
-/// 200 with `X-Keyward-App-Id`, `X-Keyward-Key-Id` and `X-Keyward-Permissions` when
-/// the credential holds the permission in `X-Required-Permission` (or
-/// `?permission=`); otherwise the same 401/402/403 as any API route. Without a
-/// permission the answer is 400: a proxy misconfigured that way fails closed.
+/// 200 with `X-Keyward-App-Id`, `X-Keyward-Key-Id` (an API key) or
+/// `X-Keyward-User-Id` and `X-Keyward-User-Type` (an access token), and
+/// `X-Keyward-Permissions`, when the credential holds the permission in
+/// `X-Required-Permission` (or `?permission=`); otherwise the same
+/// 401/402/403 as any API route. Without a permission the answer is 400: a
+/// proxy misconfigured that way fails closed.
 pub async fn auth_check(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -96,30 +118,26 @@ pub async fn auth_check(
         .verifier
         .verify(req.headers(), Some(permission), client)
         .await?;
-    let mut answer = HttpResponse::Ok();
-    match grant.derived(AnswerHeaders::of) {
-        Some(headers) => {
-            for pair in &headers.0 {
-                answer.insert_header(pair.clone());
-            }
-        }
+    let mut response = HttpResponse::Ok();
+    let made;
+    let answer = match grant.derived(Answer::of) {
+        Some(answer) => answer,
         None => {
-            for pair in AnswerHeaders::of(&grant).0 {
-                answer.insert_header(pair);
-            }
+            made = Answer::of(&grant);
+            &made
         }
+    };
+    for pair in &answer.headers {
+        response.insert_header(pair.clone());
     }
     // Not a JSON:API document: plain JSON, UTF-8 said (its refusals are
     // JSON:API error documents, as everywhere under /api).
-    Ok(answer.content_type(JSON_UTF8).body(
+    Ok(response.content_type(JSON_UTF8).body(
         [
             r#"{"allowed":true,"permission":""#,
             &permission.to_string(),
-            r#"","app_id":""#,
-            grant.app_id.as_str(),
-            r#"","key_id":""#,
-            grant.key_id().map_or("", KeyId::as_str),
-            r#""}"#,
+            r#"","#,
+            &answer.body_tail[1..],
         ]
         .concat(),
     ))

@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime};
@@ -15,8 +16,8 @@ use crate::db::DbConn;
 use crate::db::models::platform::{
     Appointment, Employee, Guest, Installment, Payment, Service, WorkingHours,
 };
-use crate::domain::OrgId;
-use crate::domain::{EmailAddress, has_control_chars};
+use crate::domain::{EmailAddress, Password, has_control_chars};
+use crate::domain::{OrgId, UserRef};
 use crate::services::bookings::{
     self, BOOKING_HORIZON, Booker, BookingChanges, NewBooking, bookable, weekday,
 };
@@ -465,6 +466,7 @@ pub async fn appointment_create(
     let booker = Booker {
         app_id: grant.app_id.clone(),
         key_id: grant.key_id().cloned(),
+        user: grant.user().map(UserRef::subject),
         source: grant.source_app,
     };
     let new = NewBooking {
@@ -597,27 +599,90 @@ fn guest_fields(
     }
 }
 
-/// `POST /api/v2/guests`.
+/// The write-only `password` attribute of a new guest: checked under the
+/// rules of every password (its email and names count as easy guesses), and
+/// only with an email to sign in with.
+fn guest_password(
+    data: &Map<String, Value>,
+    fields: &GuestChanges,
+    problems: &mut Problems,
+) -> Option<Password> {
+    let raw = match attribute(data, "password") {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(s)) => SecretString::from(s.clone()),
+        Some(_) => {
+            problems.add("/data/attributes/password", "password must be a string.");
+            return None;
+        }
+    };
+    let Some(Some(email)) = &fields.email else {
+        problems.add(
+            "/data/attributes/email",
+            "A guest with a password signs in with their email: send email too.",
+        );
+        return None;
+    };
+    let context: Vec<&str> = [
+        Some(email.as_str()),
+        fields.first_name.as_deref(),
+        fields.last_name.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match Password::parse_for(raw, &context) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            problems.add("/data/attributes/password", e.to_string());
+            None
+        }
+    }
+}
+
+/// `POST /api/v2/guests`. A `password` attribute (write-only, never shown)
+/// lets the guest sign in to the organization's Guest apps at once.
 pub async fn guest_create(
     auth: Authorized,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: JsonApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let data = data_of(&body.0, "guests", None)?;
     let mut problems = Problems::default();
     let fields = guest_fields(data, true, &mut problems);
+    let password = guest_password(data, &fields, &mut problems);
     problems.into_result()?;
+    let hash = match password {
+        Some(p) => Some(state.hasher.hash(p.expose()).await.map_err(|e| {
+            tracing::warn!(error = %e, "a guest's password could not be hashed");
+            ApiError::unavailable()
+        })?),
+        None => None,
+    };
     let org = auth.0.organization_id.clone();
+    let actor = crate::routes::extract::actor(
+        &req,
+        None,
+        &format!(
+            "app {} ({})",
+            auth.0.app_id,
+            auth.0.key_id().map_or("access token", |k| k.as_str())
+        ),
+    );
     let guest = state
         .op(move |conn| {
-            services::guests::add(
+            let guest = services::guests::add(
                 conn,
                 &org,
                 fields.first_name.unwrap_or_default(),
                 fields.last_name.unwrap_or_default(),
                 fields.email.flatten(),
                 fields.phone.flatten(),
-            )
+            )?;
+            if let Some(hash) = hash {
+                services::users::set_password_by_app(conn, &org, &guest, &hash, &actor)?;
+            }
+            Ok(guest)
         })
         .await?;
     Ok(single(StatusCode::CREATED, guest.to_resource()))
@@ -634,6 +699,12 @@ pub async fn guest_update(
     let data = data_of(&body.0, "guests", Some(&id))?;
     let mut problems = Problems::default();
     let changes = guest_fields(data, false, &mut problems);
+    if attribute(data, "password").is_some() {
+        problems.add(
+            "/data/attributes/password",
+            "A guest's password is set only when the guest is created; an admin can send a reset link from the Guests page.",
+        );
+    }
     let org = auth.0.organization_id.clone();
     // An unknown guest is a 404 before its attributes are judged.
     let (o, i) = (org.clone(), id.clone());

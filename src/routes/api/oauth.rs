@@ -1,0 +1,808 @@
+//! The OAuth 2.0 endpoints of an app's users' tokens: the token endpoint
+//! (`POST /api/v1/tokens`, RFC 6749 §3.2: the password grant §4.3 and the
+//! refresh grant §6), revocation (`POST /api/v1/tokens/revoke`, RFC 7009) and
+//! introspection (`POST /api/v1/tokens/introspect`, RFC 7662).
+//!
+//! The client is an app, authenticated by its Application ID and Secret
+//! (RFC 6749 §2.3.1), by HTTP Basic or in the body, never both. Parameters come
+//! as `application/x-www-form-urlencoded` (the standard's) or as a JSON object;
+//! each at most once (§3.1), empty ones as if omitted, unknown ones ignored.
+//! Refusals are the standard's JSON errors (§5.2), never a JSON:API document,
+//! and no answer is cached (§5.1: `Cache-Control: no-store`).
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::auth::Denial;
+use crate::auth::password::HashError;
+use crate::auth::verifier::clients::ClientDenial;
+use crate::clock;
+use crate::db::models::platform::{Employee, Guest};
+use crate::db::models::{Actor, App, AppStatus, UserCredential};
+use crate::domain::scopes::{Permission, PermissionSet};
+use crate::domain::{EmailAddress, LoginUserType, UserRef};
+use crate::routes::extract;
+use crate::services::sign_in::{Account, Verdict};
+use crate::services::tokens::{self, Refreshed, TokenPair};
+use crate::services::{self, OpError};
+use crate::state::AppState;
+
+/// The most the parameters of one request may weigh.
+const MAX_PARAMS: usize = 16 * 1024;
+/// The refusal of a user's credentials, whatever was wrong.
+const BAD_CREDENTIALS: &str = "The username or password is incorrect.";
+
+/// A refusal of an OAuth endpoint (RFC 6749 §5.2, RFC 7009 §2.2.1).
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    retry_after: Option<i64>,
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.error)
+    }
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// §5.2: a failed client authentication is a 401, with the Basic challenge.
+    fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    }
+
+    fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    fn retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// The server cannot answer now: retry.
+    fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "The request could not be handled right now. Retry shortly.",
+        )
+        .retry_after(2)
+    }
+
+    /// The machine-readable `error`, for tests and logs.
+    pub fn error(&self) -> &'static str {
+        self.error
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        no_store(&mut response);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="keyward""#),
+            ));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response
+            .content_type(super::error::JSON_UTF8)
+            .body(json!({ "error": self.error, "error_description": self.description }).to_string())
+    }
+}
+
+/// §5.1: token answers are never cached.
+fn no_store(response: &mut actix_web::HttpResponseBuilder) {
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+}
+
+impl From<OpError> for OAuthError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Invalid { code, message, .. } => match code {
+                "invalid_scope" => Self::new(StatusCode::BAD_REQUEST, "invalid_scope", message),
+                "unauthorized_client" => {
+                    Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", message)
+                }
+                _ => Self::invalid_grant(message),
+            },
+            OpError::Db(e) if e.is_unavailable() => Self::unavailable(),
+            other => {
+                tracing::error!(error = %other, "a token request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "An unexpected error occurred; it has been logged.",
+                )
+            }
+        }
+    }
+}
+
+impl From<crate::db::DbError> for OAuthError {
+    fn from(e: crate::db::DbError) -> Self {
+        OpError::Db(e).into()
+    }
+}
+
+/// A request's parameters, each once.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, SecretString)>);
+
+impl Params {
+    /// The value of `name`, if sent with a value.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.expose_secret())
+    }
+
+    fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("The {name} parameter is missing.")))
+    }
+}
+
+/// Reads the parameters of a form or a JSON object (RFC 6749 §3.1–3.2):
+/// each name at most once, empty values as if omitted.
+pub fn parse_params(content_type: Option<&str>, body: &[u8]) -> Result<Params, OAuthError> {
+    if body.len() > MAX_PARAMS {
+        return Err(OAuthError::invalid_request(
+            "The parameters weigh more than 16 KiB.",
+        ));
+    }
+    let media = content_type
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase());
+    let pairs: Vec<(String, String)> = match media.as_deref() {
+        Some("application/x-www-form-urlencoded") => crate::routes::middleware::decode_form(body)
+            .map_err(|why| {
+            OAuthError::invalid_request(format!("The form is invalid: {why}."))
+        })?,
+        Some("application/json") => {
+            let Ok(Value::Object(object)) = super::strict_json(body) else {
+                return Err(OAuthError::invalid_request(
+                    "The body must be one JSON object of strings, each member once.",
+                ));
+            };
+            let mut pairs = Vec::with_capacity(object.len());
+            for (name, value) in object {
+                match value {
+                    Value::String(s) if !crate::domain::has_control_chars(&s) => {
+                        pairs.push((name, s));
+                    }
+                    Value::Null => {}
+                    _ => {
+                        return Err(OAuthError::invalid_request(format!(
+                            "The {} member must be a string.",
+                            name.chars().take(40).collect::<String>()
+                        )));
+                    }
+                }
+            }
+            pairs
+        }
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "Send the parameters as application/x-www-form-urlencoded (or as a JSON object).",
+            ));
+        }
+    };
+    let mut params = Params::default();
+    for (name, value) in pairs {
+        if params.0.iter().any(|(k, _)| *k == name) {
+            return Err(OAuthError::invalid_request(format!(
+                "The {} parameter is sent more than once; send it once.",
+                name.chars().take(40).collect::<String>()
+            )));
+        }
+        if !value.is_empty() {
+            params.0.push((name, SecretString::from(value)));
+        }
+    }
+    // A name sent twice, once empty, is still twice.
+    Ok(params)
+}
+
+/// The client's Application ID and Secret: by HTTP Basic (RFC 6749 §2.3.1,
+/// each part form-encoded) or as `client_id` and `client_secret`, never both.
+pub fn client_credentials(
+    authorization: Option<&[u8]>,
+    params: &Params,
+) -> Result<(String, SecretString), OAuthError> {
+    let in_body = (params.get("client_id"), params.get("client_secret"));
+    let Some(value) = authorization else {
+        return match in_body {
+            (Some(id), Some(secret)) => Ok((id.to_owned(), SecretString::from(secret.to_owned()))),
+            _ => Err(OAuthError::invalid_client(
+                "Authenticate the app: its Application ID and Secret by HTTP Basic, or as client_id and client_secret.",
+            )),
+        };
+    };
+    let text = std::str::from_utf8(value)
+        .map_err(|_| OAuthError::invalid_client("The Authorization header is not readable."))?;
+    let (scheme, encoded) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            "Authenticate the app with HTTP Basic (its Application ID and Secret).",
+        ));
+    }
+    if in_body.1.is_some() {
+        return Err(OAuthError::invalid_request(
+            "Authenticate the app one way only: HTTP Basic or client_secret, not both.",
+        ));
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| OAuthError::invalid_client("The Basic credentials are not valid base64."))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| OAuthError::invalid_client("The Basic credentials have no ':'."))?;
+    let form = |s: &str| {
+        crate::routes::middleware::decode_form(format!("v={s}").as_bytes())
+            .ok()
+            .and_then(|mut p| p.pop())
+            .map(|(_, v)| v)
+            .ok_or_else(|| OAuthError::invalid_client("The Basic credentials are not readable."))
+    };
+    let (id, secret) = (form(id)?, form(secret)?);
+    if in_body.0.is_some_and(|body_id| body_id != id) {
+        return Err(OAuthError::invalid_request(
+            "client_id differs from the Application ID of the Basic credentials.",
+        ));
+    }
+    Ok((id, SecretString::from(secret)))
+}
+
+/// A request of one of these endpoints, read: its parameters and the
+/// authenticated client.
+struct ClientRequest {
+    params: Params,
+    app: Arc<App>,
+    actor: Actor,
+}
+
+/// The body, at most [`MAX_PARAMS`] bytes of it.
+async fn read_body(mut payload: web::Payload) -> Result<Bytes, OAuthError> {
+    use futures_util::StreamExt;
+    let mut body = actix_web::web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| OAuthError::invalid_request("The body could not be read."))?;
+        if body.len() + chunk.len() > MAX_PARAMS {
+            return Err(OAuthError::invalid_request(
+                "The parameters weigh more than 16 KiB.",
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The request's parameters.
+fn params_of(req: &HttpRequest, body: &Bytes) -> Result<Params, OAuthError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    parse_params(content_type, body)
+}
+
+/// Authenticates the client of a request with these parameters.
+async fn authenticated(
+    req: &HttpRequest,
+    state: &AppState,
+    params: Params,
+) -> Result<ClientRequest, OAuthError> {
+    let mut authorization = req.headers().get_all(header::AUTHORIZATION);
+    let first = authorization.next().map(HeaderValue::as_bytes);
+    if authorization.next().is_some() {
+        return Err(OAuthError::invalid_request(
+            "Send exactly one Authorization header.",
+        ));
+    }
+    let (client_id, secret) = client_credentials(first, &params)?;
+    let client = crate::auth::client_ip(req, &state.settings.trusted_proxies);
+    if state.verifier.too_many_failures(client) {
+        return Err(OAuthError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_client",
+            "Too many failed attempts came from this client. Wait a minute.",
+        )
+        .retry_after(60));
+    }
+    let app = match state
+        .verifier
+        .authenticate_client(&state.hasher, &client_id, secret.expose_secret())
+        .await
+    {
+        Ok(app) => app,
+        Err(ClientDenial::Invalid) => {
+            state.verifier.note_failure(client);
+            return Err(OAuthError::invalid_client(
+                "The Application ID or Secret is wrong.",
+            ));
+        }
+        Err(ClientDenial::Busy) => {
+            return Err(OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "Many sign-ins are being checked right now. Retry in a moment.",
+            )
+            .retry_after(1));
+        }
+        Err(ClientDenial::Unavailable) => return Err(OAuthError::unavailable()),
+    };
+    let actor = extract::actor(req, None, &format!("app {}", app.name));
+    Ok(ClientRequest { params, app, actor })
+}
+
+/// The app may issue tokens: it is active and has JWT GROUPS permissions
+/// (RFC 6749 §5.2 `unauthorized_client` otherwise).
+fn check_issues_tokens(app: &App) -> Result<(), OAuthError> {
+    if app.status() != AppStatus::Active {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "This app is not active: an admin can activate it.",
+        ));
+    }
+    if app.jwt_permissions().is_empty() {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "This app issues no access tokens: it has no JWT GROUPS permissions.",
+        ));
+    }
+    Ok(())
+}
+
+/// The `scope` parameter (RFC 6749 §3.3): space-separated permissions, each
+/// among `allowed`; absent, all of them.
+fn requested_scope(
+    params: &Params,
+    allowed: &PermissionSet,
+) -> Result<Option<PermissionSet>, OAuthError> {
+    let Some(raw) = params.get("scope") else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", why);
+    let mut asked = Vec::new();
+    for name in raw.split(' ').filter(|s| !s.is_empty()) {
+        asked.push(
+            Permission::parse(name)
+                .ok_or_else(|| invalid("The scope names a permission that does not exist."))?,
+        );
+    }
+    let set = PermissionSet::from_stored(
+        &asked
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    if set.is_empty() {
+        return Err(invalid("The scope is empty."));
+    }
+    if !set.is_subset(allowed) {
+        return Err(invalid(
+            "The scope asks for a permission this app does not grant.",
+        ));
+    }
+    Ok(Some(set))
+}
+
+/// The answer of a successful grant (RFC 6749 §5.1).
+fn token_response(pair: &TokenPair) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    response.content_type(super::error::JSON_UTF8).body(
+        json!({
+            "access_token": pair.access_token,
+            "token_type": "Bearer",
+            "expires_in": pair.expires_in(clock::now()),
+            "refresh_token": pair.refresh_token,
+            "scope": pair.scope,
+        })
+        .to_string(),
+    )
+}
+
+/// `POST /api/v1/tokens`: the token endpoint.
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
+    let body = read_body(payload).await?;
+    let params = params_of(&req, &body)?;
+    // The grant type first: an unsupported one costs no client check.
+    let grant_type = params.require("grant_type")?.to_owned();
+    if !matches!(grant_type.as_str(), "password" | "refresh_token") {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Use grant_type password or refresh_token.",
+        ));
+    }
+    let request = authenticated(&req, &state, params).await?;
+    check_issues_tokens(&request.app)?;
+    if grant_type == "password" {
+        password_grant(&state, request).await
+    } else {
+        refresh_grant(&state, request).await
+    }
+}
+
+/// The user an app's sign-in names by email, with their name and password
+/// hash: an employee for an Employee app, a guest for a Guest app.
+fn find_user(
+    conn: &mut crate::db::DbConn,
+    app: &App,
+    email: &EmailAddress,
+) -> diesel::QueryResult<Option<(UserRef, String, Option<String>)>> {
+    let org = &app.organization_id;
+    let candidates: Vec<(UserRef, String)> = match app.user_type() {
+        LoginUserType::Employee => Employee::find_by_email(conn, org, email.as_str())?
+            .map(|e| (UserRef::Employee(e.id), e.name))
+            .into_iter()
+            .collect(),
+        LoginUserType::Guest => Guest::with_email(conn, org, email.as_str())?
+            .into_iter()
+            .map(|g| {
+                (
+                    UserRef::Guest(g.id),
+                    format!("{} {}", g.first_name, g.last_name),
+                )
+            })
+            .collect(),
+    };
+    let mut found = None;
+    for (user, name) in candidates {
+        let Some(hash) = UserCredential::find(conn, org, &user)?.and_then(|c| c.password_hash)
+        else {
+            continue;
+        };
+        if found.is_some() {
+            // Two guests with this email both have a password: which one
+            // is meant cannot be told, so neither signs in this way.
+            tracing::warn!("two users share the email of a sign-in; refused");
+            return Ok(None);
+        }
+        found = Some((user, name, Some(hash)));
+    }
+    Ok(found)
+}
+
+/// `grant_type=password` (RFC 6749 §4.3). Every refusal of the user's
+/// credentials reads the same and costs one argon2 check (a dummy hash for an
+/// unknown user), after the attempt is counted by the sign-in throttle.
+async fn password_grant(
+    state: &web::Data<AppState>,
+    request: ClientRequest,
+) -> Result<HttpResponse, OAuthError> {
+    let ClientRequest { params, app, actor } = request;
+    let username = params.require("username")?;
+    let password = SecretString::from(params.require("password")?.to_owned());
+    let scope =
+        requested_scope(&params, &app.jwt_permissions())?.unwrap_or_else(|| app.jwt_permissions());
+    let Ok(email) = EmailAddress::parse(username) else {
+        // No account has such a name: the cost and the answer of a wrong
+        // password all the same, and a record of the attempt.
+        let _ = state.hasher.check(password.expose_secret(), None).await;
+        state.verifier.note_failure(
+            actor
+                .ip
+                .as_deref()
+                .and_then(|ip| ip.parse::<std::net::IpAddr>().ok()),
+        );
+        let (org, typed) = (app.organization_id.clone(), username.to_owned());
+        state
+            .op(move |conn| services::sign_in::refused_username(conn, &org, &typed, &actor))
+            .await?;
+        return Err(OAuthError::invalid_grant(BAD_CREDENTIALS));
+    };
+    let actor = Actor {
+        label: format!("{} {}", app.user_type().as_str(), email.as_str()),
+        ..actor
+    };
+    let account = Account::User {
+        org: app.organization_id.clone(),
+        user_type: app.user_type(),
+        email: email.clone(),
+        app_id: Some(app.id.clone()),
+    };
+    // A hashing slot first: beyond the cap, a quick 503 rather than a queue.
+    let mut slot = match state.hasher.sign_in_slot().await {
+        Ok(slot) => slot,
+        Err(_) => {
+            return Err(OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "Many sign-ins are being checked right now. Retry in a moment.",
+            )
+            .retry_after(1));
+        }
+    };
+    let (a, who, ip) = (account.clone(), actor.clone(), actor.ip.clone());
+    let verdict = state
+        .op(move |conn| services::sign_in::reserve(conn, a, ip.as_deref(), &who, clock::now()))
+        .await?;
+    match verdict {
+        Verdict::Proceed => {}
+        Verdict::Wait(seconds) => {
+            return Err(OAuthError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "invalid_grant",
+                format!("Too many failed sign-ins. Wait {seconds} seconds, then try again."),
+            )
+            .retry_after(seconds));
+        }
+        // The same words as a wrong password: a lock does not tell that the
+        // account exists (a user's lock ends with a new password link).
+        Verdict::Locked => return Err(OAuthError::invalid_grant(BAD_CREDENTIALS)),
+    }
+    let (found_app, found_email) = (Arc::clone(&app), email.clone());
+    let found = state
+        .read(move |conn| find_user(conn, &found_app, &found_email))
+        .await?;
+    let stored = found.as_ref().and_then(|(_, _, hash)| hash.clone());
+    let checked = slot
+        .check(password.expose_secret(), stored)
+        .await
+        .map_err(|e| match e {
+            HashError::Busy => OAuthError::unavailable(),
+            HashError::Failed(why) => OpError::Internal(why).into(),
+        })?;
+    drop(slot);
+    let user = found.filter(|_| checked.matches);
+    let user = match user {
+        Some((user, name, _)) => {
+            let (org, u) = (app.organization_id.clone(), user.clone());
+            let may = state
+                .read(move |conn| services::users::may_sign_in(conn, &org, &u))
+                .await?;
+            may.then_some((user, name))
+        }
+        None => None,
+    };
+    let Some((user, name)) = user else {
+        state
+            .op(move |conn| services::sign_in::failed(conn, account, &actor, clock::now()))
+            .await?;
+        return Err(OAuthError::invalid_grant(BAD_CREDENTIALS));
+    };
+    let issuing = state.clone();
+    let pair = state
+        .op(move |conn| {
+            let now = clock::now();
+            services::sign_in::succeeded(conn, account, actor.ip.as_deref(), &actor, now)?;
+            tokens::sign_in(
+                conn,
+                issuing.token_issuer(),
+                &app,
+                &user,
+                &name,
+                &scope,
+                &actor,
+                now,
+            )
+        })
+        .await?;
+    Ok(token_response(&pair))
+}
+
+/// `grant_type=refresh_token` (RFC 6749 §6).
+async fn refresh_grant(
+    state: &web::Data<AppState>,
+    request: ClientRequest,
+) -> Result<HttpResponse, OAuthError> {
+    let ClientRequest { params, app, actor } = request;
+    let presented = SecretString::from(params.require("refresh_token")?.to_owned());
+    let requested = requested_scope(&params, &app.jwt_permissions())?;
+    let issuing = state.clone();
+    let outcome = state
+        .op(move |conn| {
+            tokens::refresh(
+                conn,
+                issuing.token_issuer(),
+                &app,
+                presented.expose_secret(),
+                requested.as_ref(),
+                &actor,
+                clock::now(),
+            )
+        })
+        .await?;
+    match outcome {
+        Refreshed::Pair(pair) => Ok(token_response(&pair)),
+        Refreshed::Reused => Err(OAuthError::invalid_grant(
+            "The refresh token is invalid, expired or revoked. Sign in again.",
+        )),
+    }
+}
+
+/// Whether a token looks like a refresh token (or, else, an access token).
+fn is_refresh_token(token: &str) -> bool {
+    token.starts_with(crate::domain::key_token::REFRESH_PREFIX)
+}
+
+/// `POST /api/v1/tokens/revoke` (RFC 7009): a refresh token ends its
+/// sign-in and the access tokens it gave; an access token is blocked by its
+/// `jti` until it expires. An unknown, expired or another app's token is no
+/// error (§2.2): 200 either way, and nothing changes.
+pub async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
+    let body = read_body(payload).await?;
+    let ClientRequest { params, app, actor } =
+        authenticated(&req, &state, params_of(&req, &body)?).await?;
+    let token = SecretString::from(params.require("token")?.to_owned());
+    // §2.1: the hint only speeds the lookup up; both kinds are looked for.
+    if let Some(hint) = params.get("token_type_hint")
+        && !matches!(hint, "access_token" | "refresh_token")
+    {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_token_type",
+            "token_type_hint must be access_token or refresh_token.",
+        ));
+    }
+    if is_refresh_token(token.expose_secret()) {
+        let digest_key = state.digest_key.clone();
+        state
+            .op(move |conn| {
+                tokens::revoke_refresh_token(
+                    conn,
+                    &digest_key,
+                    &app,
+                    token.expose_secret(),
+                    &actor,
+                    clock::now(),
+                )
+            })
+            .await?;
+    } else if let Ok(claims) = state.verifier.token_claims(token.expose_secret()).await {
+        state
+            .op(move |conn| tokens::revoke_access_token(conn, &app, &claims, &actor))
+            .await?;
+    }
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    Ok(response.content_type(super::error::JSON_UTF8).body("{}"))
+}
+
+/// `POST /api/v1/tokens/introspect` (RFC 7662): whether a token is active
+/// now, and what it carries. Any active app of the organization may ask (a
+/// resource server is an app too); a token of another organization, or one
+/// that would be refused now, is `{"active": false}` and nothing more (§2.2).
+pub async fn introspect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, OAuthError> {
+    let body = read_body(payload).await?;
+    let ClientRequest { params, app, .. } =
+        authenticated(&req, &state, params_of(&req, &body)?).await?;
+    if app.status() != AppStatus::Active {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "This app is not active: an admin can activate it.",
+        ));
+    }
+    let token = SecretString::from(params.require("token")?.to_owned());
+    let answer = if is_refresh_token(token.expose_secret()) {
+        let (digest_key, org) = (state.digest_key.clone(), app.organization_id.clone());
+        let found = state
+            .op(move |conn| {
+                tokens::live_refresh_token(
+                    conn,
+                    &digest_key,
+                    &org,
+                    token.expose_secret(),
+                    clock::now(),
+                )
+            })
+            .await?;
+        match found {
+            Some((row, family)) => json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": family.app_id,
+                "sub": family.subject,
+                "scope": family.scope,
+                "exp": row.idle_expires_at.min(family.expires_at).assume_utc().unix_timestamp(),
+                "iat": row.created_at.assume_utc().unix_timestamp(),
+                "iss": state.issuer,
+                "sid": family.id,
+            }),
+            None => json!({ "active": false }),
+        }
+    } else {
+        match state
+            .verifier
+            .check_access_token(token.expose_secret())
+            .await
+        {
+            Ok(grant) if grant.organization_id == app.organization_id => {
+                access_token_answer(&state, &grant)
+            }
+            Ok(_) => json!({ "active": false }),
+            Err(Denial::Unavailable) => return Err(OAuthError::unavailable()),
+            Err(_) => json!({ "active": false }),
+        }
+    };
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    Ok(response
+        .content_type(super::error::JSON_UTF8)
+        .body(answer.to_string()))
+}
+
+/// RFC 7662 §2.2's members for an active access token: what it carries now
+/// (its scope within the app's current permissions).
+fn access_token_answer(state: &AppState, grant: &crate::auth::Grant) -> Value {
+    let crate::auth::verifier::Principal::User {
+        user,
+        family_id,
+        jti,
+        expires,
+        issued,
+    } = &grant.principal
+    else {
+        return json!({ "active": false });
+    };
+    json!({
+        "active": true,
+        "token_type": "Bearer",
+        "scope": grant.permissions.to_stored(),
+        "client_id": grant.app_id,
+        "sub": user.subject(),
+        "user_type": user.user_type().as_str(),
+        "exp": expires,
+        "iat": issued,
+        "iss": state.issuer,
+        "aud": crate::jwt::audience(&state.issuer),
+        "jti": jti,
+        "sid": family_id,
+    })
+}
