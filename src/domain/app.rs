@@ -204,6 +204,14 @@ impl LoginUserType {
         }
     }
 
+    /// Who they are, in a sentence: `guests` or `employees`.
+    pub const fn plural(self) -> &'static str {
+        match self {
+            Self::Guest => "guests",
+            Self::Employee => "employees",
+        }
+    }
+
     /// Parses a submitted value.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         Self::ALL

@@ -168,3 +168,32 @@ pub async fn guest_set_blocked(
     );
     Ok(page::see_other("/guests"))
 }
+
+/// `GET /guests/{id}/sessions`: the guest's live sign-ins through apps.
+pub async fn guest_sessions(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<GuestId>,
+) -> Result<HttpResponse, AppError> {
+    crate::routes::users::sessions_page(&session, &state, &admin, UserRef::Guest(path.into_inner()))
+        .await
+}
+
+/// `POST /guests/{id}/sessions/{session}/revoke`.
+pub async fn guest_session_revoke(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(GuestId, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, family) = path.into_inner();
+    crate::routes::users::revoke_session_action(
+        &session,
+        &state,
+        &admin,
+        UserRef::Guest(id),
+        family,
+    )
+    .await
+}

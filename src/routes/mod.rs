@@ -91,10 +91,14 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/guests", GET => guests::guests_index);
     path!(cfg, "/guests/{id}/{verb:invitation|password-reset}", POST => guests::guest_send_link);
     path!(cfg, "/guests/{id}/{verb:block|unblock}", POST => guests::guest_set_blocked);
+    path!(cfg, "/guests/{id}/sessions", GET => guests::guest_sessions);
+    path!(cfg, "/guests/{id}/sessions/{session}/revoke", POST => guests::guest_session_revoke);
     path!(cfg, "/staff", GET => staff::staff_index, POST => staff::staff_create);
     path!(cfg, "/staff/{id}/edit", GET => staff::staff_edit_form, POST => staff::staff_update);
     path!(cfg, "/staff/{id}/{verb:left|back}", POST => staff::staff_set_active);
     path!(cfg, "/staff/{id}/{verb:invitation|password-reset}", POST => staff::staff_send_link);
+    path!(cfg, "/staff/{id}/sessions", GET => staff::staff_sessions);
+    path!(cfg, "/staff/{id}/sessions/{session}/revoke", POST => staff::staff_session_revoke);
     path!(cfg, "/audit", GET => audit::audit_index);
     path!(cfg, "/audit.csv", GET => audit::audit_export);
 }

@@ -311,3 +311,37 @@ pub async fn staff_send_link(
     )
     .await
 }
+
+/// `GET /staff/{id}/sessions`: the employee's live sign-ins through apps.
+pub async fn staff_sessions(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<EmployeeId>,
+) -> Result<HttpResponse, AppError> {
+    crate::routes::users::sessions_page(
+        &session,
+        &state,
+        &admin,
+        UserRef::Employee(path.into_inner()),
+    )
+    .await
+}
+
+/// `POST /staff/{id}/sessions/{session}/revoke`.
+pub async fn staff_session_revoke(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(EmployeeId, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, family) = path.into_inner();
+    crate::routes::users::revoke_session_action(
+        &session,
+        &state,
+        &admin,
+        UserRef::Employee(id),
+        family,
+    )
+    .await
+}

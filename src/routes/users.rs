@@ -1,6 +1,7 @@
 //! App users (employees and guests) and their credentials: the one-time link
-//! pages where a user sets a password (no admin signed in), and the console
-//! actions that send those links.
+//! pages where a user sets a password (no admin signed in), the console
+//! actions that send those links, and a user's sign-in sessions with
+//! **Revoke**.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -10,7 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::clock;
-use crate::db::models::Organization;
+use crate::db::models::token::TokenFamily;
+use crate::db::models::{App, Organization};
 use crate::domain::{LinkPurpose, NewPasswordError, Password, UserRef};
 use crate::email::messages;
 use crate::error::AppError;
@@ -18,6 +20,7 @@ use crate::routes::extract::{self, FullAdmin};
 use crate::routes::form::{Form, Query};
 use crate::routes::page::{self, Layout, Nav};
 use crate::services::OpError;
+use crate::services::tokens;
 use crate::services::users::{self, IssuedLink};
 use crate::state::AppState;
 
@@ -256,4 +259,123 @@ pub async fn set_password(
         Err(OpError::Invalid { .. }) => unusable(&session),
         Err(e) => Err(e.into()),
     }
+}
+
+/// One live sign-in of a user, as their sessions page lists it.
+#[derive(Debug)]
+struct SessionRow {
+    id: String,
+    app: String,
+    signed_in: String,
+    signed_in_iso: String,
+    last_used: String,
+    last_used_iso: String,
+    address: String,
+    browser: String,
+}
+
+#[derive(Template)]
+#[template(path = "users/sessions.html")]
+struct SessionsPage {
+    layout: Layout,
+    name: String,
+    /// `/staff/<id>` or `/guests/<id>`: the page's own path, without `/sessions`.
+    base: String,
+    back: &'static str,
+    back_label: &'static str,
+    sessions: Vec<SessionRow>,
+}
+
+/// Where a user's pages live, and the list they belong to.
+fn user_paths(user: &UserRef) -> (String, &'static str, &'static str) {
+    match user {
+        UserRef::Employee(id) => (format!("/staff/{id}"), "/staff", "Staff"),
+        UserRef::Guest(id) => (format!("/guests/{id}"), "/guests", "Guests"),
+    }
+}
+
+/// `GET /staff/{id}/sessions` and `/guests/{id}/sessions`: the user's live
+/// sign-ins through the organization's apps, each with **Revoke**.
+pub async fn sessions_page(
+    session: &Session,
+    state: &AppState,
+    admin: &FullAdmin,
+    user: UserRef,
+) -> Result<HttpResponse, AppError> {
+    let (org, who) = (admin.organization_id.clone(), user.clone());
+    let (name, families, apps) = state
+        .read(move |conn| {
+            let name = crate::db::models::platform::user_name(conn, &org, &who)?;
+            let families = TokenFamily::live_of_subject(conn, &org, &who.subject(), clock::now())?;
+            let mut apps = std::collections::HashMap::new();
+            for f in &families {
+                if !apps.contains_key(&f.app_id)
+                    && let Some(app) = App::find(conn, &org, &f.app_id)?
+                {
+                    apps.insert(f.app_id.clone(), app.name);
+                }
+            }
+            Ok((name, families, apps))
+        })
+        .await?;
+    let name = name.ok_or(AppError::NotFound)?;
+    let (base, back, back_label) = user_paths(&user);
+    let sessions = families
+        .into_iter()
+        .map(|f| SessionRow {
+            app: apps.get(&f.app_id).cloned().unwrap_or_default(),
+            signed_in: clock::fmt::timestamp(f.created_at),
+            signed_in_iso: clock::fmt::iso(f.created_at),
+            last_used: clock::fmt::timestamp(f.last_used_at),
+            last_used_iso: clock::fmt::iso(f.last_used_at),
+            address: f.client_ip.unwrap_or_default(),
+            browser: f
+                .user_agent
+                .map(|ua| ua.chars().take(80).collect())
+                .unwrap_or_default(),
+            id: f.id,
+        })
+        .collect();
+    let nav = if back == "/staff" {
+        Nav::Staff
+    } else {
+        Nav::Guests
+    };
+    page::ok(&SessionsPage {
+        layout: Layout::new(session, Some(admin), nav, format!("Sign-ins of {name}"))?,
+        name,
+        base,
+        back,
+        back_label,
+        sessions,
+    })
+}
+
+/// `POST /staff/{id}/sessions/{session}/revoke` (and the guests'): ends one
+/// sign-in; its refresh and access tokens stop working at once.
+pub async fn revoke_session_action(
+    session: &Session,
+    state: &AppState,
+    admin: &FullAdmin,
+    user: UserRef,
+    family: String,
+) -> Result<HttpResponse, AppError> {
+    if family.len() > 64 {
+        return Err(AppError::NotFound);
+    }
+    let (org, actor, who) = (admin.organization_id.clone(), admin.actor(), user.clone());
+    let ended = state
+        .op(move |conn| tokens::revoke_session(conn, &org, &actor, &who, &family))
+        .await?;
+    page::flash(
+        session,
+        "success",
+        if ended {
+            "The sign-in was revoked: its tokens no longer work."
+        } else {
+            "That sign-in had ended already."
+        },
+    );
+    let (base, _, _) = user_paths(&user);
+    Ok(page::see_other(&format!("{base}/sessions")))
 }

@@ -468,18 +468,6 @@ pub fn revoke_session(
     end_family(conn, &app, &family, "revoked_by_admin", actor, clock::now())
 }
 
-/// Ends every sign-in of `user` (a password reset or change, the employee
-/// left, the guest was blocked): how many. The caller's audit record says
-/// why, and moves the tokens version.
-pub fn end_sign_ins(conn: &mut DbConn, user: &UserRef, reason: &str) -> Result<usize, OpError> {
-    Ok(TokenFamily::revoke_subject(
-        conn,
-        &user.subject(),
-        reason,
-        clock::now(),
-    )?)
-}
-
 /// Housekeeping: sealed successors past any grace, revocations of access
 /// tokens that have expired anyway, and sign-ins ended long ago.
 pub fn tidy(conn: &mut DbConn, now: Timestamp) -> Result<usize, OpError> {

@@ -18,6 +18,7 @@ use crate::clock::{self, Timestamp};
 use crate::db::DbConn;
 use crate::db::models::login_user::LINK_LIFETIME;
 use crate::db::models::platform::{Employee, Guest};
+use crate::db::models::token::TokenFamily;
 use crate::db::models::{Action, Actor, Target, UserCredential, UserLink};
 use crate::domain::{EmailAddress, LinkPurpose, OrgId, UserRef};
 use crate::secrets::{random_token, sha256_hex};
@@ -153,7 +154,7 @@ pub fn issue_link(
     }
     if purpose == LinkPurpose::Reset {
         UserCredential::set_password(conn, &credential.subject, None, now)?;
-        super::tokens::end_sign_ins(conn, user, "password_reset")?;
+        end_sign_ins(conn, user, "password_reset")?;
     }
     let token = random_token::<32>();
     let expires_at = now + LINK_LIFETIME;
@@ -350,7 +351,7 @@ pub fn set_guest_blocked(
     UserCredential::set_blocked(conn, &credential.subject, blocked.then_some(now), now)?;
     if blocked {
         UserLink::cancel_for(conn, &credential.subject)?;
-        super::tokens::end_sign_ins(conn, &user, "user_blocked")?;
+        end_sign_ins(conn, &user, "user_blocked")?;
     }
     let recipient = Recipient {
         user,
@@ -371,12 +372,24 @@ pub fn set_guest_blocked(
     )
 }
 
+/// Ends every sign-in of `user` (their refresh and access tokens): a
+/// password reset, leaving, being blocked. The caller's audit record says
+/// why, and moves the tokens version.
+fn end_sign_ins(conn: &mut DbConn, user: &UserRef, reason: &str) -> Result<usize, OpError> {
+    Ok(TokenFamily::revoke_subject(
+        conn,
+        &user.subject(),
+        reason,
+        clock::now(),
+    )?)
+}
+
 /// An employee left: their links, their password and every sign-in end for
 /// good (coming back, they need a new invitation).
 pub(crate) fn employee_left(conn: &mut DbConn, user: &UserRef) -> Result<(), OpError> {
     UserLink::cancel_for(conn, &user.subject())?;
     UserCredential::set_password(conn, &user.subject(), None, clock::now())?;
-    super::tokens::end_sign_ins(conn, user, "user_left")?;
+    end_sign_ins(conn, user, "user_left")?;
     Ok(())
 }
 
@@ -397,7 +410,7 @@ pub fn change_password(
     };
     let now = clock::now();
     UserCredential::set_password(conn, &user.subject(), Some(password_hash), now)?;
-    let ended = crate::db::models::token::TokenFamily::revoke_subject_except(
+    let ended = TokenFamily::revoke_subject_except(
         conn,
         &user.subject(),
         current,

@@ -1073,3 +1073,202 @@ async fn a_booking_made_with_a_token_names_its_user() {
     );
     assert_eq!(body["data"]["attributes"]["source"], "api");
 }
+
+#[actix_web::test]
+async fn the_console_shows_an_apps_tokens_and_a_users_sign_ins_and_revokes_one() {
+    let app = spawn_app().await;
+    let (client, employee) = employee_setup(&app, &["services:read"]).await;
+    let keys_only = app
+        .create_app("Keys only", "client_app", &["services:read"], &[])
+        .await;
+    let page = app.get_html(&format!("/apps/{}", keys_only.id), 200).await;
+    assert!(page.contains("This app issues no access tokens"));
+
+    let first = sign_in(&app, &client).await;
+    let second = sign_in(&app, &client).await;
+    let page = app.get_html(&format!("/apps/{}", client.id), 200).await;
+    assert!(page.contains("This app issues access tokens to employees"));
+    assert!(page.contains("15 minutes") && page.contains("30 days, or 7 days unused"));
+    assert!(page.contains("Recent sign-ins"));
+    assert_eq!(page.matches("Dara Lopes</a>").count(), 2);
+    assert!(page.contains(&format!("/staff/{employee}/sessions")));
+
+    // The employee's sign-ins, each with Revoke.
+    let staff = app.get_html("/staff", 200).await;
+    assert!(staff.contains(&format!("href=\"/staff/{employee}/sessions\"")));
+    let sessions = app
+        .get_html(&format!("/staff/{employee}/sessions"), 200)
+        .await;
+    assert!(sessions.contains("Sign-ins of Dara Lopes"));
+    assert_eq!(sessions.matches(">Revoke</button>").count(), 2);
+    assert!(sessions.contains("Staff app") && sessions.contains("127.0.0.1"));
+    let marker = format!("/staff/{employee}/sessions/");
+    let at = sessions.find(&format!("action=\"{marker}")).unwrap() + "action=\"".len();
+    let revoke = sessions[at..].split('"').next().unwrap().to_owned();
+    let response = app.post_form(&revoke, &[]).await;
+    assert_eq!(location(&response), format!("/staff/{employee}/sessions"));
+    let sessions = app
+        .get_html(&format!("/staff/{employee}/sessions"), 200)
+        .await;
+    assert!(sessions.contains("The sign-in was revoked"));
+    assert_eq!(sessions.matches(">Revoke</button>").count(), 1);
+    // Exactly one of the two sign-ins stopped, at once.
+    let statuses = [
+        bearer_get(
+            &app,
+            "/api/v2/services",
+            first["access_token"].as_str().unwrap(),
+        )
+        .await
+        .0,
+        bearer_get(
+            &app,
+            "/api/v2/services",
+            second["access_token"].as_str().unwrap(),
+        )
+        .await
+        .0,
+    ];
+    let mut sorted = statuses;
+    sorted.sort_unstable();
+    assert_eq!(sorted, [200, 401], "{statuses:?}");
+    let revoked = app.audit_changes("token.revoked").await;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["reason"], "revoked_by_admin");
+    let page = app.get_html(&format!("/apps/{}", client.id), 200).await;
+    assert!(page.contains("Revoked by an admin"));
+
+    // Someone else's sign-in, a made-up one, a made-up employee.
+    let again = app.post_form(&revoke, &[]).await;
+    assert_eq!(location(&again), format!("/staff/{employee}/sessions"));
+    let other = invited_employee(&app, "Edu Prado", "edu@salon.example").await;
+    let session_id = revoke
+        .trim_start_matches(&marker)
+        .trim_end_matches("/revoke");
+    let response = app
+        .post_form(&format!("/staff/{other}/sessions/{session_id}/revoke"), &[])
+        .await;
+    assert_eq!(response.status().as_u16(), 404);
+    let response = app
+        .post_form(&format!("/staff/{employee}/sessions/nope/revoke"), &[])
+        .await;
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(
+        app.get("/staff/00000000-0000-0000-0000-000000000000/sessions")
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+
+    // A limited admin sees no sign-ins.
+    let limited = app.sibling().await;
+    limited
+        .signed_in_as("lim@example.com", keyward::db::models::Role::Limited)
+        .await;
+    assert_eq!(
+        limited
+            .get(&format!("/staff/{employee}/sessions"))
+            .await
+            .status()
+            .as_u16(),
+        403
+    );
+    assert!(
+        !limited
+            .get_html("/staff", 200)
+            .await
+            .contains("/sessions\"")
+    );
+}
+
+#[actix_web::test]
+async fn a_guests_sign_ins_are_listed_and_blocking_ends_them() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let guests_app = app
+        .create_app(
+            "Web store",
+            "external_webstore",
+            &["guests:create"],
+            &["services:read"],
+        )
+        .await;
+    let response = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v2/guests",
+            Some(&format!("apikey {}", guests_app.key)),
+        )
+        .header("content-type", "application/vnd.api+json")
+        .body(
+            json!({ "data": { "type": "guests", "attributes": {
+                "first_name": "Ivo", "last_name": "Sá",
+                "email": "ivo@example.com", "password": "seven swans over the lake" } } })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let guest = response.json::<Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, pair) = token_request(
+        &app,
+        "/api/v1/tokens",
+        &guests_app,
+        &[
+            ("grant_type", "password"),
+            ("username", "ivo@example.com"),
+            ("password", "seven swans over the lake"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{pair}");
+    let page = app
+        .get_html(&format!("/guests/{guest}/sessions"), 200)
+        .await;
+    assert!(page.contains("Sign-ins of Ivo Sá") && page.contains("Web store"));
+    assert!(
+        app.get_html("/guests", 200)
+            .await
+            .contains(&format!("/guests/{guest}/sessions"))
+    );
+    app.post_form(&format!("/guests/{guest}/block"), &[]).await;
+    assert_eq!(
+        bearer_get(
+            &app,
+            "/api/v2/services",
+            pair["access_token"].as_str().unwrap()
+        )
+        .await,
+        (401, "token_revoked".to_owned())
+    );
+    let page = app
+        .get_html(&format!("/guests/{guest}/sessions"), 200)
+        .await;
+    assert!(page.contains("No active sign-ins"));
+
+    // A second guest with the same email cannot take it as a sign-in name.
+    let response = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v2/guests",
+            Some(&format!("apikey {}", guests_app.key)),
+        )
+        .header("content-type", "application/vnd.api+json")
+        .body(
+            json!({ "data": { "type": "guests", "attributes": {
+                "first_name": "Ivo", "last_name": "Other",
+                "email": "ivo@example.com", "password": "another swan by the lake" } } })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "email_in_use");
+}

@@ -247,7 +247,7 @@ impl Verifier {
     /// secret costs an argon2 check, in a sign-in's hashing slot.
     pub async fn authenticate_client(
         &self,
-        hasher: &crate::auth::PasswordHasher,
+        hasher: &crate::auth::password::PasswordHasher,
         client_id: &str,
         secret: &str,
     ) -> Result<Arc<crate::db::models::App>, ClientDenial> {

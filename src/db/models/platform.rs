@@ -471,3 +471,19 @@ impl Employee {
             .map(|_| ())
     }
 }
+
+/// The name of an app's user (an employee's, or a guest's first and last),
+/// if they are in the organization.
+pub fn user_name(
+    conn: &mut DbConn,
+    organization_id: &OrgId,
+    user: &crate::domain::UserRef,
+) -> QueryResult<Option<String>> {
+    Ok(match user {
+        crate::domain::UserRef::Employee(id) => {
+            Employee::find(conn, organization_id, id)?.map(|e| e.name)
+        }
+        crate::domain::UserRef::Guest(id) => Guest::find(conn, organization_id, id)?
+            .map(|g| format!("{} {}", g.first_name, g.last_name)),
+    })
+}

@@ -20,9 +20,10 @@ use self::scopes::{FamilyView, ScopesForm};
 use crate::clock::fmt;
 use crate::clock::{self, Timestamp};
 use crate::db::models::alert::{self, KeyAlert};
-use crate::db::models::platform::Appointment;
-use crate::db::models::{ApiKey, App, AppStatus, KeyStatus, MAX_KEYS_PER_APP};
-use crate::domain::{AppId, KeyId};
+use crate::db::models::platform::{self, Appointment};
+use crate::db::models::token::TokenFamily;
+use crate::db::models::{ApiKey, App, AppStatus, KeyStatus, MAX_KEYS_PER_APP, Organization};
+use crate::domain::{AppId, KeyId, UserRef};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::{Button, Query, RawForm};
@@ -256,6 +257,7 @@ struct AppPage {
     source: &'static str,
     booking_mark: Option<&'static str>,
     user_type: &'static str,
+    user_type_plural: &'static str,
     apikey_scopes: Vec<String>,
     jwt_scopes: Vec<String>,
     post_login: Vec<String>,
@@ -264,6 +266,39 @@ struct AppPage {
     at_limit: bool,
     max_keys: i64,
     bookings: Vec<BookingRow>,
+    /// The organization's token lifetimes: access minutes, sign-in days, idle days.
+    lifetimes: (i32, i32, i32),
+    sign_ins: Vec<SignInRow>,
+}
+
+/// A recent sign-in of a user through the app.
+#[derive(Debug)]
+struct SignInRow {
+    user: String,
+    /// `/staff/<id>/sessions` or `/guests/<id>/sessions`.
+    sessions: String,
+    at: String,
+    iso: String,
+    last_used: String,
+    address: String,
+    /// `Active`, `Expired`, or why it was revoked.
+    status: String,
+    live: bool,
+}
+
+/// Words for why a sign-in ended.
+fn ended_because(reason: &str) -> &'static str {
+    match reason {
+        "revoked" => "Signed out",
+        "revoked_by_admin" => "Revoked by an admin",
+        "reuse_detected" => "Revoked: a refresh token was reused",
+        "password_reset" => "Ended by a password reset",
+        "password_changed" => "Ended by a password change",
+        "user_left" => "Ended: the employee left",
+        "user_blocked" => "Ended: the guest was blocked",
+        "app_inactivated" => "Ended: the app was inactivated",
+        _ => "Revoked",
+    }
 }
 
 /// An appointment booked with one of the app's keys.
@@ -295,7 +330,7 @@ pub async fn app_show(
     path: web::Path<AppId>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = (admin.organization_id.clone(), path.into_inner());
-    let (app, keys, bookings, alerts) = state
+    let (app, keys, bookings, alerts, (organization, sign_ins)) = state
         .read(move |conn| {
             let app = App::find(conn, &org, &id)?;
             let (keys, bookings) = match &app {
@@ -307,7 +342,17 @@ pub async fn app_show(
             };
             let ids: Vec<KeyId> = keys.iter().map(|k| k.id.clone()).collect();
             let alerts = alert::for_keys(conn, &ids)?;
-            Ok((app, keys, bookings, alerts))
+            let mut sign_ins = Vec::new();
+            for family in TokenFamily::recent_of_app(conn, &org, &id, 10)? {
+                let user = UserRef::from_subject(&family.subject);
+                let name = match &user {
+                    Some(user) => platform::user_name(conn, &org, user)?,
+                    None => None,
+                };
+                sign_ins.push((family, user, name));
+            }
+            let organization = Organization::find_by_id(conn, &org)?;
+            Ok((app, keys, bookings, alerts, (organization, sign_ins)))
         })
         .await?;
     let app = app.ok_or(AppError::NotFound)?;
@@ -316,12 +361,44 @@ pub async fn app_show(
     }
     let now = clock::now();
     let title = app.name.clone();
+    let sign_ins = sign_ins
+        .into_iter()
+        .map(|(f, user, name)| {
+            let (status, live) = match (&f.revoked_reason, f.revoked_at) {
+                (Some(reason), Some(_)) => (ended_because(reason).to_owned(), false),
+                (_, Some(_)) => ("Revoked".to_owned(), false),
+                _ if f.expires_at <= now => ("Expired".to_owned(), false),
+                _ => ("Active".to_owned(), true),
+            };
+            SignInRow {
+                user: name.unwrap_or_else(|| "A user no longer here".to_owned()),
+                sessions: match &user {
+                    Some(UserRef::Employee(id)) => format!("/staff/{id}/sessions"),
+                    Some(UserRef::Guest(id)) => format!("/guests/{id}/sessions"),
+                    None => String::new(),
+                },
+                at: fmt::timestamp(f.created_at),
+                iso: fmt::iso(f.created_at),
+                last_used: fmt::timestamp(f.last_used_at),
+                address: f.client_ip.unwrap_or_default(),
+                status,
+                live,
+            }
+        })
+        .collect();
     page::ok(&AppPage {
+        lifetimes: (
+            organization.access_token_minutes,
+            organization.refresh_token_days,
+            organization.refresh_idle_days,
+        ),
+        sign_ins,
         layout: Layout::new(&session, Some(&admin), Nav::Apps, title)?,
         status: app.status(),
         source: app.source().label(),
         booking_mark: app.source().booking_mark(),
         user_type: app.user_type().label(),
+        user_type_plural: app.user_type().plural(),
         apikey_scopes: app.apikey_permissions().strings(),
         jwt_scopes: app.jwt_permissions().strings(),
         post_login: app.post_login_urls(),
