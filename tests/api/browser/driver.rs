@@ -386,6 +386,19 @@ impl Browser {
         );
     }
 
+    /// Waits until the address no longer starts with `prefix`: for a form
+    /// whose answer is a redirect elsewhere (signing in), so that the next
+    /// navigation does not overtake it.
+    pub async fn wait_to_leave(&self, prefix: &str) {
+        for _ in 0..150 {
+            if !self.path().await.starts_with(prefix) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("still on {}", self.path().await);
+    }
+
     /// Ends the session.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;

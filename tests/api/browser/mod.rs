@@ -14,6 +14,9 @@ async fn signed_in(app: &TestApp, test: &str, email: &str, role: Role) -> Browse
     browser.fill("Email", email).await;
     browser.fill("Password", PASSWORD).await;
     browser.click("Sign in").await;
+    // The session cookie comes with the redirect: a page opened before it
+    // arrives would be the sign-in page again.
+    browser.wait_to_leave("/login").await;
     browser
 }
 
