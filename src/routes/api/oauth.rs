@@ -163,6 +163,11 @@ impl From<crate::db::DbError> for OAuthError {
 pub struct Params(Vec<(String, SecretString)>);
 
 impl Params {
+    /// Every parameter sent with a value, in the order sent.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.expose_secret()))
+    }
+
     /// The value of `name`, if sent with a value.
     fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -177,8 +182,57 @@ impl Params {
     }
 }
 
+/// The parameters these endpoints know; any other is ignored, whatever it
+/// holds (RFC 6749 §3.1: "MUST ignore unrecognized request parameters").
+const KNOWN: [&str; 9] = [
+    "grant_type",
+    "username",
+    "password",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+];
+
+/// The known parameters of a form, decoded: each value UTF-8 without a
+/// control character. Unknown names are skipped before their value is read.
+fn decode_known_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let decode = |bytes: &[u8]| -> Option<String> {
+        let plus_as_space: Vec<u8> = bytes
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect();
+        percent_encoding::percent_decode(&plus_as_space)
+            .decode_utf8()
+            .ok()
+            .map(std::borrow::Cow::into_owned)
+    };
+    let mut pairs = Vec::new();
+    for part in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match part.iter().position(|b| *b == b'=') {
+            Some(i) => (&part[..i], &part[i + 1..]),
+            None => (part, &[][..]),
+        };
+        let Some(name) = decode(name).filter(|n| KNOWN.contains(&n.as_str())) else {
+            continue;
+        };
+        let value = decode(value)
+            .filter(|v| !crate::domain::has_control_chars(v))
+            .ok_or_else(|| {
+                OAuthError::invalid_request(format!(
+                    "The {name} parameter is not UTF-8 text without control characters."
+                ))
+            })?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
 /// Reads the parameters of a form or a JSON object (RFC 6749 §3.1–3.2):
-/// each name at most once, empty values as if omitted.
+/// each known name at most once, empty values as if omitted, unknown names
+/// ignored.
 pub fn parse_params(content_type: Option<&str>, body: &[u8]) -> Result<Params, OAuthError> {
     if body.len() > MAX_PARAMS {
         return Err(OAuthError::invalid_request(
@@ -189,10 +243,7 @@ pub fn parse_params(content_type: Option<&str>, body: &[u8]) -> Result<Params, O
         .and_then(|v| v.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase());
     let pairs: Vec<(String, String)> = match media.as_deref() {
-        Some("application/x-www-form-urlencoded") => crate::routes::middleware::decode_form(body)
-            .map_err(|why| {
-            OAuthError::invalid_request(format!("The form is invalid: {why}."))
-        })?,
+        Some("application/x-www-form-urlencoded") => decode_known_form(body)?,
         Some("application/json") => {
             let Ok(Value::Object(object)) = super::strict_json(body) else {
                 return Err(OAuthError::invalid_request(
@@ -201,6 +252,9 @@ pub fn parse_params(content_type: Option<&str>, body: &[u8]) -> Result<Params, O
             };
             let mut pairs = Vec::with_capacity(object.len());
             for (name, value) in object {
+                if !KNOWN.contains(&name.as_str()) {
+                    continue;
+                }
                 match value {
                     Value::String(s) if !crate::domain::has_control_chars(&s) => {
                         pairs.push((name, s));
@@ -234,7 +288,6 @@ pub fn parse_params(content_type: Option<&str>, body: &[u8]) -> Result<Params, O
             params.0.push((name, SecretString::from(value)));
         }
     }
-    // A name sent twice, once empty, is still twice.
     Ok(params)
 }
 
@@ -805,4 +858,82 @@ fn access_token_answer(state: &AppState, grant: &crate::auth::Grant) -> Value {
         "jti": jti,
         "sid": family_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+    fn names(params: &Params) -> Vec<(&str, &str)> {
+        params.iter().collect()
+    }
+
+    #[test]
+    fn known_parameters_are_read_once_and_unknown_ones_ignored() {
+        let params = parse_params(
+            FORM,
+            b"grant_type=password&username=a%40b.c&scope=&x%00y=%01&other=1&other=2",
+        )
+        .unwrap();
+        assert_eq!(
+            names(&params),
+            vec![("grant_type", "password"), ("username", "a@b.c")]
+        );
+        for bad in [
+            &b"grant_type=password&grant_type=password"[..],
+            b"password=a%00b",
+            b"username=%FF",
+        ] {
+            assert_eq!(
+                parse_params(FORM, bad).unwrap_err().error(),
+                "invalid_request"
+            );
+        }
+        let json = parse_params(
+            Some("application/json; charset=utf-8"),
+            br#"{"grant_type":"refresh_token","refresh_token":"kwr_x","extra":{"a":1},"scope":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&json),
+            vec![("grant_type", "refresh_token"), ("refresh_token", "kwr_x")]
+        );
+        for bad in [&br#"{"username":1}"#[..], b"[]", br#"{"a":1,"a":2}"#] {
+            assert!(parse_params(Some("application/json"), bad).is_err());
+        }
+        assert!(parse_params(Some("text/plain"), b"grant_type=password").is_err());
+        assert!(parse_params(None, b"grant_type=password").is_err());
+    }
+
+    #[test]
+    fn client_credentials_come_from_basic_or_the_body_never_both() {
+        use base64::Engine;
+        // RFC 6749 §2.3.1: each part form-encoded, then base64.
+        let basic = format!("Basic {}", STANDARD.encode("app%3A1:s%2Bcret%20x"));
+        let none = Params::default();
+        let (id, secret) = client_credentials(Some(basic.as_bytes()), &none).unwrap();
+        assert_eq!((id.as_str(), secret.expose_secret()), ("app:1", "s+cret x"));
+        let body = parse_params(FORM, b"client_id=app&client_secret=s").unwrap();
+        let (id, secret) = client_credentials(None, &body).unwrap();
+        assert_eq!((id.as_str(), secret.expose_secret()), ("app", "s"));
+        assert_eq!(
+            client_credentials(Some(basic.as_bytes()), &body)
+                .unwrap_err()
+                .error(),
+            "invalid_request"
+        );
+        for header in [&b"Bearer x"[..], b"Basic !!!", b"Basic YWJj"] {
+            assert_eq!(
+                client_credentials(Some(header), &none).unwrap_err().error(),
+                "invalid_client"
+            );
+        }
+        let only_id = parse_params(FORM, b"client_id=app").unwrap();
+        assert_eq!(
+            client_credentials(None, &only_id).unwrap_err().error(),
+            "invalid_client"
+        );
+    }
 }

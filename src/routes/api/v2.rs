@@ -608,7 +608,7 @@ fn guest_password(
     problems: &mut Problems,
 ) -> Option<Password> {
     let raw = match attribute(data, "password") {
-        None | Some(Value::Null) => return None,
+        None => return None,
         Some(Value::String(s)) => SecretString::from(s.clone()),
         Some(_) => {
             problems.add("/data/attributes/password", "password must be a string.");
