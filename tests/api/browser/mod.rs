@@ -458,3 +458,50 @@ async fn an_invited_employee_chooses_a_password_in_the_browser() {
     employee.wait_for_text("This link cannot be used").await;
     employee.close().await;
 }
+
+#[actix_web::test]
+async fn an_admin_sees_an_employees_sign_ins_and_revokes_one_in_the_browser() {
+    use crate::access_tokens::{bearer_get, employee_setup, sign_in};
+    let app = spawn_app().await;
+    let (client, employee) = employee_setup(&app, &["services:read"]).await;
+    let pair = sign_in(&app, &client).await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(bearer_get(&app, "/api/v2/services", &access).await.0, 200);
+
+    let admin = signed_in(&app, "sign-ins", "ada@example.com", Role::Full).await;
+    admin.go(&format!("/apps/{}", client.id)).await;
+    admin.wait_for_text("Recent sign-ins").await;
+    assert!(
+        admin.text().await.contains("Dara Lopes"),
+        "the sign-in is listed"
+    );
+    admin.check_accessibility("app (access tokens)").await;
+    admin.shot("app-tokens").await;
+
+    admin.go("/staff").await;
+    admin
+        .client
+        .find(fantoccini::Locator::XPath(
+            "//a[@aria-label='Sign-ins of Dara Lopes']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    admin.wait_for_text("Sign-ins of Dara Lopes").await;
+    assert_eq!(admin.path().await, format!("/staff/{employee}/sessions"));
+    admin.check_accessibility("sign-ins").await;
+    admin.shot("sign-ins").await;
+    admin.click("Revoke").await;
+    // The confirmation the form asks for, accepted.
+    admin.client.accept_alert().await.unwrap();
+    admin.wait_for_text("The sign-in was revoked").await;
+    assert!(admin.text().await.contains("No active sign-ins"));
+    admin.check_accessibility("sign-ins (none)").await;
+    admin.close().await;
+    assert_eq!(
+        bearer_get(&app, "/api/v2/services", &access).await,
+        (401, "token_revoked".to_owned())
+    );
+}
