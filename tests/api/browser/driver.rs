@@ -239,6 +239,22 @@ impl Browser {
         self.control(text).await.click().await.unwrap();
     }
 
+    /// Clicks the button or link whose accessible name (`aria-label`) is
+    /// `label`: a row's action, whose visible text repeats on every row.
+    pub async fn click_labelled(&self, label: &str) {
+        let xpath = format!(
+            "//button[@aria-label={t}] | //a[@aria-label={t}]",
+            t = xpath_literal(label)
+        );
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|_| panic!("a button or link labelled {label:?}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
     /// Opens the group `summary` of the scope checkboxes.
     pub async fn expand(&self, group: &str) {
         let xpath = format!(

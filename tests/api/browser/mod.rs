@@ -220,24 +220,10 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
     browser.go(&app_path).await;
 
     // Inactivate, refuse nothing, then delete after confirming.
-    let inactivate = browser
-        .client
-        .find(fantoccini::Locator::XPath(
-            "//button[@aria-label='Inactivate Reporting']",
-        ))
-        .await
-        .unwrap();
-    inactivate.click().await.unwrap();
+    browser.click_labelled("Inactivate Reporting").await;
     browser.wait_for_text("it stopped working").await;
     browser.shot("key-inactive").await;
-    let delete = browser
-        .client
-        .find(fantoccini::Locator::XPath(
-            "//a[@aria-label='Delete API key Reporting']",
-        ))
-        .await
-        .unwrap();
-    delete.click().await.unwrap();
+    browser.click_labelled("Delete API key Reporting").await;
     browser.wait_for_text("for good").await;
     browser.check_accessibility("delete confirmation").await;
     browser.shot("key-delete-confirm").await;
@@ -479,16 +465,7 @@ async fn an_admin_sees_an_employees_sign_ins_and_revokes_one_in_the_browser() {
     admin.shot("app-tokens").await;
 
     admin.go("/staff").await;
-    admin
-        .client
-        .find(fantoccini::Locator::XPath(
-            "//a[@aria-label='Sign-ins of Dara Lopes']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    admin.click_labelled("Sign-ins of Dara Lopes").await;
     admin.wait_for_text("Sign-ins of Dara Lopes").await;
     assert_eq!(admin.path().await, format!("/staff/{employee}/sessions"));
     admin.check_accessibility("sign-ins").await;
