@@ -58,6 +58,38 @@ pub struct AccessClaims {
     pub org_id: String,
 }
 
+/// An ID token's claims (OpenID Connect Core 1.0 §2, §5.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdClaims {
+    /// This server: the public URL.
+    pub iss: String,
+    /// The user: `employee:<id>` or `guest:<id>`, as in access tokens.
+    pub sub: String,
+    /// The app (its Application ID).
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// When the user typed their password.
+    pub auth_time: i64,
+    /// The authorization request's `nonce`, if it had one (§3.1.2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The hosted session (OpenID Connect RP-Initiated Logout uses it).
+    pub sid: String,
+    /// With the `email` scope (§5.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// With the `profile` scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The `typ` of an ID token's header: a plain JWT, never `at+jwt`, so an ID
+/// token is never taken for an access token (RFC 9068 §4, RFC 8725 §3.11).
+pub const ID_TOKEN_TYP: &str = "JWT";
+
 /// Why a presented token is not a valid access token. Never echoes the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -126,6 +158,14 @@ impl Signer {
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key)
+    }
+
+    /// The signed ID token of `claims`.
+    pub fn sign_id_token(&self, claims: &IdClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ID_TOKEN_TYP.to_owned());
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.key)
     }
@@ -232,6 +272,37 @@ impl PublicKeys {
             return Err(TokenError::Expired);
         }
         Ok(claims)
+    }
+}
+
+impl PublicKeys {
+    /// The claims of an ID token this `issuer` signed, with its organization,
+    /// expired or not: an `id_token_hint` (RP-Initiated Logout §2) may be an
+    /// old one. Only the signature, the `typ`, the `alg` and `iss` are checked.
+    pub fn verify_id_token_hint(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Result<(IdClaims, String), TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA
+            || !header
+                .typ
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(ID_TOKEN_TYP))
+        {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let (org, key) = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        let data = jsonwebtoken::decode::<IdClaims>(token, key, &validation)
+            .map_err(|_| TokenError::Invalid)?;
+        Ok((data.claims, org.clone()))
     }
 }
 

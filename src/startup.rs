@@ -389,6 +389,13 @@ async fn housekeeping(state: web::Data<AppState>) {
         if let Err(e) = tidied {
             tracing::warn!(error = %e, "token cleanup failed");
         }
+        // Authorization codes past any replay, hosted sessions long over.
+        let tidied = state
+            .op(|conn| crate::services::hosted::tidy(conn, clock::now()))
+            .await;
+        if let Err(e) = tidied {
+            tracing::warn!(error = %e, "hosted sign-in cleanup failed");
+        }
     }
 }
 

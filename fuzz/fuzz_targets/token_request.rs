@@ -56,7 +56,7 @@ fuzz_target!(|input: Input<'_>| {
     if let Ok((id, secret)) = client_credentials(input.authorization, &params) {
         if input.authorization.is_none() {
             assert_eq!(Some(id.as_str()), body_id);
-            assert_eq!(Some(secret.expose_secret()), body_secret);
+            assert_eq!(secret.as_ref().map(|s| s.expose_secret()), body_secret);
         } else {
             assert!(body_secret.is_none(), "two ways of authenticating accepted");
         }
@@ -68,7 +68,10 @@ fuzz_target!(|input: Input<'_>| {
     match client_credentials(Some(header.as_bytes()), &params) {
         Ok((id, secret)) => {
             assert_eq!(id, input.id);
-            assert_eq!(secret.expose_secret(), input.secret);
+            assert_eq!(
+                secret.as_ref().map(|s| s.expose_secret()),
+                Some(input.secret.as_str())
+            );
             assert!(body_secret.is_none());
         }
         Err(_) => assert!(

@@ -107,6 +107,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    authorization_codes (digest) {
+        digest -> Text,
+        organization_id -> Text,
+        app_id -> Text,
+        subject -> Text,
+        session_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        family_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     employees (id) {
         id -> Text,
         organization_id -> Text,
@@ -128,6 +147,21 @@ diesel::table! {
         phone -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    hosted_sessions (id) {
+        id -> Text,
+        organization_id -> Text,
+        subject -> Text,
+        secret_digest -> Text,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -293,6 +327,7 @@ diesel::table! {
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoked_reason -> Nullable<Text>,
+        hosted_session_id -> Nullable<Text>,
     }
 }
 
@@ -344,8 +379,14 @@ diesel::joinable!(appointments -> guests (guest_id));
 diesel::joinable!(appointments -> organizations (organization_id));
 diesel::joinable!(appointments -> services (service_id));
 diesel::joinable!(apps -> organizations (organization_id));
+diesel::joinable!(authorization_codes -> apps (app_id));
+diesel::joinable!(authorization_codes -> hosted_sessions (session_id));
+diesel::joinable!(authorization_codes -> organizations (organization_id));
+diesel::joinable!(authorization_codes -> user_credentials (subject));
 diesel::joinable!(employees -> organizations (organization_id));
 diesel::joinable!(guests -> organizations (organization_id));
+diesel::joinable!(hosted_sessions -> organizations (organization_id));
+diesel::joinable!(hosted_sessions -> user_credentials (subject));
 diesel::joinable!(installments -> appointments (appointment_id));
 diesel::joinable!(installments -> guests (guest_id));
 diesel::joinable!(installments -> organizations (organization_id));
@@ -375,8 +416,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     appointments,
     apps,
     audit_events,
+    authorization_codes,
     employees,
     guests,
+    hosted_sessions,
     installments,
     key_alerts,
     organizations,

@@ -8,6 +8,7 @@ mod email;
 pub mod ids;
 mod input;
 pub mod key_token;
+pub mod oauth;
 mod password;
 pub mod scopes;
 pub mod settings;

@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod apps;
 pub mod bookings;
 pub mod guests;
+pub mod hosted;
 pub mod keys;
 pub mod organization;
 pub mod security;

@@ -25,9 +25,10 @@ use crate::db::models::token::{self, RefreshToken, SigningKey, TokenFamily};
 use crate::db::models::{Action, Actor, App, Organization, Target};
 use crate::db::{DbConn, new_id};
 use crate::domain::key_token::{NewRefresh, RefreshRef};
+use crate::domain::oauth::Scope;
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{OrgId, UserRef};
-use crate::jwt::{self, AccessClaims, Signers};
+use crate::jwt::{self, AccessClaims, IdClaims, Signer, Signers};
 use crate::secrets::{DigestKey, SealingKey, constant_time_eq, hex};
 
 /// How long ended sign-ins are kept (shown as revoked, and so that a stolen
@@ -104,6 +105,38 @@ fn user_target(app: &App, user: &UserRef, label: &str) -> Target {
     }
 }
 
+/// The organization's signing key, opened.
+fn signer(
+    conn: &mut DbConn,
+    issuer: Issuer<'_>,
+    org: &OrgId,
+) -> Result<std::sync::Arc<Signer>, OpError> {
+    let key = match SigningKey::active(conn, org)? {
+        Some(key) => key,
+        None => super::signing_keys::ensure(conn, org, issuer.sealing)?,
+    };
+    issuer
+        .signers
+        .get(&key.kid, &key.private_key_sealed, issuer.sealing)
+        .ok_or_else(|| {
+            OpError::Internal(
+                "the token signing key does not open with this server's secret key".to_owned(),
+            )
+        })
+}
+
+/// An ID token (OpenID Connect Core §2), signed with the organization's key.
+pub fn id_token(
+    conn: &mut DbConn,
+    issuer: Issuer<'_>,
+    org: &OrgId,
+    claims: &IdClaims,
+) -> Result<String, OpError> {
+    signer(conn, issuer, org)?
+        .sign_id_token(claims)
+        .map_err(|e| OpError::Internal(format!("signing an ID token: {e}")))
+}
+
 /// The access token and refresh token of `family` now, not yet stored: the
 /// refresh token's row is returned for the caller to insert.
 fn new_pair(
@@ -111,21 +144,10 @@ fn new_pair(
     issuer: Issuer<'_>,
     org: &Organization,
     family: &TokenFamily,
-    scope: &PermissionSet,
+    scope: &Scope,
     now: Timestamp,
 ) -> Result<(TokenPair, RefreshToken), OpError> {
-    let key = match SigningKey::active(conn, &org.id)? {
-        Some(key) => key,
-        None => super::signing_keys::ensure(conn, &org.id, issuer.sealing)?,
-    };
-    let signer = issuer
-        .signers
-        .get(&key.kid, &key.private_key_sealed, issuer.sealing)
-        .ok_or_else(|| {
-            OpError::Internal(
-                "the token signing key does not open with this server's secret key".to_owned(),
-            )
-        })?;
+    let signer = signer(conn, issuer, &org.id)?;
     let user_type = UserRef::from_subject(&family.subject)
         .map_or("", |u| u.user_type().as_str())
         .to_owned();
@@ -170,19 +192,41 @@ fn new_pair(
     ))
 }
 
-/// A user signed in through `app` with a right password: a new sign-in and
-/// its first token pair, recorded with the user's name as `label`.
-#[expect(clippy::too_many_arguments, reason = "one sign-in's facts")]
+/// What a new sign-in is.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSignIn<'a> {
+    /// The app it is through.
+    pub app: &'a App,
+    /// The user.
+    pub user: &'a UserRef,
+    /// The user's name, for the audit record.
+    pub label: &'a str,
+    /// What its tokens carry.
+    pub scope: &'a Scope,
+    /// The hosted session it came through (authorization code grant).
+    pub hosted_session: Option<&'a str>,
+    /// The grant that made it: `password` or `authorization_code`.
+    pub grant: &'static str,
+}
+
+/// A user signed in through an app (a right password, or an authorization
+/// code): a new sign-in and its first token pair. Returns the pair and the
+/// sign-in's id.
 pub fn sign_in(
     conn: &mut DbConn,
     issuer: Issuer<'_>,
-    app: &App,
-    user: &UserRef,
-    label: &str,
-    scope: &PermissionSet,
+    new: NewSignIn<'_>,
     actor: &Actor,
     now: Timestamp,
-) -> Result<TokenPair, OpError> {
+) -> Result<(TokenPair, String), OpError> {
+    let NewSignIn {
+        app,
+        user,
+        label,
+        scope,
+        hosted_session,
+        grant,
+    } = new;
     let org = Organization::find_by_id(conn, &app.organization_id)?;
     let family = TokenFamily {
         id: new_id(),
@@ -197,6 +241,7 @@ pub fn sign_in(
         expires_at: now + time::Duration::days(i64::from(org.refresh_token_days)),
         revoked_at: None,
         revoked_reason: None,
+        hosted_session_id: hosted_session.map(str::to_owned),
     };
     TokenFamily::insert(conn, &family)?;
     let (pair, row) = new_pair(conn, issuer, &org, &family, scope, now)?;
@@ -207,9 +252,9 @@ pub fn sign_in(
         actor,
         Action::UserSignedIn,
         user_target(app, user, label),
-        json!({ "app": app.name, "scope": family.scope, "session": family.id }),
+        json!({ "app": app.name, "scope": family.scope, "session": family.id, "grant": grant }),
     )?;
-    Ok(pair)
+    Ok((pair, family.id))
 }
 
 /// The sealing context of a rotated token's successor: bound to that token.
@@ -247,8 +292,10 @@ pub fn refresh(
     if !super::users::may_sign_in(conn, &org.id, &user)? || app.user_type() != user.user_type() {
         return Err(unusable_refresh_token());
     }
-    // The sign-in's scope, within what the app grants now.
-    let granted = PermissionSet::from_stored(&family.scope).intersection(&app.jwt_permissions());
+    // The sign-in's scope, within what the app grants now; its OpenID
+    // Connect scopes stay as they were granted.
+    let stored = Scope::from_stored(&family.scope);
+    let granted = stored.permissions().intersection(&app.jwt_permissions());
     let scope = match requested {
         // RFC 6749 §6: no scope beyond what was originally granted.
         Some(asked) if !asked.is_subset(&granted) => {
@@ -266,6 +313,7 @@ pub fn refresh(
             "The app no longer grants any of this sign-in's permissions. Sign in again.",
         ));
     }
+    let scope = stored.with_permissions(scope);
     let (pair, next) = new_pair(conn, issuer, &org, &family, &scope, now)?;
     let sealed = issuer.sealing.seal(
         serde_json::to_string(&pair).unwrap_or_default().as_bytes(),

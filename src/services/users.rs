@@ -16,6 +16,7 @@ use super::sign_in::Account;
 use super::{OpError, audit};
 use crate::clock::{self, Timestamp};
 use crate::db::DbConn;
+use crate::db::models::hosted::HostedSession;
 use crate::db::models::login_user::LINK_LIFETIME;
 use crate::db::models::platform::{Employee, Guest};
 use crate::db::models::token::TokenFamily;
@@ -189,6 +190,113 @@ pub fn issue_link(
         recipient,
         purpose,
         expires_at,
+    })
+}
+
+/// How often Forgot password may email one user.
+pub const FORGOT_EVERY: time::Duration = time::Duration::minutes(5);
+
+/// The user of an app's Login User Type with this email, if exactly one may
+/// sign in with it (two guests sharing an email: neither, as at sign-in).
+pub fn find_by_email(
+    conn: &mut DbConn,
+    org: &OrgId,
+    user_type: crate::domain::LoginUserType,
+    email: &EmailAddress,
+) -> QueryResult<Option<Recipient>> {
+    let candidates: Vec<UserRef> = match user_type {
+        crate::domain::LoginUserType::Employee => {
+            Employee::find_by_email(conn, org, email.as_str())?
+                .map(|e| UserRef::Employee(e.id))
+                .into_iter()
+                .collect()
+        }
+        crate::domain::LoginUserType::Guest => Guest::with_email(conn, org, email.as_str())?
+            .into_iter()
+            .map(|g| UserRef::Guest(g.id))
+            .collect(),
+    };
+    let mut found = None;
+    for user in candidates {
+        if let Standing::May(r) = standing(conn, org, &user)? {
+            if found.is_some() {
+                return Ok(None);
+            }
+            found = Some(r);
+        }
+    }
+    Ok(found)
+}
+
+/// **Forgot password** on the hosted sign-in page: a link to choose a new
+/// password, emailed to the user of this email, if there is one. The current
+/// password keeps working until the link is used (a stranger who types the
+/// address must not lock the user out), only a user who has a password gets
+/// one, and at most one such email every [`FORGOT_EVERY`]. `None` when nothing is to be sent; the page
+/// answers the same either way.
+pub fn request_link(
+    conn: &mut DbConn,
+    org: &OrgId,
+    user_type: crate::domain::LoginUserType,
+    email: &EmailAddress,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Option<IssuedLink>, OpError> {
+    let Some(recipient) = find_by_email(conn, org, user_type, email)? else {
+        return Ok(None);
+    };
+    let subject = recipient.user.subject();
+    if UserLink::sent_since(conn, &subject, now - FORGOT_EVERY)? {
+        return Ok(None);
+    }
+    // Only a user who has a password can forget it: an invitation is the
+    // admin's to send.
+    if !UserCredential::find(conn, org, &recipient.user)?.is_some_and(|c| c.has_password()) {
+        return Ok(None);
+    }
+    let purpose = LinkPurpose::Reset;
+    let token = random_token::<32>();
+    let expires_at = now + LINK_LIFETIME;
+    UserLink::replace(
+        conn,
+        &UserLink {
+            token_digest: sha256_hex(token.as_bytes()),
+            organization_id: org.clone(),
+            subject,
+            purpose: purpose.as_str().to_owned(),
+            created_by: None,
+            created_at: now,
+            expires_at,
+            used_at: None,
+        },
+    )?;
+    audit(
+        conn,
+        org,
+        actor,
+        Action::UserPasswordLinkRequested,
+        target(&recipient),
+        json!({ "email": recipient.email, "link_expires_at": clock::fmt::timestamp(expires_at) }),
+    )?;
+    Ok(Some(IssuedLink {
+        org: org.clone(),
+        token: SecretString::from(token),
+        recipient,
+        purpose,
+        expires_at,
+    }))
+}
+
+/// A user's name and email (OpenID Connect's `name` and `email` claims).
+pub fn profile(
+    conn: &mut DbConn,
+    org: &OrgId,
+    user: &UserRef,
+) -> QueryResult<Option<(String, Option<String>)>> {
+    Ok(match user {
+        UserRef::Employee(id) => Employee::find(conn, org, id)?.map(|e| (e.name, Some(e.email))),
+        UserRef::Guest(id) => Guest::find(conn, org, id)?
+            .map(|g| (format!("{} {}", g.first_name, g.last_name), g.email)),
     })
 }
 
@@ -376,6 +484,7 @@ pub fn set_guest_blocked(
 /// password reset, leaving, being blocked. The caller's audit record says
 /// why, and moves the tokens version.
 fn end_sign_ins(conn: &mut DbConn, user: &UserRef, reason: &str) -> Result<usize, OpError> {
+    HostedSession::end_subject(conn, &user.subject(), clock::now())?;
     Ok(TokenFamily::revoke_subject(
         conn,
         &user.subject(),

@@ -159,6 +159,13 @@ impl App {
         LoginUserType::parse(&self.login_user_type).unwrap_or(LoginUserType::Guest)
     }
 
+    /// Whether it is a public client (RFC 6749 §2.1): an External CMA,
+    /// External Webstore or Bot runs where its users are and cannot keep a
+    /// secret; a Client App is confidential.
+    pub fn is_public_client(&self) -> bool {
+        self.source() != SourceApp::ClientApp
+    }
+
     /// What its keys may be given.
     pub fn apikey_permissions(&self) -> PermissionSet {
         PermissionSet::from_stored(&self.apikey_scopes)

@@ -96,6 +96,15 @@ pub enum Action {
     /// A retired refresh token was presented again: its whole sign-in was
     /// revoked (RFC 9700 §4.14.2).
     TokenReuseDetected,
+    /// A user signed in on the hosted sign-in page (OpenID Connect).
+    UserHostedSignedIn,
+    /// A user signed out of the hosted session.
+    UserHostedSignedOut,
+    /// An authorization code was presented a second time: the sign-in it made
+    /// was revoked (RFC 6749 §4.1.2).
+    CodeReused,
+    /// A user asked for a password link on the hosted page (Forgot password).
+    UserPasswordLinkRequested,
 }
 
 /// What a change makes stale in every instance's cache of verified credentials.
@@ -152,6 +161,10 @@ impl Action {
         Self::UserPasswordChanged,
         Self::TokenRevoked,
         Self::TokenReuseDetected,
+        Self::UserHostedSignedIn,
+        Self::UserHostedSignedOut,
+        Self::CodeReused,
+        Self::UserPasswordLinkRequested,
     ];
 
     /// The stored name.
@@ -197,6 +210,10 @@ impl Action {
             Self::UserPasswordChanged => "user.password_changed",
             Self::TokenRevoked => "token.revoked",
             Self::TokenReuseDetected => "token.reuse_detected",
+            Self::UserHostedSignedIn => "user.hosted_signed_in",
+            Self::UserHostedSignedOut => "user.hosted_signed_out",
+            Self::CodeReused => "token.code_reused",
+            Self::UserPasswordLinkRequested => "user.password_link_requested",
         }
     }
 
@@ -243,6 +260,10 @@ impl Action {
             Self::UserPasswordChanged => "User password changed",
             Self::TokenRevoked => "Sign-in revoked",
             Self::TokenReuseDetected => "Refresh token reused",
+            Self::UserHostedSignedIn => "User signed in (hosted page)",
+            Self::UserHostedSignedOut => "User signed out (hosted page)",
+            Self::CodeReused => "Authorization code reused",
+            Self::UserPasswordLinkRequested => "User asked for a password link",
         }
     }
 
@@ -270,6 +291,8 @@ impl Action {
             | Self::UserPasswordChanged
             | Self::TokenRevoked
             | Self::TokenReuseDetected
+            | Self::UserHostedSignedOut
+            | Self::CodeReused
             | Self::SigningKeyCreated
             | Self::SigningKeyRotated => Invalidates::Tokens,
             _ => Invalidates::Nothing,
@@ -297,6 +320,9 @@ impl Action {
                 | Self::UserSignInFailed
                 | Self::TokenRevoked
                 | Self::TokenReuseDetected
+                | Self::UserHostedSignedIn
+                | Self::UserHostedSignedOut
+                | Self::CodeReused
         )
     }
 

@@ -187,6 +187,17 @@ impl UserLink {
         .map(|n| n == 1)
     }
 
+    /// Whether the subject has an unused link made after `since`.
+    pub fn sent_since(conn: &mut DbConn, subject: &str, since: Timestamp) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            user_links::table
+                .filter(user_links::subject.eq(subject))
+                .filter(user_links::used_at.is_null())
+                .filter(user_links::created_at.gt(since)),
+        ))
+        .get_result(conn)
+    }
+
     /// Ends the subject's unused links (the user left, or was blocked).
     pub fn cancel_for(conn: &mut DbConn, subject: &str) -> QueryResult<usize> {
         diesel::delete(

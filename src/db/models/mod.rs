@@ -5,6 +5,7 @@ pub mod alert;
 pub mod api_key;
 pub mod app;
 pub mod audit_event;
+pub mod hosted;
 pub mod login_user;
 pub mod organization;
 pub mod platform;

@@ -118,6 +118,8 @@ pub struct TokenFamily {
     pub revoked_at: Option<Timestamp>,
     /// Why: `revoked`, `reuse_detected`, `password_changed`, `user_left`…
     pub revoked_reason: Option<String>,
+    /// The hosted session it came through (the authorization code flow).
+    pub hosted_session_id: Option<String>,
 }
 
 impl TokenFamily {
@@ -159,6 +161,25 @@ impl TokenFamily {
         ))
         .execute(conn)
         .map(|n| n == 1)
+    }
+
+    /// Revokes every live family that came through a hosted session: how many.
+    pub fn revoke_hosted_session(
+        conn: &mut DbConn,
+        session_id: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            token_families::table
+                .filter(token_families::hosted_session_id.eq(session_id))
+                .filter(token_families::revoked_at.is_null()),
+        )
+        .set((
+            token_families::revoked_at.eq(now),
+            token_families::revoked_reason.eq(reason),
+        ))
+        .execute(conn)
     }
 
     /// Revokes every live family of a user: how many.

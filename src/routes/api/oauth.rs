@@ -1,10 +1,15 @@
 //! The OAuth 2.0 endpoints of an app's users' tokens: the token endpoint
-//! (`POST /api/v1/tokens`, RFC 6749 §3.2: the password grant §4.3 and the
-//! refresh grant §6), revocation (`POST /api/v1/tokens/revoke`, RFC 7009) and
+//! (`POST /api/v1/tokens`, RFC 6749 §3.2: the authorization code grant §4.1.3
+//! with PKCE (RFC 7636) and OpenID Connect's ID token, the password grant
+//! §4.3 and the refresh grant §6), revocation (`POST /api/v1/tokens/revoke`, RFC 7009) and
 //! introspection (`POST /api/v1/tokens/introspect`, RFC 7662).
 //!
 //! The client is an app, authenticated by its Application ID and Secret
-//! (RFC 6749 §2.3.1), by HTTP Basic or in the body, never both. Parameters come
+//! (RFC 6749 §2.3.1), by HTTP Basic or in the body, never both. A public
+//! client (§2.1: an External CMA, External Webstore or Bot app, whose code
+//! runs where its users are) may name itself by `client_id` alone for the
+//! code and refresh grants and for revocation: PKCE and the refresh token's
+//! rotation stand in for the secret it cannot keep. Parameters come
 //! as `application/x-www-form-urlencoded` (the standard's) or as a JSON object;
 //! each at most once (§3.1), empty ones as if omitted, unknown ones ignored.
 //! Refusals are the standard's JSON errors (§5.2), never a JSON:API document,
@@ -27,11 +32,13 @@ use crate::auth::verifier::clients::ClientDenial;
 use crate::clock;
 use crate::db::models::platform::{Employee, Guest};
 use crate::db::models::{Actor, App, AppStatus, UserCredential};
+use crate::domain::oauth::Scope;
 use crate::domain::scopes::{Permission, PermissionSet};
 use crate::domain::{EmailAddress, LoginUserType, UserRef};
 use crate::routes::extract;
+use crate::services::hosted::{self, Exchange, Exchanged};
 use crate::services::sign_in::{Account, Verdict};
-use crate::services::tokens::{self, Refreshed, TokenPair};
+use crate::services::tokens::{self, NewSignIn, Refreshed, TokenPair};
 use crate::services::{self, OpError};
 use crate::state::AppState;
 
@@ -184,8 +191,11 @@ impl Params {
 
 /// The parameters these endpoints know; any other is ignored, whatever it
 /// holds (RFC 6749 §3.1: "MUST ignore unrecognized request parameters").
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 12] = [
     "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
     "username",
     "password",
     "refresh_token",
@@ -296,11 +306,14 @@ pub fn parse_params(content_type: Option<&str>, body: &[u8]) -> Result<Params, O
 pub fn client_credentials(
     authorization: Option<&[u8]>,
     params: &Params,
-) -> Result<(String, SecretString), OAuthError> {
+) -> Result<(String, Option<SecretString>), OAuthError> {
     let in_body = (params.get("client_id"), params.get("client_secret"));
     let Some(value) = authorization else {
         return match in_body {
-            (Some(id), Some(secret)) => Ok((id.to_owned(), SecretString::from(secret.to_owned()))),
+            (Some(id), secret) => Ok((
+                id.to_owned(),
+                secret.map(|s| SecretString::from(s.to_owned())),
+            )),
             _ => Err(OAuthError::invalid_client(
                 "Authenticate the app: its Application ID and Secret by HTTP Basic, or as client_id and client_secret.",
             )),
@@ -340,7 +353,7 @@ pub fn client_credentials(
             "client_id differs from the Application ID of the Basic credentials.",
         ));
     }
-    Ok((id, SecretString::from(secret)))
+    Ok((id, Some(SecretString::from(secret))))
 }
 
 /// A request of one of these endpoints, read: its parameters and the
@@ -377,11 +390,13 @@ fn params_of(req: &HttpRequest, body: &Bytes) -> Result<Params, OAuthError> {
     parse_params(content_type, body)
 }
 
-/// Authenticates the client of a request with these parameters.
+/// Authenticates the client of a request with these parameters; with
+/// `public_allowed`, a public client may name itself without a secret.
 async fn authenticated(
     req: &HttpRequest,
     state: &AppState,
     params: Params,
+    public_allowed: bool,
 ) -> Result<ClientRequest, OAuthError> {
     let mut authorization = req.headers().get_all(header::AUTHORIZATION);
     let first = authorization.next().map(HeaderValue::as_bytes);
@@ -400,6 +415,16 @@ async fn authenticated(
         )
         .retry_after(60));
     }
+    let Some(secret) = secret else {
+        let app = public_client(state, &client_id, public_allowed).await;
+        let app = app.inspect_err(|e| {
+            if e.error == "invalid_client" {
+                state.verifier.note_failure(client);
+            }
+        })?;
+        let actor = extract::actor(req, None, &format!("app {}", app.name));
+        return Ok(ClientRequest { params, app, actor });
+    };
     let app = match state
         .verifier
         .authenticate_client(&state.hasher, &client_id, secret.expose_secret())
@@ -424,6 +449,38 @@ async fn authenticated(
     };
     let actor = extract::actor(req, None, &format!("app {}", app.name));
     Ok(ClientRequest { params, app, actor })
+}
+
+/// The public app `client_id` names (RFC 6749 §2.1, §3.2.1: a public client
+/// identifies itself by `client_id`), when a public client may ask.
+async fn public_client(
+    state: &AppState,
+    client_id: &str,
+    public_allowed: bool,
+) -> Result<Arc<App>, OAuthError> {
+    let without_secret = || {
+        OAuthError::invalid_client(
+            "Authenticate the app: its Application ID and Secret by HTTP Basic, or as client_id and client_secret.",
+        )
+    };
+    if !public_allowed
+        || client_id.is_empty()
+        || client_id.len() > 64
+        || !client_id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(without_secret());
+    }
+    let id = crate::domain::AppId::from(client_id);
+    let app = state
+        .read(move |conn| App::find_by_id(conn, &id))
+        .await?
+        .ok_or_else(|| OAuthError::invalid_client("The Application ID is unknown."))?;
+    if !app.is_public_client() {
+        return Err(OAuthError::invalid_client(
+            "This app is a confidential client: authenticate it with its Secret as well.",
+        ));
+    }
+    Ok(Arc::new(app))
 }
 
 /// The app may issue tokens: it is active and has JWT GROUPS permissions
@@ -481,20 +538,24 @@ fn requested_scope(
     Ok(Some(set))
 }
 
-/// The answer of a successful grant (RFC 6749 §5.1).
-fn token_response(pair: &TokenPair) -> HttpResponse {
+/// The answer of a successful grant (RFC 6749 §5.1), with the ID token of an
+/// OpenID Connect sign-in (OIDC Core §3.1.3.3).
+fn token_response(pair: &TokenPair, id_token: Option<&str>) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     no_store(&mut response);
-    response.content_type(super::error::JSON_UTF8).body(
-        json!({
-            "access_token": pair.access_token,
-            "token_type": "Bearer",
-            "expires_in": pair.expires_in(clock::now()),
-            "refresh_token": pair.refresh_token,
-            "scope": pair.scope,
-        })
-        .to_string(),
-    )
+    let mut body = json!({
+        "access_token": pair.access_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in(clock::now()),
+        "refresh_token": pair.refresh_token,
+        "scope": pair.scope,
+    });
+    if let Some(id_token) = id_token {
+        body["id_token"] = Value::from(id_token);
+    }
+    response
+        .content_type(super::error::JSON_UTF8)
+        .body(body.to_string())
 }
 
 /// `POST /api/v1/tokens`: the token endpoint.
@@ -507,19 +568,64 @@ pub async fn token(
     let params = params_of(&req, &body)?;
     // The grant type first: an unsupported one costs no client check.
     let grant_type = params.require("grant_type")?.to_owned();
-    if !matches!(grant_type.as_str(), "password" | "refresh_token") {
+    if !matches!(
+        grant_type.as_str(),
+        "authorization_code" | "password" | "refresh_token"
+    ) {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "Use grant_type password or refresh_token.",
+            "Use grant_type authorization_code, password or refresh_token.",
         ));
     }
-    let request = authenticated(&req, &state, params).await?;
+    // The password grant sends the user's password through the app: only a
+    // confidential client, with its secret, may use it.
+    let request = authenticated(&req, &state, params, grant_type != "password").await?;
     check_issues_tokens(&request.app)?;
-    if grant_type == "password" {
-        password_grant(&state, request).await
-    } else {
-        refresh_grant(&state, request).await
+    match grant_type.as_str() {
+        "authorization_code" => code_grant(&state, request).await,
+        "password" => password_grant(&state, request).await,
+        _ => refresh_grant(&state, request).await,
+    }
+}
+
+/// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5): a code
+/// of the hosted sign-in, with the request's redirect URI and the PKCE
+/// verifier.
+async fn code_grant(
+    state: &web::Data<AppState>,
+    request: ClientRequest,
+) -> Result<HttpResponse, OAuthError> {
+    let ClientRequest { params, app, actor } = request;
+    let code = SecretString::from(params.require("code")?.to_owned());
+    let redirect_uri = params.require("redirect_uri")?.to_owned();
+    let verifier = SecretString::from(params.require("code_verifier")?.to_owned());
+    let issuing = state.clone();
+    let actor = Actor {
+        label: format!("app {} (authorization code)", app.name),
+        ..actor
+    };
+    let outcome = state
+        .op(move |conn| {
+            hosted::exchange_code(
+                conn,
+                issuing.token_issuer(),
+                &app,
+                Exchange {
+                    code: code.expose_secret(),
+                    redirect_uri: &redirect_uri,
+                    code_verifier: verifier.expose_secret(),
+                },
+                &actor,
+                clock::now(),
+            )
+        })
+        .await?;
+    match outcome {
+        Exchanged::Tokens { pair, id_token } => Ok(token_response(&pair, id_token.as_deref())),
+        Exchanged::Replayed => Err(OAuthError::invalid_grant(
+            "The authorization code is invalid, expired or used. Start the sign-in again.",
+        )),
     }
 }
 
@@ -563,9 +669,98 @@ fn find_user(
     Ok(found)
 }
 
+/// What checking an app user's password came to.
+#[derive(Debug)]
+pub enum PasswordCheck {
+    /// Right: the user and their name. The throttle has started over.
+    User(UserRef, String),
+    /// Wrong, an unknown user, or one who may not sign in (which is not
+    /// said): recorded as a failed sign-in.
+    Wrong,
+    /// Too many failures: retry after this many seconds.
+    Wait(i64),
+}
+
+/// Checks the password of the user of `app` with this email, under the
+/// sign-in throttle (the token endpoint's and the hosted page's, counted
+/// together). Every refusal costs one argon2 check (a dummy hash for an
+/// unknown user), after the attempt is counted.
+pub async fn check_user_password(
+    state: &AppState,
+    app: &Arc<App>,
+    email: &EmailAddress,
+    password: &SecretString,
+    actor: &Actor,
+) -> Result<PasswordCheck, OAuthError> {
+    let account = Account::User {
+        org: app.organization_id.clone(),
+        user_type: app.user_type(),
+        email: email.clone(),
+        app_id: Some(app.id.clone()),
+    };
+    // A hashing slot first: beyond the cap, a quick 503 rather than a queue.
+    let mut slot = match state.hasher.sign_in_slot().await {
+        Ok(slot) => slot,
+        Err(_) => {
+            return Err(OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "Many sign-ins are being checked right now. Retry in a moment.",
+            )
+            .retry_after(1));
+        }
+    };
+    let (a, who, ip) = (account.clone(), actor.clone(), actor.ip.clone());
+    let verdict = state
+        .op(move |conn| services::sign_in::reserve(conn, a, ip.as_deref(), &who, clock::now()))
+        .await?;
+    match verdict {
+        Verdict::Proceed => {}
+        Verdict::Wait(seconds) => return Ok(PasswordCheck::Wait(seconds)),
+        // The same words as a wrong password: a lock does not tell that the
+        // account exists (a user's lock ends with a new password link).
+        Verdict::Locked => return Ok(PasswordCheck::Wrong),
+    }
+    let (found_app, found_email) = (Arc::clone(app), email.clone());
+    let found = state
+        .read(move |conn| find_user(conn, &found_app, &found_email))
+        .await?;
+    let stored = found.as_ref().and_then(|(_, _, hash)| hash.clone());
+    let checked = slot
+        .check(password.expose_secret(), stored)
+        .await
+        .map_err(|e| match e {
+            HashError::Busy => OAuthError::unavailable(),
+            HashError::Failed(why) => OpError::Internal(why).into(),
+        })?;
+    drop(slot);
+    let user = match found.filter(|_| checked.matches) {
+        Some((user, name, _)) => {
+            let (org, u) = (app.organization_id.clone(), user.clone());
+            let may = state
+                .read(move |conn| services::users::may_sign_in(conn, &org, &u))
+                .await?;
+            may.then_some((user, name))
+        }
+        None => None,
+    };
+    let who = actor.clone();
+    let Some((user, name)) = user else {
+        state
+            .op(move |conn| services::sign_in::failed(conn, account, &who, clock::now()))
+            .await?;
+        return Ok(PasswordCheck::Wrong);
+    };
+    state
+        .op(move |conn| {
+            services::sign_in::succeeded(conn, account, who.ip.as_deref(), &who, clock::now())
+        })
+        .await?;
+    Ok(PasswordCheck::User(user, name))
+}
+
 /// `grant_type=password` (RFC 6749 §4.3). Every refusal of the user's
-/// credentials reads the same and costs one argon2 check (a dummy hash for an
-/// unknown user), after the attempt is counted by the sign-in throttle.
+/// credentials reads the same.
 async fn password_grant(
     state: &web::Data<AppState>,
     request: ClientRequest,
@@ -595,31 +790,10 @@ async fn password_grant(
         label: format!("{} {}", app.user_type().as_str(), email.as_str()),
         ..actor
     };
-    let account = Account::User {
-        org: app.organization_id.clone(),
-        user_type: app.user_type(),
-        email: email.clone(),
-        app_id: Some(app.id.clone()),
-    };
-    // A hashing slot first: beyond the cap, a quick 503 rather than a queue.
-    let mut slot = match state.hasher.sign_in_slot().await {
-        Ok(slot) => slot,
-        Err(_) => {
-            return Err(OAuthError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "Many sign-ins are being checked right now. Retry in a moment.",
-            )
-            .retry_after(1));
-        }
-    };
-    let (a, who, ip) = (account.clone(), actor.clone(), actor.ip.clone());
-    let verdict = state
-        .op(move |conn| services::sign_in::reserve(conn, a, ip.as_deref(), &who, clock::now()))
-        .await?;
-    match verdict {
-        Verdict::Proceed => {}
-        Verdict::Wait(seconds) => {
+    let (user, name) = match check_user_password(state, &app, &email, &password, &actor).await? {
+        PasswordCheck::User(user, name) => (user, name),
+        PasswordCheck::Wrong => return Err(OAuthError::invalid_grant(BAD_CREDENTIALS)),
+        PasswordCheck::Wait(seconds) => {
             return Err(OAuthError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "invalid_grant",
@@ -627,58 +801,28 @@ async fn password_grant(
             )
             .retry_after(seconds));
         }
-        // The same words as a wrong password: a lock does not tell that the
-        // account exists (a user's lock ends with a new password link).
-        Verdict::Locked => return Err(OAuthError::invalid_grant(BAD_CREDENTIALS)),
-    }
-    let (found_app, found_email) = (Arc::clone(&app), email.clone());
-    let found = state
-        .read(move |conn| find_user(conn, &found_app, &found_email))
-        .await?;
-    let stored = found.as_ref().and_then(|(_, _, hash)| hash.clone());
-    let checked = slot
-        .check(password.expose_secret(), stored)
-        .await
-        .map_err(|e| match e {
-            HashError::Busy => OAuthError::unavailable(),
-            HashError::Failed(why) => OpError::Internal(why).into(),
-        })?;
-    drop(slot);
-    let user = found.filter(|_| checked.matches);
-    let user = match user {
-        Some((user, name, _)) => {
-            let (org, u) = (app.organization_id.clone(), user.clone());
-            let may = state
-                .read(move |conn| services::users::may_sign_in(conn, &org, &u))
-                .await?;
-            may.then_some((user, name))
-        }
-        None => None,
-    };
-    let Some((user, name)) = user else {
-        state
-            .op(move |conn| services::sign_in::failed(conn, account, &actor, clock::now()))
-            .await?;
-        return Err(OAuthError::invalid_grant(BAD_CREDENTIALS));
     };
     let issuing = state.clone();
-    let pair = state
+    let scope = Scope::permissions_only(scope);
+    let (pair, _) = state
         .op(move |conn| {
-            let now = clock::now();
-            services::sign_in::succeeded(conn, account, actor.ip.as_deref(), &actor, now)?;
             tokens::sign_in(
                 conn,
                 issuing.token_issuer(),
-                &app,
-                &user,
-                &name,
-                &scope,
+                NewSignIn {
+                    app: &app,
+                    user: &user,
+                    label: &name,
+                    scope: &scope,
+                    hosted_session: None,
+                    grant: "password",
+                },
                 &actor,
-                now,
+                clock::now(),
             )
         })
         .await?;
-    Ok(token_response(&pair))
+    Ok(token_response(&pair, None))
 }
 
 /// `grant_type=refresh_token` (RFC 6749 §6).
@@ -704,7 +848,7 @@ async fn refresh_grant(
         })
         .await?;
     match outcome {
-        Refreshed::Pair(pair) => Ok(token_response(&pair)),
+        Refreshed::Pair(pair) => Ok(token_response(&pair, None)),
         Refreshed::Reused => Err(OAuthError::invalid_grant(
             "The refresh token is invalid, expired or revoked. Sign in again.",
         )),
@@ -726,8 +870,9 @@ pub async fn revoke(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let body = read_body(payload).await?;
+    // RFC 7009 §2.1: a public client revokes with its client_id.
     let ClientRequest { params, app, actor } =
-        authenticated(&req, &state, params_of(&req, &body)?).await?;
+        authenticated(&req, &state, params_of(&req, &body)?, true).await?;
     let token = SecretString::from(params.require("token")?.to_owned());
     // §2.1: the hint only speeds the lookup up; both kinds are looked for.
     if let Some(hint) = params.get("token_type_hint")
@@ -774,7 +919,7 @@ pub async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let body = read_body(payload).await?;
     let ClientRequest { params, app, .. } =
-        authenticated(&req, &state, params_of(&req, &body)?).await?;
+        authenticated(&req, &state, params_of(&req, &body)?, false).await?;
     if app.status() != AppStatus::Active {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -914,10 +1059,22 @@ mod tests {
         let basic = format!("Basic {}", STANDARD.encode("app%3A1:s%2Bcret%20x"));
         let none = Params::default();
         let (id, secret) = client_credentials(Some(basic.as_bytes()), &none).unwrap();
-        assert_eq!((id.as_str(), secret.expose_secret()), ("app:1", "s+cret x"));
+        assert_eq!(
+            (
+                id.as_str(),
+                secret.as_ref().map(ExposeSecret::expose_secret)
+            ),
+            ("app:1", Some("s+cret x"))
+        );
         let body = parse_params(FORM, b"client_id=app&client_secret=s").unwrap();
         let (id, secret) = client_credentials(None, &body).unwrap();
-        assert_eq!((id.as_str(), secret.expose_secret()), ("app", "s"));
+        assert_eq!(
+            (
+                id.as_str(),
+                secret.as_ref().map(ExposeSecret::expose_secret)
+            ),
+            ("app", Some("s"))
+        );
         assert_eq!(
             client_credentials(Some(basic.as_bytes()), &body)
                 .unwrap_err()
@@ -930,9 +1087,14 @@ mod tests {
                 "invalid_client"
             );
         }
+        // A public client names itself alone (RFC 6749 §2.1); whether the
+        // app may is for the caller to say.
         let only_id = parse_params(FORM, b"client_id=app").unwrap();
+        let (id, secret) = client_credentials(None, &only_id).unwrap();
+        assert_eq!((id.as_str(), secret.is_none()), ("app", true));
+        let nothing = parse_params(FORM, b"client_secret=s").unwrap();
         assert_eq!(
-            client_credentials(None, &only_id).unwrap_err().error(),
+            client_credentials(None, &nothing).unwrap_err().error(),
             "invalid_client"
         );
     }
