@@ -10,6 +10,7 @@ pub mod extract;
 pub mod form;
 pub mod guests;
 pub mod health;
+pub mod hosted;
 pub mod middleware;
 pub mod page;
 pub mod settings;
@@ -52,6 +53,17 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/healthz", GET => health::healthz);
     path!(cfg, "/readyz", GET => health::readyz);
     path!(cfg, "/.well-known/jwks.json", GET => well_known::jwks);
+    path!(cfg, "/.well-known/openid-configuration", GET => well_known::openid_configuration);
+    path!(cfg, "/.well-known/oauth-authorization-server", GET => well_known::openid_configuration);
+    path!(cfg, "/oauth/userinfo", GET => hosted::userinfo, POST => hosted::userinfo);
+    // RP-Initiated Logout §2: a POST from the app's site, which the console's
+    // guard would refuse as cross-site, is answered as the same GET. Only
+    // POST matches here; a GET goes on to the console's route.
+    cfg.service(
+        web::resource("/oauth/logout")
+            .guard(actix_web::guard::Post())
+            .route(web::post().to(hosted::logout_post)),
+    );
     path!(cfg, "/static/{path:.*}", GET => assets::serve);
 }
 
@@ -62,6 +74,10 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/logout", POST => auth::logout);
     path!(cfg, "/setup", GET => auth::setup_form, POST => auth::setup);
     path!(cfg, "/users/password", GET => users::password_form, POST => users::set_password);
+    path!(cfg, "/oauth/authorize", GET => hosted::authorize_form, POST => hosted::authorize);
+    path!(cfg, "/oauth/forgot", GET => hosted::forgot_form, POST => hosted::forgot);
+    path!(cfg, "/oauth/logout", GET => hosted::logout);
+    path!(cfg, "/oauth/logout/confirm", POST => hosted::logout_confirmed);
     path!(cfg, "/apps", GET => apps::apps_index);
     path!(cfg, "/apps/new", GET => apps::wizard::new_app_form, POST => apps::wizard::create_draft);
     path!(cfg, "/apps/{id}", GET => apps::app_show);

@@ -450,18 +450,30 @@ impl TestApp {
         apikey: &[&str],
         jwt: &[&str],
     ) -> CreatedApp {
-        let response = self
-            .post_form(
-                "/apps/new",
-                &[
-                    ("name", name),
-                    ("uri", "https://example.com"),
-                    ("login_user_type", user_type),
-                    ("source_app", source_app),
-                    ("op", "next"),
-                ],
-            )
-            .await;
+        self.create_app_with(user_type, name, source_app, apikey, jwt, &[])
+            .await
+    }
+
+    /// Runs the whole wizard, with more fields on the Details step (its
+    /// redirect URLs).
+    pub async fn create_app_with(
+        &self,
+        user_type: &str,
+        name: &str,
+        source_app: &str,
+        apikey: &[&str],
+        jwt: &[&str],
+        details: &[(&str, &str)],
+    ) -> CreatedApp {
+        let mut fields = vec![
+            ("name", name),
+            ("uri", "https://example.com"),
+            ("login_user_type", user_type),
+            ("source_app", source_app),
+            ("op", "next"),
+        ];
+        fields.extend_from_slice(details);
+        let response = self.post_form("/apps/new", &fields).await;
         assert_eq!(response.status().as_u16(), 303, "details accepted");
         let scopes = location(&response);
         let id = scopes

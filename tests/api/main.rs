@@ -20,6 +20,7 @@ mod helpers;
 mod keys;
 mod migrations;
 mod nginx;
+mod oidc;
 mod platform;
 mod races;
 mod sessions;

@@ -269,6 +269,53 @@ struct AppPage {
     /// The organization's token lifetimes: access minutes, sign-in days, idle days.
     lifetimes: (i32, i32, i32),
     sign_ins: Vec<SignInRow>,
+    /// The hosted sign-in, for its section.
+    hosted: HostedSignIn,
+}
+
+/// What the app page says of the hosted sign-in (OpenID Connect).
+#[derive(Debug)]
+struct HostedSignIn {
+    /// The discovery document's URL.
+    discovery: String,
+    /// Whether the app is a public client (PKCE alone, no secret).
+    public_client: bool,
+    /// A ready authorization URL to the first Post Login Redirect URL, with
+    /// a fresh PKCE pair, and that pair's verifier.
+    try_it: Option<(String, String)>,
+}
+
+impl HostedSignIn {
+    fn of(app: &App, issuer: &str) -> Self {
+        let try_it = app
+            .post_login_urls()
+            .into_iter()
+            .next()
+            .and_then(|redirect| {
+                use base64::Engine;
+                use sha2::Digest;
+                let verifier = crate::secrets::random_token::<32>();
+                let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(sha2::Sha256::digest(verifier.as_bytes()));
+                let mut url = url::Url::parse(&format!("{issuer}/oauth/authorize")).ok()?;
+                let scope = format!("openid profile email {}", app.jwt_permissions().to_stored());
+                url.query_pairs_mut()
+                    .append_pair("response_type", "code")
+                    .append_pair("client_id", app.id.as_str())
+                    .append_pair("redirect_uri", &redirect)
+                    .append_pair("scope", scope.trim())
+                    .append_pair("state", &crate::secrets::random_token::<12>())
+                    .append_pair("nonce", &crate::secrets::random_token::<12>())
+                    .append_pair("code_challenge", &challenge)
+                    .append_pair("code_challenge_method", "S256");
+                Some((url.to_string(), verifier))
+            });
+        Self {
+            discovery: format!("{issuer}/.well-known/openid-configuration"),
+            public_client: app.is_public_client(),
+            try_it,
+        }
+    }
 }
 
 /// A recent sign-in of a user through the app.
@@ -393,6 +440,7 @@ pub async fn app_show(
             organization.refresh_idle_days,
         ),
         sign_ins,
+        hosted: HostedSignIn::of(&app, &state.issuer),
         layout: Layout::new(&session, Some(&admin), Nav::Apps, title)?,
         status: app.status(),
         source: app.source().label(),
