@@ -1,6 +1,7 @@
 //! The console in a real browser, used as an admin would use it.
 
 mod driver;
+mod hosted;
 
 use keyward::db::models::Role;
 
