@@ -162,14 +162,20 @@ fn oauth_operation(route: &super::ApiRoute) -> Value {
         ),
         (
             "client_secret",
-            oauth_string("The app's Secret, when not sent by HTTP Basic", 256),
+            oauth_string(
+                "The app's Secret, when not sent by HTTP Basic; a public app (External CMA, External Webstore, Bot) may leave it out for the authorization code and refresh grants and for revocation",
+                256,
+            ),
         ),
     ];
     let hint = json!({ "type": "string", "enum": ["access_token", "refresh_token"] });
     let (mut properties, required, ok) = match route.kind {
         Kind::Token => (
             json!({
-                "grant_type": { "type": "string", "enum": ["password", "refresh_token"] },
+                "grant_type": { "type": "string", "enum": ["authorization_code", "password", "refresh_token"] },
+                "code": oauth_string("The code of the hosted sign-in's redirect (authorization code grant)", 128),
+                "redirect_uri": oauth_string("The authorization request's redirect_uri, exactly (authorization code grant)", 2048),
+                "code_verifier": oauth_string("The PKCE verifier of the request's code_challenge (RFC 7636; authorization code grant)", 128),
                 "username": oauth_string("The user's email (password grant)", 254),
                 "password": oauth_string("The user's password (password grant)", 1024),
                 "refresh_token": oauth_string("The refresh token (refresh grant)", 64),
@@ -184,6 +190,7 @@ fn oauth_operation(route: &super::ApiRoute) -> Value {
                     "expires_in": { "type": "integer", "minimum": 0 },
                     "refresh_token": { "type": "string", "pattern": "^kwr_" },
                     "scope": { "type": "string" },
+                    "id_token": { "type": "string", "description": "With the openid scope (authorization code grant): an OpenID Connect ID token, EdDSA" },
                 } } } } }),
         ),
         Kind::Revoke => (
@@ -223,7 +230,7 @@ fn oauth_operation(route: &super::ApiRoute) -> Value {
             "200": ok,
             "400": error("invalid_request, invalid_grant, invalid_scope, unauthorized_client, unsupported_grant_type or unsupported_token_type (RFC 6749 §5.2)"),
             "401": {
-                "description": "invalid_client: the Application ID or Secret is wrong or missing",
+                "description": "invalid_client: the Application ID or Secret is wrong or missing (a public app may send client_id alone, except for the password grant and introspection)",
                 "headers": { "WWW-Authenticate": { "schema": { "type": "string" } } },
                 "content": { "application/json": { "schema": schema_ref("OAuthError") } },
             },
