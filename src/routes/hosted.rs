@@ -84,7 +84,7 @@ async fn current_session(
     };
     let value = cookie.value().to_owned();
     Ok(state
-        .op(move |conn| hosted::session_from_cookie(conn, &value, clock::now()))
+        .read(move |conn| hosted::session_from_cookie(conn, &value, clock::now()))
         .await?)
 }
 

@@ -99,7 +99,7 @@ pub fn session_from_cookie(
     conn: &mut DbConn,
     cookie: &str,
     now: Timestamp,
-) -> Result<Option<HostedSession>, OpError> {
+) -> diesel::QueryResult<Option<HostedSession>> {
     let Some((id, secret)) = cookie.split_once('.') else {
         return Ok(None);
     };

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::{OpError, audit};
 use crate::clock::{self, Timestamp};
+use crate::db::models::hosted::HostedSession;
 use crate::db::models::token::{self, RefreshToken, SigningKey, TokenFamily};
 use crate::db::models::{Action, Actor, App, Organization, Target};
 use crate::db::{DbConn, new_id};
@@ -501,7 +502,8 @@ pub fn revoke_access_token(
 }
 
 /// An admin ends one sign-in of `user` (the Revoke button of the user's
-/// sessions): false when it was not live.
+/// sessions), and the hosted session it came through: false when it was not
+/// live.
 pub fn revoke_session(
     conn: &mut DbConn,
     org: &OrgId,
@@ -513,6 +515,11 @@ pub fn revoke_session(
         .filter(|f| &f.organization_id == org && f.subject == user.subject())
         .ok_or(OpError::NotFound)?;
     let app = App::find(conn, org, &family.app_id)?.ok_or(OpError::NotFound)?;
+    // A sign-in through the hosted page ends with the hosted session it came
+    // from, or the app would get a new code without the user's password.
+    if let Some(session) = &family.hosted_session_id {
+        HostedSession::end(conn, session, clock::now())?;
+    }
     end_family(conn, &app, &family, "revoked_by_admin", actor, clock::now())
 }
 

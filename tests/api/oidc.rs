@@ -1022,3 +1022,88 @@ async fn the_app_page_gives_a_working_authorization_url_and_its_verifier() {
     assert!(html.contains("public client"));
     assert!(html.contains("Add a Post Login Redirect URL"));
 }
+
+#[actix_web::test]
+async fn wrong_passwords_on_the_page_count_toward_the_token_endpoints_throttle() {
+    let app = spawn_app().await;
+    let client = employee_app(&app).await;
+    let browser = visitor();
+    let pair = pkce();
+    // login_hint fills the email in.
+    let html = get(
+        &app,
+        &browser,
+        &authorize_path(&client.id, &pair, &[("login_hint", EMAIL)]),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert_eq!(
+        crate::helpers::input_value(&html, "email").as_deref(),
+        Some(EMAIL)
+    );
+    for _ in 0..keyward::services::sign_in::ACCOUNT_FREE_FAILURES {
+        let response = submit(&app, &browser, &html, EMAIL, "a wrong password here").await;
+        assert_eq!(response.status().as_u16(), 422);
+    }
+    // The next attempt waits, on the page and at the token endpoint alike.
+    let response = submit(&app, &browser, &html, EMAIL, NEW_PASSWORD).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-ins")
+    );
+    let (status, _, body) = crate::access_tokens::token_request(
+        &app,
+        "/api/v1/tokens",
+        &client,
+        &[
+            ("grant_type", "password"),
+            ("username", EMAIL),
+            ("password", NEW_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+}
+
+#[actix_web::test]
+async fn an_admin_revoking_a_hosted_sign_in_ends_its_session_too() {
+    let app = spawn_app().await;
+    let client = employee_app(&app).await;
+    let browser = visitor();
+    let pair = pkce();
+    let code = code_for(&app, &browser, &client.id, &pair, EMAIL).await;
+    let (_, tokens) = exchange(
+        &app,
+        &client.id,
+        Some(&client.secret),
+        &exchange_fields(&code, &pair),
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(access.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let employee = claims["sub"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("employee:");
+    let family = claims["sid"].as_str().unwrap();
+    let response = app
+        .post_form(&format!("/staff/{employee}/sessions/{family}/revoke"), &[])
+        .await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(bearer_get(&app, "/api/v2/services", access).await.0, 401);
+    // The browser's hosted session ended with it: the password is asked again.
+    let response = get(&app, &browser, &authorize_path(&client.id, &pair, &[])).await;
+    assert_eq!(response.status().as_u16(), 200);
+}
