@@ -86,6 +86,18 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
         .await;
     browser.click("Next").await;
     browser.wait_for_text("Enter an absolute URL").await;
+    // The field in error has the error's colour as its border.
+    let colours = browser
+        .client
+        .execute(
+            "const input = document.getElementById('uri'); \
+             const error = document.getElementById('uri-error'); \
+             return [getComputedStyle(input).borderTopColor, getComputedStyle(error).color];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(colours[0], colours[1], "the URI field's border is red");
     browser.shot("wizard-1-details-error").await;
     browser.fill("URI", "https://shop.example.com").await;
     browser.shot("wizard-1-details").await;
