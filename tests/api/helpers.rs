@@ -389,11 +389,18 @@ pub struct CreatedApp {
     pub key: String,
 }
 
-/// The `value` of the `<input>` with this id.
+/// The `value` of the `<input>` (or the text of the `<textarea>`) with this id.
 pub fn input_value(html: &str, id: &str) -> Option<String> {
     let marker = format!("id=\"{id}\"");
     let start = html.find(&marker)?;
     let tag_end = html[start..].find('>')? + start;
+    if html[..start]
+        .rfind('<')
+        .is_some_and(|open| html[open..].starts_with("<textarea"))
+    {
+        let end = html[tag_end..].find("</textarea>")? + tag_end;
+        return Some(html_unescape(&html[tag_end + 1..end]));
+    }
     let tag = &html[start..tag_end];
     let v = tag.find("value=\"")? + "value=\"".len();
     let end = tag[v..].find('"')? + v;

@@ -160,6 +160,25 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
         .unwrap()
         .unwrap();
     assert!(key.starts_with("kw_"));
+    // The whole key is in view, wrapped, on a phone as on a wide screen.
+    for width in driver::WIDTHS {
+        browser.client.set_window_size(width, 900).await.unwrap();
+        let cut = browser
+            .client
+            .execute(
+                "const k = document.getElementById('new-api-key'); \
+                 return [k.scrollWidth - k.clientWidth, k.scrollHeight - k.clientHeight];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            cut,
+            serde_json::json!([0, 0]),
+            "the key is cut off at {width}px"
+        );
+    }
+    browser.client.set_window_size(1440, 900).await.unwrap();
     browser.check_accessibility("wizard: key modal").await;
     browser.shot("wizard-4-key-modal").await;
     let copy = browser
