@@ -624,3 +624,52 @@ async fn secrets_generated(app: &crate::helpers::TestApp) -> usize {
         .filter(|(a, _, _)| a == "app.secret_generated")
         .count()
 }
+
+#[actix_web::test]
+async fn enter_in_a_url_field_adds_the_url_and_elsewhere_goes_on() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let base = [
+        ("name", "Mobile"),
+        ("uri", "https://m.example.com"),
+        ("login_user_type", "guest"),
+        ("source_app", "external_cma"),
+    ];
+    // Enter submits the form's default button, op=enter.
+    let mut fields = base.to_vec();
+    fields.extend([
+        ("post_login_redirect_urls", "https://m.example.com/in"),
+        ("new_post_login_redirect_url", "https://m.example.com/in2"),
+        ("op", "enter"),
+    ]);
+    let response = app.post_form("/apps/new", &fields).await;
+    assert_eq!(response.status().as_u16(), 200, "still on the Details step");
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"name="post_login_redirect_urls" value="https://m.example.com/in""#));
+    assert!(html.contains(r#"name="post_login_redirect_urls" value="https://m.example.com/in2""#));
+    assert_eq!(app_count(&app).await, 0, "nothing saved yet");
+    // A wrong URL is said beside its field, and nothing moves on.
+    let mut fields = base.to_vec();
+    fields.extend([
+        ("new_post_logout_redirect_url", "http://m.example.com/out"),
+        ("op", "enter"),
+    ]);
+    let response = app.post_form("/apps/new", &fields).await;
+    assert_eq!(response.status().as_u16(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("http:// is allowed only for localhost")
+    );
+    // With no URL typed, Enter is Next.
+    let mut fields = base.to_vec();
+    fields.extend([
+        ("post_login_redirect_urls", "https://m.example.com/in"),
+        ("op", "enter"),
+    ]);
+    let response = app.post_form("/apps/new", &fields).await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert!(location(&response).ends_with("/wizard/scopes"));
+}

@@ -86,6 +86,10 @@ impl DetailsErrors {
 pub enum Op {
     /// Next, Save.
     Submit,
+    /// Enter pressed in a field (the form's default button): a URL typed in
+    /// an Add field is added, as its Add button would; with none typed, Next
+    /// or Save.
+    Enter,
     /// Add to Post Login Redirect URLs.
     AddLogin,
     /// Add to Post Logout Redirect URLs.
@@ -100,7 +104,9 @@ impl Op {
     /// Parses the `op` button value; anything unknown is a submit.
     pub fn parse(s: &str) -> Self {
         let index = |rest: &str| rest.parse::<usize>().ok();
-        if s == "add_login" {
+        if s == "enter" {
+            Self::Enter
+        } else if s == "add_login" {
             Self::AddLogin
         } else if s == "add_logout" {
             Self::AddLogout
@@ -142,6 +148,27 @@ fn add_url(list: &mut Vec<String>, new: &mut String, error: &mut Option<String>)
 pub fn apply_list_op(form: &mut DetailsForm, op: Op, errors: &mut DetailsErrors) -> bool {
     match op {
         Op::Submit => return false,
+        Op::Enter => {
+            let login = !form.new_post_login_redirect_url.trim().is_empty();
+            let logout = !form.new_post_logout_redirect_url.trim().is_empty();
+            if !login && !logout {
+                return false;
+            }
+            if login {
+                add_url(
+                    &mut form.post_login_redirect_urls,
+                    &mut form.new_post_login_redirect_url,
+                    &mut errors.post_login,
+                );
+            }
+            if logout {
+                add_url(
+                    &mut form.post_logout_redirect_urls,
+                    &mut form.new_post_logout_redirect_url,
+                    &mut errors.post_logout,
+                );
+            }
+        }
         Op::AddLogin => add_url(
             &mut form.post_login_redirect_urls,
             &mut form.new_post_login_redirect_url,

@@ -84,6 +84,18 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
     browser
         .wait_for_text("https://shop.example.com/signed-in")
         .await;
+    // Enter in the field adds the URL too, and stays on the step.
+    browser
+        .field("Post Login Redirect URL")
+        .await
+        .send_keys("https://shop.example.com/welcome\u{E007}")
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("https://shop.example.com/welcome")
+        .await;
+    assert!(browser.text().await.contains("Details"));
+    assert!(!browser.path().await.contains("/wizard/scopes"));
     browser.click("Next").await;
     browser.wait_for_text("Enter an absolute URL").await;
     // The field in error has the error's colour as its border.
