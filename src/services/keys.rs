@@ -9,7 +9,8 @@ use crate::clock::fmt;
 use crate::clock::{self, Timestamp};
 use crate::db::DbConn;
 use crate::db::models::{
-    Action, Actor, ApiKey, ApiKeyChanges, App, MAX_KEYS_PER_APP, NewApiKey, Organization, Target,
+    Action, Actor, ApiKey, ApiKeyChanges, App, KeyStatus, MAX_KEYS_PER_APP, NewApiKey,
+    Organization, Target,
 };
 use crate::domain::key_token::ParsedKey;
 use crate::domain::scopes::PermissionSet;
@@ -101,8 +102,9 @@ pub fn check_room(count: i64) -> Result<(), OpError> {
 }
 
 /// Only an inactive key can be deleted.
-pub fn check_deletable(key: &ApiKey) -> Result<(), OpError> {
-    if key.active {
+pub fn check_deletable(key: &ApiKey, now: Timestamp) -> Result<(), OpError> {
+    // An expired key is out of service already: nothing to switch off first.
+    if key.status(now) == KeyStatus::Active {
         Err(OpError::KeyActive)
     } else {
         Ok(())
@@ -295,7 +297,7 @@ pub fn set_active(
     Ok(key)
 }
 
-/// Deletes an inactive key for good; its audit records stay.
+/// Deletes an inactive or expired key for good; its audit records stay.
 pub fn delete(
     conn: &mut DbConn,
     organization_id: &OrgId,
@@ -306,7 +308,7 @@ pub fn delete(
     App::lock(conn, app_id)?;
     let app = super::apps::load(conn, organization_id, app_id)?;
     let key = load(conn, app_id, key_id)?;
-    check_deletable(&key)?;
+    check_deletable(&key, clock::now())?;
     ApiKey::delete(conn, key_id)?;
     audit(
         conn,

@@ -58,11 +58,13 @@ pub enum OpError {
         "This app already has 20 API keys, the most an app can hold. Delete an inactive key first."
     )]
     KeyLimit,
-    /// Only an inactive key can be deleted.
-    #[error("Only an inactive key can be deleted. Inactivate it first.")]
+    /// Only an inactive or expired key can be deleted.
+    #[error("Only an inactive or expired key can be deleted. Inactivate it first.")]
     KeyActive,
     /// An app with keys cannot be deleted.
-    #[error("Delete this app's keys first: an app can be deleted only when it has none.")]
+    #[error(
+        "Delete this app's keys first: an app can be deleted only when it has none (inactivate a key, then delete it; an expired key can be deleted at once)."
+    )]
     AppHasKeys,
     /// The form was submitted before; the id of what it made.
     #[error("This form was already submitted.")]

@@ -278,6 +278,9 @@ async fn only_an_inactive_key_can_be_deleted_after_confirmation() {
         !page.contains("Delete API key"),
         "not offered for an active key"
     );
+    // The app page says what deleting the app takes.
+    assert!(page.contains("To delete this app, delete its key first"));
+    assert!(!page.contains(">Delete app<"));
     let refused = app
         .post_form(&format!("/apps/{app_id}/keys/{id}/delete"), &[])
         .await;
@@ -287,7 +290,7 @@ async fn only_an_inactive_key_can_be_deleted_after_confirmation() {
             .text()
             .await
             .unwrap()
-            .contains("Only an inactive key can be deleted.")
+            .contains("Only an inactive or expired key can be deleted.")
     );
     assert!(key(&app, &app_id, &id).await.is_some());
 
@@ -341,4 +344,36 @@ async fn the_twenty_first_key_is_refused_with_a_clear_message() {
             .contains("This app already has 20 API keys")
     );
     assert_eq!(app.key_ids(&app_id).await.len(), 20);
+}
+
+#[actix_web::test]
+async fn an_expired_key_can_be_deleted_without_inactivating_it_first() {
+    use diesel::prelude::*;
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    let id = app.key_ids(&app_id).await[0].clone();
+    let past = keyward::clock::now() - time::Duration::hours(1);
+    let expired = id.clone();
+    app.db()
+        .run(move |conn| {
+            diesel::update(keyward::db::schema::api_keys::table.find(expired))
+                .set(keyward::db::schema::api_keys::expires_at.eq(Some(past)))
+                .execute(conn)
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(page.contains("badge-expired") && page.contains("Delete API key"));
+    app.get_html(&format!("/apps/{app_id}/keys/{id}/delete"), 200)
+        .await;
+    let response = app
+        .post_form(&format!("/apps/{app_id}/keys/{id}/delete"), &[])
+        .await;
+    assert_eq!(location(&response), format!("/apps/{app_id}"));
+    assert!(key(&app, &app_id, &id).await.is_none());
+    // With its last key gone, the app can be deleted.
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(page.contains(">Delete app<"));
+    assert!(!page.contains("To delete this app"));
 }

@@ -528,7 +528,7 @@ pub async fn key_delete_form(
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
     let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
-    if let Err(e) = services::keys::check_deletable(&key) {
+    if let Err(e) = services::keys::check_deletable(&key, crate::clock::now()) {
         page::flash(&session, "error", e.to_string());
         return Ok(page::see_other(&format!("/apps/{}", app.id)));
     }
@@ -539,7 +539,7 @@ pub async fn key_delete_form(
     })
 }
 
-/// `POST /apps/{id}/keys/{key}/delete` — only an inactive key; for good.
+/// `POST /apps/{id}/keys/{key}/delete` — only an inactive or expired key; for good.
 pub async fn key_delete(
     session: Session,
     state: web::Data<AppState>,

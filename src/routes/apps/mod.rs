@@ -238,6 +238,11 @@ impl KeyRow {
         }
     }
 
+    /// Whether it may be deleted: inactive or expired (out of service).
+    fn deletable(&self) -> bool {
+        self.status != KeyStatus::Active
+    }
+
     fn badge(&self) -> (&'static str, &'static str) {
         match self.status {
             KeyStatus::Expired => ("badge-expired", "Expired"),
