@@ -4,7 +4,8 @@ use url::{Host, Url};
 
 use super::input::{Invalid, has_control_chars, has_invisible_chars};
 
-/// A name: trimmed, 1 to 100 characters, no control characters.
+/// A name: trimmed, each run of spaces made one, 1 to 100 characters, no
+/// control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
 
@@ -34,7 +35,8 @@ impl Name {
                 "Remove the invisible characters (direction marks, zero-width spaces).",
             ));
         }
-        Ok(Self(s.to_owned()))
+        // "Web  Booking" would show as "Web Booking": one space, as shown.
+        Ok(Self(s.split_whitespace().collect::<Vec<_>>().join(" ")))
     }
 
     /// The name.
@@ -42,9 +44,11 @@ impl Name {
         &self.0
     }
 
-    /// The form compared for uniqueness: case and surrounding space ignored.
+    /// The form compared for uniqueness: compatibility forms (full-width
+    /// letters, ligatures) and case ignored (Unicode NFKC, then lower case).
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        use unicode_normalization::UnicodeNormalization;
+        self.0.nfkc().collect::<String>().to_lowercase()
     }
 }
 
@@ -294,6 +298,19 @@ mod tests {
             "Web Booking"
         );
         assert_eq!(Name::parse("Web Booking").unwrap().key(), "web booking");
+        // Look-alikes: runs of spaces, full-width letters, ligatures.
+        assert_eq!(
+            Name::parse("Web \u{a0}  Booking").unwrap().as_str(),
+            "Web Booking"
+        );
+        assert_eq!(
+            Name::parse("ＷＥＢ Booking").unwrap().key(),
+            Name::parse("web booking").unwrap().key()
+        );
+        assert_eq!(
+            Name::parse("Oﬃce app").unwrap().key(),
+            Name::parse("office app").unwrap().key()
+        );
         assert!(Name::parse("   ").is_err());
         assert!(Name::parse(&"x".repeat(101)).is_err());
         assert!(Name::parse("a\nb").is_err());

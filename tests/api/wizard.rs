@@ -311,26 +311,33 @@ async fn app_names_are_unique_regardless_of_case() {
     let app = spawn_app().await;
     app.signed_in_admin().await;
     draft(&app, "Web Booking").await;
-    let response = app
-        .post_form(
-            "/apps/new",
-            &[
-                ("name", "web booking"),
-                ("uri", "https://x.example.com"),
-                ("login_user_type", "guest"),
-                ("source_app", "bot"),
-            ],
-        )
-        .await;
-    assert_eq!(response.status().as_u16(), 422);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("An app with this name exists already.")
-    );
+    // The same name in another case, with a run of spaces, or in full-width
+    // letters: each looks the same in a list, so each is refused.
+    for look_alike in ["web booking", "Web   Booking", "Ｗｅｂ Booking"] {
+        let response = app
+            .post_form(
+                "/apps/new",
+                &[
+                    ("name", look_alike),
+                    ("uri", "https://x.example.com"),
+                    ("login_user_type", "guest"),
+                    ("source_app", "bot"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 422, "{look_alike}");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("An app with this name exists already.")
+        );
+    }
     assert_eq!(app_count(&app).await, 1);
+    // A name is stored with one space where several were typed.
+    draft(&app, "  Chat    Bot ").await;
+    assert!(app.get_html("/apps", 200).await.contains(">Chat Bot<"));
 }
 
 #[actix_web::test]
