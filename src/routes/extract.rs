@@ -10,7 +10,7 @@ use actix_session::SessionExt;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use crate::auth::{self, ADMIN_ID_KEY};
-use crate::db::models::{Actor, Admin, Role};
+use crate::db::models::{Actor, Admin, Organization, Role};
 use crate::domain::{AdminId, OrgId};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -23,6 +23,9 @@ pub struct CurrentAdmin {
     pub role: Role,
     /// The organization the admin belongs to: every page is scoped to it.
     pub organization_id: OrgId,
+    /// Whether the organization's external connectivity is on (every page
+    /// says so when it is off).
+    pub external_connectivity: bool,
 }
 
 impl CurrentAdmin {
@@ -58,16 +61,25 @@ async fn load_current(req: HttpRequest) -> Result<CurrentAdmin, AppError> {
     };
     let stamp = auth::session_password_stamp(&session);
     let state = state_of(&req)?;
-    let admin = state
-        .read(move |conn| Admin::find_by_id(conn, &admin_id))
+    let found = state
+        .read(move |conn| {
+            let Some(admin) = Admin::find_by_id(conn, &admin_id)? else {
+                return Ok(None);
+            };
+            let org = Organization::find_by_id(conn, &admin.organization_id)?;
+            Ok(Some((admin, org.external_connectivity)))
+        })
         .await?;
-    match admin {
-        Some(admin) if Some(auth::password_stamp(&admin)) == stamp => Ok(CurrentAdmin {
-            role: admin.role(),
-            id: admin.id,
-            email: admin.email,
-            organization_id: admin.organization_id,
-        }),
+    match found {
+        Some((admin, connectivity)) if Some(auth::password_stamp(&admin)) == stamp => {
+            Ok(CurrentAdmin {
+                role: admin.role(),
+                id: admin.id,
+                email: admin.email,
+                organization_id: admin.organization_id,
+                external_connectivity: connectivity,
+            })
+        }
         _ => {
             // Deleted, or the password changed since: this session is over.
             session.purge();

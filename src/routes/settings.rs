@@ -164,9 +164,20 @@ fn done(session: &Session, message: &str) -> HttpResponse {
 #[derive(Debug, Deserialize)]
 pub struct FeaturesForm {
     external_connectivity: Option<String>,
+    /// `yes` once the admin confirmed switching external connectivity off.
+    confirm: Option<String>,
+}
+
+/// The question before every app's API calls are refused.
+#[derive(Template)]
+#[template(path = "settings/confirm_connectivity_off.html")]
+struct ConfirmOffPage {
+    layout: Layout,
 }
 
 /// `POST /settings/features` — full-access admins switch the features.
+/// Switching external connectivity off stops every app at once, so it is
+/// asked first (on a page of its own: it works without JavaScript).
 pub async fn features_update(
     session: Session,
     state: web::Data<AppState>,
@@ -174,6 +185,16 @@ pub async fn features_update(
     Form(form): Form<FeaturesForm>,
 ) -> Result<HttpResponse, AppError> {
     let on = form.external_connectivity.is_some();
+    if !on && admin.external_connectivity && form.confirm.as_deref() != Some("yes") {
+        return page::ok(&ConfirmOffPage {
+            layout: Layout::new(
+                &session,
+                Some(&admin),
+                Nav::Settings,
+                "Turn external connectivity off?",
+            )?,
+        });
+    }
     let (org, actor) = (admin.organization_id.clone(), admin.actor());
     let changed = state
         .op(move |conn| services::organization::set_external_connectivity(conn, &org, &actor, on))

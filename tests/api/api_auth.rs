@@ -213,11 +213,39 @@ async fn switching_off_external_connectivity_gives_402_and_is_audited() {
             r#"id="external_connectivity" name="external_connectivity" value="on" checked"#
         )
     );
-    app.post_form("/settings/features", &[]).await;
+    assert!(
+        !app.get_html("/apps", 200)
+            .await
+            .contains("connectivity-banner")
+    );
+    // Switching it off is asked first: nothing changes until confirmed.
+    let asked = app.post_form("/settings/features", &[]).await;
+    assert_eq!(asked.status().as_u16(), 200);
+    assert!(
+        asked
+            .text()
+            .await
+            .unwrap()
+            .contains("Turn external connectivity off?")
+    );
+    assert_eq!(
+        status_of(&app, "/api/v2/services", Some(&header)).await.0,
+        200
+    );
+    app.post_form("/settings/features", &[("confirm", "yes")])
+        .await;
     assert_eq!(
         status_of(&app, "/api/v2/services", Some(&header)).await,
         (402, "payment_required".to_owned())
     );
+    // Every console page says so while it is off.
+    for page in ["/apps", "/staff", "/audit", "/settings"] {
+        let html = app.get_html(page, 200).await;
+        assert!(
+            html.contains("External systems' API calls are refused with 402."),
+            "{page}"
+        );
+    }
     assert!(
         app.audit_actions()
             .await
@@ -229,6 +257,11 @@ async fn switching_off_external_connectivity_gives_402_and_is_audited() {
     assert_eq!(
         status_of(&app, "/api/v2/services", Some(&header)).await.0,
         200
+    );
+    assert!(
+        !app.get_html("/apps", 200)
+            .await
+            .contains("connectivity-banner")
     );
 }
 

@@ -64,7 +64,7 @@ async fn a_sign_out_stays_ended_whatever_request_races_it() {
         let change = client
             .post(app.url("/settings/features"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[("csrf_token", token.as_str())]))
+            .body(form(&[("csrf_token", token.as_str()), ("confirm", "yes")]))
             .send();
         let sign_out = client
             .post(app.url("/logout"))
