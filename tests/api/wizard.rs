@@ -136,11 +136,26 @@ async fn the_whole_wizard_makes_an_active_app_with_its_first_key() {
     assert!(key.starts_with("kw_"));
     assert!(revealed.contains("will not be shown again"));
     assert!(revealed.contains(r#"data-copy-target="new-api-key""#));
+    // The key works from Finish on, as the step says; until then the API
+    // says why with its own code.
+    assert!(revealed.contains("It starts working when you select Finish"));
+    let (status, body) = app.api_get("/api/v2/services", &key).await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].as_str()),
+        (401, Some("app_draft"))
+    );
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("setup is not finished")
+    );
 
     let response = app
         .post_form(&format!("/apps/{id}/wizard/finish"), &[])
         .await;
     assert_eq!(location(&response), format!("/apps/{id}"));
+    assert_eq!(app.api_get("/api/v2/services", &key).await.0, 200);
     let page = app.get_html(&format!("/apps/{id}"), 200).await;
     assert!(page.contains("Web Booking") && page.contains("Active"));
     assert!(

@@ -22,6 +22,29 @@ pub enum Kind {
     Token,
 }
 
+/// Where the credential's app stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppStanding {
+    /// Active: its credentials work.
+    Active,
+    /// Its wizard is not finished: its first key works from Finish on.
+    Draft,
+    /// Inactivated by an admin.
+    Inactive,
+}
+
+impl AppStanding {
+    /// The standing of an app of this status.
+    pub fn of(status: crate::db::models::AppStatus) -> Self {
+        use crate::db::models::AppStatus;
+        match status {
+            AppStatus::Active => Self::Active,
+            AppStatus::Draft => Self::Draft,
+            AppStatus::Inactive => Self::Inactive,
+        }
+    }
+}
+
 /// What the decision needs to know of a credential, as cached.
 #[derive(Debug, Clone)]
 pub struct Standing {
@@ -32,8 +55,8 @@ pub struct Standing {
     pub active: bool,
     /// When the key stops working, if ever.
     pub expires_at: Option<Timestamp>,
-    /// Whether the key's app is active.
-    pub app_active: bool,
+    /// Where the key's app stands.
+    pub app: AppStanding,
     /// What the key may do.
     pub permissions: PermissionSet,
 }
@@ -62,8 +85,10 @@ pub fn decide(
             Denial::KeyExpired
         });
     }
-    if !standing.app_active {
-        return Err(Denial::AppInactive);
+    match standing.app {
+        AppStanding::Active => {}
+        AppStanding::Draft => return Err(Denial::AppDraft),
+        AppStanding::Inactive => return Err(Denial::AppInactive),
     }
     if !external_connectivity {
         return Err(Denial::PaymentRequired);
@@ -94,7 +119,7 @@ mod tests {
             kind: Kind::Key,
             active: true,
             expires_at: Some(datetime!(2026-12-01 12:00)),
-            app_active: true,
+            app: AppStanding::Active,
             permissions: PermissionSet::from_stored("appointments:read"),
         }
     }
@@ -119,7 +144,7 @@ mod tests {
             kind: Kind::Key,
             active: false,
             expires_at: Some(now),
-            app_active: false,
+            app: AppStanding::Inactive,
             permissions: PermissionSet::default(),
         };
         assert_eq!(
@@ -143,7 +168,7 @@ mod tests {
             Err(Denial::AppInactive)
         );
         let s = Standing {
-            app_active: true,
+            app: AppStanding::Active,
             ..s
         };
         assert_eq!(
@@ -165,7 +190,7 @@ mod tests {
             kind: Kind::Token,
             active: true,
             expires_at: Some(now + time::Duration::minutes(15)),
-            app_active: true,
+            app: AppStanding::Active,
             permissions: PermissionSet::from_stored("services:read"),
         };
         assert_eq!(
@@ -182,9 +207,14 @@ mod tests {
         };
         assert_eq!(decide(&revoked, true, None, now), Err(Denial::TokenRevoked));
         let app_off = Standing {
-            app_active: false,
+            app: AppStanding::Inactive,
             ..token
         };
         assert_eq!(decide(&app_off, true, None, now), Err(Denial::AppInactive));
+        let draft = Standing {
+            app: AppStanding::Draft,
+            ..app_off
+        };
+        assert_eq!(decide(&draft, true, None, now), Err(Denial::AppDraft));
     }
 }

@@ -23,6 +23,8 @@ pub enum Denial {
     KeyExpired,
     /// The key's app is inactive (401).
     AppInactive,
+    /// The key's app is a draft: its wizard was not finished (401).
+    AppDraft,
     /// The organization's external connectivity is off (402).
     PaymentRequired,
     /// The key lacks the route's permission (403).

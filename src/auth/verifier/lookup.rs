@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use super::cache::{Entry, OrgFlags};
-use super::decision::{Kind, Standing};
+use super::decision::{AppStanding, Kind, Standing};
 use super::grant::{Grant, Principal};
 use crate::clock;
 use crate::db::models::token::TokenFamily;
-use crate::db::models::{ApiKey, App, AppStatus};
+use crate::db::models::{ApiKey, App};
 use crate::db::{Db, DbError};
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{AppId, OrgId, UserRef};
@@ -48,7 +48,7 @@ pub fn entry(key: &ApiKey, app: &App, org: Arc<OrgFlags>, generation: u64) -> En
             kind: Kind::Key,
             active: key.active,
             expires_at: key.expires_at,
-            app_active: app.status() == AppStatus::Active,
+            app: AppStanding::of(app.status()),
             permissions,
         },
         org,
@@ -143,7 +143,7 @@ pub fn token_entry(
             kind: Kind::Token,
             active: live,
             expires_at: Some(expires),
-            app_active: facts.app.status() == AppStatus::Active,
+            app: AppStanding::of(facts.app.status()),
             permissions,
         },
         org,

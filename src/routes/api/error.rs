@@ -278,6 +278,11 @@ impl From<Denial> for ApiError {
                 "App inactive",
                 "The application of this API key is inactive.",
             ),
+            Denial::AppDraft => unauthorized(
+                "app_draft",
+                "App setup not finished",
+                "This app's setup is not finished: its keys start working once an admin selects Finish in the Manage Applications wizard.",
+            ),
             Denial::PaymentRequired => Self::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "payment_required",

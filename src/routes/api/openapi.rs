@@ -394,7 +394,7 @@ fn operation(route: &super::ApiRoute) -> Value {
     }
     if secured {
         responses.insert("401", json!({
-            "description": "missing_credentials, invalid_credentials, key_inactive, key_expired or app_inactive",
+            "description": "missing_credentials, invalid_credentials, key_inactive, key_expired, app_inactive or app_draft",
             "headers": { "WWW-Authenticate": { "schema": { "type": "string" } } },
             "content": { "application/vnd.api+json": { "schema": schema_ref("ErrorDocument") } },
         }));
