@@ -88,7 +88,7 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/apps/{id}/wizard/details", GET => apps::wizard::draft_details_form, POST => apps::wizard::update_draft_details);
     path!(cfg, "/apps/{id}/wizard/scopes", GET => apps::wizard::scopes_form, POST => apps::wizard::save_scopes);
     path!(cfg, "/apps/{id}/wizard/secrets", GET => apps::wizard::secrets_page, POST => apps::wizard::secrets_noted);
-    path!(cfg, "/apps/{id}/wizard/secrets/new", POST => apps::wizard::secrets_restart);
+    path!(cfg, "/apps/{id}/wizard/secrets/new", GET => apps::wizard::secrets_restart_form, POST => apps::wizard::secrets_restart);
     path!(cfg, "/apps/{id}/wizard/key", GET => apps::wizard::key_form, POST => apps::wizard::generate_key);
     path!(cfg, "/apps/{id}/wizard/finish", GET => apps::wizard::finish_form, POST => apps::wizard::finish);
     path!(cfg, "/apps/{id}/keys/new", GET => apps::keys::key_new_form);

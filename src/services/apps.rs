@@ -215,6 +215,25 @@ pub fn wizard_scopes(
     Ok(())
 }
 
+/// Step 2's Back: the scopes ticked are saved, and the wizard stays where it
+/// is (the admin is going back to Details, not on).
+pub fn wizard_scopes_kept(
+    conn: &mut DbConn,
+    organization_id: &OrgId,
+    actor: &Actor,
+    app_id: &AppId,
+    apikey: &PermissionSet,
+    jwt: &PermissionSet,
+) -> Result<(), OpError> {
+    let app = load(conn, organization_id, app_id)?;
+    if app.status() != AppStatus::Draft || app.wizard_step() > WizardStep::Key {
+        return Err(OpError::WrongStep(
+            "This app's setup is past the Scopes step.".to_owned(),
+        ));
+    }
+    update_scopes(conn, organization_id, actor, app_id, apikey, jwt)
+}
+
 /// Step 3 shown: a new secret replaces any earlier one, which stops working.
 pub fn wizard_new_secret(
     conn: &mut DbConn,

@@ -695,3 +695,63 @@ async fn enter_in_a_url_field_adds_the_url_and_elsewhere_goes_on() {
     assert_eq!(response.status().as_u16(), 303);
     assert!(location(&response).ends_with("/wizard/scopes"));
 }
+
+#[actix_web::test]
+async fn back_keeps_the_ticked_scopes_and_warns_before_replacing_the_secret() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let id = draft(&app, "Going back").await;
+    // Back from Scopes keeps what is ticked.
+    let response = app
+        .post_form(
+            &format!("/apps/{id}/wizard/scopes"),
+            &[
+                ("apikey", "services:read"),
+                ("jwt", "appointments:read"),
+                ("op", "back"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), format!("/apps/{id}/wizard/details"));
+    let scopes = app
+        .get_html(&format!("/apps/{id}/wizard/scopes"), 200)
+        .await;
+    assert!(
+        scopes.contains(r#"id="apikey-services-read" name="apikey" value="services:read" checked"#),
+        "{scopes}"
+    );
+    assert!(
+        scopes
+            .contains(r#"id="jwt-appointments-read" name="jwt" value="appointments:read" checked"#)
+    );
+    // Back with nothing ticked goes back too, and keeps what was saved.
+    let response = app
+        .post_form(&format!("/apps/{id}/wizard/scopes"), &[("op", "back")])
+        .await;
+    assert_eq!(location(&response), format!("/apps/{id}/wizard/details"));
+    assert_eq!(app_row(&app, &id).await.apikey_scopes, "services:read");
+
+    // On to Generate API Key; its Back asks before making a new Secret.
+    app.post_form(
+        &format!("/apps/{id}/wizard/scopes"),
+        &[("apikey", "services:read")],
+    )
+    .await;
+    let secret = input_value(
+        &app.get_html(&format!("/apps/{id}/wizard/secrets"), 200)
+            .await,
+        "app-secret",
+    )
+    .unwrap();
+    app.post_form(&format!("/apps/{id}/wizard/secrets"), &[])
+        .await;
+    let key_step = app.get_html(&format!("/apps/{id}/wizard/key"), 200).await;
+    assert!(key_step.contains(&format!(r#"href="/apps/{id}/wizard/secrets/new">Back</a>"#)));
+    let asked = app
+        .get_html(&format!("/apps/{id}/wizard/secrets/new"), 200)
+        .await;
+    assert!(asked.contains("Going back makes a new Secret; the one you noted stops working."));
+    // Asking changed nothing: the noted secret still belongs to the app.
+    let hash = app_row(&app, &id).await.secret_hash;
+    assert!(app.state.hasher.check(&secret, hash).await.unwrap().matches);
+}

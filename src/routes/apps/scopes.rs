@@ -108,6 +108,9 @@ pub struct ScopesForm {
     pub apikey: Vec<String>,
     #[serde(default)]
     pub jwt: Vec<String>,
+    /// `back` for the Back button: keep what is ticked, go to Details.
+    #[serde(default)]
+    pub op: String,
 }
 
 impl ScopesForm {

@@ -293,6 +293,20 @@ pub async fn save_scopes(
     Form(form): Form<ScopesForm>,
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
+    if form.op == "back" {
+        // What is ticked is kept when it could be saved; with nothing
+        // ticked, what was saved before stays.
+        if let Ok((apikey, jwt)) = form.parse() {
+            let (org, actor, app_id) =
+                (admin.organization_id.clone(), admin.actor(), app.id.clone());
+            state
+                .op(move |conn| {
+                    services::apps::wizard_scopes_kept(conn, &org, &actor, &app_id, &apikey, &jwt)
+                })
+                .await?;
+        }
+        return Ok(page::see_other(&wizard_url(&app.id, "details")));
+    }
     let (apikey, jwt) = match form.parse() {
         Ok(sets) => sets,
         Err(message) => {
@@ -391,8 +405,35 @@ fn secret_due(session: &Session, app_id: &AppId) -> Result<(), AppError> {
         .map_err(AppError::internal)
 }
 
+#[derive(Template)]
+#[template(path = "apps/wizard_secret_back.html")]
+struct SecretBackPage {
+    layout: Layout,
+    app: App,
+}
+
+/// `GET /apps/{id}/wizard/secrets/new` — the Key step's Back asks first:
+/// going back makes a new Secret, and the one noted stops working.
+pub async fn secrets_restart_form(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<AppId>,
+) -> Result<HttpResponse, AppError> {
+    let app = load_draft(&state, &admin, path.into_inner()).await?;
+    page::ok(&SecretBackPage {
+        layout: Layout::new(
+            &session,
+            Some(&admin),
+            Nav::Apps,
+            "Add application: make a new Secret?",
+        )?,
+        app,
+    })
+}
+
 /// `POST /apps/{id}/wizard/secrets/new` — back to step 3 with a new secret (the
-/// Key step's Back, or "Generate a new Secret").
+/// Key step's Back, once confirmed, or "Generate a new Secret").
 pub async fn secrets_restart(
     session: Session,
     state: web::Data<AppState>,
