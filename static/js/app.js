@@ -3,6 +3,20 @@
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
+  // Permission shortcuts of a group: read only, all, none. Shown only here,
+  // where they work.
+  document.querySelectorAll("[data-check-group]").forEach((button) => {
+    const group = button.closest(".scope-group");
+    if (!group) return;
+    button.closest("[hidden]")?.removeAttribute("hidden");
+    button.addEventListener("click", () => {
+      group.querySelectorAll("input[type=checkbox]").forEach((box) => {
+        const mode = button.dataset.check;
+        box.checked = mode === "all" || (mode === "read" && box.value.endsWith(":read"));
+      });
+    });
+  });
+
   // Copy buttons: <button data-copy-target="id">.
   document.querySelectorAll("[data-copy-target]").forEach((button) => {
     button.addEventListener("click", async () => {

@@ -47,6 +47,9 @@ async fn a_new_key_is_shown_once_and_nowhere_else_ever() {
     ] {
         assert!(form.contains(label), "{label}");
     }
+    // Least privilege: no permission is ticked on a new key.
+    assert!(form.contains(r#"name="permissions" value="services:read">"#));
+    assert!(!form.contains(r#"name="permissions" value="services:read" checked"#));
     let response = app
         .post_new_key(&app_id, "Reporting", &["services:read"], "")
         .await;

@@ -275,7 +275,8 @@ pub async fn key_new_form(
         expires_at: services::keys::default_expiry(&org, clock::now())
             .map(datetime_local)
             .unwrap_or_default(),
-        permissions: app.apikey_permissions().strings(),
+        // Least privilege: a new key starts with nothing ticked.
+        permissions: Vec::new(),
         nonce: random_token::<16>(),
         ..KeyForm::default()
     };

@@ -238,8 +238,34 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
     browser.click("New API Key").await;
     browser.check_accessibility("new key").await;
     browser.fill("Name", "Reporting").await;
-    browser.check("Appointments: create", false).await;
-    browser.check("Appointments: read", false).await;
+    // Least privilege: nothing is ticked until the admin ticks it; a group's
+    // shortcuts tick its read permissions, all of it, or none.
+    let ticked = |label: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .field(label)
+                .await
+                .prop("checked")
+                .await
+                .unwrap()
+                .as_deref()
+                == Some("true")
+        }
+    };
+    for label in [
+        "Appointments: create",
+        "Appointments: read",
+        "Services: read",
+    ] {
+        assert!(!ticked(label).await, "{label} starts unticked");
+    }
+    browser.click_labelled("Appointments: all").await;
+    assert!(ticked("Appointments: create").await && ticked("Appointments: read").await);
+    browser.click_labelled("Appointments: none").await;
+    assert!(!ticked("Appointments: create").await && !ticked("Appointments: read").await);
+    browser.click_labelled("Catalog: read only").await;
+    assert!(ticked("Services: read").await);
     browser.shot("key-new").await;
     browser.click("Create").await;
     browser.wait_for_text("Copy this key now").await;
