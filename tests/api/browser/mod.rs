@@ -59,6 +59,25 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
     let app = spawn_app().await;
     let browser = signed_in(&app, "wizard", "ada@example.com", Role::Full).await;
 
+    // On a phone the header takes one line: less than two of its Sign out
+    // button's height (it took four lines).
+    browser.client.set_window_size(390, 900).await.unwrap();
+    let heights = browser
+        .client
+        .execute(
+            "return [document.querySelector('.topbar').getBoundingClientRect().height, \
+                     document.querySelector('.account .button').getBoundingClientRect().height];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (header, button) = (heights[0].as_f64().unwrap(), heights[1].as_f64().unwrap());
+    assert!(
+        header < 2.0 * button,
+        "the header is {header}px tall at 390px"
+    );
+    browser.client.set_window_size(1440, 900).await.unwrap();
+
     // 1. Details, with a mistake corrected on the way.
     browser.click("Add").await;
     browser.check_accessibility("wizard: details").await;
