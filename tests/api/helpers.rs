@@ -517,8 +517,27 @@ impl TestApp {
         CreatedApp { id, secret, key }
     }
 
-    /// New API Key through the form; returns the response.
+    /// New API Key through the form; returns the response, and for a key
+    /// made, the page its redirect shows (where the token is, once).
     pub async fn post_new_key(
+        &self,
+        app_id: &str,
+        name: &str,
+        permissions: &[&str],
+        expires_at: &str,
+    ) -> reqwest::Response {
+        let response = self
+            .post_new_key_raw(app_id, name, permissions, expires_at)
+            .await;
+        let to = location(&response);
+        if response.status().as_u16() == 303 && to.ends_with("/created") {
+            return self.get(&to).await;
+        }
+        response
+    }
+
+    /// New API Key through the form; returns the response as it is.
+    pub async fn post_new_key_raw(
         &self,
         app_id: &str,
         name: &str,

@@ -105,9 +105,17 @@ async fn resubmitting_the_create_form_makes_no_second_key_and_shows_no_token() {
         ("nonce", nonce.as_str()),
         ("csrf_token", csrf.as_str()),
     ];
+    // Post/redirect/get: the answer to the form is a redirect to the page
+    // that shows the token, once; never the token in an address.
     let first = app.post_raw(&format!("/apps/{app_id}/keys"), &fields).await;
-    assert_eq!(first.status().as_u16(), 200);
-    let token = input_value(&first.text().await.unwrap(), "new-api-key").unwrap();
+    assert_eq!(first.status().as_u16(), 303);
+    let created = location(&first);
+    assert!(created.ends_with("/created") && !created.contains("kw_"));
+    let token = input_value(&app.get_html(&created, 200).await, "new-api-key").unwrap();
+    // Opened again (Back, a reload): a normal page, without the token.
+    let later = app.get_html(&created, 200).await;
+    assert!(later.contains("Its token was shown once and is not shown again"));
+    assert!(!later.contains(&token) && input_value(&later, "new-api-key").is_none());
     let again = app.post_raw(&format!("/apps/{app_id}/keys"), &fields).await;
     assert_eq!(again.status().as_u16(), 303);
     let page = app.get_html(&location(&again), 200).await;

@@ -302,16 +302,25 @@ struct CreatedPage {
     layout: Layout,
     app: App,
     key: ApiKey,
-    token: SecretString,
+    /// The token, on the one view that shows it.
+    token: Option<SecretString>,
 }
 
 impl CreatedPage {
     fn token(&self) -> &str {
-        self.token.expose_secret()
+        self.token.as_ref().map_or("", |t| t.expose_secret())
     }
 }
 
-/// `POST /apps/{id}/keys` — Create: the key's token is in this response only.
+/// The session key and sealing context under which a new key's token waits
+/// for the one page view that shows it.
+fn reveal_slot(key_id: &KeyId) -> String {
+    format!("reveal:{key_id}")
+}
+
+/// `POST /apps/{id}/keys` — Create: the key's token waits, sealed, in the
+/// session for the page the answer redirects to (post/redirect/get, so Back
+/// and reload never resubmit the form), which shows it once.
 pub async fn key_create(
     session: Session,
     state: web::Data<AppState>,
@@ -357,12 +366,17 @@ pub async fn key_create(
         })
         .await;
     match result {
-        Ok((key, token)) => page::ok(&CreatedPage {
-            layout: Layout::new(&session, Some(&admin), Nav::Apps, "API key created")?,
-            app,
-            key,
-            token,
-        }),
+        Ok((key, token)) => {
+            let slot = reveal_slot(&key.id);
+            let sealed = state
+                .sealing_key
+                .seal(token.expose_secret().as_bytes(), &slot);
+            session.insert(slot, sealed).map_err(AppError::internal)?;
+            Ok(page::see_other(&format!(
+                "/apps/{}/keys/{}/created",
+                app.id, key.id
+            )))
+        }
         Err(OpError::AlreadySubmitted(_)) => {
             page::flash(
                 &session,
@@ -518,6 +532,33 @@ struct DeletePage {
     layout: Layout,
     app: App,
     key: ApiKey,
+}
+
+/// `GET /apps/{id}/keys/{key}/created` — the new key, its token shown on the
+/// first view only; after that (Back, a reload) the page says it was shown.
+pub async fn key_created(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(AppId, KeyId)>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, key_id) = path.into_inner();
+    let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
+    let slot = reveal_slot(&key.id);
+    let token = match session.remove_as::<String>(&slot) {
+        Some(Ok(sealed)) => state
+            .sealing_key
+            .open(&sealed, &slot)
+            .and_then(|plain| String::from_utf8(plain).ok())
+            .map(SecretString::from),
+        _ => None,
+    };
+    page::ok(&CreatedPage {
+        layout: Layout::new(&session, Some(&admin), Nav::Apps, "API key created")?,
+        app,
+        key,
+        token,
+    })
 }
 
 /// `GET /apps/{id}/keys/{key}/delete` — the confirmation.

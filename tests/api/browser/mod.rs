@@ -306,6 +306,14 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
         !browser.html().await.contains(&second),
         "the back/forward cache does not show it either"
     );
+    // Back lands on a page of the console, never the browser's "Confirm form
+    // resubmission" (the form's answer was a redirect).
+    let text = browser.text().await;
+    assert!(
+        !text.contains("ERR_CACHE_MISS") && !text.contains("Resubmission"),
+        "{text}"
+    );
+    assert!(text.contains("Web Booking"), "{text}");
     browser.go(&app_path).await;
 
     // Inactivate, refuse nothing, then delete after confirming.
