@@ -507,8 +507,9 @@ impl TestApp {
             let response = self
                 .post_form(&format!("/apps/{id}/wizard/key"), &[("name", "First key")])
                 .await;
-            assert_eq!(response.status().as_u16(), 200);
-            input_value(&response.text().await.unwrap(), "new-api-key").expect("the key is shown")
+            assert_eq!(location(&response), format!("/apps/{id}/wizard/finish"));
+            let shown = self.get_html(&location(&response), 200).await;
+            input_value(&shown, "new-api-key").expect("the key is shown")
         };
         let response = self
             .post_form(&format!("/apps/{id}/wizard/finish"), &[])

@@ -130,8 +130,13 @@ async fn the_whole_wizard_makes_an_active_app_with_its_first_key() {
     let response = app
         .post_form(&format!("/apps/{id}/wizard/key"), &[("name", "Storefront")])
         .await;
-    assert_eq!(response.status().as_u16(), 200);
-    let revealed = response.text().await.unwrap();
+    // Post/redirect/get: the key is on the page the answer leads to, once.
+    assert_eq!(location(&response), format!("/apps/{id}/wizard/finish"));
+    let revealed = app.get_html(&location(&response), 200).await;
+    let later = app
+        .get_html(&format!("/apps/{id}/wizard/finish"), 200)
+        .await;
+    assert!(input_value(&later, "new-api-key").is_none() && later.contains("Finish"));
     let key = input_value(&revealed, "new-api-key").unwrap();
     assert!(key.starts_with("kw_"));
     assert!(revealed.contains("will not be shown again"));
@@ -555,16 +560,27 @@ async fn double_submitted_steps_make_one_app_and_one_key() {
     let first = app
         .post_form(&format!("/apps/{id}/wizard/key"), &[("name", "k")])
         .await;
-    assert_eq!(first.status().as_u16(), 200);
+    assert_eq!(location(&first), format!("/apps/{id}/wizard/finish"));
+    // The first answer was dropped (a double click): the second lands on the
+    // one view of the key.
     let again = app
         .post_form(&format!("/apps/{id}/wizard/key"), &[("name", "k")])
         .await;
     assert_eq!(location(&again), format!("/apps/{id}/wizard/finish"));
-    assert!(
-        app.get_html(&format!("/apps/{id}/wizard/finish"), 200)
-            .await
-            .contains("not shown again")
-    );
+    let shown = app
+        .get_html(&format!("/apps/{id}/wizard/finish"), 200)
+        .await;
+    assert!(input_value(&shown, "new-api-key").is_some());
+    // Submitted once more, after that view: never shown again.
+    let third = app
+        .post_form(&format!("/apps/{id}/wizard/key"), &[("name", "k")])
+        .await;
+    assert_eq!(location(&third), format!("/apps/{id}/wizard/finish"));
+    let finish = app
+        .get_html(&format!("/apps/{id}/wizard/finish"), 200)
+        .await;
+    assert!(finish.contains("not shown again"));
+    assert!(input_value(&finish, "new-api-key").is_none());
     assert_eq!(app.key_ids(&id).await.len(), 1);
 
     for _ in 0..2 {

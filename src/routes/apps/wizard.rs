@@ -522,7 +522,7 @@ pub struct KeyStepForm {
 }
 
 /// `POST /apps/{id}/wizard/key` — generates the app's first key (with all of its
-/// APIKEY permissions) and shows it once, in this response only.
+/// APIKEY permissions); the Finish step it redirects to shows it once.
 pub async fn generate_key(
     session: Session,
     state: web::Data<AppState>,
@@ -532,7 +532,17 @@ pub async fn generate_key(
 ) -> Result<HttpResponse, AppError> {
     let app = load_draft(&state, &admin, path.into_inner()).await?;
     if app.status() == AppStatus::Draft && app.wizard_step() == WizardStep::Finish {
-        // Submitted twice: the key exists, and its token is never shown again.
+        // Submitted twice: the key exists. If its one view has not happened
+        // yet (the browser dropped the first answer), the Finish step shows
+        // it; else it is never shown again.
+        if session
+            .get::<String>(&reveal_slot(&app.id))
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            return Ok(page::see_other(&wizard_url(&app.id, "finish")));
+        }
         page::flash(
             &session,
             "info",
@@ -541,12 +551,6 @@ pub async fn generate_key(
         return Ok(page::see_other(&wizard_url(&app.id, "finish")));
     }
     let permissions: PermissionSet = app.apikey_permissions();
-    let layout = Layout::new(
-        &session,
-        Some(&admin),
-        Nav::Apps,
-        "Add application: Generate API Key",
-    )?;
     let (org, actor, app_id) = (admin.organization_id.clone(), admin.actor(), app.id.clone());
     if permissions.is_empty() {
         // A tokens-only app: no key to make.
@@ -559,7 +563,12 @@ pub async fn generate_key(
         Ok(name) => name,
         Err(e) => {
             let page = KeyStepPage {
-                layout,
+                layout: Layout::new(
+                    &session,
+                    Some(&admin),
+                    Nav::Apps,
+                    "Add application: Generate API Key",
+                )?,
                 step: 4,
                 key_name: form.name.chars().take(200).collect(),
                 can_have_keys: true,
@@ -591,15 +600,19 @@ pub async fn generate_key(
                 .map(|(_, token)| token)
         })
         .await?;
-    page::ok(&KeyStepPage {
-        layout,
-        step: 4,
-        key_name: String::new(),
-        can_have_keys: true,
-        app,
-        name_error: None,
-        revealed: Some(token),
-    })
+    // Post/redirect/get: the token waits sealed in the session for the one
+    // view of the Finish step that shows it.
+    let slot = reveal_slot(&app.id);
+    let sealed = state
+        .sealing_key
+        .seal(token.expose_secret().as_bytes(), &slot);
+    session.insert(slot, sealed).map_err(AppError::internal)?;
+    Ok(page::see_other(&wizard_url(&app.id, "finish")))
+}
+
+/// Where the wizard's first key waits for the page that shows it.
+fn reveal_slot(app_id: &AppId) -> String {
+    format!("reveal-first-key:{app_id}")
 }
 
 #[derive(Template)]
@@ -620,6 +633,29 @@ pub async fn finish_form(
     let app = load_draft(&state, &admin, path.into_inner()).await?;
     if app.status() != AppStatus::Draft || app.wizard_step() != WizardStep::Finish {
         return Ok(page::see_other(&current_step_url(&app)));
+    }
+    // Right after Generate API Key: the key, this once.
+    let slot = reveal_slot(&app.id);
+    if let Some(Ok(sealed)) = session.remove_as::<String>(&slot)
+        && let Some(token) = state
+            .sealing_key
+            .open(&sealed, &slot)
+            .and_then(|plain| String::from_utf8(plain).ok())
+    {
+        return page::ok(&KeyStepPage {
+            layout: Layout::new(
+                &session,
+                Some(&admin),
+                Nav::Apps,
+                "Add application: Generate API Key",
+            )?,
+            step: 4,
+            key_name: String::new(),
+            can_have_keys: true,
+            app,
+            name_error: None,
+            revealed: Some(SecretString::from(token)),
+        });
     }
     page::ok(&FinishPage {
         layout: Layout::new(&session, Some(&admin), Nav::Apps, "Add application: Finish")?,
