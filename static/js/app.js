@@ -75,6 +75,22 @@ document.addEventListener("DOMContentLoaded", () => {
     boxes.forEach((b) => b.addEventListener("change", update));
   });
 
+  // Pages of several sections (Settings): saving one reloads the page, so
+  // unsaved edits in the others would be lost without a word. Ask first.
+  const sections = Array.from(document.querySelectorAll("form[data-section]"));
+  const snapshot = (form) => new URLSearchParams(new FormData(form)).toString();
+  const initial = new Map(sections.map((form) => [form, snapshot(form)]));
+  sections.forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      const changed = sections
+        .filter((other) => other !== form && snapshot(other) !== initial.get(other))
+        .map((other) => other.dataset.section);
+      if (changed.length === 0) return;
+      const message = `Saving ${form.dataset.section} discards your unsaved changes in ${changed.join(", ")}. Save ${form.dataset.section} anyway?`;
+      if (!window.confirm(message)) event.preventDefault();
+    });
+  });
+
   // Confirmations: <form data-confirm="message">.
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {

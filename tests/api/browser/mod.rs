@@ -400,6 +400,26 @@ async fn staff_and_the_alert_settings_are_managed_in_the_browser() {
     browser.shot("staff").await;
 
     browser.go("/settings").await;
+    // An unsaved edit in one section is not thrown away without a word when
+    // another is saved.
+    browser.fill("Time zone", "Europe/Lisbon").await;
+    browser.click("Save key policy").await;
+    let asked = browser.client.get_alert_text().await.unwrap();
+    assert!(asked.contains("unsaved changes in Organization"), "{asked}");
+    browser.client.dismiss_alert().await.unwrap();
+    assert_eq!(browser.path().await, "/settings");
+    assert_eq!(
+        browser
+            .field("Time zone")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Europe/Lisbon")
+    );
+    browser.click("Save organization").await;
+    browser.wait_for_text("saved").await;
     browser
         .check("Send the Expiry of API keys alert", true)
         .await;
