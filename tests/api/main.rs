@@ -23,6 +23,7 @@ mod nginx;
 mod oidc;
 mod platform;
 mod races;
+mod readme;
 mod sessions;
 mod setup;
 mod sign_in;
