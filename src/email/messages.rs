@@ -9,8 +9,17 @@ use super::Email;
 pub struct ExpiryAlert {
     pub organization: String,
     pub app_name: String,
+    /// The app's URI: where its developer can be reached.
+    pub app_uri: String,
     /// The key's name.
     pub key_name: String,
+    /// The key's description (may be empty).
+    pub key_description: String,
+    /// The organization's full-access admins, who can act on the key.
+    pub admins: Vec<String>,
+    /// Whether the recipient is one of the console's admins; if not, they
+    /// are asked to forward the email to one.
+    pub recipient_is_admin: bool,
     /// The key's masked form.
     pub masked: String,
     /// The expiry, in the organization's time zone.

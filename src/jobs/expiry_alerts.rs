@@ -18,7 +18,7 @@ use time_tz::OffsetDateTimeExt;
 use crate::clock::Timestamp;
 use crate::db::models::alert::{self, DueKey, KeyAlert};
 use crate::db::models::platform::Employee;
-use crate::db::models::{ApiKey, App, AppStatus, Organization};
+use crate::db::models::{Admin, ApiKey, App, AppStatus, Organization};
 use crate::db::{Db, DbError};
 use crate::domain::OrgId;
 use crate::domain::settings::Thresholds;
@@ -163,10 +163,17 @@ fn prepare(db: &Db, row: &KeyAlert, public_url: &str, now: Timestamp) -> Result<
     }
     .unwrap_or_default();
     let base = public_url.trim_end_matches('/');
+    let admins = Admin::full_access_emails(&mut conn, &org.id)?;
+    let recipient_is_admin = Admin::find_by_email(&mut conn, &row.recipient)?
+        .is_some_and(|a| a.organization_id == org.id);
     let details = ExpiryAlert {
         organization: org.name.clone(),
         app_name: app.name.clone(),
+        app_uri: app.uri.clone(),
         key_name: key.name.clone(),
+        key_description: key.description.clone(),
+        admins: admins.into_iter().take(3).collect(),
+        recipient_is_admin,
         masked: key.masked(),
         expires,
         days_left: if row.threshold_days == 0 {

@@ -71,7 +71,8 @@ async fn key_expiring(app: &TestApp, app_id: &str, name: &str, expires_at: Times
             keyward::db::write_tx(conn, |conn| {
                 let fields = KeyFields {
                     name: Name::parse(&name).unwrap(),
-                    description: Description::default(),
+                    description: Description::parse(&format!("Used by the {name} service"))
+                        .unwrap(),
                     expires_at: Some(expires_at),
                     active: true,
                     permissions: PermissionSet::from_stored("services:read"),
@@ -129,6 +130,7 @@ async fn ready(smtp: &SmtpServer) -> (TestApp, String) {
 async fn each_recipient_gets_one_email_with_the_key_and_a_link_and_later_runs_send_none() {
     let smtp = SmtpServer::start();
     let (app, app_id) = ready(&smtp).await;
+    let admin_email = "admin@example.com";
     alerts_on(&app, "7", &["ana@salon.example", "ben@salon.example"]).await;
     let now = keyward::clock::now();
     let key_id = key_expiring(&app, &app_id, "Checkout", now + Duration::days(6)).await;
@@ -157,7 +159,14 @@ async fn each_recipient_gets_one_email_with_the_key_and_a_link_and_later_runs_se
                 part.contains("(UTC)"),
                 "the expiry in the organization's time zone"
             );
+            // What the key is for, whose app it is, and whom to tell: Ana and
+            // Ben have no console account.
+            assert!(part.contains("Used by the Checkout service"), "{part}");
+            assert!(part.contains("https://example.com/"), "the app's URI");
+            assert!(part.contains("forward this email to an admin"), "{part}");
+            assert!(part.contains(admin_email), "the admin to contact");
         }
+        assert!(m.html.contains("Open the key in Keyward</a>"));
         assert!(m.message_id.starts_with("alert-"));
     }
     for later in [now + Duration::minutes(10), now + Duration::days(1)] {

@@ -113,6 +113,17 @@ impl Admin {
         admins::table.select(admins::email).load(conn)
     }
 
+    /// The emails of an organization's full-access admins, oldest first:
+    /// whom to contact about its keys.
+    pub fn full_access_emails(conn: &mut DbConn, org: &OrgId) -> QueryResult<Vec<String>> {
+        admins::table
+            .filter(admins::organization_id.eq(org))
+            .filter(admins::role.eq(Role::Full.as_str()))
+            .order(admins::created_at.asc())
+            .select(admins::email)
+            .load(conn)
+    }
+
     /// How many admins exist.
     pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
         admins::table.count().get_result(conn)
