@@ -388,3 +388,88 @@ async fn an_expired_key_can_be_deleted_without_inactivating_it_first() {
     assert!(page.contains(">Delete app<"));
     assert!(!page.contains("To delete this app"));
 }
+
+#[actix_web::test]
+async fn the_key_list_sorts_searches_and_shows_descriptions() {
+    use diesel::prelude::*;
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    for name in ["Zeta", "alpha", "Mid"] {
+        app.new_key(&app_id, name, &["services:read"]).await;
+    }
+    // Expiries and uses set straight in the database.
+    let ids = app.key_ids(&app_id).await;
+    let now = keyward::clock::now();
+    let (zeta, alpha, mid) = (ids[1].clone(), ids[2].clone(), ids[3].clone());
+    app.db()
+        .run(move |conn| {
+            use keyward::db::schema::api_keys::dsl::*;
+            diesel::update(api_keys.find(&zeta))
+                .set((
+                    expires_at.eq(Some(now + time::Duration::days(3))),
+                    last_used_at.eq(Some(now)),
+                    description.eq("Nightly export"),
+                ))
+                .execute(conn)?;
+            diesel::update(api_keys.find(&alpha))
+                .set((
+                    expires_at.eq(Some(now + time::Duration::days(30))),
+                    last_used_at.eq(Some(now - time::Duration::days(2))),
+                ))
+                .execute(conn)?;
+            diesel::update(api_keys.find(&mid))
+                .set(expires_at.eq(Some(now + time::Duration::days(10))))
+                .execute(conn)
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let order = |html: &str| -> Vec<&'static str> {
+        let mut found: Vec<(usize, &'static str)> = ["Zeta", "alpha", "Mid", "First key"]
+            .into_iter()
+            .filter_map(|n| html.find(&format!("<th scope=\"row\">{n}")).map(|i| (i, n)))
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, n)| n).collect()
+    };
+    let page = app
+        .get_html(&format!("/apps/{app_id}?sort=name"), 200)
+        .await;
+    assert_eq!(order(&page), ["alpha", "First key", "Mid", "Zeta"]);
+    assert!(page.contains("Nightly export"), "the description is shown");
+    assert!(page.contains(r#"aria-sort="ascending"><a href="/apps/"#));
+    let page = app
+        .get_html(&format!("/apps/{app_id}?sort=expiry"), 200)
+        .await;
+    assert_eq!(order(&page), ["Zeta", "Mid", "alpha", "First key"]);
+    let page = app
+        .get_html(&format!("/apps/{app_id}?sort=last_used"), 200)
+        .await;
+    assert_eq!(order(&page)[..2], ["Zeta", "alpha"]);
+    // The search appears with more than five keys, and finds by description.
+    assert!(!page.contains("Search keys by name or description"));
+    for name in ["Six", "Seven"] {
+        app.new_key(&app_id, name, &["services:read"]).await;
+    }
+    let page = app
+        .get_html(&format!("/apps/{app_id}?q=nightly"), 200)
+        .await;
+    assert!(page.contains("Search keys by name or description"));
+    assert_eq!(order(&page), ["Zeta"]);
+    let page = app
+        .get_html(&format!("/apps/{app_id}?q=nothing-like-it"), 200)
+        .await;
+    assert!(page.contains("No key matches"));
+    // The edit page says which key it edits.
+    let key = key(&app, &app_id, &ids[1]).await.unwrap();
+    let edit = app
+        .get_html(&format!("/apps/{app_id}/keys/{}/edit", ids[1]), 200)
+        .await;
+    let facts = &edit[edit.find("id=\"edited-key\"").expect("the key's facts")..];
+    assert!(facts.contains(&key.masked()));
+    assert!(facts.contains(">Created<") && facts.contains(">Last used<"));
+    assert!(
+        !facts[..facts.find("</dl>").unwrap()].contains("Never"),
+        "Zeta was used"
+    );
+}

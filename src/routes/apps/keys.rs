@@ -192,10 +192,35 @@ struct KeyFormView {
     app: App,
     /// The key being edited; `None` for a new key.
     key_id: Option<KeyId>,
+    /// What the edit page says of the key it edits.
+    editing: Option<EditedKey>,
     form: KeyForm,
     errors: KeyErrors,
     /// The key policy's maximum lifetime, in days.
     max_days: Option<i32>,
+}
+
+/// The key an edit page is about: its mask, when it was made, its last use.
+#[derive(Debug)]
+struct EditedKey {
+    masked: String,
+    created: (String, String),
+    last_used: Option<(String, String)>,
+}
+
+impl EditedKey {
+    fn of(key: &ApiKey) -> Self {
+        Self {
+            masked: key.masked(),
+            created: (
+                clock::fmt::timestamp(key.created_at),
+                clock::fmt::iso(key.created_at),
+            ),
+            last_used: key
+                .last_used_at
+                .map(|t| (clock::fmt::timestamp(t), clock::fmt::iso(t))),
+        }
+    }
 }
 
 impl KeyFormView {
@@ -289,6 +314,7 @@ pub async fn key_new_form(
     KeyFormView {
         app,
         key_id: None,
+        editing: None,
         form,
         errors,
         max_days: org.key_max_lifetime_days,
@@ -338,6 +364,7 @@ pub async fn key_create(
             return KeyFormView {
                 app,
                 key_id: None,
+                editing: None,
                 form,
                 errors,
                 max_days: org.key_max_lifetime_days,
@@ -389,6 +416,7 @@ pub async fn key_create(
             Some(errors) => KeyFormView {
                 app,
                 key_id: None,
+                editing: None,
                 form,
                 errors,
                 max_days: org.key_max_lifetime_days,
@@ -426,6 +454,7 @@ pub async fn key_edit_form(
     KeyFormView {
         form: KeyForm::from_key(&key),
         app,
+        editing: Some(EditedKey::of(&key)),
         key_id: Some(key.id),
         errors: KeyErrors::default(),
         max_days: org.key_max_lifetime_days,
@@ -457,6 +486,7 @@ pub async fn key_update(
         Err(errors) => {
             return KeyFormView {
                 app,
+                editing: Some(EditedKey::of(&key)),
                 key_id: Some(key.id),
                 form,
                 errors,
@@ -489,6 +519,7 @@ pub async fn key_update(
         Err(e) => match KeyErrors::from_refusal(&e) {
             Some(errors) => KeyFormView {
                 app,
+                editing: Some(EditedKey::of(&key)),
                 key_id: Some(key.id),
                 form,
                 errors,

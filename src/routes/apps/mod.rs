@@ -159,6 +159,7 @@ pub async fn apps_index(
 struct KeyRow {
     id: KeyId,
     name: String,
+    description: String,
     masked: String,
     expires: Option<(String, String)>,
     status: KeyStatus,
@@ -225,6 +226,7 @@ impl KeyRow {
                 .collect(),
             id: key.id.clone(),
             name: key.name.clone(),
+            description: key.description.clone(),
             masked: key.masked(),
             expires: key.expires_at.map(|t| (fmt::timestamp(t), fmt::iso(t))),
             expiring_soon: status == KeyStatus::Active
@@ -268,6 +270,12 @@ struct AppPage {
     post_login: Vec<String>,
     post_logout: Vec<String>,
     keys: Vec<KeyRow>,
+    /// How many keys the app has, whatever the search shows.
+    key_count: usize,
+    /// The key list's sortable columns.
+    sorts: Vec<SortLink>,
+    /// The search typed.
+    search: String,
     at_limit: bool,
     max_keys: i64,
     bookings: Vec<BookingRow>,
@@ -375,11 +383,53 @@ pub fn booking_mark(source: &str) -> &'static str {
 }
 
 /// `GET /apps/{id}` — an app's page: its details and its keys.
+/// How the key list is ordered and filtered (`?sort=…&q=…`).
+#[derive(Debug, Default, Deserialize)]
+pub struct KeyListQuery {
+    /// `name`, `expiry` or `last_used`; anything else, the order of creation.
+    #[serde(default)]
+    sort: String,
+    /// Part of a key's name or description.
+    #[serde(default)]
+    q: String,
+}
+
+/// The keys in the order asked, those matching the search only.
+fn arrange_keys(mut keys: Vec<ApiKey>, query: &KeyListQuery) -> Vec<ApiKey> {
+    let q = query.q.trim().to_lowercase();
+    if !q.is_empty() {
+        keys.retain(|k| {
+            k.name.to_lowercase().contains(&q) || k.description.to_lowercase().contains(&q)
+        });
+    }
+    match query.sort.as_str() {
+        "name" => keys.sort_by_key(|k| k.name.to_lowercase()),
+        // Soonest expiry first; keys that never expire last.
+        "expiry" => keys.sort_by_key(|k| (k.expires_at.is_none(), k.expires_at)),
+        // Most recently used first; never used last.
+        "last_used" => {
+            keys.sort_by_key(|k| (k.last_used_at.is_none(), std::cmp::Reverse(k.last_used_at)))
+        }
+        _ => {}
+    }
+    keys
+}
+
+/// A key list's column, as its header links to it.
+#[derive(Debug)]
+struct SortLink {
+    label: &'static str,
+    href: String,
+    /// `aria-sort` of the column sorted by.
+    current: bool,
+}
+
 pub async fn app_show(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
     path: web::Path<AppId>,
+    Query(list): Query<KeyListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = (admin.organization_id.clone(), path.into_inner());
     let (app, keys, bookings, alerts, (organization, sign_ins)) = state
@@ -458,7 +508,28 @@ pub async fn app_show(
         post_logout: app.post_logout_urls(),
         at_limit: i64::try_from(keys.len()).unwrap_or(i64::MAX) >= MAX_KEYS_PER_APP,
         max_keys: MAX_KEYS_PER_APP,
-        keys: keys
+        key_count: keys.len(),
+        sorts: [
+            ("Name", "name"),
+            ("Expires at", "expiry"),
+            ("Last used", "last_used"),
+        ]
+        .into_iter()
+        .map(|(label, sort)| {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("sort", sort);
+            if !list.q.trim().is_empty() {
+                query.append_pair("q", list.q.trim());
+            }
+            SortLink {
+                label,
+                href: format!("/apps/{}?{}#keys", app.id, query.finish()),
+                current: list.sort == sort,
+            }
+        })
+        .collect(),
+        search: list.q.trim().to_owned(),
+        keys: arrange_keys(keys, &list)
             .iter()
             .map(|k| KeyRow::from_key(k, now, &alerts))
             .collect(),
