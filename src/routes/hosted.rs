@@ -246,6 +246,24 @@ fn unseal(state: &AppState, sealed: &str) -> Option<String> {
 const PAGE_EXPIRED: &str =
     "This sign-in page was open too long. Go back to the app and sign in again.";
 
+/// A request a page carried sealed, opened and checked again: its query, app
+/// and request; or the answer to give instead (an error page, or the app's
+/// redirect with an error).
+async fn reopen(
+    state: &AppState,
+    session: &Session,
+    sealed: &str,
+) -> Result<Result<(String, Arc<App>, AuthorizationRequest), HttpResponse>, AppError> {
+    let Some(query) = unseal(state, sealed) else {
+        return error_page(session, PAGE_EXPIRED).map(Err);
+    };
+    match check_request(state, &query).await {
+        Ok((app, request)) => Ok(Ok((query, app, request))),
+        Err(Refusal::Page(why)) => error_page(session, why).map(Err),
+        Err(Refusal::App(response)) => Ok(Err(response)),
+    }
+}
+
 /// The sign-in page.
 #[derive(Template)]
 #[template(path = "hosted/sign_in.html")]
@@ -390,13 +408,9 @@ pub async fn authorize(
     state: web::Data<AppState>,
     Form(form): Form<SignInForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(query) = unseal(&state, &form.request) else {
-        return error_page(&session, PAGE_EXPIRED);
-    };
-    let (app, request) = match check_request(&state, &query).await {
-        Ok(checked) => checked,
-        Err(Refusal::Page(why)) => return error_page(&session, why),
-        Err(Refusal::App(response)) => return Ok(response),
+    let (_, app, request) = match reopen(&state, &session, &form.request).await? {
+        Ok(reopened) => reopened,
+        Err(answer) => return Ok(answer),
     };
     let typed = form.email.trim().to_owned();
     let password = form
@@ -563,13 +577,9 @@ pub async fn forgot_form(
     state: web::Data<AppState>,
     crate::routes::form::Query(query): crate::routes::form::Query<ForgotQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(original) = unseal(&state, &query.request) else {
-        return error_page(&session, PAGE_EXPIRED);
-    };
-    let (app, _) = match check_request(&state, &original).await {
-        Ok(checked) => checked,
-        Err(Refusal::Page(why)) => return error_page(&session, why),
-        Err(Refusal::App(response)) => return Ok(response),
+    let (original, app, _) = match reopen(&state, &session, &query.request).await? {
+        Ok(reopened) => reopened,
+        Err(answer) => return Ok(answer),
     };
     forgot_page(
         &session,
@@ -601,13 +611,9 @@ pub async fn forgot(
     state: web::Data<AppState>,
     Form(form): Form<ForgotForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(original) = unseal(&state, &form.request) else {
-        return error_page(&session, PAGE_EXPIRED);
-    };
-    let (app, _) = match check_request(&state, &original).await {
-        Ok(checked) => checked,
-        Err(Refusal::Page(why)) => return error_page(&session, why),
-        Err(Refusal::App(response)) => return Ok(response),
+    let (original, app, _) = match reopen(&state, &session, &form.request).await? {
+        Ok(reopened) => reopened,
+        Err(answer) => return Ok(answer),
     };
     let typed = form.email.trim().to_owned();
     let Ok(email) = EmailAddress::parse(&typed) else {

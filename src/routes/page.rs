@@ -50,6 +50,39 @@ pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
     }
 }
 
+/// Keeps a secret (a new key's token) for the one page view that shows it,
+/// after a redirect: sealed under the server's key and bound to `slot`, in
+/// the session.
+pub fn hold_once(
+    session: &Session,
+    sealing: &crate::secrets::SealingKey,
+    slot: &str,
+    secret: &secrecy::SecretString,
+) -> Result<(), AppError> {
+    use secrecy::ExposeSecret;
+    let sealed = sealing.seal(secret.expose_secret().as_bytes(), slot);
+    session.insert(slot, sealed).map_err(AppError::internal)
+}
+
+/// Whether a secret waits in `slot`, without taking it.
+pub fn holds(session: &Session, slot: &str) -> bool {
+    session.get::<String>(slot).ok().flatten().is_some()
+}
+
+/// Takes the secret [`hold_once`] kept in `slot`: the first call has it, the
+/// next ones (Back, a reload) do not.
+pub fn take_once(
+    session: &Session,
+    sealing: &crate::secrets::SealingKey,
+    slot: &str,
+) -> Option<secrecy::SecretString> {
+    let sealed = session.remove_as::<String>(slot)?.ok()?;
+    let plain = sealing.open(&sealed, slot)?;
+    String::from_utf8(plain)
+        .ok()
+        .map(secrecy::SecretString::from)
+}
+
 /// The data the base layout needs.
 #[derive(Debug)]
 pub struct Layout {

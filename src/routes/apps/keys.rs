@@ -394,11 +394,7 @@ pub async fn key_create(
         .await;
     match result {
         Ok((key, token)) => {
-            let slot = reveal_slot(&key.id);
-            let sealed = state
-                .sealing_key
-                .seal(token.expose_secret().as_bytes(), &slot);
-            session.insert(slot, sealed).map_err(AppError::internal)?;
+            page::hold_once(&session, &state.sealing_key, &reveal_slot(&key.id), &token)?;
             Ok(page::see_other(&format!(
                 "/apps/{}/keys/{}/created",
                 app.id, key.id
@@ -575,15 +571,7 @@ pub async fn key_created(
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
     let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
-    let slot = reveal_slot(&key.id);
-    let token = match session.remove_as::<String>(&slot) {
-        Some(Ok(sealed)) => state
-            .sealing_key
-            .open(&sealed, &slot)
-            .and_then(|plain| String::from_utf8(plain).ok())
-            .map(SecretString::from),
-        _ => None,
-    };
+    let token = page::take_once(&session, &state.sealing_key, &reveal_slot(&key.id));
     page::ok(&CreatedPage {
         layout: Layout::new(&session, Some(&admin), Nav::Apps, "API key created")?,
         app,

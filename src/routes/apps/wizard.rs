@@ -535,12 +535,7 @@ pub async fn generate_key(
         // Submitted twice: the key exists. If its one view has not happened
         // yet (the browser dropped the first answer), the Finish step shows
         // it; else it is never shown again.
-        if session
-            .get::<String>(&reveal_slot(&app.id))
-            .ok()
-            .flatten()
-            .is_some()
-        {
+        if page::holds(&session, &reveal_slot(&app.id)) {
             return Ok(page::see_other(&wizard_url(&app.id, "finish")));
         }
         page::flash(
@@ -602,11 +597,7 @@ pub async fn generate_key(
         .await?;
     // Post/redirect/get: the token waits sealed in the session for the one
     // view of the Finish step that shows it.
-    let slot = reveal_slot(&app.id);
-    let sealed = state
-        .sealing_key
-        .seal(token.expose_secret().as_bytes(), &slot);
-    session.insert(slot, sealed).map_err(AppError::internal)?;
+    page::hold_once(&session, &state.sealing_key, &reveal_slot(&app.id), &token)?;
     Ok(page::see_other(&wizard_url(&app.id, "finish")))
 }
 
@@ -635,13 +626,7 @@ pub async fn finish_form(
         return Ok(page::see_other(&current_step_url(&app)));
     }
     // Right after Generate API Key: the key, this once.
-    let slot = reveal_slot(&app.id);
-    if let Some(Ok(sealed)) = session.remove_as::<String>(&slot)
-        && let Some(token) = state
-            .sealing_key
-            .open(&sealed, &slot)
-            .and_then(|plain| String::from_utf8(plain).ok())
-    {
+    if let Some(token) = page::take_once(&session, &state.sealing_key, &reveal_slot(&app.id)) {
         return page::ok(&KeyStepPage {
             layout: Layout::new(
                 &session,
@@ -654,7 +639,7 @@ pub async fn finish_form(
             can_have_keys: true,
             app,
             name_error: None,
-            revealed: Some(SecretString::from(token)),
+            revealed: Some(token),
         });
     }
     page::ok(&FinishPage {
