@@ -204,13 +204,7 @@ pub fn wizard_scopes(
     apikey: &PermissionSet,
     jwt: &PermissionSet,
 ) -> Result<(), OpError> {
-    let app = load(conn, organization_id, app_id)?;
-    if app.status() != AppStatus::Draft || app.wizard_step() > WizardStep::Key {
-        return Err(OpError::WrongStep(
-            "This app's setup is past the Scopes step.".to_owned(),
-        ));
-    }
-    update_scopes(conn, organization_id, actor, app_id, apikey, jwt)?;
+    wizard_scopes_kept(conn, organization_id, actor, app_id, apikey, jwt)?;
     App::set_wizard_step(conn, app_id, WizardStep::Secrets, clock::now())?;
     Ok(())
 }
