@@ -18,7 +18,7 @@ use crate::domain::AppId;
 use crate::error::{AppError, urlencode};
 use crate::routes::extract::CurrentAdmin;
 use crate::routes::form::Query;
-use crate::routes::page::{self, Layout, Nav};
+use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
@@ -46,6 +46,12 @@ pub struct AuditQuery {
 struct FilterErrors {
     from: Option<String>,
     to: Option<String>,
+}
+
+impl FilterErrors {
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([("from", self.from.as_deref()), ("to", self.to.as_deref())])
+    }
 }
 
 fn parse_date(raw: &str) -> Result<Option<Date>, String> {

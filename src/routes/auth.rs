@@ -16,7 +16,7 @@ use crate::domain::{EmailAddress, NewPasswordError, Password};
 use crate::error::AppError;
 use crate::routes::extract::{self, CurrentAdmin};
 use crate::routes::form::{Form, Query};
-use crate::routes::page::{self, Layout, Nav};
+use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::secrets::sha256_hex;
 use crate::services;
 use crate::services::sign_in::Verdict;
@@ -58,6 +58,16 @@ struct LoginPage {
     error: Option<String>,
     email_error: Option<String>,
     setup_pending: bool,
+}
+
+impl LoginPage {
+    /// The error summary: a refused sign-in is about the email and password.
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([
+            ("email", self.email_error.as_deref()),
+            ("email", self.error.as_deref()),
+        ])
+    }
 }
 
 /// Query of the sign-in page.
@@ -273,6 +283,16 @@ struct SetupErrors {
     email: Option<String>,
     password: Option<String>,
     confirm: Option<String>,
+}
+
+impl SetupErrors {
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([
+            ("email", self.email.as_deref()),
+            ("password", self.password.as_deref()),
+            ("confirm", self.confirm.as_deref()),
+        ])
+    }
 }
 
 #[derive(Template)]

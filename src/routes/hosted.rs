@@ -42,7 +42,7 @@ use crate::error::AppError;
 use crate::routes::api::oauth::{PasswordCheck, check_user_password};
 use crate::routes::extract;
 use crate::routes::form::Form;
-use crate::routes::page::{self, Layout, Nav};
+use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::services::{OpError, hosted};
 use crate::state::AppState;
 
@@ -277,6 +277,16 @@ struct SignInPage {
     email: String,
     email_error: Option<String>,
     error: Option<String>,
+}
+
+impl SignInPage {
+    /// The error summary: a refused sign-in is about the email and password.
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([
+            ("email", self.email_error.as_deref()),
+            ("email", self.error.as_deref()),
+        ])
+    }
 }
 
 fn account_words(app: &App) -> &'static str {
@@ -533,6 +543,12 @@ struct ForgotPage {
     email: String,
     email_error: Option<String>,
     sent_to: Option<String>,
+}
+
+impl ForgotPage {
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([("email", self.email_error.as_deref())])
+    }
 }
 
 /// The request of a Forgot password page: the sign-in it came from.

@@ -166,3 +166,34 @@ pub fn see_other(location: &str) -> HttpResponse {
         .insert_header((actix_web::http::header::LOCATION, location.to_owned()))
         .finish()
 }
+
+/// One problem of a submitted form, as the error summary at the top of the
+/// page lists it (the GOV.UK error summary pattern): the message, linked to
+/// the control it is about, so keyboard and screen-reader users land on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The id of the control (or fieldset) the message belongs to.
+    pub target: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem of the control `target`.
+    pub fn new(target: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            target,
+            message: message.into(),
+        }
+    }
+
+    /// The problems of a form whose fields keep their messages apart, in the
+    /// form's order: `(control id, message)`.
+    pub fn list<'a>(
+        fields: impl IntoIterator<Item = (&'static str, Option<&'a str>)>,
+    ) -> Vec<Self> {
+        fields
+            .into_iter()
+            .filter_map(|(target, message)| message.map(|m| Self::new(target, m)))
+            .collect()
+    }
+}

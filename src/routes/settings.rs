@@ -15,7 +15,7 @@ use crate::domain::{EmployeeId, Name};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::Form;
-use crate::routes::page::{self, Layout, Nav};
+use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::services::{self, OpError};
 use crate::state::AppState;
 
@@ -94,6 +94,21 @@ impl Errors {
         ]
         .iter()
         .any(|e| e.is_some())
+    }
+
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([
+            ("org-name", self.name.as_deref()),
+            ("time_zone", self.time_zone.as_deref()),
+            ("default_days", self.default_days.as_deref()),
+            ("max_days", self.max_days.as_deref()),
+            ("thresholds", self.thresholds.as_deref()),
+            ("recipients", self.recipients.as_deref()),
+            ("access_minutes", self.access_minutes.as_deref()),
+            ("refresh_days", self.refresh_days.as_deref()),
+            ("idle_days", self.idle_days.as_deref()),
+            ("grace_seconds", self.grace_seconds.as_deref()),
+        ])
     }
 }
 

@@ -14,7 +14,7 @@ use crate::domain::{EmailAddress, EmployeeId, Name, UserRef};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::Form;
-use crate::routes::page::{self, Layout, Nav};
+use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::services::{self, OpError};
 use crate::state::AppState;
 
@@ -37,6 +37,13 @@ struct Errors {
 impl Errors {
     fn any(&self) -> bool {
         self.name.is_some() || self.email.is_some()
+    }
+
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([
+            ("name", self.name.as_deref()),
+            ("email", self.email.as_deref()),
+        ])
     }
 }
 

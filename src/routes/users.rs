@@ -18,7 +18,7 @@ use crate::email::messages;
 use crate::error::AppError;
 use crate::routes::extract::{self, FullAdmin};
 use crate::routes::form::{Form, Query};
-use crate::routes::page::{self, Layout, Nav};
+use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::services::OpError;
 use crate::services::tokens;
 use crate::services::users::{self, IssuedLink};
@@ -114,6 +114,15 @@ async fn report_sent(session: &Session, state: &AppState, issued: &IssuedLink) {
 struct Errors {
     password: Option<String>,
     confirm: Option<String>,
+}
+
+impl Errors {
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([
+            ("password", self.password.as_deref()),
+            ("confirm", self.confirm.as_deref()),
+        ])
+    }
 }
 
 #[derive(Template)]

@@ -91,6 +91,32 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
+  // Error summary (GOV.UK pattern): focused when the page loads, whatever else
+  // asks for autofocus; a link focuses its control (the first choice of a
+  // group) with its label in view, which a bare fragment link does not.
+  const summary = document.querySelector("[data-error-summary]");
+  if (summary) {
+    summary.focus();
+    summary.querySelectorAll("a[href^='#']").forEach((link) => {
+      link.addEventListener("click", (event) => {
+        const target = document.getElementById(link.getAttribute("href").slice(1));
+        if (!target) return;
+        const control = target.matches("input, select, textarea, button")
+          ? target
+          : target.querySelector("input, select, textarea, button");
+        if (!control) return;
+        event.preventDefault();
+        // A choice inside a closed group cannot take the focus: open it.
+        const group = control.closest("details");
+        if (group) group.open = true;
+        const label = control.closest("fieldset")?.querySelector("legend")
+          || document.querySelector(`label[for="${control.id}"]`) || control;
+        label.scrollIntoView({ block: "start" });
+        control.focus({ preventScroll: true });
+      });
+    });
+  }
+
   // Confirmations: <form data-confirm="message">.
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {

@@ -10,7 +10,7 @@ use keyward::jobs::expiry_alerts::{RunReport, run_once};
 use keyward::services::keys::KeyFields;
 use time::Duration;
 
-use crate::helpers::{TestApp, location, spawn_app_with};
+use crate::helpers::{TestApp, error_summary, location, spawn_app_with};
 use crate::smtp::{Behaviour, SmtpServer};
 
 async fn app_with_mail(smtp: &SmtpServer) -> TestApp {
@@ -465,6 +465,10 @@ async fn alert_settings_are_checked_and_audited() {
     assert_eq!(response.status().as_u16(), 422);
     let page = response.text().await.unwrap();
     assert!(page.contains("Enter whole numbers of days"));
+    let summary = error_summary(&page);
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert_eq!(summary[0].0, "thresholds");
+    assert!(summary[0].1.contains("Enter whole numbers of days"));
     assert!(
         page.contains(r#"value="7, soon""#),
         "what was typed is kept"

@@ -407,6 +407,35 @@ pub fn input_value(html: &str, id: &str) -> Option<String> {
     Some(html_unescape(&tag[v..end]))
 }
 
+/// The error summary at the top of a refused form (the GOV.UK pattern), as
+/// `(control id, message)`, checking that each link leads to a control of the
+/// page. Empty when the page has no summary.
+pub fn error_summary(html: &str) -> Vec<(String, String)> {
+    let Some(start) = html.find("id=\"error-summary\"") else {
+        return Vec::new();
+    };
+    let end = html[start..].find("</div>").unwrap() + start;
+    let mut found = Vec::new();
+    let mut rest = &html[start..end];
+    while let Some(at) = rest.find("<a href=\"#") {
+        rest = &rest[at + "<a href=\"#".len()..];
+        let target = &rest[..rest.find('"').unwrap()];
+        let text_start = rest.find('>').unwrap() + 1;
+        let text_end = rest.find("</a>").unwrap();
+        assert!(
+            html.contains(&format!("id=\"{target}\"")),
+            "the summary links to #{target}, which the page has"
+        );
+        found.push((
+            target.to_owned(),
+            html_unescape(&rest[text_start..text_end]),
+        ));
+        rest = &rest[text_end..];
+    }
+    assert!(!found.is_empty(), "an error summary lists its problems");
+    found
+}
+
 /// Undoes the HTML escaping of an attribute value.
 pub fn html_unescape(s: &str) -> String {
     [

@@ -1,4 +1,4 @@
-use crate::helpers::{PASSWORD, csrf_in, hidden_value, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, csrf_in, error_summary, hidden_value, spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn without_an_admin_the_server_prints_a_one_time_setup_link() {
@@ -27,6 +27,9 @@ async fn without_an_admin_the_server_prints_a_one_time_setup_link() {
     assert_eq!(short.status().as_u16(), 422);
     let body = short.text().await.unwrap();
     assert!(body.contains("Use at least 12 characters."));
+    let summary = error_summary(&body);
+    assert_eq!(summary[0].0, "password", "{summary:?}");
+    assert!(summary[0].1.contains("Use at least 12 characters."));
     assert!(
         body.contains(r#"value="ada@example.com""#),
         "what was typed is kept"

@@ -1,6 +1,6 @@
 use keyward::db::models::Role;
 
-use crate::helpers::{PASSWORD, csrf_in, spawn_app};
+use crate::helpers::{PASSWORD, csrf_in, error_summary, spawn_app};
 
 #[actix_web::test]
 async fn the_sign_in_page_labels_every_field() {
@@ -87,6 +87,11 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_message_and_an_audit
         .await;
     assert_eq!(wrong.status().as_u16(), 422);
     let wrong_html = wrong.text().await.unwrap();
+    assert_eq!(
+        error_summary(&wrong_html).len(),
+        1,
+        "one problem, linked to the email"
+    );
     let unknown = app.sign_in("nobody@example.com", PASSWORD).await;
     assert_eq!(unknown.status().as_u16(), 422);
     let unknown_html = unknown.text().await.unwrap();

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::db::models::{App, AppDetails};
 use crate::domain::{AppUri, Description, LoginUserType, Name, RedirectUrl, SourceApp};
+use crate::routes::page::Problem;
 
 /// The Details fields as submitted.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -78,6 +79,20 @@ impl DetailsErrors {
             || self.source_app.is_some()
             || self.post_login.is_some()
             || self.post_logout.is_some()
+    }
+
+    /// The error summary, in the form's order; a URL list's error links to
+    /// its Add field.
+    pub fn problems(&self) -> Vec<Problem> {
+        Problem::list([
+            ("name", self.name.as_deref()),
+            ("uri", self.uri.as_deref()),
+            ("description", self.description.as_deref()),
+            ("login_user_type", self.login_user_type.as_deref()),
+            ("source_app", self.source_app.as_deref()),
+            ("new_post_logout_redirect_url", self.post_logout.as_deref()),
+            ("new_post_login_redirect_url", self.post_login.as_deref()),
+        ])
     }
 }
 

@@ -19,7 +19,7 @@ use crate::domain::{Description, Name};
 use crate::error::AppError;
 use crate::routes::extract::FullAdmin;
 use crate::routes::form::Form;
-use crate::routes::page::{self, Layout, Nav};
+use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::secrets::random_token;
 use crate::services::keys::KeyFields;
 use crate::services::{self, OpError};
@@ -75,6 +75,16 @@ impl KeyErrors {
             || self.expires_at.is_some()
             || self.permissions.is_some()
             || self.form.is_some()
+    }
+
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([
+            ("name", self.form.as_deref()),
+            ("name", self.name.as_deref()),
+            ("description", self.description.as_deref()),
+            ("expires_at", self.expires_at.as_deref()),
+            ("permissions", self.permissions.as_deref()),
+        ])
     }
 }
 

@@ -27,7 +27,7 @@ use crate::domain::{AppId, KeyId, UserRef};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::{Button, Query, RawForm};
-use crate::routes::page::{self, Layout, Nav};
+use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::services::{self, OpError};
 use crate::state::AppState;
 
@@ -558,6 +558,15 @@ struct EditPage {
     scopes_error: Option<String>,
     user_types: [(&'static str, &'static str); 2],
     source_apps: [(&'static str, &'static str); 4],
+}
+
+impl EditPage {
+    /// The error summary: the details' fields, then the scopes.
+    fn problems(&self) -> Vec<Problem> {
+        let mut list = self.errors.problems();
+        list.extend(Problem::list([("scopes", self.scopes_error.as_deref())]));
+        list
+    }
 }
 
 fn edit_page(

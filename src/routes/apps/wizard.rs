@@ -20,7 +20,7 @@ use crate::domain::{Description, Name};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
 use crate::routes::form::{Button, Form, RawForm};
-use crate::routes::page::{self, Layout, Nav};
+use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::secrets::random_token;
 use crate::services::keys::KeyFields;
 use crate::services::{self, OpError};
@@ -264,6 +264,12 @@ struct ScopesPage {
     scopes_error: Option<String>,
 }
 
+impl ScopesPage {
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([("scopes", self.scopes_error.as_deref())])
+    }
+}
+
 /// `GET /apps/{id}/wizard/scopes` — step 2.
 pub async fn scopes_form(
     session: Session,
@@ -476,6 +482,12 @@ struct KeyStepPage {
     name_error: Option<String>,
     can_have_keys: bool,
     revealed: Option<SecretString>,
+}
+
+impl KeyStepPage {
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([("key-name", self.name_error.as_deref())])
+    }
 }
 
 impl KeyStepPage {

@@ -255,6 +255,50 @@ impl Browser {
             .unwrap();
     }
 
+    /// The id of the element that has the keyboard focus.
+    pub async fn focused(&self) -> String {
+        self.client
+            .execute(
+                "return document.activeElement ? document.activeElement.id : ''",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// After a refused form: the focus is on the error summary at the top
+    /// (the GOV.UK pattern), which lists `message` as a link; following it puts
+    /// the focus on the control `control` (a group's first choice for a
+    /// fieldset).
+    pub async fn error_summary_leads_to(&self, message: &str, control: &str) {
+        self.wait_for_text("There is a problem").await;
+        assert_eq!(
+            self.focused().await,
+            "error-summary",
+            "the focus is on the error summary of {}",
+            self.path().await
+        );
+        let xpath = format!(
+            "//*[@id='error-summary']//a[contains(normalize-space(.), {})]",
+            xpath_literal(message)
+        );
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|_| panic!("the error summary lists {message:?}"))
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(
+            self.focused().await,
+            control,
+            "the summary's link leads to the field"
+        );
+    }
+
     /// Opens the group `summary` of the scope checkboxes.
     pub async fn expand(&self, group: &str) {
         let xpath = format!(

@@ -117,6 +117,9 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
     assert!(!browser.path().await.contains("/wizard/scopes"));
     browser.click("Next").await;
     browser.wait_for_text("Enter an absolute URL").await;
+    browser
+        .error_summary_leads_to("Enter an absolute URL", "uri")
+        .await;
     // The field in error has the error's colour as its border.
     let colours = browser
         .client
@@ -134,9 +137,15 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
     browser.shot("wizard-1-details").await;
     browser.click("Next").await;
 
-    // 2. Scopes.
+    // 2. Scopes: Next with nothing ticked is refused, and says where.
     browser.wait_for_text("APIKEY GROUPS").await;
     browser.check_accessibility("wizard: scopes").await;
+    browser.click("Next").await;
+    browser
+        .error_summary_leads_to("Select at least one permission", "apikey-appointments-read")
+        .await;
+    browser.check_accessibility("wizard: scopes refused").await;
+    browser.shot("wizard-2-scopes-error").await;
     browser.expand("Appointments").await;
     browser.expand("Catalog").await;
     browser.check("Services: read", true).await;
@@ -155,9 +164,39 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
         .await
         .unwrap();
     browser.shot("wizard-2-scopes").await;
+    // Back to Details and forward again keeps what was ticked.
+    browser.click("Back").await;
+    browser.wait_for_path("/wizard/details").await;
+    browser.click("Next").await;
+    let kept = |step: &'static str| {
+        let browser = &browser;
+        async move {
+            browser.wait_for_text("APIKEY GROUPS").await;
+            for id in ["apikey-appointments-read", "apikey-services-read"] {
+                let ticked = browser
+                    .client
+                    .find(fantoccini::Locator::Id(id))
+                    .await
+                    .unwrap()
+                    .prop("checked")
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    ticked.as_deref(),
+                    Some("true"),
+                    "{id} is kept after Back from {step}"
+                );
+            }
+        }
+    };
+    kept("Scopes").await;
     browser.click("Next").await;
 
-    // 3. Secrets: copied from the page.
+    // 3. Secrets: Back returns to Scopes with nothing lost.
+    browser.wait_for_text("Application ID").await;
+    browser.click("Back").await;
+    kept("Secrets").await;
+    browser.click("Next").await;
     browser.wait_for_text("Application ID").await;
     browser.check_accessibility("wizard: secrets").await;
     let application_id = browser
@@ -178,8 +217,20 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
     browser.shot("wizard-3-secrets").await;
     browser.click("Next").await;
 
-    // 4. Generate API Key: the key in a modal, copied to the clipboard.
+    // 4. Generate API Key. Back warns first that it makes a new Secret.
     browser.wait_for_text("Key name").await;
+    browser.click("Back").await;
+    browser
+        .wait_for_text("Going back makes a new Secret; the one you noted stops working.")
+        .await;
+    browser.click("Stay on Generate API Key").await;
+    browser.wait_for_text("Key name").await;
+    // A key needs a name.
+    browser.fill("Key name", "").await;
+    browser.click("Generate API Key").await;
+    browser.error_summary_leads_to("name", "key-name").await;
+    browser.fill("Key name", "Web booking").await;
+    // The key in a modal, copied to the clipboard.
     browser.shot("wizard-4-generate").await;
     browser.click("Generate API Key").await;
     browser.wait_for_text("Copy this key now").await;
