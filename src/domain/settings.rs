@@ -171,10 +171,17 @@ impl TokenLifetimes {
     }
 }
 
-/// An IANA time zone name known to this build, e.g. `Europe/Paris`.
+/// `UTC` or an IANA time zone name known to this build, spelled as IANA
+/// spells it, e.g. `Europe/Paris` (not the Windows names the database also
+/// knows).
 pub fn parse_time_zone(raw: &str) -> Result<String, Invalid> {
     let s = raw.trim();
-    if s == "UTC" || time_tz::timezones::get_by_name(s).is_some() {
+    let iana = s.contains('/')
+        && time_tz::timezones::get_by_name(s).is_some_and(|tz| {
+            use time_tz::TimeZone;
+            tz.name() == s
+        });
+    if s == "UTC" || iana {
         Ok(s.to_owned())
     } else {
         Err(Invalid::new(

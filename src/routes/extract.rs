@@ -26,6 +26,8 @@ pub struct CurrentAdmin {
     /// Whether the organization's external connectivity is on (every page
     /// says so when it is off).
     pub external_connectivity: bool,
+    /// The organization's time zone: every time on a page is in it.
+    pub zone: crate::clock::Zone,
 }
 
 impl CurrentAdmin {
@@ -67,17 +69,18 @@ async fn load_current(req: HttpRequest) -> Result<CurrentAdmin, AppError> {
                 return Ok(None);
             };
             let org = Organization::find_by_id(conn, &admin.organization_id)?;
-            Ok(Some((admin, org.external_connectivity)))
+            Ok(Some((admin, org.external_connectivity, org.time_zone)))
         })
         .await?;
     match found {
-        Some((admin, connectivity)) if Some(auth::password_stamp(&admin)) == stamp => {
+        Some((admin, connectivity, zone)) if Some(auth::password_stamp(&admin)) == stamp => {
             Ok(CurrentAdmin {
                 role: admin.role(),
                 id: admin.id,
                 email: admin.email,
                 organization_id: admin.organization_id,
                 external_connectivity: connectivity,
+                zone: crate::clock::Zone::or_utc(&zone),
             })
         }
         _ => {

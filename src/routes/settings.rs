@@ -122,6 +122,18 @@ struct SettingsPage {
     staff: Vec<Employee>,
     mail: String,
     signing_key: Option<crate::db::models::token::SigningKey>,
+    /// The time zone picker's choices, by region.
+    zones: &'static [(&'static str, Vec<&'static str>)],
+}
+
+impl SettingsPage {
+    /// Whether the picker lists the zone in the form (a legacy alias such as
+    /// `US/Eastern` is kept as an option of its own, not lost).
+    fn zone_listed(&self) -> bool {
+        self.zones
+            .iter()
+            .any(|(_, zones)| zones.contains(&self.values.time_zone.as_str()))
+    }
 }
 
 /// The settings page. `typed` lays what was typed into a refused form over the
@@ -157,6 +169,7 @@ async fn render(
         staff,
         mail: state.mailer.description().to_owned(),
         signing_key,
+        zones: crate::clock::Zone::choices(),
     };
     page::render(status, &page)
 }

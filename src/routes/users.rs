@@ -275,10 +275,8 @@ pub async fn set_password(
 struct SessionRow {
     id: String,
     app: String,
-    signed_in: String,
-    signed_in_iso: String,
-    last_used: String,
-    last_used_iso: String,
+    signed_in: clock::When,
+    last_used: clock::When,
     address: String,
     browser: String,
 }
@@ -333,10 +331,8 @@ pub async fn sessions_page(
         .into_iter()
         .map(|f| SessionRow {
             app: apps.get(&f.app_id).cloned().unwrap_or_default(),
-            signed_in: clock::fmt::timestamp(f.created_at),
-            signed_in_iso: clock::fmt::iso(f.created_at),
-            last_used: clock::fmt::timestamp(f.last_used_at),
-            last_used_iso: clock::fmt::iso(f.last_used_at),
+            signed_in: admin.zone.when(f.created_at),
+            last_used: admin.zone.when(f.last_used_at),
             address: f.client_ip.unwrap_or_default(),
             browser: f
                 .user_agent

@@ -117,6 +117,15 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // A field that belongs to one radio choice (the custom expiry date):
+  // typing in it chooses it.
+  document.querySelectorAll("[data-choose]").forEach((input) => {
+    input.addEventListener("input", () => {
+      const radio = document.getElementById(input.dataset.choose);
+      if (radio) radio.checked = true;
+    });
+  });
+
   // Confirmations: <form data-confirm="message">.
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => {
@@ -132,7 +141,8 @@ document.addEventListener("DOMContentLoaded", () => {
     if (isNaN(when)) return;
     const seconds = (when - Date.now()) / 1000;
     const [unit, size] = units.find(([, s]) => Math.abs(seconds) >= s) || ["second", 1];
-    el.title = el.textContent.trim();
+    // The exact time on hover, in the organization's zone and in UTC.
+    el.title = el.title ? `${el.textContent.trim()} (${el.title})` : el.textContent.trim();
     el.textContent = rtf.format(Math.round(seconds / size), unit);
   });
 });

@@ -40,7 +40,8 @@ async fn a_new_key_is_shown_once_and_nowhere_else_ever() {
     for label in [
         ">Name<",
         ">Description<",
-        ">Expires at<",
+        ">Expiration<",
+        "Custom date</label>",
         "Active",
         "Select permissions",
         ">Create<",
@@ -472,4 +473,198 @@ async fn the_key_list_sorts_searches_and_shows_descriptions() {
         !facts[..facts.find("</dl>").unwrap()].contains("Never"),
         "Zeta was used"
     );
+}
+
+/// The radios of the expiry choices, as `(value, checked)`.
+fn expiry_choices(form: &str) -> Vec<(String, bool)> {
+    form.split("name=\"expires_in\" value=\"")
+        .skip(1)
+        .map(|rest| {
+            let value = &rest[..rest.find('"').unwrap()];
+            let tag = &rest[..rest.find('>').unwrap()];
+            (value.to_owned(), tag.contains("checked"))
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organization_s_zone() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    app.post_form(
+        "/settings/organization",
+        &[("name", "Salon"), ("time_zone", "Europe/Paris")],
+    )
+    .await;
+    app.post_form(
+        "/settings/policy",
+        &[("default_days", "30"), ("max_days", "")],
+    )
+    .await;
+
+    // The policy's default is chosen; Never is offered without a maximum;
+    // each preset says the day it lands on.
+    let form = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
+    let choices = expiry_choices(&form);
+    let values: Vec<&str> = choices.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(values, ["7", "30", "60", "90", "365", "never", "custom"]);
+    let checked: Vec<&str> = choices
+        .iter()
+        .filter(|c| c.1)
+        .map(|c| c.0.as_str())
+        .collect();
+    assert_eq!(checked, ["30"]);
+    let in_30 = keyward::clock::Zone::named("Europe/Paris")
+        .unwrap()
+        .datetime_local(keyward::clock::now() + time::Duration::days(30));
+    assert!(
+        form.contains(&format!("on {}", &in_30[..10])),
+        "the date of 30 days"
+    );
+    assert!(form.contains("Times are in Europe/Paris."));
+
+    // A maximum of 60 days: no 90 days, no year, no Never; a default that is
+    // no preset is a custom date.
+    app.post_form(
+        "/settings/policy",
+        &[("default_days", "45"), ("max_days", "60")],
+    )
+    .await;
+    let form = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
+    let choices = expiry_choices(&form);
+    let values: Vec<&str> = choices.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(values, ["7", "30", "60", "custom"]);
+    assert!(choices.last().unwrap().1, "custom is chosen");
+    assert!(input_value(&form, "expires_at").is_some_and(|v| v.len() == 16));
+    app.post_form(
+        "/settings/policy",
+        &[("default_days", "30"), ("max_days", "")],
+    )
+    .await;
+
+    // A preset counts from now.
+    let before = keyward::clock::now();
+    let seven = new_key_with(&app, &app_id, "Week", &[("expires_in", "7")]).await;
+    let week = key(&app, &app_id, &created_id(&seven)).await.unwrap();
+    let expires = week.expires_at.unwrap();
+    assert!(expires >= before + time::Duration::days(7));
+    assert!(expires <= keyward::clock::now() + time::Duration::days(7));
+
+    // A custom date is the organization's wall clock: 09:00 in Paris in
+    // summer is 07:00 UTC, and the app's page shows it back in Paris time.
+    let nine = new_key_with(
+        &app,
+        &app_id,
+        "Summer",
+        &[("expires_in", "custom"), ("expires_at", &summer_day(9))],
+    )
+    .await;
+    let key_id = created_id(&nine);
+    let summer = key(&app, &app_id, &key_id).await.unwrap();
+    assert_eq!(summer.expires_at.unwrap().hour(), 7);
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    let shown = format!("{} 09:00 CEST", &summer_day(9)[..10]);
+    assert!(page.contains(&shown), "{shown}");
+    assert!(page.contains(&format!("title=\"{} 07:00 UTC\"", &summer_day(9)[..10])));
+    // The edit page shows the same wall clock, and saving it unchanged keeps
+    // the instant.
+    let edit = app
+        .get_html(&format!("/apps/{app_id}/keys/{key_id}/edit"), 200)
+        .await;
+    assert_eq!(input_value(&edit, "expires_at").unwrap(), summer_day(9));
+
+    // The hour the clocks skip (last Sunday of March, 02:00 to 03:00) is
+    // refused, and nothing is created.
+    let count = key_count(&app, &app_id).await;
+    let gap = spring_forward_gap();
+    let refused = new_key_with(
+        &app,
+        &app_id,
+        "Gap",
+        &[("expires_in", "custom"), ("expires_at", &gap)],
+    )
+    .await;
+    assert_eq!(refused.status().as_u16(), 422);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("does not exist in Europe/Paris"), "{body}");
+    assert_eq!(key_count(&app, &app_id).await, count);
+    // An unknown choice is refused too.
+    let odd = new_key_with(&app, &app_id, "Odd", &[("expires_in", "14")]).await;
+    assert_eq!(odd.status().as_u16(), 422);
+
+    // The zone is picked from a list; a name not in it is refused.
+    let settings = app.get_html("/settings", 200).await;
+    assert!(settings.contains(r#"<select id="time_zone" name="time_zone""#));
+    assert!(settings.contains("<option selected>Europe/Paris</option>"));
+    assert!(settings.contains("<option>America/New_York</option>"));
+    for bad in ["Mars/Olympus", "Romance Standard Time", "europe/paris"] {
+        let refused = app
+            .post_form(
+                "/settings/organization",
+                &[("name", "Salon"), ("time_zone", bad)],
+            )
+            .await;
+        assert_eq!(refused.status().as_u16(), 422, "{bad}");
+    }
+    // The audit trail's times are in the zone too, UTC on hover.
+    let audit = app.get_html("/audit", 200).await;
+    assert!(audit.contains(" CET</time>") || audit.contains(" CEST</time>"));
+    assert!(audit.contains(" UTC\" data-relative>"));
+}
+
+/// New API Key with `extra` fields (the expiry choice); the answer as it is.
+async fn new_key_with(
+    app: &TestApp,
+    app_id: &str,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
+    let nonce = crate::helpers::hidden_value(&html, "nonce").unwrap();
+    let token = crate::helpers::csrf_in(&html);
+    let mut fields = vec![
+        ("name", name),
+        ("active", "on"),
+        ("permissions", "services:read"),
+        ("nonce", nonce.as_str()),
+        ("csrf_token", token.as_str()),
+    ];
+    fields.extend_from_slice(extra);
+    app.post_raw(&format!("/apps/{app_id}/keys"), &fields).await
+}
+
+/// The id of the key a Create made (its answer redirects to the key).
+fn created_id(response: &reqwest::Response) -> String {
+    assert_eq!(response.status().as_u16(), 303, "created");
+    let to = location(response);
+    to.trim_end_matches("/created")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn key_count(app: &TestApp, app_id: &str) -> i64 {
+    let id = keyward::domain::AppId::from(app_id);
+    app.db()
+        .run(move |conn| ApiKey::count_for_app(conn, &id).map_err(keyward::db::DbError::from))
+        .await
+        .unwrap()
+}
+
+/// 1 July of next year at `hour`:00, as a `datetime-local` value.
+fn summer_day(hour: u8) -> String {
+    let year = keyward::clock::now().year() + 1;
+    format!("{year}-07-01T{hour:02}:00")
+}
+
+/// 02:30 on the last Sunday of March next year, when clocks in Paris jump
+/// from 02:00 to 03:00.
+fn spring_forward_gap() -> String {
+    let year = keyward::clock::now().year() + 1;
+    let mut day = time::Date::from_calendar_date(year, time::Month::March, 31).unwrap();
+    while day.weekday() != time::Weekday::Sunday {
+        day = day.previous_day().unwrap();
+    }
+    format!("{day}T02:30")
 }

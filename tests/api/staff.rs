@@ -136,8 +136,13 @@ async fn the_key_policy_fills_in_expiries_and_refuses_never_and_longer_lives() {
         .get_html(&format!("/apps/{}/keys/new", created.id), 200)
         .await;
     assert!(
-        form.contains(&format!(r#"value="{in_30_days}T"#)),
-        "prefilled with the default"
+        form.contains(r#"name="expires_in" value="30" checked"#),
+        "the default lifetime is the preset chosen"
+    );
+    assert!(form.contains(&format!("on {in_30_days}")));
+    assert!(
+        !form.contains(r#"value="never""#) && !form.contains(r#"value="365""#),
+        "no Never, no year beyond the maximum"
     );
     assert!(form.contains("at most 90 days"));
 

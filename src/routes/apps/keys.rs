@@ -11,7 +11,7 @@ use time::PrimitiveDateTime;
 use time::macros::format_description;
 
 use super::scopes::{self, GroupView};
-use crate::clock::{self, Timestamp};
+use crate::clock::{self, Timestamp, When, Zone};
 use crate::db::models::{ApiKey, App, AppStatus, Organization};
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{AppId, KeyId};
@@ -32,6 +32,11 @@ pub struct KeyForm {
     name: String,
     #[serde(default)]
     description: String,
+    /// The expiry chosen: a preset's days, `custom` (then `expires_at`) or
+    /// `never`. Empty (a script posting `expires_at` alone) is `custom`.
+    #[serde(default)]
+    expires_in: String,
+    /// The custom expiry, a `datetime-local` value in the organization's zone.
     #[serde(default)]
     expires_at: String,
     active: Option<String>,
@@ -42,11 +47,20 @@ pub struct KeyForm {
 }
 
 impl KeyForm {
-    fn from_key(key: &ApiKey) -> Self {
+    fn from_key(key: &ApiKey, zone: Zone) -> Self {
         Self {
             name: key.name.clone(),
             description: key.description.clone(),
-            expires_at: key.expires_at.map(datetime_local).unwrap_or_default(),
+            expires_in: if key.expires_at.is_some() {
+                CUSTOM
+            } else {
+                NEVER
+            }
+            .to_owned(),
+            expires_at: key
+                .expires_at
+                .map(|t| zone.datetime_local(t))
+                .unwrap_or_default(),
             active: key.active.then(|| "on".to_owned()),
             permissions: key.permission_set().strings(),
             nonce: String::new(),
@@ -55,6 +69,85 @@ impl KeyForm {
 
     fn is_active(&self) -> bool {
         self.active.is_some()
+    }
+
+    /// Whether the custom date decides the expiry.
+    fn is_custom(&self) -> bool {
+        matches!(self.expires_in.as_str(), "" | CUSTOM)
+    }
+
+    /// Whether the form keeps the expiry `current` exactly as it was (an edit
+    /// that did not touch it): the same custom date to the minute, or Never.
+    fn keeps_expiry(&self, current: Option<Timestamp>, zone: Zone) -> bool {
+        match current {
+            Some(t) => self.is_custom() && self.expires_at.trim() == zone.datetime_local(t),
+            None => {
+                self.expires_in == NEVER || (self.is_custom() && self.expires_at.trim().is_empty())
+            }
+        }
+    }
+}
+
+/// The expiry presets of the key form, in days, as GitHub and Stripe offer
+/// them; those beyond the key policy's maximum are not offered.
+/// `(days, form value, label)`.
+const PRESETS: [(i64, &str, &str); 5] = [
+    (7, "7", "7 days"),
+    (30, "30", "30 days"),
+    (60, "60", "60 days"),
+    (90, "90", "90 days"),
+    (365, "365", "1 year"),
+];
+const CUSTOM: &str = "custom";
+const NEVER: &str = "never";
+
+/// The form's first choice for a new key: the key policy's default
+/// lifetime (or its maximum) as a preset when it is one, else as a custom
+/// date; Never without a policy.
+fn policy_choice(org: &Organization, zone: Zone, now: Timestamp) -> (String, String) {
+    let days = org
+        .key_default_lifetime_days
+        .or(org.key_max_lifetime_days)
+        .map(i64::from);
+    match days {
+        None => (NEVER.to_owned(), String::new()),
+        Some(d) if PRESETS.iter().any(|(p, _, _)| *p == d) => (d.to_string(), String::new()),
+        Some(d) => (
+            CUSTOM.to_owned(),
+            zone.datetime_local(now + time::Duration::days(d)),
+        ),
+    }
+}
+
+/// The expiry the form chose: a preset counted from `now`, Never, or the
+/// custom date read in the organization's zone (empty is Never).
+fn chosen_expiry(form: &KeyForm, zone: Zone, now: Timestamp) -> Result<Option<Timestamp>, String> {
+    match form.expires_in.as_str() {
+        NEVER => Ok(None),
+        choice if form.is_custom() => {
+            let local = parse_local(&form.expires_at)?;
+            if choice == CUSTOM && local.is_none() {
+                return Err("Enter the date and time the key expires.".to_owned());
+            }
+            local
+                .map(|l| {
+                    zone.instant(l).map_err(|_| {
+                        format!(
+                            "{} does not exist in {}: the clocks go forward at that time. \
+                             Choose another time.",
+                            l.format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
+                                .unwrap_or_default(),
+                            zone.name()
+                        )
+                    })
+                })
+                .transpose()
+        }
+        value => PRESETS
+            .iter()
+            .find(|(_, v, _)| *v == value)
+            .map(|(d, _, _)| Some(now + time::Duration::days(*d)))
+            .ok_or_else(|| "Choose one of the expiry options.".to_owned()),
     }
 }
 
@@ -88,14 +181,8 @@ impl KeyErrors {
     }
 }
 
-/// The value of a `datetime-local` input for `t` (UTC, the organization's zone).
-fn datetime_local(t: Timestamp) -> String {
-    t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]"))
-        .unwrap_or_default()
-}
-
-/// Parses a `datetime-local` value; empty is never.
-pub fn parse_expiry(raw: &str) -> Result<Option<Timestamp>, String> {
+/// Parses a `datetime-local` value, a wall-clock time; empty is none.
+pub fn parse_local(raw: &str) -> Result<Option<PrimitiveDateTime>, String> {
     let s = raw.trim();
     if s.is_empty() {
         return Ok(None);
@@ -105,18 +192,20 @@ pub fn parse_expiry(raw: &str) -> Result<Option<Timestamp>, String> {
     PrimitiveDateTime::parse(s, without)
         .or_else(|_| PrimitiveDateTime::parse(s, with_seconds))
         .map(Some)
-        .map_err(|_| "Enter a date and time, or leave it empty for Never.".to_owned())
+        .map_err(|_| "Enter a date and time like 2027-01-31 09:00.".to_owned())
 }
 
 /// The form as a key's fields, or every field's error at once. The rules are the
-/// services' own (`check_permissions`, `check_expiry`); `check_expiry_at` is
-/// `None` when an edit keeps the expiry it had.
+/// services' own (`check_permissions`, `check_expiry`); `kept` is the expiry
+/// an edit leaves as it was (not checked again: it may have passed meanwhile).
 fn parse_fields(
     form: &KeyForm,
     app: &App,
     org: &Organization,
-    check_expiry_at: Option<Timestamp>,
+    zone: Zone,
+    kept: Option<Option<Timestamp>>,
 ) -> Result<KeyFields, KeyErrors> {
+    let now = clock::now();
     let mut errors = KeyErrors::default();
     let name = Name::parse(&form.name)
         .map_err(|e| errors.name = Some(e.to_string()))
@@ -124,18 +213,21 @@ fn parse_fields(
     let description = Description::parse(&form.description)
         .map_err(|e| errors.description = Some(e.to_string()))
         .ok();
-    let expires_at = match parse_expiry(&form.expires_at) {
-        Ok(t) => match check_expiry_at.map(|now| services::keys::check_expiry(org, t, now)) {
-            Some(Err(e)) => {
-                errors.expires_at = Some(e.to_string());
+    let expires_at = match kept {
+        Some(t) => Some(t),
+        None => match chosen_expiry(form, zone, now) {
+            Ok(t) => match services::keys::check_expiry(org, t, now) {
+                Err(e) => {
+                    errors.expires_at = Some(e.to_string());
+                    None
+                }
+                Ok(()) => Some(t),
+            },
+            Err(e) => {
+                errors.expires_at = Some(e);
                 None
             }
-            _ => Some(t),
         },
-        Err(e) => {
-            errors.expires_at = Some(e);
-            None
-        }
     };
     let permissions =
         match PermissionSet::from_submitted(form.permissions.iter().map(String::as_str)) {
@@ -208,40 +300,81 @@ struct KeyFormView {
     errors: KeyErrors,
     /// The key policy's maximum lifetime, in days.
     max_days: Option<i32>,
+    /// The organization's time zone: the custom date is read in it.
+    zone: Zone,
+}
+
+/// One radio of the expiry choices.
+#[derive(Debug)]
+struct ExpiryChoice {
+    value: &'static str,
+    label: &'static str,
+    /// When it would expire, if chosen now (`on 2027-01-03`).
+    detail: String,
+    checked: bool,
 }
 
 /// The key an edit page is about: its mask, when it was made, its last use.
 #[derive(Debug)]
 struct EditedKey {
     masked: String,
-    created: (String, String),
-    last_used: Option<(String, String)>,
+    created: When,
+    last_used: Option<When>,
 }
 
 impl EditedKey {
-    fn of(key: &ApiKey) -> Self {
+    fn of(key: &ApiKey, zone: Zone) -> Self {
         Self {
             masked: key.masked(),
-            created: (
-                clock::fmt::timestamp(key.created_at),
-                clock::fmt::iso(key.created_at),
-            ),
-            last_used: key
-                .last_used_at
-                .map(|t| (clock::fmt::timestamp(t), clock::fmt::iso(t))),
+            created: zone.when(key.created_at),
+            last_used: key.last_used_at.map(|t| zone.when(t)),
         }
     }
 }
 
 impl KeyFormView {
-    /// The hint below the expiry: the key policy's limit, or Never.
+    /// The hint of the expiry choices: the zone, and the key policy's limit.
     fn expires_hint(&self) -> String {
+        let zone = self.zone.name();
         match self.max_days {
-            Some(max) => {
-                format!("In UTC. Your organization's key policy allows keys of at most {max} days.")
-            }
-            None => "In UTC. Leave empty for Never.".to_owned(),
+            Some(max) => format!(
+                "Times are in {zone}. Your organization's key policy allows keys of at most {max} days."
+            ),
+            None => format!("Times are in {zone}."),
         }
+    }
+
+    /// The presets the key policy allows, then Never where it allows it (a
+    /// custom date is the last choice, in the template).
+    fn expiry_choices(&self) -> Vec<ExpiryChoice> {
+        let now = clock::now();
+        let max = self.max_days.map(i64::from);
+        let mut list: Vec<ExpiryChoice> = PRESETS
+            .iter()
+            .filter(|(days, _, _)| max.is_none_or(|m| *days <= m))
+            .map(|(days, value, label)| {
+                let on = self.zone.when(now + time::Duration::days(*days)).text;
+                ExpiryChoice {
+                    value,
+                    label,
+                    detail: format!("on {}", on.split(' ').next().unwrap_or_default()),
+                    checked: self.form.expires_in == *value,
+                }
+            })
+            .collect();
+        if max.is_none() {
+            list.push(ExpiryChoice {
+                value: NEVER,
+                label: "Never",
+                detail: "not recommended: a leaked key works until someone deletes it".to_owned(),
+                checked: self.form.expires_in == NEVER,
+            });
+        }
+        list
+    }
+
+    fn custom_checked(&self) -> bool {
+        self.form.is_custom()
     }
 
     fn render(
@@ -305,11 +438,11 @@ pub async fn key_new_form(
     let count = state
         .read(move |conn| ApiKey::count_for_app(conn, &app_id))
         .await?;
+    let (expires_in, expires_at) = policy_choice(&org, admin.zone, clock::now());
     let form = KeyForm {
         active: Some("on".to_owned()),
-        expires_at: services::keys::default_expiry(&org, clock::now())
-            .map(datetime_local)
-            .unwrap_or_default(),
+        expires_in,
+        expires_at,
         // Least privilege: a new key starts with nothing ticked.
         permissions: Vec::new(),
         nonce: random_token::<16>(),
@@ -328,6 +461,7 @@ pub async fn key_new_form(
         form,
         errors,
         max_days: org.key_max_lifetime_days,
+        zone: admin.zone,
     }
     .render(&session, &admin, StatusCode::OK)
 }
@@ -368,7 +502,7 @@ pub async fn key_create(
     if form.nonce.is_empty() || form.nonce.len() > 64 {
         form.nonce = random_token::<16>();
     }
-    let fields = match parse_fields(&form, &app, &org, Some(clock::now())) {
+    let fields = match parse_fields(&form, &app, &org, admin.zone, None) {
         Ok(fields) => fields,
         Err(errors) => {
             return KeyFormView {
@@ -378,6 +512,7 @@ pub async fn key_create(
                 form,
                 errors,
                 max_days: org.key_max_lifetime_days,
+                zone: admin.zone,
             }
             .render(&session, &admin, StatusCode::UNPROCESSABLE_ENTITY);
         }
@@ -426,6 +561,7 @@ pub async fn key_create(
                 form,
                 errors,
                 max_days: org.key_max_lifetime_days,
+                zone: admin.zone,
             }
             .render(&session, &admin, StatusCode::UNPROCESSABLE_ENTITY),
             None => Err(e.into()),
@@ -458,12 +594,13 @@ pub async fn key_edit_form(
     let (app_id, key_id) = path.into_inner();
     let (app, key, org) = load_key(&state, &admin, app_id, key_id).await?;
     KeyFormView {
-        form: KeyForm::from_key(&key),
+        form: KeyForm::from_key(&key, admin.zone),
         app,
-        editing: Some(EditedKey::of(&key)),
+        editing: Some(EditedKey::of(&key, admin.zone)),
         key_id: Some(key.id),
         errors: KeyErrors::default(),
         max_days: org.key_max_lifetime_days,
+        zone: admin.zone,
     }
     .render(&session, &admin, StatusCode::OK)
 }
@@ -478,32 +615,26 @@ pub async fn key_update(
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
     let (app, key, org) = load_key(&state, &admin, app_id, key_id).await?;
-    // An expiry left as it was may have passed meanwhile; only a new one must be ahead.
-    let unchanged_expiry = parse_expiry(&form.expires_at)
-        .ok()
-        .flatten()
-        .is_some_and(|t| {
-            key.expires_at
-                .is_some_and(|k| datetime_local(k) == datetime_local(t))
-        });
-    let check_expiry_at = (!unchanged_expiry).then(clock::now);
-    let mut fields = match parse_fields(&form, &app, &org, check_expiry_at) {
+    // An expiry left as it was may have passed meanwhile; only a new one
+    // must be ahead (and within the policy).
+    let kept = form
+        .keeps_expiry(key.expires_at, admin.zone)
+        .then_some(key.expires_at);
+    let fields = match parse_fields(&form, &app, &org, admin.zone, kept) {
         Ok(fields) => fields,
         Err(errors) => {
             return KeyFormView {
                 app,
-                editing: Some(EditedKey::of(&key)),
+                editing: Some(EditedKey::of(&key, admin.zone)),
                 key_id: Some(key.id),
                 form,
                 errors,
                 max_days: org.key_max_lifetime_days,
+                zone: admin.zone,
             }
             .render(&session, &admin, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    if unchanged_expiry {
-        fields.expires_at = key.expires_at;
-    }
     let (org_id, actor, a_id, k_id) = (
         admin.organization_id.clone(),
         admin.actor(),
@@ -525,11 +656,12 @@ pub async fn key_update(
         Err(e) => match KeyErrors::from_refusal(&e) {
             Some(errors) => KeyFormView {
                 app,
-                editing: Some(EditedKey::of(&key)),
+                editing: Some(EditedKey::of(&key, admin.zone)),
                 key_id: Some(key.id),
                 form,
                 errors,
                 max_days: org.key_max_lifetime_days,
+                zone: admin.zone,
             }
             .render(&session, &admin, StatusCode::UNPROCESSABLE_ENTITY),
             None => Err(e.into()),
@@ -641,17 +773,70 @@ mod tests {
 
     #[test]
     fn expiry_accepts_datetime_local_and_empty() {
-        assert_eq!(parse_expiry("").unwrap(), None);
-        let t = parse_expiry("2031-02-03T04:05").unwrap().unwrap();
-        assert_eq!(datetime_local(t), "2031-02-03T04:05");
-        assert!(parse_expiry("2031-02-03T04:05:06").unwrap().is_some());
+        assert_eq!(parse_local("").unwrap(), None);
+        let t = parse_local("2031-02-03T04:05").unwrap().unwrap();
+        assert_eq!(Zone::UTC.datetime_local(t), "2031-02-03T04:05");
+        assert!(parse_local("2031-02-03T04:05:06").unwrap().is_some());
         for bad in [
             "tomorrow",
             "2031-13-01T00:00",
             "2031-02-03",
             "99999-01-01T00:00",
         ] {
-            assert!(parse_expiry(bad).is_err(), "{bad}");
+            assert!(parse_local(bad).is_err(), "{bad}");
         }
+    }
+
+    fn chose(expires_in: &str, expires_at: &str) -> Result<Option<Timestamp>, String> {
+        let form = KeyForm {
+            expires_in: expires_in.to_owned(),
+            expires_at: expires_at.to_owned(),
+            ..KeyForm::default()
+        };
+        let paris = Zone::named("Europe/Paris").unwrap();
+        chosen_expiry(&form, paris, time::macros::datetime!(2027-03-01 12:00))
+    }
+
+    #[test]
+    fn the_expiry_is_a_preset_never_or_a_date_in_the_organizations_zone() {
+        use time::macros::datetime;
+        assert_eq!(chose("30", ""), Ok(Some(datetime!(2027-03-31 12:00))));
+        assert_eq!(
+            chose("365", "2030-01-01T00:00"),
+            Ok(Some(datetime!(2028-02-29 12:00)))
+        );
+        assert_eq!(chose("never", "2030-01-01T00:00"), Ok(None));
+        // 09:00 in Paris in winter is 08:00 UTC, in summer 07:00 UTC.
+        assert_eq!(
+            chose("custom", "2027-03-10T09:00"),
+            Ok(Some(datetime!(2027-03-10 08:00)))
+        );
+        assert_eq!(
+            chose("custom", "2027-04-10T09:00"),
+            Ok(Some(datetime!(2027-04-10 07:00)))
+        );
+        // A script that posts the date alone; empty is Never.
+        assert_eq!(
+            chose("", "2027-04-10T09:00"),
+            Ok(Some(datetime!(2027-04-10 07:00)))
+        );
+        assert_eq!(chose("", ""), Ok(None));
+        // The hour the clocks skip is refused with a reason; the repeated
+        // hour is its first occurrence.
+        let skipped = chose("custom", "2027-03-28T02:30").unwrap_err();
+        assert!(
+            skipped.contains("does not exist in Europe/Paris"),
+            "{skipped}"
+        );
+        assert_eq!(
+            chose("custom", "2027-10-31T02:30"),
+            Ok(Some(datetime!(2027-10-31 00:30)))
+        );
+        assert!(chose("custom", "").unwrap_err().contains("Enter the date"));
+        assert!(
+            chose("14", "")
+                .unwrap_err()
+                .contains("Choose one of the expiry options")
+        );
     }
 }

@@ -17,8 +17,7 @@ use serde::Deserialize;
 
 use self::details::{DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
 use self::scopes::{FamilyView, ScopesForm};
-use crate::clock::fmt;
-use crate::clock::{self, Timestamp};
+use crate::clock::{self, Timestamp, When, Zone};
 use crate::db::models::alert::{self, KeyAlert};
 use crate::db::models::platform::{self, Appointment};
 use crate::db::models::token::TokenFamily;
@@ -161,11 +160,11 @@ struct KeyRow {
     name: String,
     description: String,
     masked: String,
-    expires: Option<(String, String)>,
+    expires: Option<When>,
     status: KeyStatus,
     expiring_soon: bool,
     active: bool,
-    last_used: Option<(String, String)>,
+    last_used: Option<When>,
     permissions: Vec<String>,
     alerts: Vec<AlertLine>,
 }
@@ -177,7 +176,7 @@ struct AlertLine {
     error: bool,
 }
 
-fn alert_line(a: &KeyAlert) -> Option<AlertLine> {
+fn alert_line(a: &KeyAlert, zone: Zone) -> Option<AlertLine> {
     let which = if a.threshold_days == 0 {
         "Expired notice".to_owned()
     } else {
@@ -188,7 +187,7 @@ fn alert_line(a: &KeyAlert) -> Option<AlertLine> {
             text: format!(
                 "{which} sent to {} on {}",
                 a.recipient,
-                a.sent_at.map(fmt::timestamp).unwrap_or_default()
+                a.sent_at.map(|t| zone.when(t).text).unwrap_or_default()
             ),
             error: false,
         }),
@@ -205,7 +204,7 @@ fn alert_line(a: &KeyAlert) -> Option<AlertLine> {
                 Some(e) => format!(
                     "{which} to {} pending, retried at {}: {e}",
                     a.recipient,
-                    fmt::timestamp(a.next_attempt_at)
+                    zone.when(a.next_attempt_at).text
                 ),
                 None => format!("{which} to {} pending", a.recipient),
             },
@@ -216,26 +215,26 @@ fn alert_line(a: &KeyAlert) -> Option<AlertLine> {
 }
 
 impl KeyRow {
-    fn from_key(key: &ApiKey, now: Timestamp, alerts: &[KeyAlert]) -> Self {
+    fn from_key(key: &ApiKey, now: Timestamp, alerts: &[KeyAlert], zone: Zone) -> Self {
         let status = key.status(now);
         Self {
             alerts: alerts
                 .iter()
                 .filter(|a| a.key_id == key.id)
-                .filter_map(alert_line)
+                .filter_map(|a| alert_line(a, zone))
                 .collect(),
             id: key.id.clone(),
             name: key.name.clone(),
             description: key.description.clone(),
             masked: key.masked(),
-            expires: key.expires_at.map(|t| (fmt::timestamp(t), fmt::iso(t))),
+            expires: key.expires_at.map(|t| zone.when(t)),
             expiring_soon: status == KeyStatus::Active
                 && key
                     .expires_at
                     .is_some_and(|t| t - now <= time::Duration::days(7)),
             status,
             active: key.active,
-            last_used: key.last_used_at.map(|t| (fmt::timestamp(t), fmt::iso(t))),
+            last_used: key.last_used_at.map(|t| zone.when(t)),
             permissions: key.permission_set().strings(),
         }
     }
@@ -337,9 +336,8 @@ struct SignInRow {
     user: String,
     /// `/staff/<id>/sessions` or `/guests/<id>/sessions`.
     sessions: String,
-    at: String,
-    iso: String,
-    last_used: String,
+    at: When,
+    last_used: When,
     address: String,
     /// `Active`, `Expired`, or why it was revoked.
     status: String,
@@ -364,11 +362,10 @@ fn ended_because(reason: &str) -> &'static str {
 /// An appointment booked with one of the app's keys.
 #[derive(Debug)]
 struct BookingRow {
-    starts: String,
-    iso: String,
+    starts: When,
     status: String,
     mark: &'static str,
-    created: String,
+    created: When,
 }
 
 /// The mark of an appointment's source, as the console shows it.
@@ -462,6 +459,7 @@ pub async fn app_show(
         return Ok(page::see_other(&format!("/apps/{}/wizard", app.id)));
     }
     let now = clock::now();
+    let zone = admin.zone;
     let title = app.name.clone();
     let sign_ins = sign_ins
         .into_iter()
@@ -479,9 +477,8 @@ pub async fn app_show(
                     Some(UserRef::Guest(id)) => format!("/guests/{id}/sessions"),
                     None => String::new(),
                 },
-                at: fmt::timestamp(f.created_at),
-                iso: fmt::iso(f.created_at),
-                last_used: fmt::timestamp(f.last_used_at),
+                at: zone.when(f.created_at),
+                last_used: zone.when(f.last_used_at),
                 address: f.client_ip.unwrap_or_default(),
                 status,
                 live,
@@ -531,16 +528,15 @@ pub async fn app_show(
         search: list.q.trim().to_owned(),
         keys: arrange_keys(keys, &list)
             .iter()
-            .map(|k| KeyRow::from_key(k, now, &alerts))
+            .map(|k| KeyRow::from_key(k, now, &alerts, zone))
             .collect(),
         bookings: bookings
             .iter()
             .map(|b| BookingRow {
-                starts: fmt::timestamp(b.starts_at),
-                iso: fmt::iso(b.starts_at),
+                starts: zone.when(b.starts_at),
                 status: b.status.clone(),
                 mark: booking_mark(&b.source),
-                created: fmt::timestamp(b.created_at),
+                created: zone.when(b.created_at),
             })
             .collect(),
         app,
