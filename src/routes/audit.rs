@@ -13,8 +13,8 @@ use time::macros::format_description;
 
 use crate::clock::Timestamp;
 use crate::clock::fmt;
-use crate::db::models::{Action, AuditEvent, AuditFilter};
-use crate::domain::AppId;
+use crate::db::models::{Action, App, AuditEvent, AuditFilter};
+use crate::domain::{AppId, Name};
 use crate::error::{AppError, urlencode};
 use crate::routes::extract::CurrentAdmin;
 use crate::routes::form::Query;
@@ -37,6 +37,9 @@ pub struct AuditQuery {
     from: String,
     #[serde(default)]
     to: String,
+    /// `on`: show the routine sign-ins too.
+    #[serde(default)]
+    routine: String,
     #[serde(default)]
     before: String,
 }
@@ -44,13 +47,18 @@ pub struct AuditQuery {
 /// Messages beside the filter fields.
 #[derive(Debug, Default)]
 struct FilterErrors {
+    app: Option<String>,
     from: Option<String>,
     to: Option<String>,
 }
 
 impl FilterErrors {
     fn problems(&self) -> Vec<Problem> {
-        Problem::list([("from", self.from.as_deref()), ("to", self.to.as_deref())])
+        Problem::list([
+            ("app", self.app.as_deref()),
+            ("from", self.from.as_deref()),
+            ("to", self.to.as_deref()),
+        ])
     }
 }
 
@@ -66,17 +74,60 @@ fn parse_date(raw: &str) -> Result<Option<Date>, String> {
 
 impl AuditQuery {
     /// The filter for `admin`: a limited admin sees none of the API keys
-    /// section's records (see README, "Audit trail").
-    fn filter_for(&self, admin: &CurrentAdmin) -> (AuditFilter, FilterErrors) {
-        let (mut filter, errors) = self.filter();
+    /// section's records (see README, "Audit trail"). The app is named in
+    /// the field by its name; a record's link names it by id, which the field
+    /// then shows as the name. `None` as the filter: the app named is unknown
+    /// (its error says so), and nothing matches.
+    async fn filter_for(
+        &mut self,
+        state: &AppState,
+        admin: &CurrentAdmin,
+    ) -> Result<(Option<AuditFilter>, FilterErrors), AppError> {
+        let (mut filter, mut errors) = self.filter(admin.zone);
         if !admin.is_full() {
             filter.limited_to = Some((admin.id.clone(), admin.email.clone()));
             filter.app_id = None;
+            return Ok((Some(filter), errors));
         }
-        (filter, errors)
+        let raw = self.app.trim().to_owned();
+        if raw.is_empty() {
+            return Ok((Some(filter), errors));
+        }
+        let org = admin.organization_id.clone();
+        let typed = raw.clone();
+        let found = state
+            .read(move |conn| {
+                if let Some(app) = App::find(conn, &org, &AppId::from(typed.as_str()))? {
+                    return Ok(Some(app));
+                }
+                match Name::parse(&typed) {
+                    Ok(name) => App::find_by_name_key(conn, &org, &name.key()),
+                    Err(_) => Ok(None),
+                }
+            })
+            .await?;
+        match found {
+            Some(app) => {
+                self.app = app.name.clone();
+                filter.app_id = Some(app.id);
+            }
+            // A deleted app's records keep its id.
+            None if uuid::Uuid::try_parse(&raw).is_ok() => {
+                filter.app_id = Some(AppId::from(raw.as_str()));
+            }
+            None => {
+                errors.app = Some(format!(
+                    "No application is named “{}”. Choose one from the list.",
+                    raw.chars().take(100).collect::<String>()
+                ));
+                return Ok((None, errors));
+            }
+        }
+        Ok((Some(filter), errors))
     }
 
-    fn filter(&self) -> (AuditFilter, FilterErrors) {
+    /// The filter, its days read in the organization's time zone.
+    fn filter(&self, zone: crate::clock::Zone) -> (AuditFilter, FilterErrors) {
         let mut errors = FilterErrors::default();
         let from = parse_date(&self.from)
             .map_err(|e| errors.from = Some(e))
@@ -88,14 +139,18 @@ impl AuditQuery {
             .flatten();
         let non_empty =
             |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= 254);
+        let action = Action::parse(self.action.trim());
         let filter = AuditFilter {
             actor: non_empty(&self.actor.to_lowercase()),
-            action: Action::parse(self.action.trim()),
-            app_id: non_empty(&self.app).map(AppId::from),
-            from: from.map(|d| d.midnight()),
-            // The "to" day is included: until the next midnight.
-            until: to.and_then(|d| d.next_day()).map(|d| d.midnight()),
+            action,
+            app_id: None,
+            from: from.map(|d| zone.start_of_day(d)),
+            // The "to" day is included: until the next day starts.
+            until: to.and_then(|d| d.next_day()).map(|d| zone.start_of_day(d)),
             limited_to: None,
+            // Routine sign-ins are left out unless asked for, by the box or
+            // by choosing such an action.
+            hide_routine: self.routine.is_empty() && action.is_none(),
         };
         (filter, errors)
     }
@@ -116,6 +171,7 @@ impl AuditQuery {
             ("app", &self.app),
             ("from", &self.from),
             ("to", &self.to),
+            ("routine", &self.routine),
         ]
         .iter()
         .filter(|(_, v)| !v.trim().is_empty())
@@ -128,8 +184,7 @@ impl AuditQuery {
 /// A record as the page shows it.
 #[derive(Debug)]
 struct Row {
-    when: String,
-    iso: String,
+    when: crate::clock::When,
     actor: String,
     action: String,
     target: String,
@@ -183,6 +238,8 @@ struct AuditPage {
     filters_query: String,
     next_page: Option<String>,
     first_page: bool,
+    /// The organization's apps, for the Application field's suggestions.
+    app_names: Vec<String>,
 }
 
 /// `GET /audit`.
@@ -190,21 +247,31 @@ pub async fn audit_index(
     session: Session,
     state: web::Data<AppState>,
     admin: CurrentAdmin,
-    Query(query): Query<AuditQuery>,
+    Query(mut query): Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (filter, errors) = query.filter_for(&admin);
+    let (filter, errors) = query.filter_for(&state, &admin).await?;
     let cursor = query.cursor();
     let org = admin.organization_id.clone();
     let c = cursor.clone();
-    let mut events = state
+    let full = admin.is_full();
+    let (mut events, app_names) = state
         .read(move |conn| {
-            AuditEvent::search(
-                conn,
-                &org,
-                &filter,
-                c.as_ref().map(|(t, id)| (*t, id.as_str())),
-                PAGE_SIZE + 1,
-            )
+            let events = match &filter {
+                Some(filter) => AuditEvent::search(
+                    conn,
+                    &org,
+                    filter,
+                    c.as_ref().map(|(t, id)| (*t, id.as_str())),
+                    PAGE_SIZE + 1,
+                )?,
+                None => Vec::new(),
+            };
+            let names = if full {
+                App::names(conn, &org)?
+            } else {
+                Vec::new()
+            };
+            Ok((events, names))
         })
         .await?;
     let more = events.len() > usize::try_from(PAGE_SIZE).unwrap_or(50);
@@ -218,8 +285,7 @@ pub async fn audit_index(
     let rows = events
         .into_iter()
         .map(|e| Row {
-            when: fmt::timestamp_seconds(e.occurred_at),
-            iso: fmt::iso(e.occurred_at),
+            when: admin.zone.when_seconds(e.occurred_at),
             actor: e.actor_label.clone(),
             action: e
                 .action()
@@ -243,6 +309,7 @@ pub async fn audit_index(
         filters_query,
         next_page,
         first_page: cursor.is_none(),
+        app_names,
         query,
     })
 }
@@ -282,9 +349,12 @@ fn csv_rows(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
 pub async fn audit_export(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
-    Query(query): Query<AuditQuery>,
+    Query(mut query): Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (filter, _) = query.filter_for(&admin);
+    let (filter, errors) = query.filter_for(&state, &admin).await?;
+    let Some(filter) = filter else {
+        return Err(AppError::BadRequest(errors.app.unwrap_or_default()));
+    };
     let mut head = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]); // BOM: spreadsheets then read UTF-8
     head.write_record([
         "time_utc",

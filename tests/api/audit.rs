@@ -116,7 +116,8 @@ async fn the_audit_page_filters_by_actor_action_app_and_date() {
     let by_action = app.get_html("/audit?action=key.created", 200).await;
     assert!(by_action.contains("First key (kw_") && !by_action.contains("<td>Signed in</td>"));
     let by_app = app.get_html(&format!("/audit?app={}", two.id), 200).await;
-    assert!(by_app.contains("Second App") && !by_app.contains("First App"));
+    let target = |name: &str| format!("<td data-label=\"Target\">{name}");
+    assert!(by_app.contains(&target("Second App")) && !by_app.contains(&target("First App")));
     let by_actor = app.get_html("/audit?actor=someone@example.com", 200).await;
     assert!(by_actor.contains("No record matches these filters"));
     let by_actor = app.get_html("/audit?actor=ADMIN@example.com", 200).await;
@@ -132,7 +133,65 @@ async fn the_audit_page_filters_by_actor_action_app_and_date() {
     assert!(old.contains("No record matches"));
     let bad = app.get_html("/audit?from=yesterday", 200).await;
     assert!(bad.contains("Enter a date like"));
+
+    // An app is picked by its name, in any case, from the organization's
+    // apps (offered as suggestions); a record's link by id shows the name.
+    let page = app.get_html("/audit", 200).await;
+    assert!(page.contains(r#"<datalist id="app-names"><option value="First App"></option><option value="Second App"></option></datalist>"#));
+    let by_name = app.get_html("/audit?app=second%20app", 200).await;
+    assert!(by_name.contains(&target("Second App")) && !by_name.contains(&target("First App")));
+    assert_eq!(
+        crate::helpers::input_value(&by_name, "app").unwrap(),
+        "Second App"
+    );
+    assert_eq!(
+        crate::helpers::input_value(&by_app, "app").unwrap(),
+        "Second App"
+    );
+    let unknown = app.get_html("/audit?app=Third%20App", 200).await;
+    assert!(unknown.contains("No application is named “Third App”"));
+    assert!(unknown.contains("No record matches these filters"));
+    assert_eq!(crate::helpers::error_summary(&unknown)[0].0, "app");
     let _ = one;
+
+    // An actor by the start of their email, in any case; a middle part
+    // matches nothing.
+    assert!(
+        app.get_html("/audit?actor=Adm", 200)
+            .await
+            .contains("First App")
+    );
+    assert!(
+        app.get_html("/audit?actor=dmin", 200)
+            .await
+            .contains("No record matches")
+    );
+    assert!(
+        app.get_html("/audit?actor=%25", 200)
+            .await
+            .contains("No record matches"),
+        "a % is a character, not a wildcard"
+    );
+
+    // Routine sign-ins are hidden until asked for, by the box or the action.
+    let signed_in = "<td data-label=\"Action\">Signed in</td>";
+    assert!(!app.get_html("/audit", 200).await.contains(signed_in));
+    assert!(
+        app.get_html("/audit?routine=on", 200)
+            .await
+            .contains(signed_in)
+    );
+    assert!(
+        app.get_html("/audit?action=admin.signed_in", 200)
+            .await
+            .contains(signed_in)
+    );
+    // A refused sign-in is not routine.
+    app.sign_in("admin@example.com", "not the password at all")
+        .await;
+    app.sign_in("admin@example.com", crate::helpers::PASSWORD)
+        .await;
+    assert!(app.get_html("/audit", 200).await.contains("Sign-in failed"));
 }
 
 #[actix_web::test]
@@ -153,13 +212,17 @@ async fn the_audit_trail_pages_by_keyset_without_gaps_or_repeats() {
     let total = app.audit_actions().await.len();
     assert!(total > 60);
     let mut seen = 0;
-    let mut path = "/audit".to_owned();
+    // Every record, the routine sign-ins too.
+    let mut path = "/audit?routine=on".to_owned();
     let mut pages = 0;
     loop {
         let html = app.get_html(&path, 200).await;
         seen += html.matches("<time datetime=").count();
         pages += 1;
-        match html.find("/audit?before=") {
+        match html
+            .find("before=")
+            .and_then(|at| html[..at].rfind("href=\"").map(|h| h + "href=\"".len()))
+        {
             Some(start) => {
                 let end = html[start..].find('"').unwrap() + start;
                 path = crate::helpers::html_unescape(&html[start..end]);
@@ -309,8 +372,13 @@ async fn a_limited_admin_sees_no_record_of_the_api_keys_section() {
     limited
         .signed_in_as("lim@example.com", keyward::db::models::Role::Limited)
         .await;
-    let page = limited.get_html("/audit", 200).await;
-    let csv = limited.get("/audit.csv").await.text().await.unwrap();
+    let page = limited.get_html("/audit?routine=on", 200).await;
+    let csv = limited
+        .get("/audit.csv?routine=on")
+        .await
+        .text()
+        .await
+        .unwrap();
     for what in [&page, &csv] {
         assert!(!what.contains("Hidden Integration"), "no app names");
         assert!(!what.contains(masked), "no masked keys");

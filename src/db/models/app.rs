@@ -219,6 +219,31 @@ impl App {
             .optional()
     }
 
+    /// The organization's app with this name (compared as [`Name::key`]).
+    ///
+    /// [`Name::key`]: crate::domain::Name::key
+    pub fn find_by_name_key(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        name_key: &str,
+    ) -> QueryResult<Option<App>> {
+        apps::table
+            .filter(apps::organization_id.eq(organization_id))
+            .filter(apps::name_key.eq(name_key))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// The names of the organization's apps, by name.
+    pub fn names(conn: &mut DbConn, organization_id: &OrgId) -> QueryResult<Vec<String>> {
+        apps::table
+            .filter(apps::organization_id.eq(organization_id))
+            .select(apps::name)
+            .order(apps::name_key.asc())
+            .load(conn)
+    }
+
     /// Whether another app of the organization has this name.
     pub fn name_taken(
         conn: &mut DbConn,

@@ -299,6 +299,22 @@ impl Action {
         }
     }
 
+    /// Whether it is a routine sign-in or sign-out, which the audit page
+    /// leaves out unless asked (refused and throttled sign-ins are not
+    /// routine: they stay).
+    pub fn is_routine(self) -> bool {
+        Self::ROUTINE.contains(&self)
+    }
+
+    /// The routine actions, see [`Action::is_routine`].
+    pub const ROUTINE: &'static [Action] = &[
+        Self::SignedIn,
+        Self::SignedOut,
+        Self::UserSignedIn,
+        Self::UserHostedSignedIn,
+        Self::UserHostedSignedOut,
+    ];
+
     /// Whether a limited admin may see records of this action: not those of
     /// the API keys section (seed 003: only admins with full access see it).
     pub fn visible_to_limited(self) -> bool {
@@ -402,7 +418,8 @@ impl Target {
 /// What the Audit page and its export narrow the records to.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    /// The actor's label (an admin's email), exactly.
+    /// The start of the actor's label (an admin's email, a user's name) or
+    /// of a word of it, in any case.
     pub actor: Option<String>,
     pub action: Option<Action>,
     /// The app concerned.
@@ -415,6 +432,8 @@ pub struct AuditFilter {
     /// staff) and those of the admin's own account and actions, never the API
     /// keys section's.
     pub limited_to: Option<(AdminId, String)>,
+    /// Leave out the routine sign-ins and sign-outs ([`Action::is_routine`]).
+    pub hide_routine: bool,
 }
 
 /// A stored record.
@@ -577,7 +596,24 @@ impl AuditEvent {
             .limit(limit)
             .into_boxed::<crate::db::MultiBackend>();
         if let Some(actor) = &filter.actor {
-            query = query.filter(audit_events::actor_label.eq(actor.clone()));
+            let prefix = actor
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let label = super::platform::lower(audit_events::actor_label);
+            query = query.filter(
+                label
+                    .like(format!("{prefix}%"))
+                    .escape('\\')
+                    .or(super::platform::lower(audit_events::actor_label)
+                        .like(format!("% {prefix}%"))
+                        .escape('\\')),
+            );
+        }
+        if filter.hide_routine {
+            query = query
+                .filter(audit_events::action.ne_all(Action::ROUTINE.iter().map(|a| a.as_str())));
         }
         if let Some(action) = filter.action {
             query = query.filter(audit_events::action.eq(action.as_str()));
