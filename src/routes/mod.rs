@@ -6,6 +6,7 @@ pub mod apps;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod bookings;
 pub mod extract;
 pub mod form;
 pub mod guests;
@@ -106,6 +107,7 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/settings/signing-key", POST => settings::signing_key_rotate);
     path!(cfg, "/settings/tokens", POST => settings::tokens_update);
     path!(cfg, "/guests", GET => guests::guests_index);
+    path!(cfg, "/bookings", GET => bookings::bookings_index);
     path!(cfg, "/guests/{id}/{verb:invitation|password-reset}", POST => guests::guest_send_link);
     path!(cfg, "/guests/{id}/{verb:block|unblock}", POST => guests::guest_set_blocked);
     path!(cfg, "/guests/{id}/sessions", GET => guests::guest_sessions);

@@ -24,6 +24,8 @@ pub enum Nav {
     Staff,
     /// Guests.
     Guests,
+    /// Bookings.
+    Bookings,
     /// Sign-in and other pages outside the sections.
     None,
 }
@@ -133,6 +135,7 @@ impl Layout {
                 | (Nav::Audit, "audit")
                 | (Nav::Staff, "staff")
                 | (Nav::Guests, "guests")
+                | (Nav::Bookings, "bookings")
         )
     }
 

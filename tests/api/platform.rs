@@ -845,3 +845,65 @@ async fn what_the_openapi_document_rules_out_the_server_refuses_and_changes_noth
         (Some(1), Some(200))
     );
 }
+
+#[actix_web::test]
+async fn the_bookings_page_marks_each_booking_s_source_and_filters_by_source_and_app() {
+    let app = spawn_app().await;
+    let demo = app.demo_key().await;
+    app.signed_in_admin().await;
+    let scopes = ["appointments:create", "appointments:read"];
+    let mobile = app
+        .create_app("Mobile App", "external_cma", &scopes, &[])
+        .await;
+    let bot = app.create_app("Chat Bot", "bot", &scopes, &[]).await;
+    let (service, employee) = (
+        first_id(&app, &demo, "services").await,
+        first_id(&app, &demo, "employees").await,
+    );
+    for (key, hour) in [(&mobile.key, 9), (&bot.key, 14)] {
+        let body = json!({ "data": { "type": "appointments",
+            "attributes": { "starts_at": next_working_day_at(hour) },
+            "relationships": {
+                "service": { "data": { "type": "services", "id": service } },
+                "employee": { "data": { "type": "employees", "id": employee } } } } });
+        let (status, _) = send(&app, Method::POST, "/api/v2/appointments", key, Some(body)).await;
+        assert_eq!(status, 201);
+    }
+
+    let rows = |html: &str| html.matches("<td data-label=\"Source\">").count();
+    let all = app.get_html("/bookings", 200).await;
+    assert!(all.contains(r#"aria-current="page">Bookings</a>"#));
+    assert_eq!(rows(&all), 4, "the demo's two and the apps' two");
+    // Each mark is an icon (hidden from screen readers) and its word.
+    assert!(all.contains(r#"<span class="source-mark source-mobile"><svg"#));
+    assert!(all.contains(r#"aria-hidden="true" focusable="false">"#));
+    assert!(all.contains("</svg> Mobile</span>") && all.contains("</svg> Bot</span>"));
+    assert!(all.contains(&format!(
+        r#"<a class="small" href="/apps/{}">Chat Bot</a>"#,
+        bot.id
+    )));
+
+    let by_source = app.get_html("/bookings?source=mobile", 200).await;
+    assert_eq!(rows(&by_source), 1);
+    assert!(by_source.contains("Mobile App</a>") && !by_source.contains("Chat Bot</a>"));
+    assert!(by_source.contains(r#"<option value="mobile" selected>"#));
+    let by_app = app
+        .get_html(&format!("/bookings?app={}", bot.id), 200)
+        .await;
+    assert_eq!(rows(&by_app), 1);
+    assert!(by_app.contains("Chat Bot</a>") && !by_app.contains("Mobile App</a>"));
+    let both = app
+        .get_html(&format!("/bookings?source=mobile&app={}", bot.id), 200)
+        .await;
+    assert!(both.contains("No booking matches these filters"));
+    // The app's page links to its bookings.
+    let page = app.get_html(&format!("/apps/{}", bot.id), 200).await;
+    assert!(page.contains(&format!(r#"href="/bookings?app={}""#, bot.id)));
+
+    // A limited admin does not see the organization's bookings.
+    let limited = app.sibling().await;
+    limited
+        .signed_in_as("lim@example.com", keyward::db::models::Role::Limited)
+        .await;
+    assert_eq!(limited.get("/bookings").await.status().as_u16(), 403);
+}

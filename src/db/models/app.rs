@@ -235,6 +235,18 @@ impl App {
             .optional()
     }
 
+    /// The ids and names of the organization's apps, by name.
+    pub fn id_names(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+    ) -> QueryResult<Vec<(AppId, String)>> {
+        apps::table
+            .filter(apps::organization_id.eq(organization_id))
+            .select((apps::id, apps::name))
+            .order(apps::name_key.asc())
+            .load(conn)
+    }
+
     /// The names of the organization's apps, by name.
     pub fn names(conn: &mut DbConn, organization_id: &OrgId) -> QueryResult<Vec<String>> {
         apps::table

@@ -256,6 +256,59 @@ impl Appointment {
             .map(|_| ())
     }
 
+    /// A page of the organization's bookings, newest booked first, with the
+    /// names of their service, employee and guest, after the `(created_at,
+    /// id)` cursor `before`; only those of source `source` (`mobile`, `web`,
+    /// `bot`, `api`, `console`) and of the app `app` when given.
+    pub fn search_page(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        source: Option<&str>,
+        app: Option<&AppId>,
+        before: Option<(Timestamp, &str)>,
+        limit: i64,
+    ) -> QueryResult<Vec<BookingListed>> {
+        let mut query = appointments::table
+            .inner_join(services::table)
+            .inner_join(employees::table)
+            .left_join(guests::table)
+            .filter(appointments::organization_id.eq(organization_id))
+            .select((
+                Self::as_select(),
+                services::name,
+                employees::name,
+                guests::first_name.nullable(),
+                guests::last_name.nullable(),
+            ))
+            .order((appointments::created_at.desc(), appointments::id.desc()))
+            .limit(limit)
+            .into_boxed::<crate::db::MultiBackend>();
+        if let Some(source) = source {
+            query = query.filter(appointments::source.eq(source.to_owned()));
+        }
+        if let Some(app) = app {
+            query = query.filter(appointments::created_by_app_id.eq(app.clone()));
+        }
+        if let Some((at, id)) = before {
+            // `<=` bounds the index range; the OR only breaks ties.
+            query = query.filter(appointments::created_at.le(at)).filter(
+                appointments::created_at
+                    .lt(at)
+                    .or(appointments::id.lt(id.to_owned())),
+            );
+        }
+        let rows: Vec<ListedRow> = query.load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(booking, service, employee, first, last)| BookingListed {
+                booking,
+                service,
+                employee,
+                guest: first.map(|f| format!("{f} {}", last.unwrap_or_default())),
+            })
+            .collect())
+    }
+
     /// The newest bookings made through an app's keys.
     pub fn recent_for_app(
         conn: &mut DbConn,
@@ -269,6 +322,19 @@ impl Appointment {
             .select(Self::as_select())
             .load(conn)
     }
+}
+
+/// A booking, its service's and employee's names, its guest's first and last.
+type ListedRow = (Appointment, String, String, Option<String>, Option<String>);
+
+/// A booking as the Bookings page lists it.
+#[derive(Debug, Clone)]
+pub struct BookingListed {
+    pub booking: Appointment,
+    pub service: String,
+    pub employee: String,
+    /// The guest's name; `None` for a booking without a guest.
+    pub guest: Option<String>,
 }
 
 /// A scheduled part-payment.

@@ -364,6 +364,8 @@ fn ended_because(reason: &str) -> &'static str {
 struct BookingRow {
     starts: When,
     status: String,
+    /// The stored source, for its icon.
+    source: String,
     mark: &'static str,
     created: When,
 }
@@ -536,6 +538,7 @@ pub async fn app_show(
                 starts: zone.when(b.starts_at),
                 status: b.status.clone(),
                 mark: booking_mark(&b.source),
+                source: b.source.clone(),
                 created: zone.when(b.created_at),
             })
             .collect(),

@@ -531,6 +531,9 @@ async fn every_other_page_passes_the_accessibility_check() {
         ("app-demo", "/apps?q=demo".to_owned()),
         ("not-found", "/no/such/page".to_owned()),
         ("audit", "/audit".to_owned()),
+        ("audit-unknown-app", "/audit?app=Nope".to_owned()),
+        ("bookings", "/bookings".to_owned()),
+        ("key-new", format!("/apps/{}/keys/new", created.id)),
     ] {
         browser.go(&path).await;
         browser.check_accessibility(name).await;
@@ -566,6 +569,9 @@ async fn every_other_page_passes_the_accessibility_check() {
         ("app", format!("/apps/{}", created.id)),
         ("settings", "/settings".to_owned()),
         ("audit", "/audit".to_owned()),
+        ("audit-unknown-app", "/audit?app=Nope".to_owned()),
+        ("bookings", "/bookings".to_owned()),
+        ("key-new", format!("/apps/{}/keys/new", created.id)),
     ] {
         dark.go(&path).await;
         dark.check_accessibility(&format!("{name} (dark)")).await;
