@@ -3,6 +3,16 @@
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
+  // On a phone the navigation scrolls sideways in one line: bring the
+  // current section into view.
+  const nav = document.querySelector(".topbar nav");
+  const current = nav?.querySelector("[aria-current=page]");
+  if (nav && current && nav.scrollWidth > nav.clientWidth) {
+    const [n, c] = [nav.getBoundingClientRect(), current.getBoundingClientRect()];
+    if (c.right > n.right) nav.scrollLeft += c.right - n.right;
+    if (c.left < n.left) nav.scrollLeft -= n.left - c.left;
+  }
+
   // Permission shortcuts of a group: read only, all, none. Shown only here,
   // where they work.
   document.querySelectorAll("[data-check-group]").forEach((button) => {

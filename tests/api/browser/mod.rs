@@ -539,6 +539,26 @@ async fn every_other_page_passes_the_accessibility_check() {
         browser.check_accessibility(name).await;
         browser.shot(name).await;
     }
+    // On a phone the navigation scrolls in one line, the current section
+    // in view.
+    browser.client.set_window_size(390, 900).await.unwrap();
+    browser.go("/bookings").await;
+    let inside = browser
+        .client
+        .execute(
+            "const n = document.querySelector('.topbar nav').getBoundingClientRect(); \
+             const c = document.querySelector('.nav [aria-current=page]').getBoundingClientRect(); \
+             return c.left >= n.left - 1 && c.right <= n.right + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        inside,
+        serde_json::json!(true),
+        "Bookings is in view in the navigation"
+    );
+    browser.client.set_window_size(1440, 900).await.unwrap();
     browser.go(&format!("/apps/{}", created.id)).await;
     browser.click("Edit API key").await;
     browser.check_accessibility("key-edit").await;
