@@ -124,6 +124,8 @@ struct SettingsPage {
     signing_key: Option<crate::db::models::token::SigningKey>,
     /// The time zone picker's choices, by region.
     zones: &'static [(&'static str, Vec<&'static str>)],
+    /// The organization's time zone, for the times the page shows.
+    zone: crate::clock::Zone,
 }
 
 impl SettingsPage {
@@ -170,6 +172,7 @@ async fn render(
         mail: state.mailer.description().to_owned(),
         signing_key,
         zones: crate::clock::Zone::choices(),
+        zone: admin.zone,
     };
     page::render(status, &page)
 }

@@ -597,6 +597,10 @@ async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organiza
     assert!(settings.contains(r#"<select id="time_zone" name="time_zone""#));
     assert!(settings.contains("<option selected>Europe/Paris</option>"));
     assert!(settings.contains("<option>America/New_York</option>"));
+    assert!(
+        settings.contains(" CET</time>") || settings.contains(" CEST</time>"),
+        "the signing key's date is in the zone"
+    );
     for bad in ["Mars/Olympus", "Romance Standard Time", "europe/paris"] {
         let refused = app
             .post_form(
