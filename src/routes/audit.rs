@@ -157,10 +157,7 @@ impl AuditQuery {
 
     /// The cursor: `<RFC 3339 instant>|<id>`.
     fn cursor(&self) -> Option<(Timestamp, String)> {
-        let (at, id) = self.before.split_once('|')?;
-        let at =
-            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
-        Some((crate::clock::from_offset(at), id.chars().take(64).collect()))
+        page::parse_cursor(&self.before)
     }
 
     /// The query string of the filters, without the cursor.
@@ -278,7 +275,7 @@ pub async fn audit_index(
     events.truncate(usize::try_from(PAGE_SIZE).unwrap_or(50));
     let filters_query = query.filters_query();
     let next_page = more.then(|| events.last()).flatten().map(|last| {
-        let cursor = format!("{}|{}", fmt::iso(last.occurred_at), last.id);
+        let cursor = page::cursor(last.occurred_at, &last.id);
         let sep = if filters_query.is_empty() { "" } else { "&" };
         format!("/audit?{filters_query}{sep}before={}", urlencode(&cursor))
     });

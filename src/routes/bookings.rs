@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::clock::{Timestamp, When, fmt};
+use crate::clock::{Timestamp, When};
 use crate::db::models::App;
 use crate::db::models::platform::Appointment;
 use crate::domain::AppId;
@@ -63,10 +63,7 @@ impl BookingsQuery {
 
     /// The cursor: `<RFC 3339 instant>|<id>`.
     fn cursor(&self) -> Option<(Timestamp, String)> {
-        let (at, id) = self.before.split_once('|')?;
-        let at =
-            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
-        Some((crate::clock::from_offset(at), id.chars().take(64).collect()))
+        page::parse_cursor(&self.before)
     }
 }
 
@@ -162,7 +159,7 @@ pub async fn bookings_index(
         .then(|| listed.get(rows.len().saturating_sub(1)))
         .flatten()
         .map(|last| {
-            let cursor = format!("{}|{}", fmt::iso(last.booking.created_at), last.booking.id);
+            let cursor = page::cursor(last.booking.created_at, last.booking.id.as_str());
             filters.push(format!("before={}", urlencode(&cursor)));
             format!("/bookings?{}", filters.join("&"))
         });

@@ -170,6 +170,20 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// The keyset cursor of a list's next page, `<RFC 3339 instant>|<id>`: the
+/// last row's time and id.
+pub fn cursor(at: crate::clock::Timestamp, id: &str) -> String {
+    format!("{}|{id}", crate::clock::fmt::iso(at))
+}
+
+/// A cursor [`cursor`] made, read back; `None` when it is not one.
+pub fn parse_cursor(raw: &str) -> Option<(crate::clock::Timestamp, String)> {
+    let (at, id) = raw.split_once('|')?;
+    let at =
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((crate::clock::from_offset(at), id.chars().take(64).collect()))
+}
+
 /// One problem of a submitted form, as the error summary at the top of the
 /// page lists it (the GOV.UK error summary pattern): the message, linked to
 /// the control it is about, so keyboard and screen-reader users land on it.

@@ -126,7 +126,7 @@ async fn get(app: &TestApp, browser: &reqwest::Client, path: &str) -> reqwest::R
 }
 
 /// Submits the sign-in page `html` with these credentials.
-async fn submit(
+pub async fn submit(
     app: &TestApp,
     browser: &reqwest::Client,
     html: &str,

@@ -907,3 +907,47 @@ async fn the_bookings_page_marks_each_booking_s_source_and_filters_by_source_and
         .await;
     assert_eq!(limited.get("/bookings").await.status().as_u16(), 403);
 }
+
+#[actix_web::test]
+async fn the_bookings_page_pages_through_every_booking_once_even_when_times_tie() {
+    use keyward::db::models::platform::Appointment;
+    let app = spawn_app().await;
+    app.demo_key().await;
+    let admin = app.signed_in_admin().await;
+    let org = admin.organization_id.clone();
+    // 60 more bookings, a dozen booked at the same instant.
+    app.db()
+        .run(move |conn| {
+            let demo = Appointment::list_page(conn, &org, None, 1)?.remove(0);
+            let now = keyward::clock::now();
+            for i in 0..60_i64 {
+                let mut copy = demo.clone();
+                copy.id = keyward::domain::AppointmentId::generate();
+                copy.starts_at = demo.starts_at + time::Duration::days(i + 1);
+                copy.ends_at = demo.ends_at + time::Duration::days(i + 1);
+                copy.created_at = now - time::Duration::seconds(if i < 12 { 5 } else { i });
+                Appointment::insert(conn, &copy)?;
+            }
+            Ok::<(), keyward::db::DbError>(())
+        })
+        .await
+        .unwrap();
+    let mut path = "/bookings".to_owned();
+    let (mut seen, mut pages) = (0, 0);
+    loop {
+        let html = app.get_html(&path, 200).await;
+        seen += html.matches("<td data-label=\"Source\">").count();
+        pages += 1;
+        match html
+            .find("before=")
+            .and_then(|at| html[..at].rfind("href=\"").map(|h| h + "href=\"".len()))
+        {
+            Some(start) => {
+                let end = html[start..].find('"').unwrap() + start;
+                path = crate::helpers::html_unescape(&html[start..end]);
+            }
+            None => break,
+        }
+    }
+    assert_eq!((seen, pages), (62, 2), "every booking exactly once");
+}

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, csrf_in, hidden_value, html_unescape, spawn_app};
+use crate::helpers::{TestApp, spawn_app};
 use crate::users::{NEW_PASSWORD, add_employee, choose_password, last_link, visitor};
 
 /// The README's ```sh blocks, each as its lines.
@@ -221,22 +221,8 @@ async fn the_readme_s_token_and_openid_connect_walkthroughs_run_as_written() {
     let page = browser.get(url).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200, "{url}");
     let html = page.text().await.unwrap();
-    let request = html_unescape(&hidden_value(&html, "request").unwrap());
-    let signed_in = browser
-        .post(app.url("/oauth/authorize"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(
-            serde_html_form::to_string([
-                ("csrf_token", csrf_in(&html).as_str()),
-                ("request", request.as_str()),
-                ("email", "ana@salon.example"),
-                ("password", NEW_PASSWORD),
-            ])
-            .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let signed_in =
+        crate::oidc::submit(&app, &browser, &html, "ana@salon.example", NEW_PASSWORD).await;
     assert_eq!(signed_in.status().as_u16(), 303);
     let back = url::Url::parse(signed_in.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(back.path(), "/signed-in");
