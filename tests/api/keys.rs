@@ -592,6 +592,42 @@ async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organiza
     let odd = new_key_with(&app, &app_id, "Odd", &[("expires_in", "14")]).await;
     assert_eq!(odd.status().as_u16(), 422);
 
+    // A key that never expires keeps Never through an edit after a maximum
+    // is set: the maximum binds new expiries, and the form says Never.
+    let forever =
+        created_id(&new_key_with(&app, &app_id, "Forever", &[("expires_in", "never")]).await);
+    app.post_form(
+        "/settings/policy",
+        &[("default_days", "30"), ("max_days", "60")],
+    )
+    .await;
+    let edit = app
+        .get_html(&format!("/apps/{app_id}/keys/{forever}/edit"), 200)
+        .await;
+    assert!(edit.contains(r#"name="expires_in" value="never" checked"#));
+    let saved = app
+        .post_form(
+            &format!("/apps/{app_id}/keys/{forever}/edit"),
+            &[
+                ("name", "Forever renamed"),
+                ("expires_in", "never"),
+                ("active", "on"),
+                ("permissions", "services:read"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status().as_u16(), 303);
+    let kept = key(&app, &app_id, &forever).await.unwrap();
+    assert_eq!(
+        (kept.name.as_str(), kept.expires_at),
+        ("Forever renamed", None)
+    );
+    app.post_form(
+        "/settings/policy",
+        &[("default_days", "30"), ("max_days", "")],
+    )
+    .await;
+
     // The zone is picked from a list; a name not in it is refused.
     let settings = app.get_html("/settings", 200).await;
     assert!(settings.contains(r#"<select id="time_zone" name="time_zone""#));

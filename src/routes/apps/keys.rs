@@ -362,7 +362,9 @@ impl KeyFormView {
                 }
             })
             .collect();
-        if max.is_none() {
+        // Never where the policy allows it, and on a key that never expires
+        // already (an edit may keep it: the maximum binds new expiries).
+        if max.is_none() || self.form.expires_in == NEVER {
             list.push(ExpiryChoice {
                 value: NEVER,
                 label: "Never",
