@@ -288,11 +288,7 @@ impl App {
             .limit(limit)
             .into_boxed::<crate::db::MultiBackend>();
         if let Some(term) = search {
-            let escaped = term
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
+            let escaped = super::platform::like_literal(term);
             query = query.filter(apps::name_key.like(format!("%{escaped}%")).escape('\\'));
         }
         if let Some((name_key, id)) = after {

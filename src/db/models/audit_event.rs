@@ -299,14 +299,9 @@ impl Action {
         }
     }
 
-    /// Whether it is a routine sign-in or sign-out, which the audit page
-    /// leaves out unless asked (refused and throttled sign-ins are not
-    /// routine: they stay).
-    pub fn is_routine(self) -> bool {
-        Self::ROUTINE.contains(&self)
-    }
-
-    /// The routine actions, see [`Action::is_routine`].
+    /// The routine sign-ins and sign-outs, which the audit page leaves out
+    /// unless asked (refused and throttled sign-ins are not routine: they
+    /// stay).
     pub const ROUTINE: &'static [Action] = &[
         Self::SignedIn,
         Self::SignedOut,
@@ -432,7 +427,7 @@ pub struct AuditFilter {
     /// staff) and those of the admin's own account and actions, never the API
     /// keys section's.
     pub limited_to: Option<(AdminId, String)>,
-    /// Leave out the routine sign-ins and sign-outs ([`Action::is_routine`]).
+    /// Leave out the routine sign-ins and sign-outs ([`Action::ROUTINE`]).
     pub hide_routine: bool,
 }
 
@@ -596,11 +591,7 @@ impl AuditEvent {
             .limit(limit)
             .into_boxed::<crate::db::MultiBackend>();
         if let Some(actor) = &filter.actor {
-            let prefix = actor
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
+            let prefix = super::platform::like_literal(actor);
             let label = super::platform::lower(audit_events::actor_label);
             query = query.filter(
                 label

@@ -376,6 +376,15 @@ diesel::define_sql_function! {
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
+/// `term` in lower case, as the literal part of a `LIKE … ESCAPE '\'`
+/// pattern: its `\`, `%` and `_` match themselves.
+pub fn like_literal(term: &str) -> String {
+    term.to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 impl Guest {
     /// A page of the organization's guests, newest first, whose name or email
     /// contains `search` (any case), before the guest `before`.
@@ -393,12 +402,7 @@ impl Guest {
             .select(Self::as_select())
             .into_boxed::<crate::db::MultiBackend>();
         if let Some(term) = search {
-            let escaped = term
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            let pattern = format!("%{escaped}%");
+            let pattern = format!("%{}%", like_literal(term));
             query = query.filter(
                 lower(guests::first_name)
                     .like(pattern.clone())
