@@ -219,14 +219,8 @@ async fn the_audit_trail_pages_by_keyset_without_gaps_or_repeats() {
         let html = app.get_html(&path, 200).await;
         seen += html.matches("<time datetime=").count();
         pages += 1;
-        match html
-            .find("before=")
-            .and_then(|at| html[..at].rfind("href=\"").map(|h| h + "href=\"".len()))
-        {
-            Some(start) => {
-                let end = html[start..].find('"').unwrap() + start;
-                path = crate::helpers::html_unescape(&html[start..end]);
-            }
+        match crate::helpers::older_link(&html) {
+            Some(next) => path = next,
             None => break,
         }
     }

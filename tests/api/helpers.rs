@@ -436,6 +436,15 @@ pub fn error_summary(html: &str) -> Vec<(String, String)> {
     found
 }
 
+/// The path of a list page's next-page link (the one carrying its keyset
+/// cursor, `before=`), if the page has one.
+pub fn older_link(html: &str) -> Option<String> {
+    let at = html.find("before=")?;
+    let start = html[..at].rfind("href=\"")? + "href=\"".len();
+    let end = html[start..].find('"')? + start;
+    Some(html_unescape(&html[start..end]))
+}
+
 /// Undoes the HTML escaping of an attribute value.
 pub fn html_unescape(s: &str) -> String {
     [

@@ -938,14 +938,8 @@ async fn the_bookings_page_pages_through_every_booking_once_even_when_times_tie(
         let html = app.get_html(&path, 200).await;
         seen += html.matches("<td data-label=\"Source\">").count();
         pages += 1;
-        match html
-            .find("before=")
-            .and_then(|at| html[..at].rfind("href=\"").map(|h| h + "href=\"".len()))
-        {
-            Some(start) => {
-                let end = html[start..].find('"').unwrap() + start;
-                path = crate::helpers::html_unescape(&html[start..end]);
-            }
+        match crate::helpers::older_link(&html) {
+            Some(next) => path = next,
             None => break,
         }
     }
