@@ -251,6 +251,8 @@ pub fn create(
         expires_at: None,
         active: true,
         permissions: app.apikey_permissions(),
+        allowed_ips: crate::domain::IpAllowlist::default(),
+        rate_limits: crate::domain::RateLimits::default(),
     };
     let (_, key) = write_tx(conn, |conn| {
         services::keys::create(

@@ -396,6 +396,17 @@ async fn housekeeping(state: web::Data<AppState>) {
         if let Err(e) = tidied {
             tracing::warn!(error = %e, "hosted sign-in cleanup failed");
         }
+        // Retired keys past the organization's retention.
+        match state
+            .op(|conn| crate::services::keys::forget_retired(conn, clock::now()))
+            .await
+        {
+            Ok(n) if n > 0 => {
+                tracing::info!(forgotten = n, "retired keys past their retention forgotten")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retired key cleanup failed"),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::error::AppError;
 
 pub use password::PasswordHasher;
 pub use session_store::{ADMIN_ID_KEY, DbSessionStore};
-pub use verifier::{Denial, Grant, Verifier};
+pub use verifier::{Denial, Grant, RateState, Verified, Verifier};
 
 /// The session key holding when the admin's password last changed, at sign-in.
 const PASSWORD_STAMP_KEY: &str = "pw_at";

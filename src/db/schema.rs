@@ -39,6 +39,16 @@ diesel::table! {
         created_by -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        allowed_ips -> Text,
+        rate_per_second -> Nullable<Integer>,
+        rate_per_minute -> Nullable<Integer>,
+        rolled_from_id -> Nullable<Text>,
+        rolled_to_id -> Nullable<Text>,
+        rolled_at -> Nullable<Timestamp>,
+        rolled_by -> Nullable<Text>,
+        expiry_before_roll -> Nullable<Timestamp>,
+        grace_seconds -> Nullable<BigInt>,
+        grace_on_first_use -> Bool,
     }
 }
 
@@ -180,6 +190,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    key_addresses (key_id, address) {
+        key_id -> Text,
+        address -> Text,
+        last_used_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     key_alerts (id) {
         id -> Text,
         organization_id -> Text,
@@ -218,6 +236,9 @@ diesel::table! {
         refresh_idle_days -> Integer,
         refresh_grace_seconds -> Integer,
         tokens_version -> BigInt,
+        key_default_rate_per_second -> Nullable<Integer>,
+        key_default_rate_per_minute -> Nullable<Integer>,
+        retired_keys_days -> Integer,
     }
 }
 
@@ -236,6 +257,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_counts (key_id, window_seconds, window_start, instance) {
+        key_id -> Text,
+        window_seconds -> Integer,
+        window_start -> BigInt,
+        instance -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
     refresh_tokens (public_id) {
         public_id -> Text,
         family_id -> Text,
@@ -244,6 +275,27 @@ diesel::table! {
         idle_expires_at -> Timestamp,
         rotated_at -> Nullable<Timestamp>,
         successor_sealed -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    retired_keys (id) {
+        id -> Text,
+        organization_id -> Text,
+        app_id -> Text,
+        name -> Text,
+        description -> Text,
+        masked -> Text,
+        permissions -> Text,
+        allowed_ips -> Text,
+        rate_per_second -> Nullable<Integer>,
+        rate_per_minute -> Nullable<Integer>,
+        created_at -> Timestamp,
+        ended_at -> Timestamp,
+        reason -> Text,
+        ended_by -> Nullable<Text>,
+        rolled_to_id -> Nullable<Text>,
+        deleted_at -> Timestamp,
     }
 }
 
@@ -390,12 +442,15 @@ diesel::joinable!(hosted_sessions -> user_credentials (subject));
 diesel::joinable!(installments -> appointments (appointment_id));
 diesel::joinable!(installments -> guests (guest_id));
 diesel::joinable!(installments -> organizations (organization_id));
+diesel::joinable!(key_addresses -> api_keys (key_id));
 diesel::joinable!(key_alerts -> api_keys (key_id));
 diesel::joinable!(key_alerts -> organizations (organization_id));
 diesel::joinable!(payments -> appointments (appointment_id));
 diesel::joinable!(payments -> guests (guest_id));
 diesel::joinable!(payments -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> token_families (family_id));
+diesel::joinable!(retired_keys -> apps (app_id));
+diesel::joinable!(retired_keys -> organizations (organization_id));
 diesel::joinable!(revoked_access_tokens -> organizations (organization_id));
 diesel::joinable!(services -> organizations (organization_id));
 diesel::joinable!(sessions -> admins (admin_id));
@@ -421,10 +476,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     guests,
     hosted_sessions,
     installments,
+    key_addresses,
     key_alerts,
     organizations,
     payments,
+    rate_counts,
     refresh_tokens,
+    retired_keys,
     revoked_access_tokens,
     services,
     sessions,

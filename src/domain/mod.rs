@@ -10,6 +10,7 @@ mod input;
 pub mod key_token;
 pub mod oauth;
 mod password;
+pub mod restrictions;
 pub mod scopes;
 pub mod settings;
 pub mod users;
@@ -22,4 +23,5 @@ pub use ids::{
 };
 pub use input::{Invalid, has_control_chars};
 pub use password::{NewPasswordError, Password};
+pub use restrictions::{IpAllowlist, RateLimits};
 pub use users::{LinkPurpose, UserRef};

@@ -244,3 +244,17 @@ mod tests {
         assert!(parse_time_zone("Mars/Olympus").is_err());
     }
 }
+
+/// The key policy: the lifetime of new keys, their default rate limits,
+/// and how long retired keys stay listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// Default lifetime of a new key, in days.
+    pub default_days: Option<i32>,
+    /// Maximum lifetime of a key, in days.
+    pub max_days: Option<i32>,
+    /// The rate limits a new key starts with.
+    pub rate_limits: super::RateLimits,
+    /// Days retired keys stay listed (1 to 3650); `None` keeps the current.
+    pub retired_days: Option<i32>,
+}

@@ -69,6 +69,19 @@ pub async fn every_response(
     let (status, route, outcome) = match outcome {
         Ok(mut res) => {
             harden(res.headers_mut(), &id, https);
+            if api {
+                let rate = res
+                    .request()
+                    .extensions()
+                    .get::<crate::auth::RateState>()
+                    .cloned();
+                if let Some(rate) = rate {
+                    let headers = res.headers_mut();
+                    crate::routes::api::error::rate_limit_headers(&rate, |(k, v)| {
+                        headers.insert(k, v);
+                    });
+                }
+            }
             let route = res.request().match_pattern();
             (res.status(), route, Ok(res.map_into_boxed_body()))
         }

@@ -96,6 +96,7 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/apps/{id}/keys", POST => apps::keys::key_create);
     path!(cfg, "/apps/{id}/keys/{key}/created", GET => apps::keys::key_created);
     path!(cfg, "/apps/{id}/keys/{key}/edit", GET => apps::keys::key_edit_form, POST => apps::keys::key_update);
+    path!(cfg, "/apps/{id}/keys/{key}/roll", GET => apps::keys::key_roll_form, POST => apps::keys::key_roll);
     path!(cfg, "/apps/{id}/keys/{key}/delete", GET => apps::keys::key_delete_form, POST => apps::keys::key_delete);
     path!(cfg, "/apps/{id}/keys/{key}/{verb:activate|inactivate}", POST => apps::keys::key_set_active);
     path!(cfg, "/settings", GET => settings::settings_index);

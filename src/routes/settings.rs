@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 use crate::db::models::platform::Employee;
 use crate::db::models::{Organization, alert};
+use crate::domain::RateLimits;
+use crate::domain::restrictions::RateField;
+use crate::domain::settings::KeyPolicy;
 use crate::domain::settings::{Thresholds, parse_lifetime, parse_time_zone};
 use crate::domain::{EmployeeId, Name};
 use crate::error::AppError;
@@ -26,6 +29,9 @@ struct Values {
     time_zone: String,
     default_days: String,
     max_days: String,
+    rate_per_second: String,
+    rate_per_minute: String,
+    retired_days: String,
     alerts_enabled: bool,
     thresholds: String,
     recipients: Vec<String>,
@@ -48,6 +54,15 @@ impl Values {
                 .key_max_lifetime_days
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
+            rate_per_second: org
+                .key_default_rate_per_second
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            rate_per_minute: org
+                .key_default_rate_per_minute
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            retired_days: org.retired_keys_days.to_string(),
             alerts_enabled: org.alerts_enabled,
             thresholds: Thresholds::from_stored(&org.alert_thresholds).to_string(),
             recipients: recipients.iter().map(ToString::to_string).collect(),
@@ -70,6 +85,9 @@ struct Errors {
     time_zone: Option<String>,
     default_days: Option<String>,
     max_days: Option<String>,
+    rate_per_second: Option<String>,
+    rate_per_minute: Option<String>,
+    retired_days: Option<String>,
     thresholds: Option<String>,
     recipients: Option<String>,
     access_minutes: Option<String>,
@@ -85,6 +103,9 @@ impl Errors {
             &self.time_zone,
             &self.default_days,
             &self.max_days,
+            &self.rate_per_second,
+            &self.rate_per_minute,
+            &self.retired_days,
             &self.thresholds,
             &self.recipients,
             &self.access_minutes,
@@ -102,6 +123,9 @@ impl Errors {
             ("time_zone", self.time_zone.as_deref()),
             ("default_days", self.default_days.as_deref()),
             ("max_days", self.max_days.as_deref()),
+            ("rate_per_second", self.rate_per_second.as_deref()),
+            ("rate_per_minute", self.rate_per_minute.as_deref()),
+            ("retired_days", self.retired_days.as_deref()),
             ("thresholds", self.thresholds.as_deref()),
             ("recipients", self.recipients.as_deref()),
             ("access_minutes", self.access_minutes.as_deref()),
@@ -285,9 +309,16 @@ pub struct PolicyForm {
     default_days: String,
     #[serde(default)]
     max_days: String,
+    #[serde(default)]
+    rate_per_second: String,
+    #[serde(default)]
+    rate_per_minute: String,
+    #[serde(default)]
+    retired_days: String,
 }
 
-/// `POST /settings/policy` — default and maximum key lifetimes.
+/// `POST /settings/policy` — default and maximum key lifetimes, the rate
+/// limits new keys start with, how long retired keys stay listed.
 pub async fn policy_update(
     session: Session,
     state: web::Data<AppState>,
@@ -299,19 +330,42 @@ pub async fn policy_update(
         parse_lifetime(&form.default_days).map_err(|e| errors.default_days = Some(e.to_string()));
     let max_days =
         parse_lifetime(&form.max_days).map_err(|e| errors.max_days = Some(e.to_string()));
+    let rate_limits =
+        RateLimits::parse(&form.rate_per_second, &form.rate_per_minute).map_err(|(field, e)| {
+            match field {
+                RateField::PerSecond => errors.rate_per_second = Some(e.to_string()),
+                RateField::PerMinute => errors.rate_per_minute = Some(e.to_string()),
+            }
+        });
+    // Empty (a script that predates the field) keeps the current retention.
+    let retired_days = match form.retired_days.trim() {
+        "" => Ok(None),
+        raw => crate::domain::settings::parse_bounded(raw, 1..=3650, "days")
+            .map(Some)
+            .map_err(|e| errors.retired_days = Some(e.to_string())),
+    };
     let typed = |values: Values| Values {
         default_days: form.default_days.clone(),
         max_days: form.max_days.clone(),
+        rate_per_second: form.rate_per_second.clone(),
+        rate_per_minute: form.rate_per_minute.clone(),
+        retired_days: form.retired_days.clone(),
         ..values
     };
-    let (Ok(default_days), Ok(max_days)) = (default_days, max_days) else {
+    let (Ok(default_days), Ok(max_days), Ok(rate_limits), Ok(retired_days)) =
+        (default_days, max_days, rate_limits, retired_days)
+    else {
         return render(&session, &state, &admin, typed, errors).await;
+    };
+    let policy = KeyPolicy {
+        default_days,
+        max_days,
+        rate_limits,
+        retired_days,
     };
     let (org, actor) = (admin.organization_id.clone(), admin.actor());
     match state
-        .op(move |conn| {
-            services::organization::update_policy(conn, &org, &actor, default_days, max_days)
-        })
+        .op(move |conn| services::organization::update_policy(conn, &org, &actor, &policy))
         .await
     {
         Ok(()) => Ok(done(&session, "The key policy was saved.")),

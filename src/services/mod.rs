@@ -50,6 +50,14 @@ pub enum OpError {
         /// What to tell the person who typed it.
         message: String,
     },
+    /// The input is fine, but the state of things does not allow it now.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code, e.g. `key_not_rollable`.
+        code: &'static str,
+        /// What to tell the person who asked.
+        message: String,
+    },
     /// Another app of the organization has this name.
     #[error("An app with this name exists already. Choose another name.")]
     NameTaken,
@@ -115,10 +123,18 @@ impl OpError {
         }
     }
 
+    /// A refusal of the current state, `code`, explained by `message`.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// The stable machine-readable code of the refusal.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Invalid { code, .. } => code,
+            Self::Invalid { code, .. } | Self::Conflict { code, .. } => code,
             Self::NameTaken => "name_taken",
             Self::KeyLimit => "key_limit",
             Self::KeyActive => "key_active",
@@ -147,7 +163,8 @@ impl OpError {
     pub fn kind(&self) -> Kind {
         match self {
             Self::Invalid { .. } => Kind::Invalid,
-            Self::NameTaken
+            Self::Conflict { .. }
+            | Self::NameTaken
             | Self::KeyLimit
             | Self::KeyActive
             | Self::AppHasKeys

@@ -6,6 +6,7 @@ use super::{OpError, audit};
 use crate::clock;
 use crate::db::DbConn;
 use crate::db::models::{Action, Actor, Organization, Target};
+use crate::domain::settings::KeyPolicy;
 use crate::domain::{EmployeeId, OrgId};
 
 /// Switches the `external_connectivity` feature (off: the API answers 402).
@@ -63,14 +64,16 @@ pub fn update_profile(
     )
 }
 
-/// Changes the key policy: the default and the maximum lifetime of new keys.
+/// Changes the key policy: the default and the maximum lifetime of new keys,
+/// the rate limits new keys start with, and how long retired keys stay listed.
 pub fn update_policy(
     conn: &mut DbConn,
     organization_id: &OrgId,
     actor: &Actor,
-    default_days: Option<i32>,
-    max_days: Option<i32>,
+    policy: &KeyPolicy,
 ) -> Result<(), OpError> {
+    let (default_days, max_days) = (policy.default_days, policy.max_days);
+    let (rate_second, rate_minute) = policy.rate_limits.to_stored();
     if let (Some(d), Some(m)) = (default_days, max_days)
         && d > m
     {
@@ -87,11 +90,26 @@ pub fn update_policy(
             org.key_default_lifetime_days,
             default_days,
         )
-        .field("key_max_lifetime_days", org.key_max_lifetime_days, max_days);
+        .field("key_max_lifetime_days", org.key_max_lifetime_days, max_days)
+        .field(
+            "key_default_rate_per_second",
+            org.key_default_rate_per_second,
+            rate_second,
+        )
+        .field(
+            "key_default_rate_per_minute",
+            org.key_default_rate_per_minute,
+            rate_minute,
+        )
+        .field(
+            "retired_keys_days",
+            org.retired_keys_days,
+            policy.retired_days,
+        );
     if diff.is_empty() {
         return Ok(());
     }
-    Organization::update_policy(conn, organization_id, default_days, max_days, clock::now())?;
+    Organization::update_policy(conn, organization_id, policy, clock::now())?;
     audit(
         conn,
         organization_id,

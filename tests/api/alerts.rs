@@ -76,6 +76,8 @@ async fn key_expiring(app: &TestApp, app_id: &str, name: &str, expires_at: Times
                     expires_at: Some(expires_at),
                     active: true,
                     permissions: PermissionSet::from_stored("services:read"),
+                    allowed_ips: Default::default(),
+                    rate_limits: Default::default(),
                 };
                 keyward::services::keys::create(
                     conn,

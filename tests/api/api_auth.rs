@@ -533,6 +533,8 @@ async fn an_expiry_stops_a_cached_key_the_moment_it_passes() {
                     expires_at: Some(expires_at),
                     active: true,
                     permissions: PermissionSet::from_stored("services:read"),
+                    allowed_ips: Default::default(),
+                    rate_limits: Default::default(),
                 };
                 keyward::services::keys::create(
                     conn,

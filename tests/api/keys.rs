@@ -196,10 +196,11 @@ async fn an_expiring_key_shows_its_date_and_an_expired_key_shows_as_expired() {
 
     use diesel::prelude::*;
     let id = app.key_ids(&app_id).await.last().unwrap().clone();
+    let expired = id.clone();
     let past = keyward::clock::now() - time::Duration::hours(1);
     app.db()
         .run(move |conn| {
-            diesel::update(keyward::db::schema::api_keys::table.find(id))
+            diesel::update(keyward::db::schema::api_keys::table.find(expired))
                 .set(keyward::db::schema::api_keys::expires_at.eq(Some(past)))
                 .execute(conn)
                 .map_err(keyward::db::DbError::from)
@@ -207,7 +208,12 @@ async fn an_expiring_key_shows_its_date_and_an_expired_key_shows_as_expired() {
         .await
         .unwrap();
     let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
-    assert!(page.contains("badge-expired"));
+    let (keys, retired) = page.split_at(page.find(r#"id="retired-keys""#).unwrap());
+    assert!(
+        !keys.contains(&format!(r#"id="key-{id}""#)),
+        "no longer among the keys"
+    );
+    assert!(retired.contains(&format!(r#"id="retired-{id}""#)) && retired.contains("Expired"));
 }
 
 #[actix_web::test]
@@ -375,8 +381,10 @@ async fn an_expired_key_can_be_deleted_without_inactivating_it_first() {
         })
         .await
         .unwrap();
+    // It left the keys for the retired keys, where it can be deleted at once.
     let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
-    assert!(page.contains("badge-expired") && page.contains("Delete API key"));
+    let retired = &page[page.find(r#"id="retired-keys""#).unwrap()..];
+    assert!(retired.contains(&format!(r#"href="/apps/{app_id}/keys/{id}/delete""#)));
     app.get_html(&format!("/apps/{app_id}/keys/{id}/delete"), 200)
         .await;
     let response = app

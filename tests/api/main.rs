@@ -17,6 +17,7 @@ mod command_line;
 mod hardening;
 mod health;
 mod helpers;
+mod key_restrictions;
 mod keys;
 mod migrations;
 mod nginx;

@@ -94,7 +94,7 @@ async fn nginx_with_the_readme_block_lets_a_permitted_key_through_and_stops_the_
     let prefix = dir.path().display().to_string();
     let conf = format!(
         "daemon off;\nmaster_process off;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\nevents {{}}\nhttp {{\n\
-         access_log off;\nclient_body_temp_path {prefix}/body;\nproxy_temp_path {prefix}/proxy;\n\
+         access_log off;\nset_real_ip_from 127.0.0.1;\nreal_ip_header X-Forwarded-For;\nclient_body_temp_path {prefix}/body;\nproxy_temp_path {prefix}/proxy;\n\
          fastcgi_temp_path {prefix}/fastcgi;\nuwsgi_temp_path {prefix}/uwsgi;\nscgi_temp_path {prefix}/scgi;\n{server_block}\n}}\n"
     );
     std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
@@ -149,6 +149,55 @@ async fn nginx_with_the_readme_block_lets_a_permitted_key_through_and_stops_the_
         .await
         .unwrap();
     assert_eq!(smuggled.status().as_u16(), 403);
+
+    // A key restricted to 10.1.2.0/24: nginx forwards the client's address
+    // (here the one a load balancer in front of it names, which nginx's
+    // realip module believes), and the check applies the list to it.
+    let (_, pinned) = crate::key_restrictions::key_with(
+        &app,
+        &reader.id,
+        "Pinned",
+        &[
+            ("permissions", "appointments:read"),
+            ("allowed_ips", "10.1.2.0/24"),
+        ],
+    )
+    .await;
+    let from = |address: Option<&'static str>| {
+        let mut request = client
+            .get(&url)
+            .header("authorization", format!("apikey {pinned}"));
+        if let Some(address) = address {
+            request = request.header("x-forwarded-for", address);
+        }
+        request.send()
+    };
+    assert_eq!(
+        from(Some("10.1.2.5")).await.unwrap().status().as_u16(),
+        200,
+        "{}",
+        log()
+    );
+    assert_eq!(
+        from(None).await.unwrap().status().as_u16(),
+        403,
+        "from 127.0.0.1"
+    );
+    assert_eq!(from(Some("10.9.9.9")).await.unwrap().status().as_u16(), 403);
+    let direct = app
+        .api(
+            reqwest::Method::GET,
+            "/api/v2/appointments",
+            Some(&format!("apikey {pinned}")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.api_error(direct).await,
+        (403, "ip_not_allowed".to_owned())
+    );
+
     let key_id = app.key_ids(&reader.id).await[0].clone();
     app.post_form(
         &format!("/apps/{}/keys/{key_id}/inactivate", reader.id),

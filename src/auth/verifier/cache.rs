@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::decision::Standing;
 use super::grant::Grant;
-use crate::domain::OrgId;
+use super::limits::KeyCounter;
+use crate::domain::{OrgId, RateLimits};
 
 /// How old the last successful poll may be for the cache to be trusted.
 pub const FRESHNESS: Duration = Duration::from_secs(1);
@@ -61,6 +62,14 @@ pub struct Entry {
     /// The second of the last use queued for `last_used_at`: a key used many
     /// times a second is queued once a second, not on every request.
     pub queued_use: AtomicI64,
+    /// A digest of the client address of that use: a use from another
+    /// address is queued too, so every address a key is used from is seen.
+    pub queued_address: AtomicU64,
+    /// A key's rate limits and its counters, when it has limits.
+    pub limits: Option<(RateLimits, Arc<KeyCounter>)>,
+    /// The key replaced another by a roll and has not been used yet: its
+    /// first use may start the other's grace. Cleared once reported.
+    pub first_use_pending: AtomicBool,
 }
 
 /// The caches, the generation and the poll's freshness.

@@ -3,14 +3,21 @@
 //! a fixed clock.
 //!
 //! The checks run in the order PRODUCT.md lists them, so the answer names the
-//! first failing reason: the key is active, not expired, its app is active, the
+//! first failing reason. First a key's address allowlist: from elsewhere the
+//! answer is 403 `ip_not_allowed`, whatever else holds, so a caller from the
+//! wrong place learns nothing of the key. Then: the key is active, not expired
+//! (a rolled key past its grace is `key_rolled`), its app is active, the
 //! organization's `external_connectivity` feature is on (else 402), and the key
 //! holds the route's permission (else 403). An access token is judged by the
 //! same rules in the same order, with its own words: revoked instead of
 //! inactive, `token_expired`, and `insufficient_scope` (RFC 6750 §3.1).
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use super::grant::Denial;
 use crate::clock::Timestamp;
+use crate::domain::IpAllowlist;
 use crate::domain::scopes::{Permission, PermissionSet};
 
 /// Which kind of credential a standing is of: it names the refusals.
@@ -59,6 +66,11 @@ pub struct Standing {
     pub app: AppStanding,
     /// What the key may do.
     pub permissions: PermissionSet,
+    /// The addresses a key is accepted from; `None` is anywhere.
+    pub allowed_ips: Option<Arc<IpAllowlist>>,
+    /// The key was rolled: past its expiry (its grace's end) it is
+    /// `key_rolled`, not `key_expired`.
+    pub rolled: bool,
 }
 
 /// Whether a credential in `standing` may do `required` (or merely pass, when
@@ -67,9 +79,15 @@ pub fn decide(
     standing: &Standing,
     external_connectivity: bool,
     required: Option<Permission>,
+    client: Option<IpAddr>,
     now: Timestamp,
 ) -> Result<(), Denial> {
     let token = standing.kind == Kind::Token;
+    if let Some(list) = &standing.allowed_ips
+        && !client.is_some_and(|ip| list.allows(ip))
+    {
+        return Err(Denial::IpNotAllowed);
+    }
     if !standing.active {
         return Err(if token {
             Denial::TokenRevoked
@@ -81,6 +99,8 @@ pub fn decide(
     if standing.expires_at.is_some_and(|t| t <= now) {
         return Err(if token {
             Denial::TokenExpired
+        } else if standing.rolled {
+            Denial::KeyRolled
         } else {
             Denial::KeyExpired
         });
@@ -121,6 +141,8 @@ mod tests {
             expires_at: Some(datetime!(2026-12-01 12:00)),
             app: AppStanding::Active,
             permissions: PermissionSet::from_stored("appointments:read"),
+            allowed_ips: None,
+            rolled: false,
         }
     }
 
@@ -128,11 +150,11 @@ mod tests {
     fn a_key_passes_until_the_instant_it_expires() {
         let s = standing();
         assert_eq!(
-            decide(&s, true, Some(read()), datetime!(2026-12-01 11:59:59)),
+            decide(&s, true, Some(read()), None, datetime!(2026-12-01 11:59:59)),
             Ok(())
         );
         assert_eq!(
-            decide(&s, true, Some(read()), datetime!(2026-12-01 12:00)),
+            decide(&s, true, Some(read()), None, datetime!(2026-12-01 12:00)),
             Err(Denial::KeyExpired)
         );
     }
@@ -146,9 +168,11 @@ mod tests {
             expires_at: Some(now),
             app: AppStanding::Inactive,
             permissions: PermissionSet::default(),
+            allowed_ips: None,
+            rolled: false,
         };
         assert_eq!(
-            decide(&all_wrong, false, Some(read()), now),
+            decide(&all_wrong, false, Some(read()), None, now),
             Err(Denial::KeyInactive)
         );
         let s = Standing {
@@ -156,7 +180,7 @@ mod tests {
             ..all_wrong
         };
         assert_eq!(
-            decide(&s, false, Some(read()), now),
+            decide(&s, false, Some(read()), None, now),
             Err(Denial::KeyExpired)
         );
         let s = Standing {
@@ -164,7 +188,7 @@ mod tests {
             ..s
         };
         assert_eq!(
-            decide(&s, false, Some(read()), now),
+            decide(&s, false, Some(read()), None, now),
             Err(Denial::AppInactive)
         );
         let s = Standing {
@@ -172,15 +196,54 @@ mod tests {
             ..s
         };
         assert_eq!(
-            decide(&s, false, Some(read()), now),
+            decide(&s, false, Some(read()), None, now),
             Err(Denial::PaymentRequired)
         );
         assert_eq!(
-            decide(&s, true, Some(read()), now),
+            decide(&s, true, Some(read()), None, now),
             Err(Denial::InsufficientPermission(read()))
         );
-        assert_eq!(decide(&s, true, None, now), Ok(()));
-        assert_eq!(decide(&standing(), true, Some(read()), now), Ok(()));
+        assert_eq!(decide(&s, true, None, None, now), Ok(()));
+        assert_eq!(decide(&standing(), true, Some(read()), None, now), Ok(()));
+    }
+
+    #[test]
+    fn an_allowlist_refuses_other_addresses_before_anything_else() {
+        let now = datetime!(2026-11-01 00:00);
+        let s = Standing {
+            allowed_ips: Some(Arc::new(IpAllowlist::parse("10.1.2.0/24").unwrap())),
+            active: false,
+            ..standing()
+        };
+        let inside: IpAddr = "10.1.2.7".parse().unwrap();
+        let outside: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            decide(&s, true, None, Some(outside), now),
+            Err(Denial::IpNotAllowed)
+        );
+        assert_eq!(decide(&s, true, None, None, now), Err(Denial::IpNotAllowed));
+        assert_eq!(
+            decide(&s, true, None, Some(inside), now),
+            Err(Denial::KeyInactive)
+        );
+        let s = Standing { active: true, ..s };
+        assert_eq!(decide(&s, true, Some(read()), Some(inside), now), Ok(()));
+    }
+
+    #[test]
+    fn a_rolled_key_past_its_grace_says_so() {
+        let s = Standing {
+            rolled: true,
+            ..standing()
+        };
+        assert_eq!(
+            decide(&s, true, None, None, datetime!(2026-12-01 11:59:59)),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&s, true, None, None, datetime!(2026-12-01 12:00)),
+            Err(Denial::KeyRolled)
+        );
     }
 
     #[test]
@@ -192,29 +255,37 @@ mod tests {
             expires_at: Some(now + time::Duration::minutes(15)),
             app: AppStanding::Active,
             permissions: PermissionSet::from_stored("services:read"),
+            allowed_ips: None,
+            rolled: false,
         };
         assert_eq!(
-            decide(&token, true, Some(read()), now),
+            decide(&token, true, Some(read()), None, now),
             Err(Denial::InsufficientScope(read()))
         );
         assert_eq!(
-            decide(&token, true, None, now + time::Duration::minutes(15)),
+            decide(&token, true, None, None, now + time::Duration::minutes(15)),
             Err(Denial::TokenExpired)
         );
         let revoked = Standing {
             active: false,
             ..token.clone()
         };
-        assert_eq!(decide(&revoked, true, None, now), Err(Denial::TokenRevoked));
+        assert_eq!(
+            decide(&revoked, true, None, None, now),
+            Err(Denial::TokenRevoked)
+        );
         let app_off = Standing {
             app: AppStanding::Inactive,
             ..token
         };
-        assert_eq!(decide(&app_off, true, None, now), Err(Denial::AppInactive));
+        assert_eq!(
+            decide(&app_off, true, None, None, now),
+            Err(Denial::AppInactive)
+        );
         let draft = Standing {
             app: AppStanding::Draft,
             ..app_off
         };
-        assert_eq!(decide(&draft, true, None, now), Err(Denial::AppDraft));
+        assert_eq!(decide(&draft, true, None, None, now), Err(Denial::AppDraft));
     }
 }

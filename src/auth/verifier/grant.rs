@@ -21,6 +21,12 @@ pub enum Denial {
     KeyInactive,
     /// The key is past its expiry (401).
     KeyExpired,
+    /// The key was rolled and its grace period is over (401).
+    KeyRolled,
+    /// The key is not accepted from the client's address (403).
+    IpNotAllowed,
+    /// The key's rate limit is used up (429), with the windows' state.
+    RateLimited(super::limits::RateState),
     /// The key's app is inactive (401).
     AppInactive,
     /// The key's app is a draft: its wizard was not finished (401).

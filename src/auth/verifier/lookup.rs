@@ -3,11 +3,12 @@
 //! token (its sign-in, its app, its user).
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 
 use super::cache::{Entry, OrgFlags};
 use super::decision::{AppStanding, Kind, Standing};
 use super::grant::{Grant, Principal};
+use super::limits::Limiter;
 use crate::clock;
 use crate::db::models::token::TokenFamily;
 use crate::db::models::{ApiKey, App};
@@ -37,9 +38,18 @@ pub async fn find_key(
         .filter(|(key, _)| constant_time_eq(hex(digest).as_bytes(), key.secret_digest.as_bytes())))
 }
 
-/// The cache entry of a verified key, read in `generation`.
-pub fn entry(key: &ApiKey, app: &App, org: Arc<OrgFlags>, generation: u64) -> Entry {
+/// The cache entry of a verified key, read in `generation`; a limited key
+/// gets its counters from `limiter`.
+pub fn entry(
+    key: &ApiKey,
+    app: &App,
+    org: Arc<OrgFlags>,
+    generation: u64,
+    limiter: &Limiter,
+) -> Entry {
     let permissions = key.permission_set();
+    let allowlist = key.allowlist();
+    let limits = key.rate_limits();
     Entry {
         generation,
         token_generation: None,
@@ -50,9 +60,18 @@ pub fn entry(key: &ApiKey, app: &App, org: Arc<OrgFlags>, generation: u64) -> En
             expires_at: key.expires_at,
             app: AppStanding::of(app.status()),
             permissions,
+            allowed_ips: (!allowlist.is_empty()).then(|| Arc::new(allowlist)),
+            rolled: key.rolled_to_id.is_some(),
         },
         org,
         queued_use: AtomicI64::new(i64::MIN),
+        queued_address: AtomicU64::new(0),
+        limits: limits
+            .is_limited()
+            .then(|| (limits, limiter.counter(&key.id))),
+        first_use_pending: AtomicBool::new(
+            key.rolled_from_id.is_some() && key.last_used_at.is_none(),
+        ),
     }
 }
 
@@ -145,8 +164,13 @@ pub fn token_entry(
             expires_at: Some(expires),
             app: AppStanding::of(facts.app.status()),
             permissions,
+            allowed_ips: None,
+            rolled: false,
         },
         org,
         queued_use: AtomicI64::new(i64::MIN),
+        queued_address: AtomicU64::new(0),
+        limits: None,
+        first_use_pending: AtomicBool::new(false),
     })
 }

@@ -28,9 +28,11 @@ pub mod clients;
 pub mod decision;
 pub mod failures;
 pub mod grant;
+pub mod limits;
 pub mod lookup;
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
@@ -44,10 +46,12 @@ use self::cache::{Cache, Entry, OrgState};
 use self::clients::{ClientDenial, Clients};
 use self::failures::Failures;
 pub use self::grant::{Denial, Grant, Principal};
+use self::limits::Limiter;
+pub use self::limits::RateState;
 use super::credentials::{self, Credential, CredentialError};
 use crate::clock::{self, Timestamp};
+use crate::db::models::Organization;
 use crate::db::models::token::SigningKey;
-use crate::db::models::{ApiKey, Organization};
 use crate::db::{Db, DbError};
 use crate::domain::KeyId;
 use crate::domain::scopes::Permission;
@@ -84,8 +88,33 @@ pub struct Verifier {
     failures: Failures,
     lookups: Semaphore,
     throttled_lookups: Semaphore,
-    usage: Mutex<HashMap<KeyId, Timestamp>>,
+    usage: Mutex<HashMap<KeyId, KeyUse>>,
+    limiter: Limiter,
+    clock: clock::Clock,
 }
+
+/// What a verified request is allowed, and, for a rate-limited key, the
+/// state of its windows (the answer's `RateLimit` fields).
+#[derive(Debug)]
+pub struct Verified {
+    /// What the credential may do.
+    pub grant: Arc<Grant>,
+    /// The key's rate-limit windows after this request, if it has limits.
+    pub rate: Option<RateState>,
+}
+
+/// A key's uses since the last flush.
+#[derive(Debug, Default)]
+struct KeyUse {
+    last: Option<Timestamp>,
+    /// Each client address's latest use (a handful: the key keeps five).
+    addresses: Vec<(IpAddr, Timestamp)>,
+    /// The first use of a key that replaced another by a roll.
+    first_of_successor: Option<Timestamp>,
+}
+
+/// The most addresses one flush records per key.
+const ADDRESSES_PER_FLUSH: usize = 8;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,9 +167,17 @@ impl Verifier {
             lookups: Semaphore::new(CONCURRENT_LOOKUPS),
             throttled_lookups: Semaphore::new(2),
             usage: Mutex::new(HashMap::new()),
+            limiter: Limiter::new(crate::secrets::random_token::<12>()),
+            clock: clock::Clock::default(),
         };
         verifier.poll().await?;
         Ok(verifier)
+    }
+
+    /// The clock the decisions read: tests move it ahead to see an expiry or
+    /// a grace end without waiting for it.
+    pub fn clock(&self) -> &clock::Clock {
+        &self.clock
     }
 
     /// Drops every cached answer (after a change made by this instance).
@@ -194,13 +231,15 @@ impl Verifier {
     }
 
     /// The decision: the request's credential must hold `required` (or merely be
-    /// valid when `None`).
+    /// valid when `None`), be used from an address its allowlist accepts, and
+    /// be within its rate limits. Only a request that passes counts as the
+    /// key's use (and toward its limits).
     pub async fn verify(
         &self,
         headers: &HeaderMap,
         required: Option<Permission>,
         client: Option<IpAddr>,
-    ) -> Result<Arc<Grant>, Denial> {
+    ) -> Result<Verified, Denial> {
         let credential = credentials::from_headers(headers).map_err(header_denial);
         // A client with many failures is told to wait, but only for credentials
         // that fail: a key that verifies always passes, so neighbours behind
@@ -231,15 +270,27 @@ impl Verifier {
             Err(Denial::Unavailable) => return Err(Denial::Unavailable),
             Err(denial) => return Err(refuse(denial)),
         };
-        let now = clock::now();
+        let now = self.clock.now();
         decision::decide(
             &entry.standing,
             entry.org.external_connectivity(),
             required,
+            client,
             now,
         )?;
-        self.queue_use(&entry, now);
-        Ok(Arc::clone(&entry.grant))
+        let rate = match &entry.limits {
+            Some((limits, counter)) => Some(
+                counter
+                    .admit(*limits, now.assume_utc().unix_timestamp())
+                    .map_err(Denial::RateLimited)?,
+            ),
+            None => None,
+        };
+        self.queue_use(&entry, now, client);
+        Ok(Verified {
+            grant: Arc::clone(&entry.grant),
+            rate,
+        })
     }
 
     /// The app whose Application ID and Secret these are (an OAuth client,
@@ -292,7 +343,8 @@ impl Verifier {
             &entry.standing,
             entry.org.external_connectivity(),
             None,
-            clock::now(),
+            None,
+            self.clock.now(),
         )?;
         Ok(Arc::clone(&entry.grant))
     }
@@ -463,29 +515,58 @@ impl Verifier {
             return Err(Denial::InvalidCredentials("The API key is not valid."));
         };
         let org = self.cache.org(&key.organization_id);
-        let entry = Arc::new(lookup::entry(&key, &app, org, generation));
+        let entry = Arc::new(lookup::entry(&key, &app, org, generation, &self.limiter));
         // A change committed while we read must not leave a stale entry behind.
         self.cache.remember(*digest, &entry);
         Ok(entry)
     }
 
-    /// Queues the key's use for `last_used_at`, at most once a second per key.
-    fn queue_use(&self, entry: &Entry, now: Timestamp) {
+    /// Queues the key's use for `last_used_at` and its address list: at most
+    /// once a second per key and address, so a key used many times a second
+    /// from one place takes the lock once a second.
+    fn queue_use(&self, entry: &Entry, now: Timestamp, client: Option<IpAddr>) {
         let Some(key_id) = entry.grant.key_id() else {
             return;
         };
         let second = now.assume_utc().unix_timestamp();
-        if entry.queued_use.swap(second, Ordering::Relaxed) != second
-            && let Ok(mut usage) = self.usage.lock()
-        {
-            usage.insert(key_id.clone(), now);
+        let address = client.map_or(0, |ip| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            ip.to_canonical().hash(&mut h);
+            h.finish() | 1
+        });
+        let same_second = entry.queued_use.swap(second, Ordering::Relaxed) == second;
+        let same_address = entry.queued_address.swap(address, Ordering::Relaxed) == address;
+        if same_second && same_address {
+            return;
+        }
+        let first = entry.first_use_pending.swap(false, Ordering::Relaxed);
+        if let Ok(mut usage) = self.usage.lock() {
+            let record = usage.entry(key_id.clone()).or_default();
+            record.last = Some(now);
+            if first {
+                record.first_of_successor.get_or_insert(now);
+            }
+            if let Some(ip) = client.map(|ip| ip.to_canonical()) {
+                let addresses = &mut record.addresses;
+                if let Some(seen) = addresses.iter_mut().find(|(a, _)| *a == ip) {
+                    seen.1 = now;
+                } else if addresses.len() < ADDRESSES_PER_FLUSH {
+                    addresses.push((ip, now));
+                } else if let Some(oldest) = addresses.iter_mut().min_by_key(|(_, at)| *at) {
+                    // Keep the latest: replace the oldest.
+                    *oldest = (ip, now);
+                }
+            }
         }
     }
 
-    /// Writes the batched `last_used_at` times: one statement per key used since
-    /// the last flush, never a write per request.
+    /// Writes the batched uses: each key's `last_used_at`, its latest
+    /// addresses, and the first uses that start a rolled key's grace; one
+    /// transaction per flush, never a write per request. When a grace
+    /// started, the credential caches are refreshed (the old key's deadline
+    /// moved).
     pub async fn flush_usage(&self) -> Result<usize, DbError> {
-        let batch: Vec<(KeyId, Timestamp)> = match self.usage.lock() {
+        let batch: Vec<(KeyId, KeyUse)> = match self.usage.lock() {
             Ok(mut usage) => usage.drain().collect(),
             Err(_) => return Ok(0),
         };
@@ -493,32 +574,122 @@ impl Verifier {
             return Ok(0);
         }
         let n = batch.len();
-        let retry = batch.clone();
+        let uses: Vec<(KeyId, Timestamp)> = batch
+            .iter()
+            .filter_map(|(id, u)| u.last.map(|t| (id.clone(), t)))
+            .collect();
+        let addresses: Vec<(KeyId, Vec<(String, Timestamp)>)> = batch
+            .iter()
+            .filter(|(_, u)| !u.addresses.is_empty())
+            .map(|(id, u)| {
+                (
+                    id.clone(),
+                    u.addresses
+                        .iter()
+                        .map(|(ip, t)| (ip.to_string(), *t))
+                        .collect(),
+                )
+            })
+            .collect();
+        let first_uses: Vec<(KeyId, Timestamp)> = batch
+            .iter()
+            .filter_map(|(id, u)| u.first_of_successor.map(|t| (id.clone(), t)))
+            .collect();
         let result = self
             .db
             .run(move |conn| {
-                crate::db::write_tx(conn, |conn| ApiKey::record_uses(conn, &batch))
-                    .map_err(DbError::from)
+                crate::db::write_tx(conn, |conn| {
+                    crate::services::keys::record_uses(conn, &uses, &addresses, &first_uses)
+                })
+                .map_err(|e| match e {
+                    crate::services::OpError::Db(db) => db,
+                    other => DbError::Unavailable(other.to_string()),
+                })
             })
             .await;
-        if result.is_err()
-            && let Ok(mut usage) = self.usage.lock()
-        {
-            // Keep them for the next flush, unless a later use replaced them.
-            for (id, at) in retry {
-                usage.entry(id).or_insert(at);
+        match result {
+            Ok(started) => {
+                if started {
+                    self.refresh().await;
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                if let Ok(mut usage) = self.usage.lock() {
+                    // Keep them for the next flush, merged with later uses.
+                    for (id, old) in batch {
+                        let record = usage.entry(id).or_default();
+                        record.last = record.last.max(old.last);
+                        if let Some(t) = old.first_of_successor {
+                            let first = record.first_of_successor.get_or_insert(t);
+                            *first = (*first).min(t);
+                        }
+                        for (ip, at) in old.addresses {
+                            if record.addresses.len() < ADDRESSES_PER_FLUSH
+                                && !record.addresses.iter().any(|(a, _)| *a == ip)
+                            {
+                                record.addresses.push((ip, at));
+                            }
+                        }
+                    }
+                }
+                Err(e)
             }
         }
-        result.map(|()| n)
     }
 
-    /// The background loop: poll the versions, flush usage. Runs until aborted.
+    /// Shares this instance's rate-limit counts with the others: writes the
+    /// counts that moved and reads the others' (only while a limited key is
+    /// in use); forgets old windows now and then.
+    pub async fn sync_rate_limits(&self, prune: bool) -> Result<(), DbError> {
+        let unix = self.clock.now().assume_utc().unix_timestamp();
+        if !self.limiter.is_busy() && !prune {
+            return Ok(());
+        }
+        let rows = self.limiter.to_publish(unix);
+        let instance = self.limiter.instance().to_owned();
+        let others = self
+            .db
+            .run(move |conn| {
+                use crate::db::models::rate_count::RateCount;
+                if !rows.is_empty() || prune {
+                    crate::db::write_tx(conn, |conn| {
+                        RateCount::publish(conn, &rows)?;
+                        if prune {
+                            RateCount::prune(conn, unix - 120)?;
+                        }
+                        Ok::<_, diesel::result::Error>(())
+                    })?;
+                }
+                RateCount::of_others(conn, &instance, unix, unix.div_euclid(60) * 60)
+                    .map_err(DbError::from)
+            })
+            .await?;
+        self.limiter.take_others(&others, unix);
+        Ok(())
+    }
+
+    /// The background loop: share rate-limit counts, poll the versions,
+    /// flush usage. Runs until aborted.
     pub async fn run_background(self: Arc<Self>) {
-        let mut poll = tokio::time::interval(POLL_INTERVAL);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = tokio::time::interval(limits::SYNC_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_flush = Instant::now();
+        let mut last_poll = Instant::now();
+        let mut last_prune = Instant::now();
         loop {
-            poll.tick().await;
+            tick.tick().await;
+            let prune = last_prune.elapsed() >= Duration::from_secs(30);
+            if prune {
+                last_prune = Instant::now();
+            }
+            if let Err(e) = self.sync_rate_limits(prune).await {
+                crate::warn_limited!("rate_sync", error = %e, "rate-limit counts could not be shared; each instance counts alone until it recovers");
+            }
+            if last_poll.elapsed() + limits::SYNC_INTERVAL / 2 < POLL_INTERVAL {
+                continue;
+            }
+            last_poll = Instant::now();
             if let Err(e) = self.poll().await {
                 crate::warn_limited!("credentials_poll", error = %e, "credentials poll failed; uncached keys get 503 until it recovers");
             }

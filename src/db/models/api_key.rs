@@ -7,7 +7,7 @@ use crate::db::DbConn;
 use crate::db::schema::api_keys;
 use crate::domain::key_token;
 use crate::domain::scopes::PermissionSet;
-use crate::domain::{AdminId, AppId, KeyId, OrgId};
+use crate::domain::{AdminId, AppId, IpAllowlist, KeyId, OrgId, RateLimits};
 
 /// The most keys one app may hold.
 pub const MAX_KEYS_PER_APP: i64 = 20;
@@ -21,6 +21,8 @@ pub enum KeyStatus {
     Inactive,
     /// Past its expiry.
     Expired,
+    /// Rolled, and its grace period is over.
+    RolledOut,
 }
 
 /// A key as stored: never its secret, only a keyed digest.
@@ -53,6 +55,27 @@ pub struct ApiKey {
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
+    /// The addresses and ranges it is accepted from, space-separated; empty
+    /// is anywhere.
+    pub allowed_ips: String,
+    /// Requests per second, if limited.
+    pub rate_per_second: Option<i32>,
+    /// Requests per minute, if limited.
+    pub rate_per_minute: Option<i32>,
+    /// The key this one replaced by a roll.
+    pub rolled_from_id: Option<KeyId>,
+    /// The key that replaced this one by a roll.
+    pub rolled_to_id: Option<KeyId>,
+    /// When it was rolled.
+    pub rolled_at: Option<Timestamp>,
+    /// Who rolled it (the actor's label).
+    pub rolled_by: Option<String>,
+    /// Its expiry before the roll moved it to the grace's end.
+    pub expiry_before_roll: Option<Timestamp>,
+    /// The grace chosen at the roll, in seconds.
+    pub grace_seconds: Option<i64>,
+    /// The grace waits for the successor's first use.
+    pub grace_on_first_use: bool,
 }
 
 /// A key to insert.
@@ -82,6 +105,14 @@ pub struct NewApiKey<'a> {
     pub created_at: Timestamp,
     /// Now.
     pub updated_at: Timestamp,
+    /// Allowlist, stored form.
+    pub allowed_ips: &'a str,
+    /// Per second.
+    pub rate_per_second: Option<i32>,
+    /// Per minute.
+    pub rate_per_minute: Option<i32>,
+    /// The key a roll replaces.
+    pub rolled_from_id: Option<&'a KeyId>,
 }
 
 /// The editable fields.
@@ -94,6 +125,12 @@ pub struct ApiKeyChanges<'a> {
     pub expires_at: Option<Timestamp>,
     pub active: bool,
     pub permissions: &'a str,
+    /// Allowlist, stored form.
+    pub allowed_ips: &'a str,
+    /// Per second.
+    pub rate_per_second: Option<i32>,
+    /// Per minute.
+    pub rate_per_minute: Option<i32>,
     /// Now.
     pub updated_at: Timestamp,
 }
@@ -104,15 +141,40 @@ impl ApiKey {
         PermissionSet::from_stored(&self.permissions)
     }
 
-    /// Active, inactive or expired at `now`.
+    /// Active, inactive, expired or rolled out at `now`.
     pub fn status(&self, now: Timestamp) -> KeyStatus {
         if self.expires_at.is_some_and(|t| t <= now) {
-            KeyStatus::Expired
+            if self.rolled_to_id.is_some() {
+                KeyStatus::RolledOut
+            } else {
+                KeyStatus::Expired
+            }
         } else if self.active {
             KeyStatus::Active
         } else {
             KeyStatus::Inactive
         }
+    }
+
+    /// Whether it is out of service for good at `now`: expired, or rolled
+    /// out. Such keys are listed among the app's retired keys.
+    pub fn is_retired(&self, now: Timestamp) -> bool {
+        matches!(self.status(now), KeyStatus::Expired | KeyStatus::RolledOut)
+    }
+
+    /// Whether it was rolled and still works during its grace period.
+    pub fn is_rolling(&self, now: Timestamp) -> bool {
+        self.rolled_to_id.is_some() && !self.is_retired(now)
+    }
+
+    /// The addresses it is accepted from.
+    pub fn allowlist(&self) -> IpAllowlist {
+        IpAllowlist::from_stored(&self.allowed_ips)
+    }
+
+    /// Its rate limits.
+    pub fn rate_limits(&self) -> RateLimits {
+        RateLimits::from_stored(self.rate_per_second, self.rate_per_minute)
     }
 
     /// The masked key.
@@ -133,6 +195,20 @@ impl ApiKey {
     pub fn count_for_app(conn: &mut DbConn, app_id: &AppId) -> QueryResult<i64> {
         api_keys::table
             .filter(api_keys::app_id.eq(app_id))
+            .count()
+            .get_result(conn)
+    }
+
+    /// How many of an app's keys are in service at `now` (not expired or
+    /// rolled out): what the limit of keys per app counts.
+    pub fn count_in_service(conn: &mut DbConn, app_id: &AppId, now: Timestamp) -> QueryResult<i64> {
+        api_keys::table
+            .filter(api_keys::app_id.eq(app_id))
+            .filter(
+                api_keys::expires_at
+                    .is_null()
+                    .or(api_keys::expires_at.gt(now)),
+            )
             .count()
             .get_result(conn)
     }
@@ -234,6 +310,72 @@ impl ApiKey {
             ))
             .execute(conn)
             .map(|_| ())
+    }
+
+    /// Marks `id` rolled to `successor` at `now` by `by`: it works until
+    /// `expires_at` (its grace's end, or its own expiry while the grace waits
+    /// for the successor's first use). `expiry_before_roll` is its expiry
+    /// before the first roll, kept so a second roll counts from it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_rolled(
+        conn: &mut DbConn,
+        id: &KeyId,
+        successor: &KeyId,
+        by: &str,
+        expiry_before_roll: Option<Timestamp>,
+        expires_at: Option<Timestamp>,
+        grace: (i64, bool),
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(api_keys::table.find(id))
+            .set((
+                api_keys::rolled_to_id.eq(Some(successor)),
+                api_keys::rolled_at.eq(Some(now)),
+                api_keys::rolled_by.eq(Some(by)),
+                api_keys::expiry_before_roll.eq(expiry_before_roll),
+                api_keys::expires_at.eq(expires_at),
+                api_keys::grace_seconds.eq(Some(grace.0)),
+                api_keys::grace_on_first_use.eq(grace.1),
+                api_keys::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// The key rolled to `successor` whose grace waits for the successor's
+    /// first use, if any.
+    pub fn awaiting_first_use_of(
+        conn: &mut DbConn,
+        successor: &KeyId,
+    ) -> QueryResult<Option<ApiKey>> {
+        api_keys::table
+            .filter(api_keys::rolled_to_id.eq(successor))
+            .filter(api_keys::grace_on_first_use.eq(true))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Starts a waiting grace: the key now works until `expires_at`. False
+    /// when another instance started it first.
+    pub fn start_grace(
+        conn: &mut DbConn,
+        id: &KeyId,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> QueryResult<bool> {
+        diesel::update(
+            api_keys::table
+                .find(id)
+                .filter(api_keys::grace_on_first_use.eq(true)),
+        )
+        .set((
+            api_keys::grace_on_first_use.eq(false),
+            api_keys::expires_at.eq(expires_at),
+            api_keys::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
     }
 
     /// Deletes it for good.

@@ -53,6 +53,10 @@ pub enum Action {
     KeyInactivated,
     /// An API key was deleted.
     KeyDeleted,
+    /// An API key was rolled: a new key replaces it after a grace period.
+    KeyRolled,
+    /// A rolled key's grace began, at its successor's first use.
+    KeyGraceStarted,
     /// The organization's features were switched.
     FeaturesChanged,
     /// The organization's name or time zone changed.
@@ -140,6 +144,8 @@ impl Action {
         Self::KeyActivated,
         Self::KeyInactivated,
         Self::KeyDeleted,
+        Self::KeyRolled,
+        Self::KeyGraceStarted,
         Self::FeaturesChanged,
         Self::OrganizationChanged,
         Self::PolicyChanged,
@@ -189,6 +195,8 @@ impl Action {
             Self::KeyActivated => "key.activated",
             Self::KeyInactivated => "key.inactivated",
             Self::KeyDeleted => "key.deleted",
+            Self::KeyRolled => "key.rolled",
+            Self::KeyGraceStarted => "key.grace_started",
             Self::FeaturesChanged => "organization.features_changed",
             Self::OrganizationChanged => "organization.changed",
             Self::PolicyChanged => "organization.policy_changed",
@@ -239,6 +247,8 @@ impl Action {
             Self::KeyActivated => "Key activated",
             Self::KeyInactivated => "Key inactivated",
             Self::KeyDeleted => "Key deleted",
+            Self::KeyRolled => "Key rolled",
+            Self::KeyGraceStarted => "Rolled key's grace started",
             Self::FeaturesChanged => "Features changed",
             Self::OrganizationChanged => "Organization changed",
             Self::PolicyChanged => "Key policy changed",
@@ -282,6 +292,8 @@ impl Action {
             | Self::KeyActivated
             | Self::KeyInactivated
             | Self::KeyDeleted
+            | Self::KeyRolled
+            | Self::KeyGraceStarted
             | Self::FeaturesChanged => Invalidates::Credentials,
             Self::StaffStatusChanged
             | Self::UserPasswordReset
@@ -326,6 +338,8 @@ impl Action {
                 | Self::KeyActivated
                 | Self::KeyInactivated
                 | Self::KeyDeleted
+                | Self::KeyRolled
+                | Self::KeyGraceStarted
                 | Self::AlertFailed
                 | Self::UserSignedIn
                 | Self::UserSignInFailed

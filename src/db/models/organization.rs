@@ -42,6 +42,12 @@ pub struct Organization {
     pub refresh_grace_seconds: i32,
     /// Moves whenever which access tokens pass may have changed.
     pub tokens_version: i64,
+    /// The key policy's default requests per second for a new key.
+    pub key_default_rate_per_second: Option<i32>,
+    /// The key policy's default requests per minute for a new key.
+    pub key_default_rate_per_minute: Option<i32>,
+    /// How many days retired keys stay listed on their app's page.
+    pub retired_keys_days: i32,
 }
 
 impl Organization {
@@ -127,18 +133,32 @@ impl Organization {
             .map(|_| ())
     }
 
+    /// Each organization with how many days it keeps retired keys.
+    pub fn retired_keys_days(conn: &mut DbConn) -> QueryResult<Vec<(OrgId, i32)>> {
+        organizations::table
+            .select((organizations::id, organizations::retired_keys_days))
+            .load(conn)
+    }
+
     /// Changes the key policy.
     pub fn update_policy(
         conn: &mut DbConn,
         id: &OrgId,
-        default_days: Option<i32>,
-        max_days: Option<i32>,
+        policy: &crate::domain::settings::KeyPolicy,
         now: Timestamp,
     ) -> QueryResult<()> {
+        let (per_second, per_minute) = policy.rate_limits.to_stored();
+        if let Some(days) = policy.retired_days {
+            diesel::update(organizations::table.find(id))
+                .set(organizations::retired_keys_days.eq(days))
+                .execute(conn)?;
+        }
         diesel::update(organizations::table.find(id))
             .set((
-                organizations::key_default_lifetime_days.eq(default_days),
-                organizations::key_max_lifetime_days.eq(max_days),
+                organizations::key_default_lifetime_days.eq(policy.default_days),
+                organizations::key_max_lifetime_days.eq(policy.max_days),
+                organizations::key_default_rate_per_second.eq(per_second),
+                organizations::key_default_rate_per_minute.eq(per_minute),
                 organizations::updated_at.eq(now),
             ))
             .execute(conn)

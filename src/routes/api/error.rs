@@ -76,6 +76,25 @@ pub struct ApiError {
     /// The challenge of a refused access token (RFC 6750 §3), instead of
     /// the default one.
     challenge: Option<String>,
+    /// A rate-limited key's windows, for the RateLimit fields.
+    rate: Option<crate::auth::RateState>,
+}
+
+/// The fields of the IETF draft on rate limits
+/// (draft-ietf-httpapi-ratelimit-headers-09 §3 `RateLimit-Policy`, §4
+/// `RateLimit`), each given to `insert`.
+pub fn rate_limit_headers(
+    rate: &crate::auth::RateState,
+    mut insert: impl FnMut((header::HeaderName, HeaderValue)),
+) {
+    const POLICY: header::HeaderName = header::HeaderName::from_static("ratelimit-policy");
+    const CURRENT: header::HeaderName = header::HeaderName::from_static("ratelimit");
+    if let Ok(v) = HeaderValue::from_str(&rate.policy()) {
+        insert((POLICY, v));
+    }
+    if let Ok(v) = HeaderValue::from_str(&rate.current()) {
+        insert((CURRENT, v));
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -105,6 +124,7 @@ impl ApiError {
             retry_after: None,
             allow: None,
             challenge: None,
+            rate: None,
         }
     }
 
@@ -189,6 +209,7 @@ impl ApiError {
             retry_after: None,
             allow: None,
             challenge: None,
+            rate: None,
         }
     }
 
@@ -268,6 +289,28 @@ impl From<Denial> for ApiError {
                 "Key inactive",
                 "This API key is inactive. An admin can activate it again.",
             ),
+            Denial::KeyRolled => unauthorized(
+                "key_rolled",
+                "Key rolled",
+                "This API key was replaced by a new key and its grace period is over. Use the new key.",
+            ),
+            Denial::IpNotAllowed => Self::new(
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                "Address not allowed",
+                "This API key is not accepted from this client's address.",
+            ),
+            Denial::RateLimited(state) => {
+                let mut e = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Rate limit reached",
+                    "This API key's rate limit is used up for now. Retry after the time in Retry-After.",
+                );
+                e.retry_after = Some(u64::from(state.retry_after()));
+                e.rate = Some(state);
+                e
+            }
             Denial::KeyExpired => unauthorized(
                 "key_expired",
                 "Key expired",
@@ -424,6 +467,11 @@ impl ResponseError for ApiError {
         }
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Some(rate) = &self.rate {
+            rate_limit_headers(rate, |pair| {
+                response.insert_header(pair);
+            });
         }
         response.json(ErrorDocument {
             errors: self.errors.clone(),

@@ -416,12 +416,17 @@ impl FromRequest for Authorized {
                 return Err(ApiError::not_found());
             };
             let client = crate::auth::client_ip(&req, &state.settings.trusted_proxies);
-            state
+            let verified = state
                 .verifier
                 .verify(req.headers(), Some(permission), client)
                 .await
-                .map(Authorized)
-                .map_err(ApiError::from)
+                .map_err(ApiError::from)?;
+            // A limited key's answer carries its windows (the response
+            // middleware writes them as RateLimit fields).
+            if let Some(rate) = verified.rate {
+                actix_web::HttpMessage::extensions_mut(&req).insert(rate);
+            }
+            Ok(Authorized(verified.grant))
         })
     }
 }

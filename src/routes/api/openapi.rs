@@ -353,6 +353,8 @@ fn operation(route: &super::ApiRoute) -> Value {
                 "X-Keyward-User-Type": header("employee or guest (access tokens only)"),
                 "X-Keyward-Permissions": header("The credential's permissions, space-separated"),
                 "X-Keyward-Source-App": header("The application's Source App"),
+                "RateLimit-Policy": header("A rate-limited key's windows: `\"per-second\";q=5;w=1, \"per-minute\";q=100;w=60` (draft-ietf-httpapi-ratelimit-headers §3)"),
+                "RateLimit": header("What remains of each window and the seconds to its reset: `\"per-second\";r=4;t=1` (draft-ietf-httpapi-ratelimit-headers §4)"),
             } }),
             );
             responses.insert(
@@ -394,7 +396,7 @@ fn operation(route: &super::ApiRoute) -> Value {
     }
     if secured {
         responses.insert("401", json!({
-            "description": "missing_credentials, invalid_credentials, key_inactive, key_expired, app_inactive or app_draft",
+            "description": "missing_credentials, invalid_credentials, key_inactive, key_expired, key_rolled (a rolled key past its grace), app_inactive or app_draft",
             "headers": { "WWW-Authenticate": { "schema": { "type": "string" } } },
             "content": { "application/vnd.api+json": { "schema": schema_ref("ErrorDocument") } },
         }));
@@ -404,10 +406,22 @@ fn operation(route: &super::ApiRoute) -> Value {
         );
         responses
             .entry("403")
-            .or_insert_with(|| error_response("insufficient_permission"));
+            .or_insert_with(|| {
+                error_response(
+                    "insufficient_permission, or ip_not_allowed: the key is not accepted from this address",
+                )
+            });
         responses.insert(
             "429",
-            error_response("too_many_failures: too many invalid credentials from this client"),
+            json!({
+                "description": "rate_limited: the key's rate limit is used up (retry after Retry-After; RateLimit-Policy and RateLimit say its windows), or too_many_failures: too many invalid credentials from this client",
+                "headers": {
+                    "Retry-After": { "schema": { "type": "integer" } },
+                    "RateLimit-Policy": { "schema": { "type": "string" } },
+                    "RateLimit": { "schema": { "type": "string" } },
+                },
+                "content": { "application/vnd.api+json": { "schema": schema_ref("ErrorDocument") } },
+            }),
         );
         responses.insert(
             "503",

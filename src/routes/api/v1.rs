@@ -114,11 +114,17 @@ pub async fn auth_check(
         .at_header("X-Required-Permission")
     })?;
     let client = crate::auth::client_ip(&req, &state.settings.trusted_proxies);
-    let grant = state
+    let verified = state
         .verifier
         .verify(req.headers(), Some(permission), client)
         .await?;
+    let grant = verified.grant;
     let mut response = HttpResponse::Ok();
+    if let Some(rate) = &verified.rate {
+        super::error::rate_limit_headers(rate, |pair| {
+            response.insert_header(pair);
+        });
+    }
     let made;
     let answer = match grant.derived(Answer::of) {
         Some(answer) => answer,

@@ -12,13 +12,15 @@ use time::macros::format_description;
 
 use super::scopes::{self, GroupView};
 use crate::clock::{self, Timestamp, When, Zone};
-use crate::db::models::{ApiKey, App, AppStatus, Organization};
+use crate::db::models::key_address::KeyAddress;
+use crate::db::models::{ApiKey, App, AppStatus, Organization, RetiredKey};
+use crate::domain::restrictions::RateField;
 use crate::domain::scopes::PermissionSet;
-use crate::domain::{AppId, KeyId};
+use crate::domain::{AppId, IpAllowlist, KeyId, RateLimits};
 use crate::domain::{Description, Name};
 use crate::error::AppError;
 use crate::routes::extract::FullAdmin;
-use crate::routes::form::Form;
+use crate::routes::form::{Form, Query};
 use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::secrets::random_token;
 use crate::services::keys::KeyFields;
@@ -42,8 +44,22 @@ pub struct KeyForm {
     active: Option<String>,
     #[serde(default)]
     permissions: Vec<String>,
+    /// Addresses and CIDR ranges, one per line (or separated by commas).
+    #[serde(default)]
+    allowed_ips: String,
+    /// Requests per second; empty is no limit.
+    #[serde(default)]
+    rate_per_second: String,
+    /// Requests per minute; empty is no limit.
+    #[serde(default)]
+    rate_per_minute: String,
     #[serde(default)]
     nonce: String,
+}
+
+/// A limit as the form shows it: empty for none.
+fn limit_text(limit: Option<u32>) -> String {
+    limit.map(|n| n.to_string()).unwrap_or_default()
 }
 
 impl KeyForm {
@@ -63,8 +79,16 @@ impl KeyForm {
                 .unwrap_or_default(),
             active: key.active.then(|| "on".to_owned()),
             permissions: key.permission_set().strings(),
+            allowed_ips: key.allowlist().entries().join("\n"),
+            rate_per_second: limit_text(key.rate_limits().per_second),
+            rate_per_minute: limit_text(key.rate_limits().per_minute),
             nonce: String::new(),
         }
+    }
+
+    /// Whether the allowlist typed lets every address in (`0.0.0.0/0`).
+    fn allows_any_address(&self) -> bool {
+        IpAllowlist::parse(&self.allowed_ips).is_ok_and(|l| l.has_any_address())
     }
 
     fn is_active(&self) -> bool {
@@ -158,6 +182,9 @@ struct KeyErrors {
     description: Option<String>,
     expires_at: Option<String>,
     permissions: Option<String>,
+    allowed_ips: Option<String>,
+    rate_per_second: Option<String>,
+    rate_per_minute: Option<String>,
     form: Option<String>,
 }
 
@@ -167,6 +194,9 @@ impl KeyErrors {
             || self.description.is_some()
             || self.expires_at.is_some()
             || self.permissions.is_some()
+            || self.allowed_ips.is_some()
+            || self.rate_per_second.is_some()
+            || self.rate_per_minute.is_some()
             || self.form.is_some()
     }
 
@@ -177,6 +207,9 @@ impl KeyErrors {
             ("description", self.description.as_deref()),
             ("expires_at", self.expires_at.as_deref()),
             ("permissions", self.permissions.as_deref()),
+            ("allowed_ips", self.allowed_ips.as_deref()),
+            ("rate_per_second", self.rate_per_second.as_deref()),
+            ("rate_per_minute", self.rate_per_minute.as_deref()),
         ])
     }
 }
@@ -198,6 +231,10 @@ pub fn parse_local(raw: &str) -> Result<Option<PrimitiveDateTime>, String> {
 /// The form as a key's fields, or every field's error at once. The rules are the
 /// services' own (`check_permissions`, `check_expiry`); `kept` is the expiry
 /// an edit leaves as it was (not checked again: it may have passed meanwhile).
+#[expect(
+    clippy::result_large_err,
+    reason = "built once per submitted form, then rendered"
+)]
 fn parse_fields(
     form: &KeyForm,
     app: &App,
@@ -243,16 +280,39 @@ fn parse_fields(
                 None
             }
         };
-    match (name, description, expires_at, permissions) {
-        (Some(name), Some(description), Some(expires_at), Some(permissions)) if !errors.any() => {
-            Ok(KeyFields {
-                name,
-                description,
-                expires_at,
-                active: form.is_active(),
-                permissions,
-            })
-        }
+    let allowed_ips = IpAllowlist::parse(&form.allowed_ips)
+        .map_err(|e| errors.allowed_ips = Some(e.to_string()))
+        .ok();
+    let rate_limits = RateLimits::parse(&form.rate_per_second, &form.rate_per_minute)
+        .map_err(|(field, e)| match field {
+            RateField::PerSecond => errors.rate_per_second = Some(e.to_string()),
+            RateField::PerMinute => errors.rate_per_minute = Some(e.to_string()),
+        })
+        .ok();
+    match (
+        name,
+        description,
+        expires_at,
+        permissions,
+        allowed_ips,
+        rate_limits,
+    ) {
+        (
+            Some(name),
+            Some(description),
+            Some(expires_at),
+            Some(permissions),
+            Some(allowed_ips),
+            Some(rate_limits),
+        ) if !errors.any() => Ok(KeyFields {
+            name,
+            description,
+            expires_at,
+            active: form.is_active(),
+            permissions,
+            allowed_ips,
+            rate_limits,
+        }),
         _ => Err(errors),
     }
 }
@@ -320,14 +380,20 @@ struct EditedKey {
     masked: String,
     created: When,
     last_used: Option<When>,
+    /// The last client addresses, most recent first.
+    addresses: Vec<(String, When)>,
 }
 
 impl EditedKey {
-    fn of(key: &ApiKey, zone: Zone) -> Self {
+    fn of(key: &ApiKey, addresses: &[KeyAddress], zone: Zone) -> Self {
         Self {
             masked: key.masked(),
             created: zone.when(key.created_at),
             last_used: key.last_used_at.map(|t| zone.when(t)),
+            addresses: addresses
+                .iter()
+                .map(|a| (a.address.clone(), zone.when(a.last_used_at)))
+                .collect(),
         }
     }
 }
@@ -428,28 +494,98 @@ async fn load_app(
     Ok((app, org))
 }
 
-/// `GET /apps/{id}/keys/new`.
+/// `?from=` on New API Key: the retired key to recreate.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewKeyQuery {
+    #[serde(default)]
+    from: Option<KeyId>,
+}
+
+/// What Recreate copies of a retired key: its name, description,
+/// permissions (those the app still offers) and restrictions.
+struct RecreateFrom {
+    name: String,
+    description: String,
+    permissions: PermissionSet,
+    allowed_ips: IpAllowlist,
+    rate_limits: RateLimits,
+}
+
+/// The retired key `id` of `app`: a stored key that expired or was rolled
+/// out, or a deleted one. A key still in service is not a retired key.
+async fn retired_template(
+    state: &AppState,
+    app: &App,
+    id: KeyId,
+) -> Result<Option<RecreateFrom>, AppError> {
+    let app_id = app.id.clone();
+    let now = clock::now();
+    let (stored, deleted) = state
+        .read(move |conn| {
+            Ok((
+                ApiKey::find(conn, &app_id, &id)?,
+                RetiredKey::find(conn, &app_id, &id)?,
+            ))
+        })
+        .await?;
+    let offered = app.apikey_permissions();
+    Ok(match (stored, deleted) {
+        (Some(k), _) if k.is_retired(now) => Some(RecreateFrom {
+            name: k.name.clone(),
+            description: k.description.clone(),
+            permissions: k.permission_set().intersection(&offered),
+            allowed_ips: k.allowlist(),
+            rate_limits: k.rate_limits(),
+        }),
+        (None, Some(k)) => Some(RecreateFrom {
+            permissions: PermissionSet::from_stored(&k.permissions).intersection(&offered),
+            allowed_ips: k.allowlist(),
+            rate_limits: k.rate_limits(),
+            name: k.name,
+            description: k.description,
+        }),
+        _ => None,
+    })
+}
+
+/// `GET /apps/{id}/keys/new` (`?from=` a retired key: Recreate).
 pub async fn key_new_form(
     session: Session,
     state: web::Data<AppState>,
     admin: FullAdmin,
     path: web::Path<AppId>,
+    Query(query): Query<NewKeyQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (app, org) = load_app(&state, &admin, path.into_inner()).await?;
     let app_id = app.id.clone();
+    let now = clock::now();
     let count = state
-        .read(move |conn| ApiKey::count_for_app(conn, &app_id))
+        .read(move |conn| ApiKey::count_in_service(conn, &app_id, now))
         .await?;
-    let (expires_in, expires_at) = policy_choice(&org, admin.zone, clock::now());
-    let form = KeyForm {
+    let (expires_in, expires_at) = policy_choice(&org, admin.zone, now);
+    let defaults = services::keys::default_rate_limits(&org);
+    let mut form = KeyForm {
         active: Some("on".to_owned()),
         expires_in,
         expires_at,
         // Least privilege: a new key starts with nothing ticked.
         permissions: Vec::new(),
+        rate_per_second: limit_text(defaults.per_second),
+        rate_per_minute: limit_text(defaults.per_minute),
         nonce: random_token::<16>(),
         ..KeyForm::default()
     };
+    if let Some(from) = query.from {
+        let template = retired_template(&state, &app, from)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        form.name = template.name;
+        form.description = template.description;
+        form.permissions = template.permissions.strings();
+        form.allowed_ips = template.allowed_ips.entries().join("\n");
+        form.rate_per_second = limit_text(template.rate_limits.per_second);
+        form.rate_per_minute = limit_text(template.rate_limits.per_minute);
+    }
     let errors = KeyErrors {
         form: services::keys::check_room(count)
             .err()
@@ -476,11 +612,27 @@ struct CreatedPage {
     key: ApiKey,
     /// The token, on the one view that shows it.
     token: Option<SecretString>,
+    /// The key it replaces, when a roll made it: how long that one works.
+    replaces: Option<(ApiKey, Option<When>)>,
 }
 
 impl CreatedPage {
     fn token(&self) -> &str {
         self.token.as_ref().map_or("", |t| t.expose_secret())
+    }
+
+    fn now(&self) -> Timestamp {
+        clock::now()
+    }
+
+    /// The grace of the key it replaces, in words.
+    fn grace_words(&self) -> String {
+        super::key_rows::grace_words(
+            self.replaces
+                .as_ref()
+                .and_then(|(old, _)| old.grace_seconds)
+                .unwrap_or(0),
+        )
     }
 }
 
@@ -586,6 +738,14 @@ async fn load_key(
     Ok((app, key, org))
 }
 
+/// The key's last client addresses.
+async fn addresses_of(state: &AppState, key: &ApiKey) -> Result<Vec<KeyAddress>, AppError> {
+    let id = key.id.clone();
+    Ok(state
+        .read(move |conn| KeyAddress::latest(conn, &id))
+        .await?)
+}
+
 /// `GET /apps/{id}/keys/{key}/edit`.
 pub async fn key_edit_form(
     session: Session,
@@ -595,10 +755,11 @@ pub async fn key_edit_form(
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
     let (app, key, org) = load_key(&state, &admin, app_id, key_id).await?;
+    let addresses = addresses_of(&state, &key).await?;
     KeyFormView {
         form: KeyForm::from_key(&key, admin.zone),
         app,
-        editing: Some(EditedKey::of(&key, admin.zone)),
+        editing: Some(EditedKey::of(&key, &addresses, admin.zone)),
         key_id: Some(key.id),
         errors: KeyErrors::default(),
         max_days: org.key_max_lifetime_days,
@@ -617,6 +778,7 @@ pub async fn key_update(
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
     let (app, key, org) = load_key(&state, &admin, app_id, key_id).await?;
+    let addresses = addresses_of(&state, &key).await?;
     // An expiry left as it was may have passed meanwhile; only a new one
     // must be ahead (and within the policy).
     let kept = form
@@ -627,7 +789,7 @@ pub async fn key_update(
         Err(errors) => {
             return KeyFormView {
                 app,
-                editing: Some(EditedKey::of(&key, admin.zone)),
+                editing: Some(EditedKey::of(&key, &addresses, admin.zone)),
                 key_id: Some(key.id),
                 form,
                 errors,
@@ -658,7 +820,7 @@ pub async fn key_update(
         Err(e) => match KeyErrors::from_refusal(&e) {
             Some(errors) => KeyFormView {
                 app,
-                editing: Some(EditedKey::of(&key, admin.zone)),
+                editing: Some(EditedKey::of(&key, &addresses, admin.zone)),
                 key_id: Some(key.id),
                 form,
                 errors,
@@ -716,7 +878,24 @@ pub async fn key_created(
     let (app_id, key_id) = path.into_inner();
     let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
     let token = page::take_once(&session, &state.sealing_key, &reveal_slot(&key.id));
+    let replaces = match key.rolled_from_id.clone() {
+        Some(old) => {
+            let app_id = app.id.clone();
+            state
+                .read(move |conn| ApiKey::find(conn, &app_id, &old))
+                .await?
+                .map(|old| {
+                    let until = (!old.grace_on_first_use)
+                        .then_some(old.expires_at)
+                        .flatten()
+                        .map(|t| admin.zone.when(t));
+                    (old, until)
+                })
+        }
+        None => None,
+    };
     page::ok(&CreatedPage {
+        replaces,
         layout: Layout::new(&session, Some(&admin), Nav::Apps, "API key created")?,
         app,
         key,
@@ -764,6 +943,181 @@ pub async fn key_delete(
                 format!("The key “{}” was deleted.", key.name),
             );
             Ok(page::see_other(&format!("/apps/{app_id}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The Roll key form as submitted.
+#[derive(Debug, Default, Deserialize)]
+pub struct RollForm {
+    /// `0`, `1`, `24`, `168` (hours) or `custom` (then `grace_hours`).
+    #[serde(default)]
+    grace: String,
+    #[serde(default)]
+    grace_hours: String,
+    /// Present: the grace starts at the new key's first use.
+    first_use: Option<String>,
+}
+
+/// The grace choices of the Roll key page: `(form value, label)`.
+const GRACE_CHOICES: [(&str, &str); 4] = [
+    ("0", "None: the old key stops now"),
+    ("1", "1 hour"),
+    ("24", "24 hours"),
+    ("168", "7 days"),
+];
+
+impl RollForm {
+    /// The grace chosen, or why it cannot be read.
+    fn grace(&self) -> Result<services::keys::Grace, String> {
+        let hours = match self.grace.as_str() {
+            "custom" => {
+                let max = services::keys::MAX_GRACE_HOURS;
+                match self.grace_hours.trim().parse::<i64>() {
+                    Ok(h) if (0..=max).contains(&h) => h,
+                    _ => {
+                        return Err(format!("Enter a whole number of hours from 0 to {max}."));
+                    }
+                }
+            }
+            value => match GRACE_CHOICES.iter().find(|(v, _)| *v == value) {
+                Some((v, _)) => v.parse::<i64>().unwrap_or(0),
+                None => return Err("Choose how long the old key keeps working.".to_owned()),
+            },
+        };
+        Ok(services::keys::Grace {
+            duration: time::Duration::hours(hours),
+            on_first_use: self.first_use.is_some(),
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "keys/roll.html")]
+struct RollPage {
+    layout: Layout,
+    app: App,
+    key: ApiKey,
+    /// The key's own expiry: the grace never runs past it.
+    expires: Option<When>,
+    form: RollForm,
+    /// Beside the grace choices.
+    grace_error: Option<String>,
+    /// A refusal of the roll itself.
+    form_error: Option<String>,
+}
+
+impl RollPage {
+    fn choices(&self) -> Vec<(&'static str, &'static str, bool)> {
+        GRACE_CHOICES
+            .iter()
+            .map(|(v, l)| (*v, *l, self.form.grace == *v))
+            .collect()
+    }
+
+    fn problems(&self) -> Vec<Problem> {
+        Problem::list([
+            ("grace-0", self.form_error.as_deref()),
+            ("grace-0", self.grace_error.as_deref()),
+        ])
+    }
+
+    fn render(self, status: StatusCode) -> Result<HttpResponse, AppError> {
+        page::render(status, &self)
+    }
+}
+
+/// `GET /apps/{id}/keys/{key}/roll` — the grace choice.
+pub async fn key_roll_form(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(AppId, KeyId)>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, key_id) = path.into_inner();
+    let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
+    if let Err(e) = services::keys::check_rollable(&key, clock::now()) {
+        page::flash(&session, "error", e.to_string());
+        return Ok(page::see_other(&format!("/apps/{}", app.id)));
+    }
+    RollPage {
+        layout: Layout::new(&session, Some(&admin), Nav::Apps, "Roll API key")?,
+        expires: key
+            .expiry_before_roll
+            .or(key.expires_at)
+            .map(|t| admin.zone.when(t)),
+        app,
+        key,
+        form: RollForm {
+            grace: "24".to_owned(),
+            ..RollForm::default()
+        },
+        grace_error: None,
+        form_error: None,
+    }
+    .render(StatusCode::OK)
+}
+
+/// `POST /apps/{id}/keys/{key}/roll` — the new key's token waits sealed in
+/// the session for the page that shows it once, as a new key's does.
+pub async fn key_roll(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(AppId, KeyId)>,
+    Form(form): Form<RollForm>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, key_id) = path.into_inner();
+    let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
+    let page = |form: RollForm, grace_error, form_error| -> Result<RollPage, AppError> {
+        Ok(RollPage {
+            layout: Layout::new(&session, Some(&admin), Nav::Apps, "Roll API key")?,
+            expires: key
+                .expiry_before_roll
+                .or(key.expires_at)
+                .map(|t| admin.zone.when(t)),
+            app: app.clone(),
+            key: key.clone(),
+            form,
+            grace_error,
+            form_error,
+        })
+    };
+    let grace = match form.grace() {
+        Ok(grace) => grace,
+        Err(e) => return page(form, Some(e), None)?.render(StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    let (org_id, actor, a_id, k_id, digest_key) = (
+        admin.organization_id.clone(),
+        admin.actor(),
+        app.id.clone(),
+        key.id.clone(),
+        state.digest_key.clone(),
+    );
+    match state
+        .op(move |conn| {
+            services::keys::roll(conn, &org_id, &actor, &a_id, &k_id, grace, &digest_key)
+        })
+        .await
+    {
+        Ok(rolled) => {
+            page::hold_once(
+                &session,
+                &state.sealing_key,
+                &reveal_slot(&rolled.new.id),
+                &rolled.token,
+            )?;
+            Ok(page::see_other(&format!(
+                "/apps/{}/keys/{}/created",
+                app.id, rolled.new.id
+            )))
+        }
+        Err(e @ (OpError::Conflict { .. } | OpError::KeyLimit)) => {
+            page(form, None, Some(e.to_string()))?.render(StatusCode::CONFLICT)
+        }
+        Err(e @ OpError::Invalid { .. }) => {
+            page(form, Some(e.to_string()), None)?.render(StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(e) => Err(e.into()),
     }

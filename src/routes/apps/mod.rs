@@ -3,6 +3,7 @@
 //! have their own modules.
 
 pub mod details;
+pub mod key_rows;
 pub mod keys;
 pub mod scopes;
 pub mod wizard;
@@ -16,12 +17,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use self::details::{DetailsErrors, DetailsForm, Op, SOURCE_APPS, USER_TYPES};
+use self::key_rows::{KeyRow, Masks, RetiredRow};
 use self::scopes::{FamilyView, ScopesForm};
-use crate::clock::{self, Timestamp, When, Zone};
-use crate::db::models::alert::{self, KeyAlert};
+use crate::clock::{self, When};
+use crate::db::models::alert;
+use crate::db::models::key_address::KeyAddress;
 use crate::db::models::platform::{self, Appointment};
 use crate::db::models::token::TokenFamily;
-use crate::db::models::{ApiKey, App, AppStatus, KeyStatus, MAX_KEYS_PER_APP, Organization};
+use crate::db::models::{ApiKey, App, AppStatus, MAX_KEYS_PER_APP, Organization, RetiredKey};
 use crate::domain::{AppId, KeyId, UserRef};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
@@ -153,107 +156,6 @@ pub async fn apps_index(
     })
 }
 
-/// One key as the app page lists it.
-#[derive(Debug)]
-struct KeyRow {
-    id: KeyId,
-    name: String,
-    description: String,
-    masked: String,
-    expires: Option<When>,
-    status: KeyStatus,
-    expiring_soon: bool,
-    active: bool,
-    last_used: Option<When>,
-    permissions: Vec<String>,
-    alerts: Vec<AlertLine>,
-}
-
-/// One expiry alert of a key, as its row shows it.
-#[derive(Debug)]
-struct AlertLine {
-    text: String,
-    error: bool,
-}
-
-fn alert_line(a: &KeyAlert, zone: Zone) -> Option<AlertLine> {
-    let which = if a.threshold_days == 0 {
-        "Expired notice".to_owned()
-    } else {
-        format!("{}-day alert", a.threshold_days)
-    };
-    match a.status.as_str() {
-        "sent" => Some(AlertLine {
-            text: format!(
-                "{which} sent to {} on {}",
-                a.recipient,
-                a.sent_at.map(|t| zone.when(t).text).unwrap_or_default()
-            ),
-            error: false,
-        }),
-        "failed" => Some(AlertLine {
-            text: format!(
-                "{which} to {} refused by the mail server, not retried: {}",
-                a.recipient,
-                a.last_error.as_deref().unwrap_or("no answer recorded")
-            ),
-            error: true,
-        }),
-        "pending" | "sending" => Some(AlertLine {
-            text: match &a.last_error {
-                Some(e) => format!(
-                    "{which} to {} pending, retried at {}: {e}",
-                    a.recipient,
-                    zone.when(a.next_attempt_at).text
-                ),
-                None => format!("{which} to {} pending", a.recipient),
-            },
-            error: a.last_error.is_some(),
-        }),
-        _ => None,
-    }
-}
-
-impl KeyRow {
-    fn from_key(key: &ApiKey, now: Timestamp, alerts: &[KeyAlert], zone: Zone) -> Self {
-        let status = key.status(now);
-        Self {
-            alerts: alerts
-                .iter()
-                .filter(|a| a.key_id == key.id)
-                .filter_map(|a| alert_line(a, zone))
-                .collect(),
-            id: key.id.clone(),
-            name: key.name.clone(),
-            description: key.description.clone(),
-            masked: key.masked(),
-            expires: key.expires_at.map(|t| zone.when(t)),
-            expiring_soon: status == KeyStatus::Active
-                && key
-                    .expires_at
-                    .is_some_and(|t| t - now <= time::Duration::days(7)),
-            status,
-            active: key.active,
-            last_used: key.last_used_at.map(|t| zone.when(t)),
-            permissions: key.permission_set().strings(),
-        }
-    }
-
-    /// Whether it may be deleted: inactive or expired (out of service).
-    fn deletable(&self) -> bool {
-        self.status != KeyStatus::Active
-    }
-
-    fn badge(&self) -> (&'static str, &'static str) {
-        match self.status {
-            KeyStatus::Expired => ("badge-expired", "Expired"),
-            KeyStatus::Inactive => ("badge-inactive", "Inactive"),
-            KeyStatus::Active if self.expiring_soon => ("badge-expiring", "Expiring soon"),
-            KeyStatus::Active => ("badge-active", "Active"),
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "apps/show.html")]
 struct AppPage {
@@ -269,8 +171,15 @@ struct AppPage {
     post_login: Vec<String>,
     post_logout: Vec<String>,
     keys: Vec<KeyRow>,
-    /// How many keys the app has, whatever the search shows.
+    /// How many keys in service the app has, whatever the search shows.
     key_count: usize,
+    /// How many keys are stored (in service or retired, not deleted): the
+    /// app can be deleted only without any.
+    stored_keys: usize,
+    /// Expired, rolled-out and deleted keys, latest ended first.
+    retired: Vec<RetiredRow>,
+    /// How many days retired keys stay listed.
+    retired_days: i32,
     /// The key list's sortable columns.
     sorts: Vec<SortLink>,
     /// The search typed.
@@ -431,18 +340,20 @@ pub async fn app_show(
     Query(list): Query<KeyListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = (admin.organization_id.clone(), path.into_inner());
-    let (app, keys, bookings, alerts, (organization, sign_ins)) = state
+    let (app, (keys, deleted, addresses), bookings, alerts, (organization, sign_ins)) = state
         .read(move |conn| {
             let app = App::find(conn, &org, &id)?;
-            let (keys, bookings) = match &app {
+            let (keys, deleted, bookings) = match &app {
                 Some(app) => (
                     ApiKey::list_for_app(conn, &app.id)?,
+                    RetiredKey::list_for_app(conn, &app.id)?,
                     Appointment::recent_for_app(conn, &app.id, 10)?,
                 ),
-                None => (Vec::new(), Vec::new()),
+                None => (Vec::new(), Vec::new(), Vec::new()),
             };
             let ids: Vec<KeyId> = keys.iter().map(|k| k.id.clone()).collect();
             let alerts = alert::for_keys(conn, &ids)?;
+            let addresses = KeyAddress::latest_of(conn, &ids)?;
             let mut sign_ins = Vec::new();
             for family in TokenFamily::recent_of_app(conn, &org, &id, 10)? {
                 let user = UserRef::from_subject(&family.subject);
@@ -453,7 +364,13 @@ pub async fn app_show(
                 sign_ins.push((family, user, name));
             }
             let organization = Organization::find_by_id(conn, &org)?;
-            Ok((app, keys, bookings, alerts, (organization, sign_ins)))
+            Ok((
+                app,
+                (keys, deleted, addresses),
+                bookings,
+                alerts,
+                (organization, sign_ins),
+            ))
         })
         .await?;
     let app = app.ok_or(AppError::NotFound)?;
@@ -463,6 +380,23 @@ pub async fn app_show(
     let now = clock::now();
     let zone = admin.zone;
     let title = app.name.clone();
+    let masks: Masks = keys
+        .iter()
+        .map(|k| (k.id.clone(), k.masked()))
+        .chain(deleted.iter().map(|k| (k.id.clone(), k.masked.clone())))
+        .collect();
+    let (retired_keys, in_service): (Vec<ApiKey>, Vec<ApiKey>) =
+        keys.iter().cloned().partition(|k| k.is_retired(now));
+    let mut retired: Vec<RetiredRow> = retired_keys
+        .iter()
+        .map(|k| RetiredRow::of_key(k, &masks, zone))
+        .chain(
+            deleted
+                .iter()
+                .map(|k| RetiredRow::of_deleted(k, &masks, zone)),
+        )
+        .collect();
+    retired.sort_by(|a, b| b.ended.iso.cmp(&a.ended.iso));
     let sign_ins = sign_ins
         .into_iter()
         .map(|(f, user, name)| {
@@ -505,9 +439,12 @@ pub async fn app_show(
         jwt_scopes: app.jwt_permissions().strings(),
         post_login: app.post_login_urls(),
         post_logout: app.post_logout_urls(),
-        at_limit: i64::try_from(keys.len()).unwrap_or(i64::MAX) >= MAX_KEYS_PER_APP,
+        at_limit: i64::try_from(in_service.len()).unwrap_or(i64::MAX) >= MAX_KEYS_PER_APP,
         max_keys: MAX_KEYS_PER_APP,
-        key_count: keys.len(),
+        key_count: in_service.len(),
+        stored_keys: keys.len(),
+        retired,
+        retired_days: organization.retired_keys_days,
         sorts: [
             ("Name", "name"),
             ("Expires at", "expiry"),
@@ -528,9 +465,9 @@ pub async fn app_show(
         })
         .collect(),
         search: list.q.trim().to_owned(),
-        keys: arrange_keys(keys, &list)
+        keys: arrange_keys(in_service, &list)
             .iter()
-            .map(|k| KeyRow::from_key(k, now, &alerts, zone))
+            .map(|k| KeyRow::from_key(k, now, &alerts, &addresses, &masks, zone))
             .collect(),
         bookings: bookings
             .iter()

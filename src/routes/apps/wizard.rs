@@ -592,15 +592,19 @@ pub async fn generate_key(
         expires_at: None,
         active: true,
         permissions,
+        allowed_ips: crate::domain::IpAllowlist::default(),
+        rate_limits: crate::domain::RateLimits::default(),
     };
     let digest_key = state.digest_key.clone();
     let token = state
         .op(move |conn| {
             services::apps::wizard_key_done(conn, &org, &app_id)?;
-            // The first key follows the key policy's default (or maximum) lifetime.
+            // The first key follows the key policy's default (or maximum)
+            // lifetime and its default rate limits.
             let policy = crate::db::models::Organization::find_by_id(conn, &org)?;
             let fields = KeyFields {
                 expires_at: services::keys::default_expiry(&policy, crate::clock::now()),
+                rate_limits: services::keys::default_rate_limits(&policy),
                 ..fields
             };
             services::keys::create(conn, &org, &actor, &app_id, &fields, None, &digest_key)

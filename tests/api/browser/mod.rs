@@ -380,11 +380,12 @@ async fn the_wizard_and_the_key_lifecycle_work_in_a_browser_and_a_key_is_shown_o
     let rows = browser
         .client
         .find_all(fantoccini::Locator::XPath(
-            "//table//th[@scope='row'][contains(., 'Reporting')]",
+            "//table[contains(@class, 'keys')]//th[@scope='row'][contains(., 'Reporting')]",
         ))
         .await
         .unwrap();
     assert!(rows.is_empty(), "the key is gone from the list");
+    browser.wait_for_text("Retired keys").await;
 
     // The audit trail, filtered.
     browser.go("/audit").await;
@@ -592,6 +593,14 @@ async fn every_other_page_passes_the_accessibility_check() {
         ("audit-unknown-app", "/audit?app=Nope".to_owned()),
         ("bookings", "/bookings".to_owned()),
         ("key-new", format!("/apps/{}/keys/new", created.id)),
+        (
+            "key-roll",
+            format!(
+                "/apps/{}/keys/{}/roll",
+                created.id,
+                app.key_ids(&created.id).await[0]
+            ),
+        ),
     ] {
         dark.go(&path).await;
         dark.check_accessibility(&format!("{name} (dark)")).await;
@@ -676,4 +685,108 @@ async fn an_admin_sees_an_employees_sign_ins_and_revokes_one_in_the_browser() {
         bearer_get(&app, "/api/v2/services", &access).await,
         (401, "token_revoked".to_owned())
     );
+}
+
+#[actix_web::test]
+async fn a_key_is_restricted_rolled_and_recreated_in_the_browser() {
+    let app = spawn_app().await;
+    let browser = signed_in(&app, "rolling", "ada@example.com", Role::Full).await;
+    app.sign_in("ada@example.com", PASSWORD).await;
+    let created = app
+        .create_app("Stock Sync", "bot", &["services:read"], &[])
+        .await;
+    let app_path = format!("/apps/{}", created.id);
+
+    // A key pinned to a range, with a warning for an entry that lets
+    // anything in, and a rate limit.
+    browser.go(&app_path).await;
+    browser.click("New API Key").await;
+    browser.fill("Name", "Warehouse").await;
+    browser.check("Services: read", true).await;
+    browser
+        .fill("Allowed IP addresses", "10.1.2.0/24\n10.1.2.300")
+        .await;
+    browser.fill("Requests per second", "0").await;
+    browser.click("Create").await;
+    browser
+        .error_summary_leads_to("“10.1.2.300” is not an IP address", "allowed_ips")
+        .await;
+    browser
+        .check_accessibility("key form with restriction errors")
+        .await;
+    browser.shot("key-restrictions-refused").await;
+    browser
+        .fill("Allowed IP addresses", "10.1.2.0/24\n0.0.0.0/0")
+        .await;
+    browser.fill("Requests per second", "5").await;
+    browser.click("Create").await;
+    browser.wait_for_text("Copy this key now").await;
+    browser.click("I have stored it").await;
+    browser.click("Back to Stock Sync").await;
+    let page = browser.text().await;
+    for badge in [
+        "IP-restricted",
+        "Any address",
+        "Rate-limited",
+        "At most 5/s",
+    ] {
+        assert!(page.contains(badge), "{badge}");
+    }
+
+    // Roll it: a grace that cannot be read is refused at its field, then a
+    // one-hour grace.
+    browser.click_labelled("Roll key Warehouse").await;
+    browser.check_accessibility("roll key").await;
+    browser.shot("key-roll").await;
+    browser.check("Custom", true).await;
+    browser.fill("Hours", "a day").await;
+    browser.click("Roll key").await;
+    browser
+        .error_summary_leads_to("Enter a whole number of hours", "grace-0")
+        .await;
+    browser.check("1 hour", true).await;
+    browser.click("Roll key").await;
+    browser.wait_for_text("Copy this key now").await;
+    assert!(browser.text().await.contains("It replaces"));
+    browser.check_accessibility("rolled key shown once").await;
+    browser.shot("key-rolled").await;
+    browser.click("I have stored it").await;
+    browser.click("Back to Stock Sync").await;
+    let page = browser.text().await;
+    assert!(page.contains("Rolling") && page.contains("Rolled to") && page.contains("Rolled from"));
+    browser.check_accessibility("app with a rolling key").await;
+    browser.shot("app-rolling").await;
+
+    // The wizard's key, switched off and deleted, waits among the retired
+    // keys; Recreate brings it back into the form.
+    let wizard_key = app.key_ids(&created.id).await[0].clone();
+    app.post_form(
+        &format!("/apps/{}/keys/{wizard_key}/inactivate", created.id),
+        &[],
+    )
+    .await;
+    browser
+        .go(&format!("/apps/{}/keys/{wizard_key}/delete", created.id))
+        .await;
+    browser.click("Delete API key").await;
+    browser.wait_for_text("was deleted").await;
+    browser.wait_for_text("Retired keys").await;
+    browser.check_accessibility("retired keys").await;
+    browser.shot("app-retired").await;
+    let html = browser.html().await;
+    let recreate = html
+        .split("aria-label=\"Recreate ")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a Recreate action")
+        .to_owned();
+    browser
+        .click_labelled(&format!("Recreate {recreate}"))
+        .await;
+    browser.wait_for_path("/keys/new").await;
+    let value = browser.field("Name").await.prop("value").await.unwrap();
+    assert_eq!(value.as_deref(), Some(recreate.as_str()));
+    browser.check_accessibility("recreate").await;
+    browser.shot("key-recreate").await;
+    browser.close().await;
 }

@@ -1,0 +1,16 @@
+DROP TABLE retired_keys;
+DROP TABLE rate_counts;
+DROP TABLE key_addresses;
+ALTER TABLE organizations DROP COLUMN retired_keys_days;
+ALTER TABLE organizations DROP COLUMN key_default_rate_per_minute;
+ALTER TABLE organizations DROP COLUMN key_default_rate_per_second;
+ALTER TABLE api_keys DROP COLUMN grace_on_first_use;
+ALTER TABLE api_keys DROP COLUMN grace_seconds;
+ALTER TABLE api_keys DROP COLUMN expiry_before_roll;
+ALTER TABLE api_keys DROP COLUMN rolled_by;
+ALTER TABLE api_keys DROP COLUMN rolled_at;
+ALTER TABLE api_keys DROP COLUMN rolled_to_id;
+ALTER TABLE api_keys DROP COLUMN rolled_from_id;
+ALTER TABLE api_keys DROP COLUMN rate_per_minute;
+ALTER TABLE api_keys DROP COLUMN rate_per_second;
+ALTER TABLE api_keys DROP COLUMN allowed_ips;
