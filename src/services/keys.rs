@@ -387,13 +387,26 @@ pub fn delete(
         &RetiredKey::of_deleted(&key, &actor.label, now, false),
     )?;
     ApiKey::delete(conn, key_id)?;
+    // Deleting the new key of a roll whose old key still works cancels the
+    // roll: the old key gets its own expiry back instead of ending at a
+    // grace that pointed to a key no longer there.
+    let restored = match &key.rolled_from_id {
+        Some(old_id) => match ApiKey::find(conn, app_id, old_id)? {
+            Some(old) if old.rolled_to_id.as_ref() == Some(key_id) && !old.is_retired(now) => {
+                ApiKey::cancel_roll(conn, &old.id, now)?;
+                Some(old.masked())
+            }
+            _ => None,
+        },
+        None => None,
+    };
     audit(
         conn,
         organization_id,
         actor,
         Action::KeyDeleted,
         Target::key(&app, &key),
-        json!({ "name": key.name, "key": key.masked() }),
+        json!({ "name": key.name, "key": key.masked(), "roll_cancelled_for": restored }),
     )?;
     Ok(key)
 }

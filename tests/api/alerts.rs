@@ -614,3 +614,33 @@ async fn a_run_never_sends_a_row_whose_claim_it_lost() {
     assert!(!still_held, "a lost claim cannot be renewed");
     assert_eq!(smtp.messages().len(), 1, "sent once");
 }
+
+#[actix_web::test]
+async fn a_rolled_key_is_alerted_as_expiring_at_its_grace_end() {
+    let smtp = SmtpServer::start();
+    let (app, app_id) = ready(&smtp).await;
+    alerts_on(&app, "1", &["ana@salon.example"]).await;
+    let now = keyward::clock::now();
+    let key_id = key_expiring(&app, &app_id, "Checkout", now + Duration::days(90)).await;
+    assert_eq!(
+        run(&app, now).await,
+        RunReport::default(),
+        "90 days away: no alert"
+    );
+
+    let response = app
+        .post_form(
+            &format!("/apps/{app_id}/keys/{key_id}/roll"),
+            &[("grace", "24")],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 303, "rolled");
+    let report = run(&app, keyward::clock::now()).await;
+    assert_eq!((report.queued, report.sent), (1, 1));
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0].subject,
+        "API key “Checkout” of Webstore expires tomorrow"
+    );
+}

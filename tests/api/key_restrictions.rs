@@ -768,3 +768,30 @@ async fn the_key_policy_sets_the_default_rate_limits_and_the_retention() {
     let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
     assert!(page.contains("stay listed for 30 days"));
 }
+
+#[actix_web::test]
+async fn deleting_the_new_key_of_a_roll_gives_the_old_key_its_own_expiry_back() {
+    let app = spawn_app().await;
+    let app_id = ready(&app).await;
+    // The wizard's key is rolled like any other.
+    let wizard_key = app.key_ids(&app_id).await[0].clone();
+    let before = stored(&app, &app_id, &wizard_key).await.unwrap().expires_at;
+    let (new_id, _) = roll(&app, &app_id, &wizard_key, &[("grace", "1")]).await;
+    assert_ne!(
+        stored(&app, &app_id, &wizard_key).await.unwrap().expires_at,
+        before
+    );
+    app.post_form(&format!("/apps/{app_id}/keys/{new_id}/inactivate"), &[])
+        .await;
+    let response = app
+        .post_form(&format!("/apps/{app_id}/keys/{new_id}/delete"), &[])
+        .await;
+    assert_eq!(location(&response), format!("/apps/{app_id}"));
+    let old = stored(&app, &app_id, &wizard_key).await.unwrap();
+    assert_eq!(old.expires_at, before, "its own expiry again");
+    assert!(old.rolled_to_id.is_none());
+    let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
+    assert!(!page.contains(">Rolling<"));
+    let deleted = app.audit_changes("key.deleted").await;
+    assert!(deleted[0]["roll_cancelled_for"].is_string());
+}

@@ -342,6 +342,29 @@ impl ApiKey {
             .map(|_| ())
     }
 
+    /// Undoes a roll: the key works until its own expiry again, rolled to
+    /// nothing.
+    pub fn cancel_roll(conn: &mut DbConn, id: &KeyId, now: Timestamp) -> QueryResult<()> {
+        let own: Option<Option<Timestamp>> = api_keys::table
+            .find(id)
+            .select(api_keys::expiry_before_roll)
+            .first(conn)
+            .optional()?;
+        diesel::update(api_keys::table.find(id))
+            .set((
+                api_keys::rolled_to_id.eq(None::<KeyId>),
+                api_keys::rolled_at.eq(None::<Timestamp>),
+                api_keys::rolled_by.eq(None::<String>),
+                api_keys::expires_at.eq(own.flatten()),
+                api_keys::expiry_before_roll.eq(None::<Timestamp>),
+                api_keys::grace_seconds.eq(None::<i64>),
+                api_keys::grace_on_first_use.eq(false),
+                api_keys::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
     /// The key rolled to `successor` whose grace waits for the successor's
     /// first use, if any.
     pub fn awaiting_first_use_of(
