@@ -24,9 +24,17 @@ struct Input<'a> {
 fuzz_target!(|input: Input<'_>| {
     if let Ok(list) = IpAllowlist::parse(input.list) {
         assert_eq!(IpAllowlist::from_stored(&list.to_stored()), list);
-        assert_eq!(IpAllowlist::parse(&list.entries().join("\n")), Ok(list.clone()));
+        assert_eq!(
+            IpAllowlist::parse(&list.entries().join("\n")),
+            Ok(list.clone())
+        );
         let client = if input.v4 {
-            IpAddr::from([input.client[0], input.client[1], input.client[2], input.client[3]])
+            IpAddr::from([
+                input.client[0],
+                input.client[1],
+                input.client[2],
+                input.client[3],
+            ])
         } else {
             IpAddr::from(input.client)
         };
@@ -40,8 +48,16 @@ fuzz_target!(|input: Input<'_>| {
         assert_eq!(list.allows(client), contained);
     }
     if let Ok(limits) = RateLimits::parse(input.per_second, input.per_minute) {
-        assert!(limits.per_second.is_none_or(|s| (1..=MAX_PER_SECOND).contains(&s)));
-        assert!(limits.per_minute.is_none_or(|m| (1..=MAX_PER_MINUTE).contains(&m)));
+        assert!(
+            limits
+                .per_second
+                .is_none_or(|s| (1..=MAX_PER_SECOND).contains(&s))
+        );
+        assert!(
+            limits
+                .per_minute
+                .is_none_or(|m| (1..=MAX_PER_MINUTE).contains(&m))
+        );
         if let (Some(s), Some(m)) = (limits.per_second, limits.per_minute) {
             assert!(m >= s);
         }
