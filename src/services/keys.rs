@@ -476,11 +476,7 @@ pub fn roll(
         ));
     }
     // The expiry the key had before any roll: a second roll counts from it.
-    let own_expiry = if old.rolled_at.is_some() {
-        old.expiry_before_roll
-    } else {
-        old.expires_at
-    };
+    let own_expiry = old.own_expiry();
     let mut replaced = None;
     if let Some(pending) = &old.rolled_to_id
         && let Some(successor) = ApiKey::find(conn, app_id, pending)?

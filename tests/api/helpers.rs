@@ -607,6 +607,22 @@ impl TestApp {
         input_value(&response.text().await.unwrap(), "new-api-key").expect("the key is shown")
     }
 
+    /// A key of an app as stored, if it is.
+    pub async fn stored_key(
+        &self,
+        app_id: &str,
+        key_id: &str,
+    ) -> Option<keyward::db::models::ApiKey> {
+        let (a, k) = (
+            keyward::domain::AppId::from(app_id),
+            keyward::domain::KeyId::from(key_id),
+        );
+        self.db()
+            .run(move |conn| keyward::db::models::ApiKey::find(conn, &a, &k).map_err(DbError::from))
+            .await
+            .unwrap()
+    }
+
     /// The ids of an app's keys, oldest first.
     pub async fn key_ids(&self, app_id: &str) -> Vec<String> {
         let app_id = keyward::domain::AppId::from(app_id);

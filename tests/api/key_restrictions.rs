@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use keyward::db::models::ApiKey;
-
 use crate::helpers::{
     TestApp, csrf_in, error_summary, hidden_value, input_value, location, spawn_app, spawn_app_with,
 };
@@ -63,17 +61,6 @@ pub async fn key_with(
     let html = app.get_html(&to, 200).await;
     let id = to.split('/').nth(4).unwrap().to_owned();
     (id, input_value(&html, "new-api-key").expect("shown once"))
-}
-
-async fn stored(app: &TestApp, app_id: &str, key_id: &str) -> Option<ApiKey> {
-    let (a, k) = (
-        keyward::domain::AppId::from(app_id),
-        keyward::domain::KeyId::from(key_id),
-    );
-    app.db()
-        .run(move |conn| ApiKey::find(conn, &a, &k).map_err(keyward::db::DbError::from))
-        .await
-        .unwrap()
 }
 
 /// Rolls a key through the Roll key page; returns the new key's id and token.
@@ -160,8 +147,8 @@ async fn a_rolled_key_works_beside_the_new_one_until_its_grace_ends() {
 
     // The new key copies the old one: name, permissions, restrictions.
     let (o, n) = (
-        stored(&app, &app_id, &old_id).await.unwrap(),
-        stored(&app, &app_id, &new_id).await.unwrap(),
+        app.stored_key(&app_id, &old_id).await.unwrap(),
+        app.stored_key(&app_id, &new_id).await.unwrap(),
     );
     assert_eq!(
         (n.name.as_str(), n.permissions.as_str()),
@@ -279,7 +266,7 @@ async fn a_second_roll_replaces_an_unused_new_key_and_bad_rolls_are_refused() {
     )
     .await;
     assert!(
-        stored(&app, &app_id, &first).await.is_none(),
+        app.stored_key(&app_id, &first).await.is_none(),
         "the unused new key is replaced"
     );
     assert_eq!(call(&app, &first_token).await.0, 401);
@@ -300,7 +287,7 @@ async fn a_second_roll_replaces_an_unused_new_key_and_bad_rolls_are_refused() {
         html.contains("which is in use already: roll that key instead"),
         "{html}"
     );
-    assert!(stored(&app, &app_id, &second).await.is_some());
+    assert!(app.stored_key(&app_id, &second).await.is_some());
 
     // Rolling with no grace stops the old key at once; a rolled-out key
     // cannot be rolled again.
@@ -444,7 +431,7 @@ async fn the_key_page_shows_the_addresses_it_was_used_from_and_refusals_are_not_
     );
     app.state.verifier.flush_usage().await.unwrap();
     assert!(
-        stored(&app, &app_id, &key_id)
+        app.stored_key(&app_id, &key_id)
             .await
             .unwrap()
             .last_used_at
@@ -639,7 +626,7 @@ async fn retired_keys_are_listed_without_their_secret_and_can_be_recreated() {
         .post_form(&format!("/apps/{app_id}/keys/{gone_id}/delete"), &[])
         .await;
     assert_eq!(location(&response), format!("/apps/{app_id}"), "deleted");
-    assert!(stored(&app, &app_id, &gone_id).await.is_none());
+    assert!(app.stored_key(&app_id, &gone_id).await.is_none());
     let dump = app.database_dump().await;
     assert!(
         !dump.contains(&gone[gone.len() - 20..]),
@@ -775,10 +762,17 @@ async fn deleting_the_new_key_of_a_roll_gives_the_old_key_its_own_expiry_back() 
     let app_id = ready(&app).await;
     // The wizard's key is rolled like any other.
     let wizard_key = app.key_ids(&app_id).await[0].clone();
-    let before = stored(&app, &app_id, &wizard_key).await.unwrap().expires_at;
+    let before = app
+        .stored_key(&app_id, &wizard_key)
+        .await
+        .unwrap()
+        .expires_at;
     let (new_id, _) = roll(&app, &app_id, &wizard_key, &[("grace", "1")]).await;
     assert_ne!(
-        stored(&app, &app_id, &wizard_key).await.unwrap().expires_at,
+        app.stored_key(&app_id, &wizard_key)
+            .await
+            .unwrap()
+            .expires_at,
         before
     );
     app.post_form(&format!("/apps/{app_id}/keys/{new_id}/inactivate"), &[])
@@ -787,7 +781,7 @@ async fn deleting_the_new_key_of_a_roll_gives_the_old_key_its_own_expiry_back() 
         .post_form(&format!("/apps/{app_id}/keys/{new_id}/delete"), &[])
         .await;
     assert_eq!(location(&response), format!("/apps/{app_id}"));
-    let old = stored(&app, &app_id, &wizard_key).await.unwrap();
+    let old = app.stored_key(&app_id, &wizard_key).await.unwrap();
     assert_eq!(old.expires_at, before, "its own expiry again");
     assert!(old.rolled_to_id.is_none());
     let page = app.get_html(&format!("/apps/{app_id}"), 200).await;

@@ -1,19 +1,6 @@
 //! An app's API keys: creation shown once, edits, the Active switch, deletion, limits.
 
-use keyward::db::models::ApiKey;
-
 use crate::helpers::{TestApp, captured_logs, input_value, location, spawn_app};
-
-async fn key(app: &TestApp, app_id: &str, key_id: &str) -> Option<ApiKey> {
-    let (a, k) = (
-        keyward::domain::AppId::from(app_id),
-        keyward::domain::KeyId::from(key_id),
-    );
-    app.db()
-        .run(move |conn| ApiKey::find(conn, &a, &k).map_err(keyward::db::DbError::from))
-        .await
-        .unwrap()
-}
 
 async fn ready(app: &TestApp) -> String {
     ready_app(app).await.id
@@ -88,7 +75,7 @@ async fn a_new_key_is_shown_once_and_nowhere_else_ever() {
     // The browser resubmits the form (reload): no second key, no token.
     let html = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
     assert!(!html.contains(&token));
-    let stored = key(&app, &app_id, &key_id).await.unwrap();
+    let stored = app.stored_key(&app_id, &key_id).await.unwrap();
     assert!(stored.creation_nonce.is_some());
 }
 
@@ -136,7 +123,7 @@ async fn a_second_key_can_hold_fewer_permissions_but_never_more_than_the_app() {
     app.new_key(&app_id, "Read only", &["services:read"]).await;
     let id = app.key_ids(&app_id).await.last().unwrap().clone();
     assert_eq!(
-        key(&app, &app_id, &id).await.unwrap().permissions,
+        app.stored_key(&app_id, &id).await.unwrap().permissions,
         "services:read"
     );
     let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
@@ -241,7 +228,7 @@ async fn edit_changes_everything_but_the_token() {
         )
         .await;
     assert_eq!(location(&response), format!("/apps/{app_id}"));
-    let stored = key(&app, &app_id, &id).await.unwrap();
+    let stored = app.stored_key(&app_id, &id).await.unwrap();
     assert_eq!(stored.name, "After");
     assert_eq!(stored.description, "nightly sync");
     assert_eq!(stored.permissions, "appointments:read");
@@ -265,7 +252,7 @@ async fn the_active_switch_takes_effect_and_is_audited() {
         .post_form(&format!("/apps/{app_id}/keys/{id}/inactivate"), &[])
         .await;
     assert_eq!(location(&response), format!("/apps/{app_id}"));
-    assert!(!key(&app, &app_id, &id).await.unwrap().active);
+    assert!(!app.stored_key(&app_id, &id).await.unwrap().active);
     assert!(
         app.get_html(&format!("/apps/{app_id}"), 200)
             .await
@@ -273,7 +260,7 @@ async fn the_active_switch_takes_effect_and_is_audited() {
     );
     app.post_form(&format!("/apps/{app_id}/keys/{id}/activate"), &[])
         .await;
-    assert!(key(&app, &app_id, &id).await.unwrap().active);
+    assert!(app.stored_key(&app_id, &id).await.unwrap().active);
     let actions: Vec<String> = app
         .audit_actions()
         .await
@@ -310,7 +297,7 @@ async fn only_an_inactive_key_can_be_deleted_after_confirmation() {
             .unwrap()
             .contains("Only an inactive or expired key can be deleted.")
     );
-    assert!(key(&app, &app_id, &id).await.is_some());
+    assert!(app.stored_key(&app_id, &id).await.is_some());
 
     app.post_form(&format!("/apps/{app_id}/keys/{id}/inactivate"), &[])
         .await;
@@ -324,7 +311,7 @@ async fn only_an_inactive_key_can_be_deleted_after_confirmation() {
         .post_form(&format!("/apps/{app_id}/keys/{id}/delete"), &[])
         .await;
     assert_eq!(location(&response), format!("/apps/{app_id}"));
-    assert!(key(&app, &app_id, &id).await.is_none());
+    assert!(app.stored_key(&app_id, &id).await.is_none());
     let actions: Vec<String> = app
         .audit_actions()
         .await
@@ -391,7 +378,7 @@ async fn an_expired_key_can_be_deleted_without_inactivating_it_first() {
         .post_form(&format!("/apps/{app_id}/keys/{id}/delete"), &[])
         .await;
     assert_eq!(location(&response), format!("/apps/{app_id}"));
-    assert!(key(&app, &app_id, &id).await.is_none());
+    assert!(app.stored_key(&app_id, &id).await.is_none());
     // With its last key gone, the app can be deleted.
     let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
     assert!(page.contains(">Delete app<"));
@@ -470,7 +457,7 @@ async fn the_key_list_sorts_searches_and_shows_descriptions() {
         .await;
     assert!(page.contains("No key matches"));
     // The edit page says which key it edits.
-    let key = key(&app, &app_id, &ids[1]).await.unwrap();
+    let key = app.stored_key(&app_id, &ids[1]).await.unwrap();
     let edit = app
         .get_html(&format!("/apps/{app_id}/keys/{}/edit", ids[1]), 200)
         .await;
@@ -553,7 +540,7 @@ async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organiza
     // A preset counts from now.
     let before = keyward::clock::now();
     let seven = new_key_with(&app, &app_id, "Week", &[("expires_in", "7")]).await;
-    let week = key(&app, &app_id, &created_id(&seven)).await.unwrap();
+    let week = app.stored_key(&app_id, &created_id(&seven)).await.unwrap();
     let expires = week.expires_at.unwrap();
     assert!(expires >= before + time::Duration::days(7));
     assert!(expires <= keyward::clock::now() + time::Duration::days(7));
@@ -568,7 +555,7 @@ async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organiza
     )
     .await;
     let key_id = created_id(&nine);
-    let summer = key(&app, &app_id, &key_id).await.unwrap();
+    let summer = app.stored_key(&app_id, &key_id).await.unwrap();
     assert_eq!(summer.expires_at.unwrap().hour(), 7);
     let page = app.get_html(&format!("/apps/{app_id}"), 200).await;
     let shown = format!("{} 09:00 CEST", &summer_day(9)[..10]);
@@ -625,7 +612,7 @@ async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organiza
         )
         .await;
     assert_eq!(saved.status().as_u16(), 303);
-    let kept = key(&app, &app_id, &forever).await.unwrap();
+    let kept = app.stored_key(&app_id, &forever).await.unwrap();
     assert_eq!(
         (kept.name.as_str(), kept.expires_at),
         ("Forever renamed", None)
@@ -695,7 +682,10 @@ fn created_id(response: &reqwest::Response) -> String {
 async fn key_count(app: &TestApp, app_id: &str) -> i64 {
     let id = keyward::domain::AppId::from(app_id);
     app.db()
-        .run(move |conn| ApiKey::count_for_app(conn, &id).map_err(keyward::db::DbError::from))
+        .run(move |conn| {
+            keyward::db::models::ApiKey::count_for_app(conn, &id)
+                .map_err(keyward::db::DbError::from)
+        })
         .await
         .unwrap()
 }

@@ -167,6 +167,25 @@ impl ApiKey {
         self.rolled_to_id.is_some() && !self.is_retired(now)
     }
 
+    /// Its expiry of its own, before any roll moved it to a grace's end.
+    pub fn own_expiry(&self) -> Option<Timestamp> {
+        if self.rolled_at.is_some() {
+            self.expiry_before_roll
+        } else {
+            self.expires_at
+        }
+    }
+
+    /// When a rolled key's grace ends, once it has started (a grace that
+    /// waits for the successor's first use has no end yet).
+    pub fn grace_ends_at(&self) -> Option<Timestamp> {
+        if self.rolled_to_id.is_some() && !self.grace_on_first_use {
+            self.expires_at
+        } else {
+            None
+        }
+    }
+
     /// The addresses it is accepted from.
     pub fn allowlist(&self) -> IpAllowlist {
         IpAllowlist::from_stored(&self.allowed_ips)

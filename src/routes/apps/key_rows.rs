@@ -156,10 +156,7 @@ impl KeyRow {
                 .filter(|_| key.is_rolling(now))
                 .map(|to| Rolling {
                     to: mask_of(to),
-                    until: (!key.grace_on_first_use)
-                        .then_some(key.expires_at)
-                        .flatten()
-                        .map(|t| zone.when(t)),
+                    until: key.grace_ends_at().map(|t| zone.when(t)),
                     waits_for_first_use: key
                         .grace_on_first_use
                         .then(|| grace_words(key.grace_seconds.unwrap_or(0))),

@@ -885,10 +885,7 @@ pub async fn key_created(
                 .read(move |conn| ApiKey::find(conn, &app_id, &old))
                 .await?
                 .map(|old| {
-                    let until = (!old.grace_on_first_use)
-                        .then_some(old.expires_at)
-                        .flatten()
-                        .map(|t| admin.zone.when(t));
+                    let until = old.grace_ends_at().map(|t| admin.zone.when(t));
                     (old, until)
                 })
         }
@@ -1009,6 +1006,28 @@ struct RollPage {
 }
 
 impl RollPage {
+    /// The page for `key`, with what was typed and why it was refused.
+    fn new(
+        session: &Session,
+        admin: &FullAdmin,
+        app: &App,
+        key: &ApiKey,
+        form: RollForm,
+        grace_error: Option<String>,
+        form_error: Option<String>,
+    ) -> Result<Self, AppError> {
+        Ok(Self {
+            layout: Layout::new(session, Some(admin), Nav::Apps, "Roll API key")?,
+            // The grace never runs past the key's own expiry (before any roll).
+            expires: key.own_expiry().map(|t| admin.zone.when(t)),
+            app: app.clone(),
+            key: key.clone(),
+            form,
+            grace_error,
+            form_error,
+        })
+    }
+
     fn choices(&self) -> Vec<(&'static str, &'static str, bool)> {
         GRACE_CHOICES
             .iter()
@@ -1041,22 +1060,11 @@ pub async fn key_roll_form(
         page::flash(&session, "error", e.to_string());
         return Ok(page::see_other(&format!("/apps/{}", app.id)));
     }
-    RollPage {
-        layout: Layout::new(&session, Some(&admin), Nav::Apps, "Roll API key")?,
-        expires: key
-            .expiry_before_roll
-            .or(key.expires_at)
-            .map(|t| admin.zone.when(t)),
-        app,
-        key,
-        form: RollForm {
-            grace: "24".to_owned(),
-            ..RollForm::default()
-        },
-        grace_error: None,
-        form_error: None,
-    }
-    .render(StatusCode::OK)
+    let form = RollForm {
+        grace: "24".to_owned(),
+        ..RollForm::default()
+    };
+    RollPage::new(&session, &admin, &app, &key, form, None, None)?.render(StatusCode::OK)
 }
 
 /// `POST /apps/{id}/keys/{key}/roll` — the new key's token waits sealed in
@@ -1070,19 +1078,8 @@ pub async fn key_roll(
 ) -> Result<HttpResponse, AppError> {
     let (app_id, key_id) = path.into_inner();
     let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
-    let page = |form: RollForm, grace_error, form_error| -> Result<RollPage, AppError> {
-        Ok(RollPage {
-            layout: Layout::new(&session, Some(&admin), Nav::Apps, "Roll API key")?,
-            expires: key
-                .expiry_before_roll
-                .or(key.expires_at)
-                .map(|t| admin.zone.when(t)),
-            app: app.clone(),
-            key: key.clone(),
-            form,
-            grace_error,
-            form_error,
-        })
+    let page = |form, grace_error, form_error| {
+        RollPage::new(&session, &admin, &app, &key, form, grace_error, form_error)
     };
     let grace = match form.grace() {
         Ok(grace) => grace,
