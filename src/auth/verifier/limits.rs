@@ -5,6 +5,9 @@
 //! Each instance counts what it admitted of each limited key in the current
 //! windows; every [`SYNC_INTERVAL`] it writes the counts that moved to
 //! `rate_counts` and reads the other instances' counts of the same windows.
+//! An instance that counts says so once a second (a presence row); the counts
+//! themselves are written only while another instance is present, so a lone
+//! instance writes one row a second whatever its traffic.
 //! A request is admitted while this instance's count plus the others' (as
 //! last read) is under the limit. So across N instances a key gets at most
 //! its limit per window plus what the other instances admitted in the last
@@ -17,11 +20,11 @@
 //! `r` and the seconds until the window resets `t`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::db::models::rate_count::RateCount;
+use crate::db::models::rate_count::{PRESENCE, PRESENCE_SECONDS, RateCount};
 use crate::domain::{KeyId, RateLimits};
 
 /// How often the instances share their counts.
@@ -208,7 +211,15 @@ impl KeyCounter {
 pub struct Limiter {
     instance: String,
     counters: Mutex<HashMap<KeyId, Arc<KeyCounter>>>,
+    /// The second this instance last wrote its presence.
+    said_present: AtomicI64,
+    /// The second another instance was last seen present.
+    others_seen: AtomicI64,
 }
+
+/// Above this many counted keys, the others' counts are read for every key
+/// rather than named one by one.
+const KEYS_NAMED: usize = 500;
 
 impl Limiter {
     /// Counters of an instance named `instance` (unique among those sharing
@@ -217,6 +228,8 @@ impl Limiter {
         Self {
             instance,
             counters: Mutex::new(HashMap::new()),
+            said_present: AtomicI64::new(i64::MIN),
+            others_seen: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -228,9 +241,37 @@ impl Limiter {
         }
     }
 
+    /// Whether another instance counted within [`PRESENCE_SECONDS`] of `unix`.
+    fn others_present(&self, unix: i64) -> bool {
+        self.others_seen.load(Ordering::Acquire) >= unix - PRESENCE_SECONDS
+    }
+
+    /// This instance's presence row, once a second.
+    pub fn presence(&self, unix: i64) -> Option<RateCount> {
+        (self.said_present.swap(unix, Ordering::AcqRel) != unix).then(|| RateCount {
+            key_id: KeyId::from(""),
+            window_seconds: PRESENCE,
+            window_start: unix,
+            instance: self.instance.clone(),
+            count: 0,
+        })
+    }
+
+    /// The keys counted here, to read the others' counts of (`None`: too
+    /// many to name, read them all).
+    pub fn keys(&self) -> Option<Vec<KeyId>> {
+        let map = self.counters.lock().ok()?;
+        (map.len() <= KEYS_NAMED).then(|| map.keys().cloned().collect())
+    }
+
     /// This instance's counts that moved since they were last written, for
-    /// the windows current at `unix`; marks them written.
+    /// the windows current at `unix`, while another instance is there to
+    /// read them; marks them written. Alone, nothing is written: the counts
+    /// written once another instance appears are the whole window's.
     pub fn to_publish(&self, unix: i64) -> Vec<RateCount> {
+        if !self.others_present(unix) {
+            return Vec::new();
+        }
         let ((second, _), (minute, _)) = windows_at(unix);
         let Ok(map) = self.counters.lock() else {
             return Vec::new();
@@ -267,6 +308,11 @@ impl Limiter {
         let ((second, _), (minute, _)) = windows_at(unix);
         let mut sums: HashMap<(&KeyId, i32), u32> = HashMap::new();
         for row in rows.iter().filter(|r| r.instance != self.instance) {
+            if row.window_seconds == PRESENCE {
+                self.others_seen
+                    .fetch_max(row.window_start, Ordering::AcqRel);
+                continue;
+            }
             let n = u32::try_from(row.count).unwrap_or(u32::MAX);
             let sum = sums.entry((&row.key_id, row.window_seconds)).or_default();
             *sum = sum.saturating_add(n);
@@ -352,6 +398,11 @@ mod tests {
         for _ in 0..3 {
             assert!(a.counter(&key).admit(l, 50).is_ok());
         }
+        assert!(a.to_publish(50).is_empty(), "alone, nothing is written");
+        // B says it is there; A sees it, and writes its counts.
+        let b_present = b.presence(50).unwrap();
+        assert!(b.presence(50).is_none(), "once a second");
+        a.take_others(&[b_present], 50);
         let published = a.to_publish(50);
         assert_eq!(
             published.len(),

@@ -646,8 +646,13 @@ impl Verifier {
         if !self.limiter.is_busy() && !prune {
             return Ok(());
         }
-        let rows = self.limiter.to_publish(unix);
+        // Counts are written only while another instance is there to read
+        // them (a lone instance writes its presence once a second, nothing
+        // more); every instance that counts says it is there.
+        let mut rows = self.limiter.to_publish(unix);
+        rows.extend(self.limiter.presence(unix));
         let instance = self.limiter.instance().to_owned();
+        let keys = self.limiter.keys();
         let others = self
             .db
             .run(move |conn| {
@@ -661,8 +666,7 @@ impl Verifier {
                         Ok::<_, diesel::result::Error>(())
                     })?;
                 }
-                RateCount::of_others(conn, &instance, unix, unix.div_euclid(60) * 60)
-                    .map_err(DbError::from)
+                RateCount::of_others(conn, &instance, unix, keys.as_deref()).map_err(DbError::from)
             })
             .await?;
         self.limiter.take_others(&others, unix);

@@ -9,6 +9,12 @@ use crate::db::DbConn;
 use crate::db::schema::rate_counts;
 use crate::domain::KeyId;
 
+/// The `window_seconds` of a row that says an instance is counting (its
+/// `window_start` the second it said so; no key, no count).
+pub const PRESENCE: i32 = 0;
+/// How long an instance's presence lasts after it last said so.
+pub const PRESENCE_SECONDS: i64 = 3;
+
 /// One instance's count of one key in one window.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = rate_counts)]
@@ -47,26 +53,34 @@ impl RateCount {
         Ok(())
     }
 
-    /// The other instances' counts in the windows starting at `second` (the
-    /// per-second window) and `minute` (the per-minute one).
+    /// What the other instances said at `unix`: their counts in the current
+    /// second and minute windows (of `keys` only, when given) and their
+    /// presence in the last [`PRESENCE_SECONDS`].
     pub fn of_others(
         conn: &mut DbConn,
         instance: &str,
-        second: i64,
-        minute: i64,
+        unix: i64,
+        keys: Option<&[KeyId]>,
     ) -> QueryResult<Vec<RateCount>> {
-        rate_counts::table
+        let minute = unix.div_euclid(60) * 60;
+        let windows = rate_counts::window_seconds
+            .eq(1)
+            .and(rate_counts::window_start.eq(unix))
+            .or(rate_counts::window_seconds
+                .eq(60)
+                .and(rate_counts::window_start.eq(minute)));
+        let presence = rate_counts::window_seconds
+            .eq(PRESENCE)
+            .and(rate_counts::window_start.ge(unix - PRESENCE_SECONDS));
+        let query = rate_counts::table
             .filter(rate_counts::instance.ne(instance))
-            .filter(
-                rate_counts::window_seconds
-                    .eq(1)
-                    .and(rate_counts::window_start.eq(second))
-                    .or(rate_counts::window_seconds
-                        .eq(60)
-                        .and(rate_counts::window_start.eq(minute))),
-            )
-            .select(Self::as_select())
-            .load(conn)
+            .select(Self::as_select());
+        match keys {
+            Some(keys) => query
+                .filter(windows.and(rate_counts::key_id.eq_any(keys)).or(presence))
+                .load(conn),
+            None => query.filter(windows.or(presence)).load(conn),
+        }
     }
 
     /// Forgets windows that started before `before`.
