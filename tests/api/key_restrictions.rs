@@ -681,7 +681,8 @@ async fn retired_keys_are_listed_without_their_secret_and_can_be_recreated() {
         app.state.digest_key.clone(),
     );
     let expires_at = keyward::clock::now() + time::Duration::milliseconds(1200);
-    app.db()
+    let (night, _) = app
+        .db()
         .run(move |conn| {
             keyward::db::write_tx(conn, |conn| {
                 let fields = keyward::services::keys::KeyFields {
@@ -714,6 +715,11 @@ async fn retired_keys_are_listed_without_their_secret_and_can_be_recreated() {
     let (keys, retired) = page.split_at(page.find(r#"id="retired-keys""#).unwrap());
     assert!(!keys.contains("Night batch"));
     assert!(retired.contains("Night batch") && retired.contains("Expired"));
+    let form = app
+        .get_html(&format!("/apps/{app_id}/keys/new?from={}", night.id), 200)
+        .await;
+    assert_eq!(input_value(&form, "name").as_deref(), Some("Night batch"));
+    assert!(form.contains(r#"value="services:read" checked"#));
 
     // Past the organization's retention, the inventory forgets them.
     let later = keyward::clock::now() + time::Duration::days(91);
