@@ -170,7 +170,15 @@ impl RedirectUrl {
                 "Use https://; http:// is allowed only for localhost.",
             ));
         }
-        Ok(Self(url.to_string()))
+        let normalized = url.to_string();
+        // A host percent-encodes a wildcard (`https:%2a.example`): the URL
+        // parser decodes it, so the stored form is checked too.
+        if normalized.contains('*') {
+            return Err(Invalid::new(
+                "Wildcards are not allowed: list each URL exactly.",
+            ));
+        }
+        Ok(Self(normalized))
     }
 
     /// The URL.
@@ -329,6 +337,8 @@ mod tests {
         for (bad, why) in [
             ("http://app.example.com/cb", "https"),
             ("https://*.example.com/cb", "Wildcards"),
+            ("https:%2aacc", "Wildcards"),
+            ("https://%2A.example.com/cb", "Wildcards"),
             ("https://app.example.com/cb#frag", "fragment"),
             ("/relative", "absolute"),
             ("javascript:alert(1)", "http"),
