@@ -436,6 +436,18 @@ pub fn error_summary(html: &str) -> Vec<(String, String)> {
     found
 }
 
+/// The id of the key a Create or a Roll made (its answer redirects to the
+/// page that shows the key once).
+pub fn created_id(response: &reqwest::Response) -> String {
+    assert_eq!(response.status().as_u16(), 303, "created");
+    let to = location(response);
+    to.trim_end_matches("/created")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// The path of a list page's next-page link (the one carrying its keyset
 /// cursor, `before=`), if the page has one.
 pub fn older_link(html: &str) -> Option<String> {
@@ -605,6 +617,34 @@ impl TestApp {
         let response = self.post_new_key(app_id, name, permissions, "").await;
         assert_eq!(response.status().as_u16(), 200, "key created");
         input_value(&response.text().await.unwrap(), "new-api-key").expect("the key is shown")
+    }
+
+    /// New API Key through the form, with `extra` fields after the name,
+    /// Active and `services:read` (unless `extra` names the permissions);
+    /// the response as it is.
+    pub async fn post_key_form(
+        &self,
+        app_id: &str,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let html = self
+            .get_html(&format!("/apps/{app_id}/keys/new"), 200)
+            .await;
+        let nonce = hidden_value(&html, "nonce").expect("nonce");
+        let token = csrf_in(&html);
+        let mut fields = vec![
+            ("name", name),
+            ("active", "on"),
+            ("nonce", nonce.as_str()),
+            ("csrf_token", token.as_str()),
+        ];
+        if !extra.iter().any(|(k, _)| *k == "permissions") {
+            fields.push(("permissions", "services:read"));
+        }
+        fields.extend_from_slice(extra);
+        self.post_raw(&format!("/apps/{app_id}/keys"), &fields)
+            .await
     }
 
     /// A key of an app as stored, if it is.

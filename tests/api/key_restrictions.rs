@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    TestApp, csrf_in, error_summary, hidden_value, input_value, location, spawn_app, spawn_app_with,
+    TestApp, created_id, csrf_in, error_summary, input_value, location, spawn_app, spawn_app_with,
 };
 
 const SERVICES: &str = "/api/v2/services";
@@ -22,29 +22,17 @@ async fn ready(app: &TestApp) -> String {
     .id
 }
 
-/// New API Key through the form with `extra` fields (restrictions); the
-/// response as it is.
+/// New API Key through the form, expiring in 30 days, with `extra` fields
+/// (restrictions); the response as it is.
 async fn post_key(
     app: &TestApp,
     app_id: &str,
     name: &str,
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
-    let html = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
-    let nonce = hidden_value(&html, "nonce").unwrap();
-    let token = csrf_in(&html);
-    let mut fields = vec![
-        ("name", name),
-        ("expires_in", "30"),
-        ("active", "on"),
-        ("nonce", nonce.as_str()),
-        ("csrf_token", token.as_str()),
-    ];
-    if !extra.iter().any(|(k, _)| *k == "permissions") {
-        fields.push(("permissions", "services:read"));
-    }
+    let mut fields = vec![("expires_in", "30")];
     fields.extend_from_slice(extra);
-    app.post_raw(&format!("/apps/{app_id}/keys"), &fields).await
+    app.post_key_form(app_id, name, &fields).await
 }
 
 /// A new key with `extra` fields (`services:read` unless they name
@@ -56,10 +44,8 @@ pub async fn key_with(
     extra: &[(&str, &str)],
 ) -> (String, String) {
     let response = post_key(app, app_id, name, extra).await;
-    assert_eq!(response.status().as_u16(), 303, "key created");
-    let to = location(&response);
-    let html = app.get_html(&to, 200).await;
-    let id = to.split('/').nth(4).unwrap().to_owned();
+    let id = created_id(&response);
+    let html = app.get_html(&location(&response), 200).await;
     (id, input_value(&html, "new-api-key").expect("shown once"))
 }
 
@@ -71,14 +57,12 @@ async fn roll(
     fields: &[(&str, &str)],
 ) -> (String, String) {
     let response = post_roll(app, app_id, key_id, fields).await;
-    assert_eq!(response.status().as_u16(), 303, "rolled");
-    let to = location(&response);
-    let html = app.get_html(&to, 200).await;
+    let id = created_id(&response);
+    let html = app.get_html(&location(&response), 200).await;
     assert!(
         html.contains(r#"id="replaces""#),
         "the created page names the key it replaces"
     );
-    let id = to.split('/').nth(4).unwrap().to_owned();
     (id, input_value(&html, "new-api-key").expect("shown once"))
 }
 

@@ -1,6 +1,6 @@
 //! An app's API keys: creation shown once, edits, the Active switch, deletion, limits.
 
-use crate::helpers::{TestApp, captured_logs, input_value, location, spawn_app};
+use crate::helpers::{TestApp, captured_logs, created_id, input_value, location, spawn_app};
 
 async fn ready(app: &TestApp) -> String {
     ready_app(app).await.id
@@ -539,7 +539,9 @@ async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organiza
 
     // A preset counts from now.
     let before = keyward::clock::now();
-    let seven = new_key_with(&app, &app_id, "Week", &[("expires_in", "7")]).await;
+    let seven = app
+        .post_key_form(&app_id, "Week", &[("expires_in", "7")])
+        .await;
     let week = app.stored_key(&app_id, &created_id(&seven)).await.unwrap();
     let expires = week.expires_at.unwrap();
     assert!(expires >= before + time::Duration::days(7));
@@ -547,13 +549,13 @@ async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organiza
 
     // A custom date is the organization's wall clock: 09:00 in Paris in
     // summer is 07:00 UTC, and the app's page shows it back in Paris time.
-    let nine = new_key_with(
-        &app,
-        &app_id,
-        "Summer",
-        &[("expires_in", "custom"), ("expires_at", &summer_day(9))],
-    )
-    .await;
+    let nine = app
+        .post_key_form(
+            &app_id,
+            "Summer",
+            &[("expires_in", "custom"), ("expires_at", &summer_day(9))],
+        )
+        .await;
     let key_id = created_id(&nine);
     let summer = app.stored_key(&app_id, &key_id).await.unwrap();
     assert_eq!(summer.expires_at.unwrap().hour(), 7);
@@ -572,25 +574,29 @@ async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organiza
     // refused, and nothing is created.
     let count = key_count(&app, &app_id).await;
     let gap = spring_forward_gap();
-    let refused = new_key_with(
-        &app,
-        &app_id,
-        "Gap",
-        &[("expires_in", "custom"), ("expires_at", &gap)],
-    )
-    .await;
+    let refused = app
+        .post_key_form(
+            &app_id,
+            "Gap",
+            &[("expires_in", "custom"), ("expires_at", &gap)],
+        )
+        .await;
     assert_eq!(refused.status().as_u16(), 422);
     let body = refused.text().await.unwrap();
     assert!(body.contains("does not exist in Europe/Paris"), "{body}");
     assert_eq!(key_count(&app, &app_id).await, count);
     // An unknown choice is refused too.
-    let odd = new_key_with(&app, &app_id, "Odd", &[("expires_in", "14")]).await;
+    let odd = app
+        .post_key_form(&app_id, "Odd", &[("expires_in", "14")])
+        .await;
     assert_eq!(odd.status().as_u16(), 422);
 
     // A key that never expires keeps Never through an edit after a maximum
     // is set: the maximum binds new expiries, and the form says Never.
-    let forever =
-        created_id(&new_key_with(&app, &app_id, "Forever", &[("expires_in", "never")]).await);
+    let forever = created_id(
+        &app.post_key_form(&app_id, "Forever", &[("expires_in", "never")])
+            .await,
+    );
     app.post_form(
         "/settings/policy",
         &[("default_days", "30"), ("max_days", "60")],
@@ -645,38 +651,6 @@ async fn expiry_presets_follow_the_key_policy_and_dates_are_read_in_the_organiza
     let audit = app.get_html("/audit", 200).await;
     assert!(audit.contains(" CET</time>") || audit.contains(" CEST</time>"));
     assert!(audit.contains(" UTC\" data-relative>"));
-}
-
-/// New API Key with `extra` fields (the expiry choice); the answer as it is.
-async fn new_key_with(
-    app: &TestApp,
-    app_id: &str,
-    name: &str,
-    extra: &[(&str, &str)],
-) -> reqwest::Response {
-    let html = app.get_html(&format!("/apps/{app_id}/keys/new"), 200).await;
-    let nonce = crate::helpers::hidden_value(&html, "nonce").unwrap();
-    let token = crate::helpers::csrf_in(&html);
-    let mut fields = vec![
-        ("name", name),
-        ("active", "on"),
-        ("permissions", "services:read"),
-        ("nonce", nonce.as_str()),
-        ("csrf_token", token.as_str()),
-    ];
-    fields.extend_from_slice(extra);
-    app.post_raw(&format!("/apps/{app_id}/keys"), &fields).await
-}
-
-/// The id of the key a Create made (its answer redirects to the key).
-fn created_id(response: &reqwest::Response) -> String {
-    assert_eq!(response.status().as_u16(), 303, "created");
-    let to = location(response);
-    to.trim_end_matches("/created")
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 async fn key_count(app: &TestApp, app_id: &str) -> i64 {
