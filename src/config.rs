@@ -52,7 +52,11 @@ Environment variables:
   KEYWARD_LOG                   log filter, e.g. info or keyward=debug [default: info]
   KEYWARD_LOG_FORMAT            text or json [default: text]
   KEYWARD_API_ACCESS_LOG        which /api requests get a log line: all, refused (status
-                                400 and above) or none [default: all]";
+                                400 and above) or none [default: all]
+  KEYWARD_USAGE                 on or off: count each key's requests and keep the request
+                                log [default: on]
+  KEYWARD_METRICS_BIND          address of GET /metrics (Prometheus), never the public
+                                port, e.g. 127.0.0.1:9090 [default: none, no metrics]";
 
 /// The argon2id cost, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +194,12 @@ pub struct Settings {
     pub hash_cost: HashCost,
     /// Which `/api` requests are logged.
     pub api_access_log: AccessLog,
+    /// Whether each key's requests are counted and the request log kept
+    /// (`KEYWARD_USAGE=off` turns both off, to measure what they cost).
+    pub count_usage: bool,
+    /// Where `GET /metrics` is served (Prometheus text format), apart from
+    /// the public port; `None` (the default): no metrics.
+    pub metrics_bind: Option<SocketAddr>,
     /// Routes that exist for the test suite only (a handler that panics, so
     /// the answer to a panic can be checked). Never set from the environment.
     pub debug_routes: bool,
@@ -399,6 +409,29 @@ impl Settings {
                 ));
             }
         };
+        let count_usage = match get("KEYWARD_USAGE")?.as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(_) => return Err(ConfigError::new("KEYWARD_USAGE", "expected on or off")),
+        };
+        let metrics_bind = match get("KEYWARD_METRICS_BIND")? {
+            None => None,
+            Some(raw) => {
+                let addr: SocketAddr = raw.trim().parse().map_err(|_| {
+                    ConfigError::new(
+                        "KEYWARD_METRICS_BIND",
+                        "expected an IP address and port, such as 127.0.0.1:9090",
+                    )
+                })?;
+                if addr == bind || (addr.port() == bind.port() && addr.port() != 0) {
+                    return Err(ConfigError::new(
+                        "KEYWARD_METRICS_BIND",
+                        "must not be the public port (KEYWARD_BIND): metrics are for operators only",
+                    ));
+                }
+                Some(addr)
+            }
+        };
         let log_filter = get("KEYWARD_LOG")?.unwrap_or_else(|| "info".to_owned());
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             ConfigError::new("KEYWARD_LOG", format!("not a valid log filter ({e})"))
@@ -436,6 +469,8 @@ impl Settings {
             hash_cost,
             hash_concurrency,
             api_access_log,
+            count_usage,
+            metrics_bind,
             debug_routes: false,
         })
     }
@@ -503,6 +538,8 @@ impl Settings {
             hash_cost: HashCost::default(),
             hash_concurrency: Some(2),
             api_access_log: AccessLog::All,
+            count_usage: true,
+            metrics_bind: None,
             debug_routes: true,
         }
     }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod headers;
 pub mod jobs;
 pub mod jwt;
+pub mod metrics;
 pub mod routes;
 pub mod secrets;
 pub mod services;

@@ -11,7 +11,7 @@ use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionP
 use actix_web::cookie::SameSite;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::auth::{DbSessionStore, PasswordHasher, Verifier};
 use crate::clock;
@@ -51,6 +51,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// `GET /metrics` on its own address, and its port.
+    metrics_server: Option<(Server, u16)>,
     signals: StopSignals,
     state: web::Data<AppState>,
     setup_link: Option<String>,
@@ -146,10 +148,22 @@ impl Application {
 
         let digest_key = master_key.digest_key();
         let issuer = settings.issuer();
-        let verifier =
-            Arc::new(Verifier::new(db.clone(), digest_key.clone(), issuer.clone()).await?);
+        let verifier = Arc::new(
+            Verifier::new(
+                db.clone(),
+                digest_key.clone(),
+                issuer.clone(),
+                settings.count_usage,
+            )
+            .await?,
+        );
+        let metrics = settings
+            .metrics_bind
+            .map(|_| Arc::new(crate::metrics::Metrics::new(db.backend())));
         let mailer = Arc::new(
-            Mailer::from_settings(&settings).map_err(|e| StartupError::Other(e.to_string()))?,
+            Mailer::from_settings(&settings)
+                .map_err(|e| StartupError::Other(e.to_string()))?
+                .with_metrics(metrics.clone()),
         );
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
@@ -164,14 +178,20 @@ impl Application {
             instance_id: random_token::<9>(),
             refusals: crate::telemetry::Limiter::new(10, Duration::from_secs(60)),
             master_key: Arc::new(master_key),
+            metrics,
         });
         let setup_link = ensure_first_admin(&state).await?;
         ensure_signing_keys(&state).await?;
         let signals = StopSignals::listen().map_err(|e| StartupError::Other(e.to_string()))?;
         let server = http_server(listener, state.clone(), workers)?;
+        let metrics_server = match state.settings.metrics_bind {
+            Some(addr) => Some(metrics_server(addr, state.clone())?),
+            None => None,
+        };
         Ok(Self {
             port,
             server,
+            metrics_server,
             signals,
             state,
             setup_link,
@@ -181,6 +201,11 @@ impl Application {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `GET /metrics` is served on, when metrics are kept.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// The one-time setup link, when the server started without any admin.
@@ -207,6 +232,10 @@ impl Application {
             handle.stop(graceful).await;
         });
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let metrics_server = self.metrics_server.map(|(server, _)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let verifier = tokio::spawn(Arc::clone(&self.state.verifier).run_background());
         let alerts = self.state.settings.run_scheduler.then(|| {
             tokio::spawn(crate::jobs::schedule_expiry_alerts(
@@ -215,11 +244,16 @@ impl Application {
                     mailer: Arc::clone(&self.state.mailer),
                     public_url: self.state.settings.public_url.to_string(),
                     worker: self.state.instance_id.clone(),
+                    metrics: self.state.metrics.clone(),
                 },
                 self.state.settings.alert_interval,
             ))
         });
         let result = self.server.await;
+        if let Some((task, handle)) = metrics_server {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         stopper.abort();
         housekeeping.abort();
         verifier.abort();
@@ -370,8 +404,8 @@ async fn housekeeping(state: web::Data<AppState>) {
                 session_rows::delete_expired(conn, now, now - max).map_err(DbError::from)
             })
             .await;
-        match result {
-            Ok(n) if n > 0 => tracing::debug!(removed = n, "removed lapsed sessions"),
+        match &result {
+            Ok(n) if *n > 0 => tracing::debug!(removed = n, "removed lapsed sessions"),
             Ok(_) => {}
             Err(e) => crate::warn_limited!("session_cleanup", error = %e, "session cleanup failed"),
         }
@@ -407,7 +441,51 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retired key cleanup failed"),
         }
+        // Usage buckets and request log rows past their retention or cap.
+        let pruned = state
+            .op(|conn| crate::services::usage::prune(conn, clock::now()))
+            .await;
+        match &pruned {
+            Ok(n) if *n > 0 => tracing::debug!(forgotten = n, "old usage and log rows forgotten"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "usage and request log cleanup failed"),
+        }
+        if let Some(metrics) = &state.metrics {
+            metrics.job_run("housekeeping", pruned.is_ok() && result.is_ok());
+        }
     }
+}
+
+/// The operators' server: `GET /metrics` and nothing else, one worker, on
+/// its own address.
+fn metrics_server(
+    addr: std::net::SocketAddr,
+    state: web::Data<AppState>,
+) -> Result<(Server, u16), StartupError> {
+    let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| StartupError::Other(e.to_string()))?
+        .port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(routes::metrics::metrics))
+            .default_service(web::to(HttpResponse::NotFound))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(2)
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?
+    .run();
+    Ok((server, port))
 }
 
 fn http_server(

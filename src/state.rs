@@ -46,6 +46,8 @@ pub struct AppState {
     pub refusals: crate::telemetry::Limiter,
     /// The `iss` of access tokens: the public URL without a trailing slash.
     pub issuer: String,
+    /// The operators' metrics, kept when `KEYWARD_METRICS_BIND` is set.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl AppState {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// (and its own files). Keep in step with ARCHITECTURE.md.
 const LAYERS: &[&[&str]] = &[
     &["domain"],
-    &["clock", "secrets", "telemetry", "headers"],
+    &["clock", "secrets", "telemetry", "headers", "metrics"],
     &["config", "assets", "jwt"],
     &["db"],
     &["services"],

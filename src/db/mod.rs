@@ -8,6 +8,8 @@
 pub mod models;
 pub mod schema;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -171,7 +173,33 @@ impl r2d2::ManageConnection for ConnectionManager {
 pub struct Db {
     pool: r2d2::Pool<ConnectionManager>,
     backend: &'static str,
+    waits: Arc<PoolWaits>,
 }
+
+/// How often, and how long, checkouts waited for a free connection.
+#[derive(Debug, Default)]
+struct PoolWaits {
+    count: AtomicU64,
+    micros: AtomicU64,
+}
+
+/// The pool as the metrics read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// The most connections it opens.
+    pub max: u32,
+    /// Connections open now.
+    pub connections: u32,
+    /// Of them, idle.
+    pub idle: u32,
+    /// Checkouts that waited more than a millisecond, since the start.
+    pub waits: u64,
+    /// Their waiting, in microseconds.
+    pub wait_micros: u64,
+}
+
+/// A checkout slower than this waited for a connection.
+const WAITED: Duration = Duration::from_millis(1);
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -222,6 +250,7 @@ impl Db {
         Ok(Self {
             pool,
             backend: url.backend(),
+            waits: Arc::default(),
         })
     }
 
@@ -232,9 +261,27 @@ impl Db {
 
     /// Checks out a connection, waiting at most [`CHECKOUT_TIMEOUT`]. Blocking.
     pub fn get(&self) -> Result<PooledConn, DbError> {
-        self.pool
-            .get()
-            .map_err(|e| DbError::Unavailable(e.to_string()))
+        let started = std::time::Instant::now();
+        let conn = self.pool.get();
+        let waited = started.elapsed();
+        if waited > WAITED {
+            self.waits.count.fetch_add(1, Ordering::Relaxed);
+            let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+            self.waits.micros.fetch_add(micros, Ordering::Relaxed);
+        }
+        conn.map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
+    /// The pool's size, use and waits now.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            max: self.pool.max_size(),
+            connections: state.connections,
+            idle: state.idle_connections,
+            waits: self.waits.count.load(Ordering::Relaxed),
+            wait_micros: self.waits.micros.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `f` with a connection on the blocking thread pool, never on an async

@@ -239,6 +239,12 @@ diesel::table! {
         key_default_rate_per_second -> Nullable<Integer>,
         key_default_rate_per_minute -> Nullable<Integer>,
         retired_keys_days -> Integer,
+        usage_minutes_hours -> Integer,
+        usage_hours_days -> Integer,
+        usage_days_days -> Integer,
+        log_sample_basis_points -> Integer,
+        log_retention_days -> Integer,
+        log_max_rows -> BigInt,
     }
 }
 
@@ -275,6 +281,25 @@ diesel::table! {
         idle_expires_at -> Timestamp,
         rotated_at -> Nullable<Timestamp>,
         successor_sealed -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    request_logs (id) {
+        id -> Text,
+        organization_id -> Text,
+        at -> Timestamp,
+        app_id -> Text,
+        key_id -> Nullable<Text>,
+        credential -> Text,
+        method -> Text,
+        route -> Text,
+        status -> Integer,
+        outcome -> Text,
+        error_code -> Nullable<Text>,
+        client -> Nullable<Text>,
+        latency_us -> BigInt,
+        request_id -> Text,
     }
 }
 
@@ -384,6 +409,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    usage_counts (app_id, key_id, period_seconds, bucket, outcome) {
+        organization_id -> Text,
+        app_id -> Text,
+        key_id -> Text,
+        period_seconds -> Integer,
+        bucket -> BigInt,
+        outcome -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
     user_credentials (subject) {
         subject -> Text,
         organization_id -> Text,
@@ -449,6 +486,7 @@ diesel::joinable!(payments -> appointments (appointment_id));
 diesel::joinable!(payments -> guests (guest_id));
 diesel::joinable!(payments -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> token_families (family_id));
+diesel::joinable!(request_logs -> organizations (organization_id));
 diesel::joinable!(retired_keys -> apps (app_id));
 diesel::joinable!(retired_keys -> organizations (organization_id));
 diesel::joinable!(revoked_access_tokens -> organizations (organization_id));
@@ -458,6 +496,7 @@ diesel::joinable!(signing_keys -> organizations (organization_id));
 diesel::joinable!(token_families -> apps (app_id));
 diesel::joinable!(token_families -> organizations (organization_id));
 diesel::joinable!(token_families -> user_credentials (subject));
+diesel::joinable!(usage_counts -> organizations (organization_id));
 diesel::joinable!(user_credentials -> organizations (organization_id));
 diesel::joinable!(user_links -> organizations (organization_id));
 diesel::joinable!(user_links -> user_credentials (subject));
@@ -482,6 +521,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     payments,
     rate_counts,
     refresh_tokens,
+    request_logs,
     retired_keys,
     revoked_access_tokens,
     services,
@@ -490,6 +530,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_throttle,
     signing_keys,
     token_families,
+    usage_counts,
     user_credentials,
     user_links,
     working_hours,

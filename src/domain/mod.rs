@@ -13,6 +13,7 @@ mod password;
 pub mod restrictions;
 pub mod scopes;
 pub mod settings;
+pub mod usage;
 pub mod users;
 
 pub use app::{AppUri, Description, LoginUserType, Name, RedirectUrl, SourceApp};

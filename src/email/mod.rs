@@ -5,6 +5,7 @@
 pub mod messages;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
@@ -47,6 +48,7 @@ pub struct Mailer {
     from: Mailbox,
     description: String,
     timeout: Duration,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -101,6 +103,7 @@ impl Mailer {
                     from,
                     description,
                     timeout: settings.smtp_timeout,
+                    metrics: None,
                 })
             }
             None => Ok(Self::outbox(settings.outbox_dir(), from)),
@@ -113,6 +116,7 @@ impl Mailer {
             transport: Transport::Outbox(AsyncFileTransport::<Tokio1Executor>::new(&dir), dir),
             from,
             timeout: Duration::from_secs(30),
+            metrics: None,
         }
     }
 
@@ -123,6 +127,24 @@ impl Mailer {
 
     /// Sends one email.
     pub async fn send(&self, email: &Email) -> Result<(), MailError> {
+        let result = self.deliver(email).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.email(match &result {
+                Ok(()) => "sent",
+                Err(MailError::Rejected(_)) => "rejected",
+                Err(_) => "failed",
+            });
+        }
+        result
+    }
+
+    /// Counts each email's outcome in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<crate::metrics::Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    async fn deliver(&self, email: &Email) -> Result<(), MailError> {
         let to: Mailbox = email
             .to
             .parse()

@@ -20,6 +20,8 @@ pub struct AlertJob {
     pub public_url: String,
     /// Names this instance in the ledger's claims.
     pub worker: String,
+    /// Counts the runs, when metrics are kept.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Runs the expiry alert job for every organization every `interval`, starting
@@ -29,15 +31,18 @@ pub async fn schedule_expiry_alerts(job: AlertJob, interval: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match expiry_alerts::run_all(
+        let result = expiry_alerts::run_all(
             &job.db,
             &job.mailer,
             &job.public_url,
             &job.worker,
             clock::now(),
         )
-        .await
-        {
+        .await;
+        if let Some(metrics) = &job.metrics {
+            metrics.job_run("expiry_alerts", result.is_ok());
+        }
+        match result {
             Ok(report) if report != expiry_alerts::RunReport::default() => {
                 tracing::info!(
                     queued = report.queued,

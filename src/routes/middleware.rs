@@ -43,9 +43,11 @@ pub async fn every_response(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
     let id = telemetry::new_request_id();
-    let settings = req
+    let (settings, metrics) = req
         .app_data::<web::Data<AppState>>()
-        .map(|s| std::sync::Arc::clone(&s.settings));
+        .map(|s| (std::sync::Arc::clone(&s.settings), s.metrics.clone()))
+        .unzip();
+    let metrics = metrics.flatten();
     let https = settings.as_ref().is_some_and(|s| s.is_https());
     let api = req.path().starts_with("/api");
     let method = req.method().clone();
@@ -83,6 +85,23 @@ pub async fn every_response(
                 }
             }
             let route = res.request().match_pattern();
+            if api {
+                let code = res
+                    .response()
+                    .extensions()
+                    .get::<crate::routes::api::error::ErrorCode>()
+                    .map(|code| code.0);
+                let status = res.status().as_u16();
+                count_usage(
+                    res.request(),
+                    status,
+                    code,
+                    route.as_deref(),
+                    &method,
+                    &id,
+                    started,
+                );
+            }
             (res.status(), route, Ok(res.map_into_boxed_body()))
         }
         // An error of an inner layer has no request left to answer with here:
@@ -97,6 +116,14 @@ pub async fn every_response(
             (status, None, Err(hardened.into()))
         }
     };
+    if let Some(metrics) = &metrics {
+        metrics.http_request(
+            route.as_deref().unwrap_or("(unmatched)"),
+            method.as_str(),
+            status.as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
     let log = match settings.as_ref().map(|s| s.api_access_log) {
         _ if !api => true,
         Some(AccessLog::Refused) => status.as_u16() >= 400,
@@ -112,6 +139,41 @@ pub async fn every_response(
         });
     }
     outcome
+}
+
+/// Counts an answered API request of a known key or token toward its usage,
+/// and queues it for the request log if it was refused or sampled.
+fn count_usage(
+    request: &actix_web::HttpRequest,
+    status: u16,
+    error_code: Option<&'static str>,
+    route: Option<&str>,
+    method: &Method,
+    id: &str,
+    started: Instant,
+) {
+    let Some(tag) = request
+        .extensions()
+        .get::<crate::auth::verifier::usage::UsageTag>()
+        .cloned()
+    else {
+        return;
+    };
+    let Some(state) = request.app_data::<web::Data<AppState>>() else {
+        return;
+    };
+    let Some(usage) = state.verifier.usage() else {
+        return;
+    };
+    let answered = crate::auth::verifier::usage::Answered {
+        method: method.as_str(),
+        route: route.unwrap_or("(unmatched)"),
+        status,
+        error_code,
+        latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+        request_id: id,
+    };
+    usage.record(&tag, state.verifier.clock().now(), &answered);
 }
 
 /// The security headers, HSTS under https, and the request id.

@@ -12,10 +12,13 @@ pub mod form;
 pub mod guests;
 pub mod health;
 pub mod hosted;
+pub mod logs;
+pub mod metrics;
 pub mod middleware;
 pub mod page;
 pub mod settings;
 pub mod staff;
+pub mod usage;
 pub mod users;
 pub mod well_known;
 
@@ -94,6 +97,7 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/apps/{id}/wizard/finish", GET => apps::wizard::finish_form, POST => apps::wizard::finish);
     path!(cfg, "/apps/{id}/keys/new", GET => apps::keys::key_new_form);
     path!(cfg, "/apps/{id}/keys", POST => apps::keys::key_create);
+    path!(cfg, "/apps/{id}/keys/{key}", GET => apps::keys::key_show);
     path!(cfg, "/apps/{id}/keys/{key}/created", GET => apps::keys::key_created);
     path!(cfg, "/apps/{id}/keys/{key}/edit", GET => apps::keys::key_edit_form, POST => apps::keys::key_update);
     path!(cfg, "/apps/{id}/keys/{key}/roll", GET => apps::keys::key_roll_form, POST => apps::keys::key_roll);
@@ -104,6 +108,7 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/settings/organization", POST => settings::organization_update);
     path!(cfg, "/settings/policy", POST => settings::policy_update);
     path!(cfg, "/settings/alerts", POST => settings::alerts_update);
+    path!(cfg, "/settings/usage", POST => settings::usage_update);
     path!(cfg, "/settings/test-email", POST => settings::test_email);
     path!(cfg, "/settings/signing-key", POST => settings::signing_key_rotate);
     path!(cfg, "/settings/tokens", POST => settings::tokens_update);
@@ -119,6 +124,9 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/staff/{id}/{verb:invitation|password-reset}", POST => staff::staff_send_link);
     path!(cfg, "/staff/{id}/sessions", GET => staff::staff_sessions);
     path!(cfg, "/staff/{id}/sessions/{session}/revoke", POST => staff::staff_session_revoke);
+    path!(cfg, "/usage", GET => usage::usage_index);
+    path!(cfg, "/logs", GET => logs::logs_index);
+    path!(cfg, "/logs.csv", GET => logs::logs_export);
     path!(cfg, "/audit", GET => audit::audit_index);
     path!(cfg, "/audit.csv", GET => audit::audit_export);
 }

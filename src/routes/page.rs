@@ -26,6 +26,10 @@ pub enum Nav {
     Guests,
     /// Bookings.
     Bookings,
+    /// Integrations → Usage.
+    Usage,
+    /// Integrations → Logs.
+    Logs,
     /// Sign-in and other pages outside the sections.
     None,
 }
@@ -136,6 +140,8 @@ impl Layout {
                 | (Nav::Staff, "staff")
                 | (Nav::Guests, "guests")
                 | (Nav::Bookings, "bookings")
+                | (Nav::Usage, "usage")
+                | (Nav::Logs, "logs")
         )
     }
 

@@ -39,6 +39,12 @@ struct Values {
     refresh_days: String,
     idle_days: String,
     grace_seconds: String,
+    usage_minutes_hours: String,
+    usage_hours_days: String,
+    usage_days_days: String,
+    log_sample_percent: String,
+    log_retention_days: String,
+    log_max_rows: String,
 }
 
 impl Values {
@@ -70,6 +76,12 @@ impl Values {
             refresh_days: org.refresh_token_days.to_string(),
             idle_days: org.refresh_idle_days.to_string(),
             grace_seconds: org.refresh_grace_seconds.to_string(),
+            usage_minutes_hours: org.usage_minutes_hours.to_string(),
+            usage_hours_days: org.usage_hours_days.to_string(),
+            usage_days_days: org.usage_days_days.to_string(),
+            log_sample_percent: org.usage_settings().log_sample_percent(),
+            log_retention_days: org.log_retention_days.to_string(),
+            log_max_rows: org.log_max_rows.to_string(),
         }
     }
 
@@ -94,6 +106,12 @@ struct Errors {
     refresh_days: Option<String>,
     idle_days: Option<String>,
     grace_seconds: Option<String>,
+    usage_minutes_hours: Option<String>,
+    usage_hours_days: Option<String>,
+    usage_days_days: Option<String>,
+    log_sample_percent: Option<String>,
+    log_retention_days: Option<String>,
+    log_max_rows: Option<String>,
 }
 
 impl Errors {
@@ -112,6 +130,12 @@ impl Errors {
             &self.refresh_days,
             &self.idle_days,
             &self.grace_seconds,
+            &self.usage_minutes_hours,
+            &self.usage_hours_days,
+            &self.usage_days_days,
+            &self.log_sample_percent,
+            &self.log_retention_days,
+            &self.log_max_rows,
         ]
         .iter()
         .any(|e| e.is_some())
@@ -132,6 +156,12 @@ impl Errors {
             ("refresh_days", self.refresh_days.as_deref()),
             ("idle_days", self.idle_days.as_deref()),
             ("grace_seconds", self.grace_seconds.as_deref()),
+            ("usage_minutes_hours", self.usage_minutes_hours.as_deref()),
+            ("usage_hours_days", self.usage_hours_days.as_deref()),
+            ("usage_days_days", self.usage_days_days.as_deref()),
+            ("log_sample_percent", self.log_sample_percent.as_deref()),
+            ("log_retention_days", self.log_retention_days.as_deref()),
+            ("log_max_rows", self.log_max_rows.as_deref()),
         ])
     }
 }
@@ -300,6 +330,76 @@ pub async fn organization_update(
         .op(move |conn| services::organization::update_profile(conn, &org, &actor, &name, &zone))
         .await?;
     Ok(done(&session, "The organization was saved."))
+}
+
+/// The usage and request log form.
+#[derive(Debug, Deserialize)]
+pub struct UsageForm {
+    #[serde(default)]
+    usage_minutes_hours: String,
+    #[serde(default)]
+    usage_hours_days: String,
+    #[serde(default)]
+    usage_days_days: String,
+    #[serde(default)]
+    log_sample_percent: String,
+    #[serde(default)]
+    log_retention_days: String,
+    #[serde(default)]
+    log_max_rows: String,
+}
+
+/// `POST /settings/usage`: how long usage and the request log are kept, and
+/// how much of the allowed traffic the log samples.
+pub async fn usage_update(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    Form(form): Form<UsageForm>,
+) -> Result<HttpResponse, AppError> {
+    let parsed = crate::domain::usage::UsageSettings::parse(
+        &form.usage_minutes_hours,
+        &form.usage_hours_days,
+        &form.usage_days_days,
+        &form.log_sample_percent,
+        &form.log_retention_days,
+        &form.log_max_rows,
+    );
+    let settings = match parsed {
+        Ok(settings) => settings,
+        Err(problems) => {
+            let mut errors = Errors::default();
+            for (field, e) in problems {
+                let slot = match field {
+                    "usage_minutes_hours" => &mut errors.usage_minutes_hours,
+                    "usage_hours_days" => &mut errors.usage_hours_days,
+                    "usage_days_days" => &mut errors.usage_days_days,
+                    "log_sample_percent" => &mut errors.log_sample_percent,
+                    "log_retention_days" => &mut errors.log_retention_days,
+                    _ => &mut errors.log_max_rows,
+                };
+                *slot = Some(e.to_string());
+            }
+            let typed = |values: Values| Values {
+                usage_minutes_hours: form.usage_minutes_hours,
+                usage_hours_days: form.usage_hours_days,
+                usage_days_days: form.usage_days_days,
+                log_sample_percent: form.log_sample_percent,
+                log_retention_days: form.log_retention_days,
+                log_max_rows: form.log_max_rows,
+                ..values
+            };
+            return render(&session, &state, &admin, typed, errors).await;
+        }
+    };
+    let (org, actor) = (admin.organization_id.clone(), admin.actor());
+    state
+        .op(move |conn| services::usage::update_settings(conn, &org, &actor, &settings))
+        .await?;
+    Ok(done(
+        &session,
+        "The usage and request log settings were saved.",
+    ))
 }
 
 /// The key policy form.

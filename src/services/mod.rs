@@ -21,6 +21,7 @@ pub mod sign_in;
 pub mod signing_keys;
 pub mod staff;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 use std::cell::Cell;

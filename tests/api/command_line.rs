@@ -300,3 +300,114 @@ fn healthz_answers(port: u16) -> bool {
     let _ = stream.read_to_string(&mut response);
     response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
 }
+
+/// One request with `key`; the status code.
+fn status_of(port: u16, path: &str, key: &str) -> u16 {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nAuthorization: apikey {key}\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn requests_counted_before_a_sigterm_are_all_recorded() {
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = keyward()
+        .current_dir(dir.path())
+        .arg("demo-data")
+        .output()
+        .unwrap();
+    assert!(demo.status.success(), "{demo:?}");
+    let key = String::from_utf8(demo.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("kw_"))
+        .expect("the demo key is printed")
+        .to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = keyward()
+        .current_dir(dir.path())
+        .env("KEYWARD_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if healthz_answers(port) {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(up, "the server listens");
+    // Well inside one five-second flush interval: only the shutdown's flush
+    // can record them.
+    let (mut allowed, mut refused) = (0, 0);
+    for i in 0..150 {
+        let path = if i % 5 == 0 {
+            "/api/v2/services/00000000-0000-0000-0000-000000000000"
+        } else {
+            "/api/v2/services"
+        };
+        match status_of(port, path, &key) {
+            200 => allowed += 1,
+            404 => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let bad_key = format!("{}x", &key[..key.len() - 1]);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    let log = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        !log.contains(&key) && !log.contains(&bad_key),
+        "no key logged"
+    );
+
+    let mut conn =
+        SqliteConnection::establish(dir.path().join("data/keyward.sqlite3").to_str().unwrap())
+            .unwrap();
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut total = |outcome: &str| {
+        diesel::sql_query(
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM usage_counts \
+             WHERE period_seconds = 60 AND outcome = ?",
+        )
+        .bind::<diesel::sql_types::Text, _>(outcome)
+        .get_result::<Total>(&mut conn)
+        .unwrap()
+        .n
+    };
+    // A service not found is not a refusal of the key: it counts as
+    // allowed, like every answer past the credential check but a 5xx.
+    assert_eq!(total("allowed"), 120 + 30, "{allowed} + {refused}");
+    assert_eq!(allowed, 120);
+    assert_eq!(refused, 30);
+}

@@ -95,6 +95,8 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
     pub setup_link: Option<String>,
     pub data: Arc<TestData>,
+    /// The port of `GET /metrics`, when the settings asked for it.
+    pub metrics_port: Option<u16>,
     handle: ServerHandle,
 }
 
@@ -161,6 +163,7 @@ pub async fn spawn_on(data: Arc<TestData>, settings: Settings) -> TestApp {
     let port = app.port();
     let state = app.state();
     let setup_link = app.setup_link().map(str::to_owned);
+    let metrics_port = app.metrics_port();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     let jar = Arc::new(Jar::default());
@@ -171,6 +174,7 @@ pub async fn spawn_on(data: Arc<TestData>, settings: Settings) -> TestApp {
         state,
         setup_link,
         data,
+        metrics_port,
         handle,
     }
 }

@@ -423,7 +423,8 @@ async fn the_key_list_sorts_searches_and_shows_descriptions() {
     let order = |html: &str| -> Vec<&'static str> {
         let mut found: Vec<(usize, &'static str)> = ["Zeta", "alpha", "Mid", "First key"]
             .into_iter()
-            .filter_map(|n| html.find(&format!("<th scope=\"row\">{n}")).map(|i| (i, n)))
+            // Each row's name links to the key's page.
+            .filter_map(|n| html.find(&format!("\">{n}</a>")).map(|i| (i, n)))
             .collect();
         found.sort();
         found.into_iter().map(|(_, n)| n).collect()

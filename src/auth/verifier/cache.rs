@@ -28,6 +28,7 @@ pub struct OrgFlags {
     version: AtomicI64,
     tokens_version: AtomicI64,
     external_connectivity: AtomicBool,
+    log_sample_basis_points: std::sync::atomic::AtomicU32,
 }
 
 /// What one poll reads of an organization.
@@ -41,12 +42,19 @@ pub struct OrgState {
     pub tokens_version: i64,
     /// The feature switch.
     pub external_connectivity: bool,
+    /// The request log's sample of allowed requests, in basis points.
+    pub log_sample_basis_points: u32,
 }
 
 impl OrgFlags {
     /// Whether the organization's API access is on.
     pub fn external_connectivity(&self) -> bool {
         self.external_connectivity.load(Ordering::SeqCst)
+    }
+
+    /// The share of allowed requests its request log samples, in basis points.
+    pub fn log_sample_basis_points(&self) -> u32 {
+        self.log_sample_basis_points.load(Ordering::Relaxed)
     }
 }
 
@@ -70,6 +78,8 @@ pub struct Entry {
     /// The key replaced another by a roll and has not been used yet: its
     /// first use may start the other's grace. Cleared once reported.
     pub first_use_pending: AtomicBool,
+    /// Where its requests are counted, attached at its first request.
+    pub usage: std::sync::OnceLock<Arc<super::usage::UsageCell>>,
 }
 
 /// The caches, the generation and the poll's freshness.
@@ -146,8 +156,12 @@ impl Cache {
                         version: AtomicI64::new(state.credentials_version),
                         tokens_version: AtomicI64::new(state.tokens_version),
                         external_connectivity: AtomicBool::new(state.external_connectivity),
+                        log_sample_basis_points: state.log_sample_basis_points.into(),
                     })
                 });
+                flags
+                    .log_sample_basis_points
+                    .store(state.log_sample_basis_points, Ordering::Relaxed);
                 flags
                     .external_connectivity
                     .store(state.external_connectivity, Ordering::SeqCst);

@@ -72,6 +72,7 @@ pub fn entry(
         first_use_pending: AtomicBool::new(
             key.rolled_from_id.is_some() && key.last_used_at.is_none(),
         ),
+        usage: std::sync::OnceLock::new(),
     }
 }
 
@@ -172,5 +173,6 @@ pub fn token_entry(
         queued_address: AtomicU64::new(0),
         limits: None,
         first_use_pending: AtomicBool::new(false),
+        usage: std::sync::OnceLock::new(),
     })
 }

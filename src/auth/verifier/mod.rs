@@ -30,6 +30,7 @@ pub mod failures;
 pub mod grant;
 pub mod limits;
 pub mod lookup;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -48,10 +49,13 @@ use self::failures::Failures;
 pub use self::grant::{Denial, Grant, Principal};
 use self::limits::Limiter;
 pub use self::limits::RateState;
+use self::usage::{Owner, Usage, UsageTag};
 use super::credentials::{self, Credential, CredentialError};
 use crate::clock::{self, Timestamp};
 use crate::db::models::Organization;
+use crate::db::models::request_log::RequestLog;
 use crate::db::models::token::SigningKey;
+use crate::db::models::usage::{self as usage_model, UsageCount};
 use crate::db::{Db, DbError};
 use crate::domain::KeyId;
 use crate::domain::scopes::Permission;
@@ -88,9 +92,15 @@ pub struct Verifier {
     failures: Failures,
     lookups: Semaphore,
     throttled_lookups: Semaphore,
-    usage: Mutex<HashMap<KeyId, KeyUse>>,
+    uses: Mutex<HashMap<KeyId, KeyUse>>,
     limiter: Limiter,
     clock: clock::Clock,
+    /// Requests counted by key, minute and outcome, and the log's rows;
+    /// `None` when usage is not counted (`KEYWARD_USAGE=off`).
+    usage: Option<Usage>,
+    /// Credentials found in the cache, and read from the database.
+    cache_hits: std::sync::atomic::AtomicU64,
+    cache_misses: std::sync::atomic::AtomicU64,
 }
 
 /// What a verified request is allowed, and, for a rate-limited key, the
@@ -101,6 +111,27 @@ pub struct Verified {
     pub grant: Arc<Grant>,
     /// The key's rate-limit windows after this request, if it has limits.
     pub rate: Option<RateState>,
+    /// Where the answer is counted (when usage is counted).
+    pub usage: Option<UsageTag>,
+}
+
+/// A refused request: why, and, when the credential was known, where the
+/// refusal is counted.
+#[derive(Debug)]
+pub struct Refused {
+    /// Why.
+    pub denial: Denial,
+    /// The known credential's usage, if usage is counted.
+    pub usage: Option<UsageTag>,
+}
+
+impl From<Denial> for Refused {
+    fn from(denial: Denial) -> Self {
+        Self {
+            denial,
+            usage: None,
+        }
+    }
 }
 
 /// A key's uses since the last flush.
@@ -150,7 +181,13 @@ const INVALID_TOKEN: Denial = Denial::InvalidToken;
 impl Verifier {
     /// A verifier with every organization's state and the published token
     /// signing keys read once now. Access tokens must come from `issuer`.
-    pub async fn new(db: Db, digest_key: DigestKey, issuer: String) -> Result<Self, DbError> {
+    /// `count_usage` turns the usage counts and the request log on.
+    pub async fn new(
+        db: Db,
+        digest_key: DigestKey,
+        issuer: String,
+        count_usage: bool,
+    ) -> Result<Self, DbError> {
         // Generation 0, behind the cache's first: the first unknown kid (the
         // key made at first start) reads the keys again at once.
         let keys = Self::read_keys(&db, 0).await?;
@@ -166,9 +203,12 @@ impl Verifier {
             failures: Failures::new(100_000),
             lookups: Semaphore::new(CONCURRENT_LOOKUPS),
             throttled_lookups: Semaphore::new(2),
-            usage: Mutex::new(HashMap::new()),
+            uses: Mutex::new(HashMap::new()),
             limiter: Limiter::new(crate::secrets::random_token::<12>()),
             clock: clock::Clock::default(),
+            usage: count_usage.then(Usage::default),
+            cache_hits: Default::default(),
+            cache_misses: Default::default(),
         };
         verifier.poll().await?;
         Ok(verifier)
@@ -210,12 +250,13 @@ impl Verifier {
                 let states: Vec<OrgState> = states
                     .into_iter()
                     .map(
-                        |(id, credentials_version, tokens_version, external_connectivity)| {
+                        |(id, credentials_version, tokens_version, external_connectivity, bp)| {
                             OrgState {
                                 id,
                                 credentials_version,
                                 tokens_version,
                                 external_connectivity,
+                                log_sample_basis_points: u32::try_from(bp).unwrap_or(0),
                             }
                         },
                     )
@@ -239,7 +280,7 @@ impl Verifier {
         headers: &HeaderMap,
         required: Option<Permission>,
         client: Option<IpAddr>,
-    ) -> Result<Verified, Denial> {
+    ) -> Result<Verified, Refused> {
         let credential = credentials::from_headers(headers).map_err(header_denial);
         // A client with many failures is told to wait, but only for credentials
         // that fail: a key that verifies always passes, so neighbours behind
@@ -262,27 +303,33 @@ impl Verifier {
             Ok(Credential::AccessToken(token)) => {
                 self.lookup_token(token.expose_secret(), throttled).await
             }
-            Err(denial) => return Err(refuse(denial)),
+            Err(denial) => return Err(refuse(denial).into()),
         };
         let entry = match entry {
             Ok(entry) => entry,
             // A database fault is not the client's failure: never counted.
-            Err(Denial::Unavailable) => return Err(Denial::Unavailable),
-            Err(denial) => return Err(refuse(denial)),
+            Err(Denial::Unavailable) => return Err(Denial::Unavailable.into()),
+            Err(denial) => return Err(refuse(denial).into()),
         };
+        let usage = self.usage_tag(&entry, client);
         let now = self.clock.now();
+        let refused = |denial: Denial| Refused {
+            denial,
+            usage: usage.clone(),
+        };
         decision::decide(
             &entry.standing,
             entry.org.external_connectivity(),
             required,
             client,
             now,
-        )?;
+        )
+        .map_err(refused)?;
         let rate = match &entry.limits {
             Some((limits, counter)) => Some(
                 counter
                     .admit(*limits, now.assume_utc().unix_timestamp())
-                    .map_err(Denial::RateLimited)?,
+                    .map_err(|state| refused(Denial::RateLimited(state)))?,
             ),
             None => None,
         };
@@ -290,7 +337,45 @@ impl Verifier {
         Ok(Verified {
             grant: Arc::clone(&entry.grant),
             rate,
+            usage,
         })
+    }
+
+    /// Where a known credential's answers are counted: its key's cell, or
+    /// its app's for an access token.
+    fn usage_tag(&self, entry: &Entry, client: Option<IpAddr>) -> Option<UsageTag> {
+        let usage = self.usage.as_ref()?;
+        let cell = entry.usage.get_or_init(|| {
+            usage.cell(Owner {
+                organization_id: entry.grant.organization_id.clone(),
+                app_id: entry.grant.app_id.clone(),
+                key_id: entry.grant.key_id().cloned(),
+            })
+        });
+        Some(UsageTag {
+            cell: Arc::clone(cell),
+            sample_basis_points: entry.org.log_sample_basis_points(),
+            client,
+        })
+    }
+
+    /// Credentials answered from the cache, and read from the database,
+    /// since the start.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (
+            self.cache_hits.load(Ordering::Relaxed),
+            self.cache_misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Whether the last poll of the database succeeded.
+    pub fn database_up(&self) -> bool {
+        !self.cache.db_down()
+    }
+
+    /// The usage counts and request log of this instance, when counted.
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
     }
 
     /// The app whose Application ID and Secret these are (an OAuth client,
@@ -429,6 +514,7 @@ impl Verifier {
             (self.cache.generation(), self.cache.token_generation());
         if self.cache.trusted() {
             if let Some(entry) = self.cache.known(&digest, generation, token_generation) {
+                self.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(entry);
             }
             if self.cache.known_unknown(&digest, generation) {
@@ -447,6 +533,7 @@ impl Verifier {
         if self.cache.db_down() {
             return Err(Denial::Unavailable);
         }
+        self.cache_misses.fetch_add(1, Ordering::Relaxed);
         let _permit = self.lookup_permit(throttled).await?;
         let facts = lookup::find_token(&self.db, &claims)
             .await
@@ -493,6 +580,7 @@ impl Verifier {
         let generation = self.cache.generation();
         if self.cache.trusted() {
             if let Some(entry) = self.cache.known(digest, generation, 0) {
+                self.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(entry);
             }
             if self.cache.known_unknown(digest, generation) {
@@ -502,6 +590,7 @@ impl Verifier {
         if self.cache.db_down() {
             return Err(Denial::Unavailable);
         }
+        self.cache_misses.fetch_add(1, Ordering::Relaxed);
         // A flood of unknown keys from one client must not take every lookup.
         let _permit = self.lookup_permit(throttled).await?;
         let found = lookup::find_key(&self.db, public_id, digest)
@@ -540,7 +629,7 @@ impl Verifier {
             return;
         }
         let first = entry.first_use_pending.swap(false, Ordering::Relaxed);
-        if let Ok(mut usage) = self.usage.lock() {
+        if let Ok(mut usage) = self.uses.lock() {
             let record = usage.entry(key_id.clone()).or_default();
             record.last = Some(now);
             if first {
@@ -566,7 +655,90 @@ impl Verifier {
     /// started, the credential caches are refreshed (the old key's deadline
     /// moved).
     pub async fn flush_usage(&self) -> Result<usize, DbError> {
-        let batch: Vec<(KeyId, KeyUse)> = match self.usage.lock() {
+        let counted = self.flush_counts().await;
+        let n = self.flush_uses().await?;
+        counted.map(|_| n)
+    }
+
+    /// Adds the requests counted since the last flush to the usage buckets
+    /// and writes the request log's queued rows, in one transaction; on a
+    /// failure both are kept for the next flush.
+    async fn flush_counts(&self) -> Result<(), DbError> {
+        let Some(usage) = &self.usage else {
+            return Ok(());
+        };
+        let dropped = usage.newly_dropped();
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "request log rows dropped: more were refused than the log's queue holds between flushes"
+            );
+        }
+        let (counted, logs) = usage.drain();
+        if counted.is_empty() && logs.is_empty() {
+            return Ok(());
+        }
+        let minutes: Vec<UsageCount> = counted
+            .iter()
+            .map(|c| UsageCount {
+                organization_id: c.owner.organization_id.clone(),
+                app_id: c.owner.app_id.clone(),
+                key_id: c
+                    .owner
+                    .key_id
+                    .as_ref()
+                    .map_or(usage_model::TOKENS, KeyId::as_str)
+                    .to_owned(),
+                period_seconds: 60,
+                bucket: c.minute,
+                outcome: c.outcome.as_str().to_owned(),
+                count: i64::try_from(c.count).unwrap_or(i64::MAX),
+            })
+            .collect();
+        let rows: Vec<RequestLog> = logs
+            .iter()
+            .map(|l| RequestLog {
+                id: uuid::Uuid::now_v7().to_string(),
+                organization_id: l.owner.organization_id.clone(),
+                at: l.at,
+                app_id: l.owner.app_id.clone(),
+                key_id: l.owner.key_id.clone(),
+                credential: if l.owner.key_id.is_some() {
+                    "api_key"
+                } else {
+                    "access_token"
+                }
+                .to_owned(),
+                method: l.method.clone(),
+                route: l.route.clone(),
+                status: i32::from(l.status),
+                outcome: l.outcome.as_str().to_owned(),
+                error_code: l.error_code.clone(),
+                client: l.client.map(|ip| ip.to_string()),
+                latency_us: l.latency_us,
+                request_id: l.request_id.clone(),
+            })
+            .collect();
+        let result = self
+            .db
+            .run(move |conn| {
+                crate::db::write_tx(conn, |conn| {
+                    crate::services::usage::record(conn, &minutes, &rows)
+                })
+                .map_err(|e| match e {
+                    crate::services::OpError::Db(db) => db,
+                    other => DbError::Unavailable(other.to_string()),
+                })
+            })
+            .await;
+        if result.is_err() {
+            usage.restore(counted, logs);
+        }
+        result
+    }
+
+    async fn flush_uses(&self) -> Result<usize, DbError> {
+        let batch: Vec<(KeyId, KeyUse)> = match self.uses.lock() {
             Ok(mut usage) => usage.drain().collect(),
             Err(_) => return Ok(0),
         };
@@ -615,7 +787,7 @@ impl Verifier {
                 Ok(n)
             }
             Err(e) => {
-                if let Ok(mut usage) = self.usage.lock() {
+                if let Ok(mut usage) = self.uses.lock() {
                     // Keep them for the next flush, merged with later uses.
                     for (id, old) in batch {
                         let record = usage.entry(id).or_default();

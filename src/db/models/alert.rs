@@ -320,3 +320,20 @@ pub fn for_keys(conn: &mut DbConn, key_ids: &[KeyId]) -> QueryResult<Vec<KeyAler
         .select(KeyAlert::as_select())
         .load(conn)
 }
+
+/// How many alerts wait to be sent (pending, or being sent), and how many
+/// were refused for good: the alert queue, as the metrics show it.
+pub fn queue_counts(conn: &mut DbConn) -> QueryResult<(i64, i64)> {
+    let waiting = key_alerts::table
+        .filter(
+            key_alerts::status
+                .eq_any([AlertStatus::Pending.as_str(), AlertStatus::Sending.as_str()]),
+        )
+        .count()
+        .get_result(conn)?;
+    let failed = key_alerts::table
+        .filter(key_alerts::status.eq(AlertStatus::Failed.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok((waiting, failed))
+}

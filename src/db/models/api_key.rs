@@ -210,6 +210,69 @@ impl ApiKey {
             .load(conn)
     }
 
+    /// The organization's keys in service never used yet (at most `limit`,
+    /// oldest first) and how many there are.
+    pub fn never_used(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        now: Timestamp,
+        limit: i64,
+    ) -> QueryResult<(Vec<ApiKey>, i64)> {
+        let in_service = api_keys::organization_id
+            .eq(organization_id.clone())
+            .and(api_keys::last_used_at.is_null())
+            .and(
+                api_keys::expires_at
+                    .is_null()
+                    .or(api_keys::expires_at.gt(now)),
+            );
+        let keys = api_keys::table
+            .filter(in_service.clone())
+            .order((api_keys::created_at.asc(), api_keys::id.asc()))
+            .limit(limit)
+            .select(Self::as_select())
+            .load(conn)?;
+        let count = api_keys::table
+            .filter(in_service)
+            .count()
+            .get_result(conn)?;
+        Ok((keys, count))
+    }
+
+    /// The organization's keys used since `used_since` that stop working
+    /// after `now` and by `until` (their own expiry, or a roll's grace end),
+    /// soonest first.
+    pub fn expiring_in_use(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        used_since: Timestamp,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> QueryResult<Vec<ApiKey>> {
+        api_keys::table
+            .filter(api_keys::organization_id.eq(organization_id))
+            .filter(api_keys::last_used_at.ge(used_since))
+            .filter(api_keys::expires_at.gt(now))
+            .filter(api_keys::expires_at.le(until))
+            .order(api_keys::expires_at.asc())
+            .limit(200)
+            .select(Self::as_select())
+            .load(conn)
+    }
+
+    /// The organization's keys of these ids.
+    pub fn find_many(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        ids: &[KeyId],
+    ) -> QueryResult<Vec<ApiKey>> {
+        api_keys::table
+            .filter(api_keys::organization_id.eq(organization_id))
+            .filter(api_keys::id.eq_any(ids))
+            .select(Self::as_select())
+            .load(conn)
+    }
+
     /// How many keys an app has.
     pub fn count_for_app(conn: &mut DbConn, app_id: &AppId) -> QueryResult<i64> {
         api_keys::table

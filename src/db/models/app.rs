@@ -256,6 +256,18 @@ impl App {
             .load(conn)
     }
 
+    /// Every app's id and name (deleted apps are gone).
+    pub fn names_by_id(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+    ) -> QueryResult<Vec<(AppId, String)>> {
+        apps::table
+            .filter(apps::organization_id.eq(organization_id))
+            .select((apps::id, apps::name))
+            .order(apps::name_key.asc())
+            .load(conn)
+    }
+
     /// Whether another app of the organization has this name.
     pub fn name_taken(
         conn: &mut DbConn,

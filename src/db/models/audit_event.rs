@@ -65,6 +65,8 @@ pub enum Action {
     PolicyChanged,
     /// The Expiry of API keys alert settings changed.
     AlertsChanged,
+    /// The usage and request log retention or sample changed.
+    UsageSettingsChanged,
     /// An employee was added to the staff.
     StaffAdded,
     /// An employee's details changed.
@@ -150,6 +152,7 @@ impl Action {
         Self::OrganizationChanged,
         Self::PolicyChanged,
         Self::AlertsChanged,
+        Self::UsageSettingsChanged,
         Self::StaffAdded,
         Self::StaffChanged,
         Self::StaffStatusChanged,
@@ -201,6 +204,7 @@ impl Action {
             Self::OrganizationChanged => "organization.changed",
             Self::PolicyChanged => "organization.policy_changed",
             Self::AlertsChanged => "organization.alerts_changed",
+            Self::UsageSettingsChanged => "organization.usage_settings_changed",
             Self::StaffAdded => "staff.added",
             Self::StaffChanged => "staff.changed",
             Self::StaffStatusChanged => "staff.status_changed",
@@ -253,6 +257,7 @@ impl Action {
             Self::OrganizationChanged => "Organization changed",
             Self::PolicyChanged => "Key policy changed",
             Self::AlertsChanged => "Expiry alert changed",
+            Self::UsageSettingsChanged => "Usage and logs settings changed",
             Self::StaffAdded => "Staff added",
             Self::StaffChanged => "Staff changed",
             Self::StaffStatusChanged => "Staff status changed",

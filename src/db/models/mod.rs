@@ -11,11 +11,13 @@ pub mod login_user;
 pub mod organization;
 pub mod platform;
 pub mod rate_count;
+pub mod request_log;
 pub mod retired_key;
 pub mod session;
 pub mod setup_token;
 pub mod sign_in_throttle;
 pub mod token;
+pub mod usage;
 
 pub use admin::{Admin, NewAdmin, Role};
 pub use api_key::{ApiKey, ApiKeyChanges, KeyStatus, MAX_KEYS_PER_APP, NewApiKey};

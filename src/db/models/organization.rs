@@ -48,9 +48,67 @@ pub struct Organization {
     pub key_default_rate_per_minute: Option<i32>,
     /// How many days retired keys stay listed on their app's page.
     pub retired_keys_days: i32,
+    /// Minute usage buckets are kept this many hours.
+    pub usage_minutes_hours: i32,
+    /// Hour usage buckets are kept this many days.
+    pub usage_hours_days: i32,
+    /// Day usage buckets are kept this many days.
+    pub usage_days_days: i32,
+    /// The request log's sample of allowed requests, in basis points.
+    pub log_sample_basis_points: i32,
+    /// Request log rows are kept this many days.
+    pub log_retention_days: i32,
+    /// The most request log rows kept.
+    pub log_max_rows: i64,
 }
 
+/// What the credential check polls of an organization: its id, credentials
+/// and tokens versions, external connectivity switch, and the request log's
+/// sample (basis points).
+pub type CredentialsState = (OrgId, i64, i64, bool, i32);
+
 impl Organization {
+    /// Every organization, oldest first.
+    pub fn all(conn: &mut DbConn) -> QueryResult<Vec<Organization>> {
+        organizations::table
+            .order(organizations::created_at.asc())
+            .select(Self::as_select())
+            .load(conn)
+    }
+
+    /// Its usage and request log settings.
+    pub fn usage_settings(&self) -> crate::domain::usage::UsageSettings {
+        crate::domain::usage::UsageSettings {
+            minutes_hours: self.usage_minutes_hours,
+            hours_days: self.usage_hours_days,
+            days_days: self.usage_days_days,
+            log_sample_basis_points: self.log_sample_basis_points,
+            log_retention_days: self.log_retention_days,
+            log_max_rows: self.log_max_rows,
+        }
+    }
+
+    /// Changes its usage and request log settings.
+    pub fn update_usage_settings(
+        conn: &mut DbConn,
+        id: &OrgId,
+        settings: &crate::domain::usage::UsageSettings,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set((
+                organizations::usage_minutes_hours.eq(settings.minutes_hours),
+                organizations::usage_hours_days.eq(settings.hours_days),
+                organizations::usage_days_days.eq(settings.days_days),
+                organizations::log_sample_basis_points.eq(settings.log_sample_basis_points),
+                organizations::log_retention_days.eq(settings.log_retention_days),
+                organizations::log_max_rows.eq(settings.log_max_rows),
+                organizations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
     /// The organization this installation serves (the migrations create it).
     pub fn the_one(conn: &mut DbConn) -> QueryResult<Organization> {
         organizations::table
@@ -88,13 +146,14 @@ impl Organization {
 
     /// Every organization's credentials and tokens versions and external
     /// connectivity switch: what the credential check polls four times a second.
-    pub fn credentials_states(conn: &mut DbConn) -> QueryResult<Vec<(OrgId, i64, i64, bool)>> {
+    pub fn credentials_states(conn: &mut DbConn) -> QueryResult<Vec<CredentialsState>> {
         organizations::table
             .select((
                 organizations::id,
                 organizations::credentials_version,
                 organizations::tokens_version,
                 organizations::external_connectivity,
+                organizations::log_sample_basis_points,
             ))
             .load(conn)
     }

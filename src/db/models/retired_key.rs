@@ -152,6 +152,19 @@ impl RetiredKey {
             .load(conn)
     }
 
+    /// The organization's deleted keys of these ids.
+    pub fn find_many(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        ids: &[KeyId],
+    ) -> QueryResult<Vec<RetiredKey>> {
+        retired_keys::table
+            .filter(retired_keys::organization_id.eq(organization_id))
+            .filter(retired_keys::id.eq_any(ids))
+            .select(Self::as_select())
+            .load(conn)
+    }
+
     /// One deleted key of an app.
     pub fn find(conn: &mut DbConn, app_id: &AppId, id: &KeyId) -> QueryResult<Option<RetiredKey>> {
         retired_keys::table

@@ -473,11 +473,34 @@ impl ResponseError for ApiError {
                 response.insert_header(pair);
             });
         }
-        response.json(ErrorDocument {
+        let mut response = response.json(ErrorDocument {
             errors: self.errors.clone(),
             meta: ErrorMeta {
                 request_id: crate::telemetry::request_id(),
             },
-        })
+        });
+        // For the request log: the first error's code.
+        if let Some(first) = self.errors.first() {
+            response.extensions_mut().insert(ErrorCode(first.code));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// The first error's code.
+    pub fn code(&self) -> &'static str {
+        self.errors.first().map_or("error", |e| e.code)
+    }
+}
+
+/// The code of a refused request's first error, carried by its response to
+/// the request log.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
+impl From<crate::auth::verifier::Refused> for ApiError {
+    fn from(refused: crate::auth::verifier::Refused) -> Self {
+        refused.denial.into()
     }
 }

@@ -49,12 +49,7 @@ pub async fn password_change(
     state: web::Data<AppState>,
     body: JsonApiBody,
 ) -> Result<HttpResponse, ApiError> {
-    let client = crate::auth::client_ip(&req, &state.settings.trusted_proxies);
-    let grant = state
-        .verifier
-        .verify(req.headers(), None, client)
-        .await?
-        .grant;
+    let grant = super::authorize(&req, &state, None).await?.grant;
     let (Some(user), Principal::User { family_id, .. }) = (grant.user(), &grant.principal) else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -415,19 +415,73 @@ impl FromRequest for Authorized {
                 tracing::error!("an /api route without a permission asked for authorization");
                 return Err(ApiError::not_found());
             };
-            let client = crate::auth::client_ip(&req, &state.settings.trusted_proxies);
-            let verified = state
-                .verifier
-                .verify(req.headers(), Some(permission), client)
+            authorize(&req, &state, Some(permission))
                 .await
-                .map_err(ApiError::from)?;
-            // A limited key's answer carries its windows (the response
-            // middleware writes them as RateLimit fields).
-            if let Some(rate) = verified.rate {
-                actix_web::HttpMessage::extensions_mut(&req).insert(rate);
-            }
-            Ok(Authorized(verified.grant))
+                .map(|verified| Authorized(verified.grant))
         })
+    }
+}
+
+/// The kind of credential a request carries, as the metrics label it.
+fn credential_kind(headers: &actix_web::http::header::HeaderMap) -> &'static str {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return "none";
+    };
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if scheme.eq_ignore_ascii_case("apikey") {
+        "api_key"
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        if rest.trim_start().starts_with("kw_") {
+            "api_key"
+        } else {
+            "access_token"
+        }
+    } else {
+        "other"
+    }
+}
+
+/// The credential check of a request: `verify`, with what its answer needs
+/// put on the request (a limited key's windows for the RateLimit fields, the
+/// credential's usage cell for the counts and the request log), whether it
+/// passed or not.
+pub async fn authorize(
+    req: &HttpRequest,
+    state: &AppState,
+    permission: Option<crate::domain::scopes::Permission>,
+) -> Result<crate::auth::Verified, ApiError> {
+    let client = crate::auth::client_ip(req, &state.settings.trusted_proxies);
+    let result = state
+        .verifier
+        .verify(req.headers(), permission, client)
+        .await;
+    if let Some(metrics) = &state.metrics {
+        let outcome = match &result {
+            Ok(_) => "allowed",
+            Err(refused) => ApiError::from(refused.denial.clone()).code(),
+        };
+        metrics.auth_decision(credential_kind(req.headers()), outcome);
+    }
+    let mut extensions = actix_web::HttpMessage::extensions_mut(req);
+    match result {
+        Ok(mut verified) => {
+            if let Some(rate) = verified.rate.take() {
+                extensions.insert(rate);
+            }
+            if let Some(usage) = verified.usage.take() {
+                extensions.insert(usage);
+            }
+            Ok(verified)
+        }
+        Err(mut refused) => {
+            if let Some(usage) = refused.usage.take() {
+                extensions.insert(usage);
+            }
+            Err(refused.into())
+        }
     }
 }
 

@@ -113,18 +113,11 @@ pub async fn auth_check(
         )
         .at_header("X-Required-Permission")
     })?;
-    let client = crate::auth::client_ip(&req, &state.settings.trusted_proxies);
-    let verified = state
-        .verifier
-        .verify(req.headers(), Some(permission), client)
-        .await?;
-    let grant = verified.grant;
+    // A limited key's RateLimit fields are added as the answer leaves.
+    let grant = super::authorize(&req, &state, Some(permission))
+        .await?
+        .grant;
     let mut response = HttpResponse::Ok();
-    if let Some(rate) = &verified.rate {
-        super::error::rate_limit_headers(rate, |pair| {
-            response.insert_header(pair);
-        });
-    }
     let made;
     let answer = match grant.derived(Answer::of) {
         Some(answer) => answer,

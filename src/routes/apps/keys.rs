@@ -746,6 +746,73 @@ async fn addresses_of(state: &AppState, key: &ApiKey) -> Result<Vec<KeyAddress>,
         .await?)
 }
 
+/// A key's own page: what it is, what it may do, where it is used from,
+/// and its requests over time.
+#[derive(Template)]
+#[template(path = "keys/show.html")]
+struct KeyPage {
+    layout: Layout,
+    app: App,
+    key: super::key_rows::KeyRow,
+    chart: crate::routes::usage::UsageChart,
+}
+
+/// `GET /apps/{id}/keys/{key}`.
+pub async fn key_show(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    path: web::Path<(AppId, KeyId)>,
+    Query(query): Query<crate::routes::usage::RangeQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (app_id, key_id) = path.into_inner();
+    let (app, key, _) = load_key(&state, &admin, app_id, key_id).await?;
+    let range = query.range();
+    let now = clock::now();
+    let (org, id) = (admin.organization_id.clone(), key.id.clone());
+    let related: Vec<KeyId> = [key.rolled_from_id.clone(), key.rolled_to_id.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let (usage, addresses, alerts, masks) = state
+        .read(move |conn| {
+            let usage = crate::routes::usage::UsageChart::read(
+                conn,
+                &org,
+                crate::db::models::usage::Scope::Key(&id),
+                range,
+                now,
+            )?;
+            let addresses = KeyAddress::latest(conn, &id)?;
+            let alerts = crate::db::models::alert::for_keys(conn, std::slice::from_ref(&id))?;
+            let masks: super::key_rows::Masks = ApiKey::find_many(conn, &org, &related)?
+                .into_iter()
+                .map(|k| (k.id.clone(), k.masked()))
+                .chain(
+                    RetiredKey::find_many(conn, &org, &related)?
+                        .into_iter()
+                        .map(|k| (k.id, k.masked)),
+                )
+                .collect();
+            Ok((usage, addresses, alerts, masks))
+        })
+        .await?;
+    let chart = crate::routes::usage::UsageChart::draw(
+        &usage,
+        range,
+        now,
+        admin.zone,
+        format!("/apps/{}/keys/{}", app.id, key.id),
+    );
+    let row = super::key_rows::KeyRow::from_key(&key, now, &alerts, &addresses, &masks, admin.zone);
+    page::ok(&KeyPage {
+        layout: Layout::new(&session, Some(&admin), Nav::Apps, key.name.clone())?,
+        app,
+        key: row,
+        chart,
+    })
+}
+
 /// `GET /apps/{id}/keys/{key}/edit`.
 pub async fn key_edit_form(
     session: Session,

@@ -161,6 +161,7 @@ pub async fn apps_index(
 struct AppPage {
     layout: Layout,
     app: App,
+    chart: crate::routes::usage::UsageChart,
     status: AppStatus,
     source: &'static str,
     booking_mark: Option<&'static str>,
@@ -300,6 +301,9 @@ pub struct KeyListQuery {
     /// Part of a key's name or description.
     #[serde(default)]
     q: String,
+    /// The usage chart's period: `24h`, `7d` or `30d`.
+    #[serde(default)]
+    range: String,
 }
 
 /// The keys in the order asked, those matching the search only.
@@ -340,46 +344,62 @@ pub async fn app_show(
     Query(list): Query<KeyListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = (admin.organization_id.clone(), path.into_inner());
-    let (app, (keys, deleted, addresses), bookings, alerts, (organization, sign_ins)) = state
-        .read(move |conn| {
-            let app = App::find(conn, &org, &id)?;
-            let (keys, deleted, bookings) = match &app {
-                Some(app) => (
-                    ApiKey::list_for_app(conn, &app.id)?,
-                    RetiredKey::list_for_app(conn, &app.id)?,
-                    Appointment::recent_for_app(conn, &app.id, 10)?,
-                ),
-                None => (Vec::new(), Vec::new(), Vec::new()),
-            };
-            let ids: Vec<KeyId> = keys.iter().map(|k| k.id.clone()).collect();
-            let alerts = alert::for_keys(conn, &ids)?;
-            let addresses = KeyAddress::latest_of(conn, &ids)?;
-            let mut sign_ins = Vec::new();
-            for family in TokenFamily::recent_of_app(conn, &org, &id, 10)? {
-                let user = UserRef::from_subject(&family.subject);
-                let name = match &user {
-                    Some(user) => platform::user_name(conn, &org, user)?,
-                    None => None,
+    let range = crate::routes::usage::Range::parse(list.range.trim());
+    let now = clock::now();
+    let (app, (keys, deleted, addresses), bookings, alerts, (organization, sign_ins, usage)) =
+        state
+            .read(move |conn| {
+                let app = App::find(conn, &org, &id)?;
+                let (keys, deleted, bookings) = match &app {
+                    Some(app) => (
+                        ApiKey::list_for_app(conn, &app.id)?,
+                        RetiredKey::list_for_app(conn, &app.id)?,
+                        Appointment::recent_for_app(conn, &app.id, 10)?,
+                    ),
+                    None => (Vec::new(), Vec::new(), Vec::new()),
                 };
-                sign_ins.push((family, user, name));
-            }
-            let organization = Organization::find_by_id(conn, &org)?;
-            Ok((
-                app,
-                (keys, deleted, addresses),
-                bookings,
-                alerts,
-                (organization, sign_ins),
-            ))
-        })
-        .await?;
+                let ids: Vec<KeyId> = keys.iter().map(|k| k.id.clone()).collect();
+                let alerts = alert::for_keys(conn, &ids)?;
+                let addresses = KeyAddress::latest_of(conn, &ids)?;
+                let mut sign_ins = Vec::new();
+                for family in TokenFamily::recent_of_app(conn, &org, &id, 10)? {
+                    let user = UserRef::from_subject(&family.subject);
+                    let name = match &user {
+                        Some(user) => platform::user_name(conn, &org, user)?,
+                        None => None,
+                    };
+                    sign_ins.push((family, user, name));
+                }
+                let organization = Organization::find_by_id(conn, &org)?;
+                let usage = crate::routes::usage::UsageChart::read(
+                    conn,
+                    &org,
+                    crate::db::models::usage::Scope::App(&id),
+                    range,
+                    now,
+                )?;
+                Ok((
+                    app,
+                    (keys, deleted, addresses),
+                    bookings,
+                    alerts,
+                    (organization, sign_ins, usage),
+                ))
+            })
+            .await?;
     let app = app.ok_or(AppError::NotFound)?;
     if app.status() == AppStatus::Draft {
         return Ok(page::see_other(&format!("/apps/{}/wizard", app.id)));
     }
-    let now = clock::now();
     let zone = admin.zone;
     let title = app.name.clone();
+    let chart = crate::routes::usage::UsageChart::draw(
+        &usage,
+        range,
+        now,
+        zone,
+        format!("/apps/{}", app.id),
+    );
     let masks: Masks = keys
         .iter()
         .map(|k| (k.id.clone(), k.masked()))
@@ -422,6 +442,7 @@ pub async fn app_show(
         })
         .collect();
     page::ok(&AppPage {
+        chart,
         lifetimes: (
             organization.access_token_minutes,
             organization.refresh_token_days,

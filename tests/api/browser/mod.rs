@@ -790,3 +790,85 @@ async fn a_key_is_restricted_rolled_and_recreated_in_the_browser() {
     browser.shot("key-recreate").await;
     browser.close().await;
 }
+
+#[actix_web::test]
+async fn usage_charts_and_the_request_log_in_the_browser() {
+    let app = spawn_app().await;
+    let browser = signed_in(&app, "usage", "ada@example.com", Role::Full).await;
+    app.sign_in("ada@example.com", PASSWORD).await;
+    let created = app
+        .create_app(
+            "Web Booking",
+            "external_webstore",
+            &["services:read", "appointments:read"],
+            &[],
+        )
+        .await;
+    let (key_id, key) =
+        crate::key_restrictions::key_with(&app, &created.id, "Storefront", &[]).await;
+    for (path, n, status) in [
+        ("/api/v2/services", 5, 200),
+        ("/api/v2/appointments", 2, 403),
+    ] {
+        for _ in 0..n {
+            let response = app
+                .api(reqwest::Method::GET, path, Some(&format!("apikey {key}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), status);
+        }
+    }
+    app.state.verifier.flush_usage().await.unwrap();
+
+    // From the app's page to the key's own page and its chart.
+    browser.go(&format!("/apps/{}", created.id)).await;
+    browser.click("Storefront").await;
+    browser
+        .wait_for_path(&format!("/apps/{}/keys/{key_id}", created.id))
+        .await;
+    browser
+        .wait_for_text("Requests over the last 24 hours")
+        .await;
+    let text = browser.text().await;
+    assert!(text.contains("Allowed: 5"), "{text}");
+    assert!(text.contains("403 Forbidden: 2"), "{text}");
+    browser.click("Show the numbers as a table").await;
+    browser.check_accessibility("key usage").await;
+    browser.shot("key-usage").await;
+    browser.click("30 days").await;
+    browser.wait_for_text("Requests over the last 30 days").await;
+    assert!(browser.text().await.contains("Allowed: 5"));
+
+    // The organization's Usage page.
+    browser.click("Usage").await;
+    browser.wait_for_text("Busiest keys").await;
+    assert!(browser.text().await.contains("Storefront"));
+    browser.check_accessibility("usage").await;
+    browser.shot("usage").await;
+
+    // The request log, filtered to the refusals.
+    browser.click("Logs").await;
+    browser.wait_for_text("insufficient_permission").await;
+    browser.select("Outcome", "403 Forbidden").await;
+    browser.click("Filter").await;
+    browser.wait_for_path("outcome=403").await;
+    let text = browser.text().await;
+    assert_eq!(text.matches("insufficient_permission").count(), 2, "{text}");
+    browser.check_accessibility("request log").await;
+    browser.shot("request-log").await;
+    browser.close().await;
+
+    // The chart in dark mode passes axe too (its labels' contrast).
+    let dark = Browser::open_dark(&app.address, "usage-dark").await;
+    dark.go("/login").await;
+    dark.fill("Email", "ada@example.com").await;
+    dark.fill("Password", PASSWORD).await;
+    dark.click("Sign in").await;
+    dark.wait_to_leave("/login").await;
+    dark.go(&format!("/apps/{}/keys/{key_id}", created.id)).await;
+    dark.wait_for_text("Requests over the last 24 hours").await;
+    dark.check_accessibility("key usage (dark)").await;
+    dark.shot("key-usage-dark").await;
+    dark.close().await;
+}
