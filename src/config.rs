@@ -56,7 +56,9 @@ Environment variables:
   KEYWARD_USAGE                 on or off: count each key's requests and keep the request
                                 log [default: on]
   KEYWARD_METRICS_BIND          address of GET /metrics (Prometheus), never the public
-                                port, e.g. 127.0.0.1:9090 [default: none, no metrics]";
+                                port, e.g. 127.0.0.1:9090 [default: none, no metrics]
+  KEYWARD_OTLP_ENDPOINT         OpenTelemetry collector (OTLP/HTTP) to export request
+                                spans to, e.g. http://127.0.0.1:4318 [default: none]";
 
 /// The argon2id cost, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +202,9 @@ pub struct Settings {
     /// Where `GET /metrics` is served (Prometheus text format), apart from
     /// the public port; `None` (the default): no metrics.
     pub metrics_bind: Option<SocketAddr>,
+    /// The OTLP/HTTP collector request spans are exported to (its base URL);
+    /// `None` (the default): none.
+    pub otlp_endpoint: Option<Url>,
     /// Routes that exist for the test suite only (a handler that panics, so
     /// the answer to a panic can be checked). Never set from the environment.
     pub debug_routes: bool,
@@ -432,6 +437,13 @@ impl Settings {
                 Some(addr)
             }
         };
+        let otlp_endpoint = match get("KEYWARD_OTLP_ENDPOINT")? {
+            None => None,
+            Some(raw) => Some(
+                parse_otlp_endpoint(&raw)
+                    .map_err(|message| ConfigError::new("KEYWARD_OTLP_ENDPOINT", message))?,
+            ),
+        };
         let log_filter = get("KEYWARD_LOG")?.unwrap_or_else(|| "info".to_owned());
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             ConfigError::new("KEYWARD_LOG", format!("not a valid log filter ({e})"))
@@ -471,6 +483,7 @@ impl Settings {
             api_access_log,
             count_usage,
             metrics_bind,
+            otlp_endpoint,
             debug_routes: false,
         })
     }
@@ -540,9 +553,33 @@ impl Settings {
             api_access_log: AccessLog::All,
             count_usage: true,
             metrics_bind: None,
+            otlp_endpoint: None,
             debug_routes: true,
         }
     }
+}
+
+/// An OTLP/HTTP collector's base URL: `http://host:4318`. Plain http only: a
+/// collector runs beside the server (OpenTelemetry's agent pattern) and
+/// forwards over TLS itself.
+fn parse_otlp_endpoint(raw: &str) -> Result<Url, String> {
+    if !cfg!(feature = "otlp") {
+        return Err("this build has no OTLP export (built without the otlp feature)".to_owned());
+    }
+    let url = Url::parse(raw.trim())
+        .map_err(|_| "expected a collector's URL such as http://127.0.0.1:4318".to_owned())?;
+    if url.scheme() != "http" {
+        return Err(
+            "expected http:// (a collector beside the server; it forwards over TLS)".to_owned(),
+        );
+    }
+    if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err("expected a collector's base URL such as http://127.0.0.1:4318".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".to_owned());
+    }
+    Ok(url)
 }
 
 fn parse_public_url(raw: &str) -> Result<Url, String> {

@@ -16,6 +16,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log_writer = keyward::telemetry::init(&settings.log_filter, settings.log_json);
+    let _log_writer = keyward::telemetry::init(
+        &settings.log_filter,
+        settings.log_json,
+        settings.otlp_endpoint.as_ref().map(url::Url::as_str),
+    );
     cli::run(cli, settings, keyward::startup::serve)
 }

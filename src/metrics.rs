@@ -86,6 +86,8 @@ pub struct Snapshot {
     pub alerts_failed: i64,
     /// Request log rows dropped because the queue was full.
     pub log_dropped: u64,
+    /// Requests of flooding keys counted but not logged one by one.
+    pub log_capped: u64,
 }
 
 /// The server's metrics.
@@ -104,6 +106,7 @@ pub struct Metrics {
     mail: Family<OutcomeLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     log_dropped: Counter,
+    log_capped: Counter,
     /// One scrape at a time: scrape-time counters move by their difference.
     scrape: Mutex<()>,
 }
@@ -218,6 +221,12 @@ impl Metrics {
             "Request log rows dropped because more were queued between two flushes than the queue holds",
             log_dropped.clone(),
         );
+        let log_capped = Counter::default();
+        registry.register(
+            "keyward_request_log_capped",
+            "Requests counted in usage but not logged one by one: their key had already logged its share between two flushes",
+            log_capped.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -252,6 +261,7 @@ impl Metrics {
             mail,
             jobs,
             log_dropped,
+            log_capped,
             scrape: Mutex::new(()),
         }
     }
@@ -323,6 +333,7 @@ impl Metrics {
             .get_or_create(&StatusLabels { status: "failed" })
             .set(now.alerts_failed);
         follow(&self.log_dropped, now.log_dropped);
+        follow(&self.log_capped, now.log_capped);
         let mut text = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
         Ok(text)

@@ -5,34 +5,134 @@
 //! What is logged is chosen where it is logged: request lines carry the route
 //! pattern, never the raw path, query or headers, and secret types print as masks,
 //! so credentials cannot reach the logs by accident.
+//!
+//! With `KEYWARD_OTLP_ENDPOINT` (and the `otlp` cargo feature, on by default),
+//! each request's span is also exported over OTLP/HTTP (protobuf) to a
+//! collector, in batches off the request path, named `METHOD /route/pattern`
+//! with the OpenTelemetry HTTP attributes and the same `request_id` as the log.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
 
-/// Installs the global subscriber. Keep the guard until exit: dropping it flushes
-/// the lines still queued. A second call (in tests) installs nothing.
-pub fn init(filter: &str, json: bool) -> WorkerGuard {
+/// Whether request spans are exported (their HTTP attributes are then recorded).
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether request spans go to an OTLP collector.
+pub fn exporting_spans() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// Keeps logging (and span export) going; dropped at exit, it flushes the
+/// lines still queued and the spans not yet exported.
+pub struct LogGuard {
+    _writer: WorkerGuard,
+    #[cfg(feature = "otlp")]
+    spans: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl std::fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogGuard").finish_non_exhaustive()
+    }
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        #[cfg(feature = "otlp")]
+        if let Some(provider) = self.spans.take()
+            && let Err(e) = provider.shutdown()
+        {
+            tracing::warn!(error = %e, "the last spans could not be exported");
+        }
+    }
+}
+
+/// Installs the global subscriber: log lines on standard error and, given an
+/// OTLP endpoint (its base URL: spans go to `<endpoint>/v1/traces`), the
+/// span exporter. A second call (in tests) installs nothing.
+pub fn init(filter: &str, json: bool, otlp_endpoint: Option<&str>) -> LogGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_target(false);
-    let _ = if json {
-        builder
+    let lines = if json {
+        tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init()
+            .with_writer(writer)
+            .with_target(false)
+            .boxed()
     } else {
-        builder
+        tracing_subscriber::fmt::layer()
             .compact()
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init()
+            .with_writer(writer)
+            .with_target(false)
+            .boxed()
     };
-    guard
+    let registry = tracing_subscriber::registry().with(filter).with(lines);
+    #[cfg(feature = "otlp")]
+    {
+        let (layer, spans) = match otlp_endpoint.map(span_exporter) {
+            Some(Ok(provider)) => {
+                use opentelemetry::trace::TracerProvider as _;
+                let tracer = provider.tracer("keyward");
+                (
+                    Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                    Some(provider),
+                )
+            }
+            Some(Err(e)) => {
+                eprintln!("keyward: spans will not be exported: {e}");
+                (None, None)
+            }
+            None => (None, None),
+        };
+        if registry.with(layer).try_init().is_ok() && spans.is_some() {
+            EXPORTING.store(true, Ordering::Relaxed);
+        }
+        LogGuard {
+            _writer: guard,
+            spans,
+        }
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = otlp_endpoint;
+        let _ = registry.try_init();
+        LogGuard { _writer: guard }
+    }
+}
+
+/// The OTLP/HTTP span exporter of `endpoint`, batching off the request path.
+#[cfg(feature = "otlp")]
+fn span_exporter(
+    endpoint: &str,
+) -> Result<opentelemetry_sdk::trace::SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    // OTLP exporter spec, "Endpoint URLs for OTLP/HTTP": the signal's path is
+    // appended to the base URL.
+    let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(url)
+        .with_timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("keyward")
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
 }
 
 tokio::task_local! {

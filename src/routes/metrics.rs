@@ -40,6 +40,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         alerts_pending,
         alerts_failed,
         log_dropped: state.verifier.usage().map_or(0, |u| u.dropped()),
+        log_capped: state.verifier.usage().map_or(0, |u| u.capped()),
     };
     match metrics.render(&snapshot) {
         Ok(text) => HttpResponse::Ok()

@@ -51,7 +51,28 @@ pub async fn every_response(
     let https = settings.as_ref().is_some_and(|s| s.is_https());
     let api = req.path().starts_with("/api");
     let method = req.method().clone();
-    let span = tracing::info_span!("request", id = %id);
+    // Exported spans carry the OpenTelemetry HTTP server attributes
+    // (semantic conventions, "HTTP server span"); the log's span only the id.
+    let exporting = telemetry::exporting_spans();
+    let span = if exporting {
+        // The name is fixed when the span starts: the route pattern is
+        // matched here, ahead of the routing.
+        let route = req
+            .match_pattern()
+            .unwrap_or_else(|| "(unmatched)".to_owned());
+        tracing::info_span!(
+            "request",
+            request_id = %id,
+            otel.name = format!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %method,
+            http.route = %route,
+            http.response.status_code = tracing::field::Empty,
+        )
+    } else {
+        tracing::info_span!("request", request_id = %id)
+    };
     let outcome = telemetry::with_request_id(id.clone(), async {
         match AssertUnwindSafe(next.call(req)).catch_unwind().await {
             Ok(result) => result,
@@ -116,6 +137,12 @@ pub async fn every_response(
             (status, None, Err(hardened.into()))
         }
     };
+    if exporting {
+        span.record("http.response.status_code", i64::from(status.as_u16()));
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     if let Some(metrics) = &metrics {
         metrics.http_request(
             route.as_deref().unwrap_or("(unmatched)"),
@@ -152,11 +179,8 @@ fn count_usage(
     id: &str,
     started: Instant,
 ) {
-    let Some(tag) = request
-        .extensions()
-        .get::<crate::auth::verifier::usage::UsageTag>()
-        .cloned()
-    else {
+    let extensions = request.extensions();
+    let Some(tag) = extensions.get::<crate::auth::verifier::usage::UsageTag>() else {
         return;
     };
     let Some(state) = request.app_data::<web::Data<AppState>>() else {
@@ -173,7 +197,7 @@ fn count_usage(
         latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
         request_id: id,
     };
-    usage.record(&tag, state.verifier.clock().now(), &answered);
+    usage.record(tag, state.verifier.clock().now(), &answered);
 }
 
 /// The security headers, HSTS under https, and the request id.

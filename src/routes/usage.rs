@@ -79,9 +79,16 @@ impl Range {
         (end - bar * bars as i64, end)
     }
 
-    /// The stored buckets the totals of this range are read from, and from when.
+    /// The stored buckets the totals of this range are read from, and from
+    /// when: the last 24 hours by the hour, longer ranges by the (UTC) day,
+    /// today included, so the busiest lists read a row per key and day.
     pub fn totals_source(self, now: Timestamp) -> (Period, i64) {
-        (self.shape().0, self.span(now).0)
+        let today = Period::Day.bucket(now.assume_utc().unix_timestamp());
+        match self {
+            Self::Day => (Period::Hour, self.span(now).0),
+            Self::Week => (Period::Day, today - 6 * 86_400),
+            Self::Month => (Period::Day, today - 29 * 86_400),
+        }
     }
 }
 

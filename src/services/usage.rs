@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::clock::{self, Timestamp};
 use crate::db::DbConn;
 use crate::db::models::request_log::RequestLog;
-use crate::db::models::usage::UsageCount;
+use crate::db::models::usage::{ALL, UsageCount};
 use crate::db::models::{Action, Actor, Organization, Target};
 use crate::domain::OrgId;
 use crate::domain::usage::{Period, UsageSettings};
@@ -23,24 +23,35 @@ pub fn record(
 ) -> Result<(), OpError> {
     // One row per bucket of each length, summed here so the database takes
     // one upsert per row it keeps.
-    let mut rows: HashMap<(i32, i64, &str, &str), UsageCount> = HashMap::new();
+    // Each count goes to its key's rows and to its organization's.
+    type Bucket = (String, String, String, String, i32, i64);
+    let mut rows: HashMap<Bucket, UsageCount> = HashMap::new();
     for count in minutes {
         let minute = count.bucket;
-        for period in Period::ALL {
-            let bucket = period.bucket(minute);
-            let seconds = period.seconds() as i32;
-            rows.entry((
-                seconds,
-                bucket,
-                count.key_id.as_str(),
-                count.outcome.as_str(),
-            ))
-            .and_modify(|row| row.count += count.count)
-            .or_insert_with(|| UsageCount {
-                period_seconds: seconds,
-                bucket,
-                ..count.clone()
-            });
+        let whole = UsageCount {
+            app_id: crate::domain::AppId::from(ALL),
+            key_id: ALL.to_owned(),
+            ..count.clone()
+        };
+        for row in [count, &whole] {
+            for period in Period::ALL {
+                let bucket = period.bucket(minute);
+                let seconds = period.seconds() as i32;
+                rows.entry((
+                    row.organization_id.to_string(),
+                    row.app_id.to_string(),
+                    row.key_id.clone(),
+                    row.outcome.clone(),
+                    seconds,
+                    bucket,
+                ))
+                .and_modify(|r| r.count += row.count)
+                .or_insert_with(|| UsageCount {
+                    period_seconds: seconds,
+                    bucket,
+                    ..row.clone()
+                });
+            }
         }
     }
     let mut rows: Vec<UsageCount> = rows.into_values().collect();

@@ -24,6 +24,9 @@ fn a_bad_variable_ends_with_one_line_naming_it_and_exit_code_2() {
         ("KEYWARD_PUBLIC_URL", "keys.example.com"),
         ("KEYWARD_SECRET_KEY", "too-short"),
         ("KEYWARD_SESSION_IDLE_MINUTES", "-5"),
+        ("KEYWARD_USAGE", "sometimes"),
+        ("KEYWARD_METRICS_BIND", "everywhere"),
+        ("KEYWARD_OTLP_ENDPOINT", "https://collector.example.com"),
     ] {
         let output = keyward()
             .current_dir(dir.path())
@@ -301,8 +304,8 @@ fn healthz_answers(port: u16) -> bool {
     response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
 }
 
-/// One request with `key`; the status code.
-fn status_of(port: u16, path: &str, key: &str) -> u16 {
+/// One request with `key`; the answer's status and head.
+fn answer_of(port: u16, path: &str, key: &str) -> (u16, String) {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
@@ -315,10 +318,131 @@ fn status_of(port: u16, path: &str, key: &str) -> u16 {
     .unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response
+    let status = response
         .get(9..12)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    let head = response.split("\r\n\r\n").next().unwrap_or("").to_owned();
+    (status, head)
+}
+
+/// One request with `key`; the status code.
+fn status_of(port: u16, path: &str, key: &str) -> u16 {
+    answer_of(port, path, key).0
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn request_spans_are_exported_to_an_otlp_collector_with_their_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = dir.path().join("spans.jsonl");
+    let collector_port = free_port();
+    // A receiver that decodes with OpenTelemetry's own protobuf definitions.
+    let mut collector = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/otlp/receiver.py"
+        ))
+        .arg(collector_port.to_string())
+        .arg(&spans)
+        .spawn()
+        .expect("python3 with opentelemetry-proto (pip install opentelemetry-proto)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", collector_port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let demo = keyward()
+        .current_dir(dir.path())
+        .arg("demo-data")
+        .output()
+        .unwrap();
+    let key = String::from_utf8(demo.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("kw_"))
+        .expect("the demo key is printed")
+        .to_owned();
+    let port = free_port();
+    let child = keyward()
+        .current_dir(dir.path())
+        .env("KEYWARD_BIND", format!("127.0.0.1:{port}"))
+        .env(
+            "KEYWARD_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{collector_port}/"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if healthz_answers(port) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let request_id = |head: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("x-request-id").then_some(value)
+            })
+            .expect("every answer names its request id")
+            .trim()
+            .to_owned()
+    };
+    let (status, head) = answer_of(port, "/api/v2/services", &key);
+    assert_eq!(status, 200);
+    let listed = request_id(&head);
+    let (status, head) = answer_of(port, "/api/v2/services/not-a-service", &key);
+    assert_eq!(status, 404);
+    let missing = request_id(&head);
+    // Spans go in batches; a graceful stop exports the last ones.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let _ = collector.kill();
+    let _ = collector.wait();
+
+    let spans: Vec<serde_json::Value> = std::fs::read_to_string(&spans)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let span_of = |id: &str| {
+        spans
+            .iter()
+            .find(|s| s["attributes"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("a span for request {id} in {spans:#?}"))
+    };
+    let span = span_of(&listed);
+    assert_eq!(span["name"], "GET /api/v2/services");
+    assert_eq!(span["kind"], 2, "SPAN_KIND_SERVER");
+    assert_eq!(span["attributes"]["http.route"], "/api/v2/services");
+    assert_eq!(span["attributes"]["http.request.method"], "GET");
+    assert_eq!(span["attributes"]["http.response.status_code"], 200);
+    assert_eq!(span["resource"]["service.name"], "keyward");
+    let span = span_of(&missing);
+    assert_eq!(span["name"], "GET /api/v2/services/{id}");
+    assert_eq!(span["attributes"]["http.response.status_code"], 404);
+    let text = serde_json::to_string(&spans).unwrap();
+    assert!(!text.contains(&key), "never a secret");
+    assert!(
+        !text.contains("not-a-service"),
+        "the route pattern, never the path"
+    );
 }
 
 #[test]

@@ -312,6 +312,7 @@ async fn old_counts_and_log_rows_are_forgotten_and_the_log_keeps_its_cap() {
             use keyward::db::schema::usage_counts::dsl::*;
             usage_counts
                 .filter(organization_id.eq(org))
+                .filter(key_id.eq("k"))
                 .filter(period_seconds.eq(period))
                 .count()
                 .get_result::<i64>(conn)
@@ -329,8 +330,8 @@ async fn old_counts_and_log_rows_are_forgotten_and_the_log_keeps_its_cap() {
     assert_eq!(count(86_400).await.unwrap(), 2, "both days stay");
     assert_eq!(
         forgotten,
-        1 + 1 + 5,
-        "a minute, the old row, the 5 over the cap"
+        2 + 1 + 5,
+        "a minute (the key's and the organization's), the old row, the 5 over the cap"
     );
     let kept = app
         .db()

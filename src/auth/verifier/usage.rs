@@ -18,6 +18,11 @@ use crate::domain::{AppId, KeyId, OrgId};
 /// The most log rows waiting for a flush: past it, rows are counted as
 /// dropped (and reported) rather than held.
 pub const MAX_QUEUED_LOGS: usize = 20_000;
+/// The most log rows one key (or one app's tokens) queues between two
+/// flushes: a client hammering with a refused key is counted in full but
+/// logged only this often, so it cannot crowd out every other key's rows
+/// nor turn each refusal into a database write.
+pub const MAX_LOGGED_PER_KEY: u32 = 1_000;
 
 /// What one key (or one app's access tokens) did, by minute and outcome,
 /// since the last flush.
@@ -26,6 +31,8 @@ pub struct UsageCell {
     /// The organization, app and key (none for access tokens).
     pub owner: Owner,
     counts: Mutex<Vec<(i64, [u64; 6])>>,
+    /// Log rows queued since the last flush.
+    logged: std::sync::atomic::AtomicU32,
 }
 
 /// Whose requests a cell counts.
@@ -115,6 +122,7 @@ pub struct Usage {
     logs: Mutex<Vec<LogRecord>>,
     dropped: AtomicU64,
     dropped_reported: AtomicU64,
+    capped: AtomicU64,
 }
 
 impl Usage {
@@ -125,12 +133,14 @@ impl Usage {
                 Arc::new(UsageCell {
                     owner,
                     counts: Mutex::new(Vec::new()),
+                    logged: Default::default(),
                 })
             })),
             // Counted nowhere rather than failing the request.
             Err(_) => Arc::new(UsageCell {
                 owner,
                 counts: Mutex::new(Vec::new()),
+                logged: Default::default(),
             }),
         }
     }
@@ -145,6 +155,10 @@ impl Usage {
             || (tag.sample_basis_points > 0
                 && rand::random_range(0..10_000u32) < tag.sample_basis_points);
         if !logged {
+            return;
+        }
+        if tag.cell.logged.fetch_add(1, Ordering::Relaxed) >= MAX_LOGGED_PER_KEY {
+            self.capped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let Ok(mut logs) = self.logs.lock() else {
@@ -174,6 +188,7 @@ impl Usage {
         let mut counted = Vec::new();
         if let Ok(mut cells) = self.cells.lock() {
             cells.retain(|owner, cell| {
+                cell.logged.store(0, Ordering::Relaxed);
                 let taken = cell.take();
                 let idle = taken.is_empty();
                 for (minute, by_outcome) in taken {
@@ -219,6 +234,12 @@ impl Usage {
     /// Log rows dropped since the start because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Requests of keys over [`MAX_LOGGED_PER_KEY`] in a flush interval,
+    /// counted but not logged one by one, since the start.
+    pub fn capped(&self) -> u64 {
+        self.capped.load(Ordering::Relaxed)
     }
 
     /// Log rows dropped since the last call (for a warning line).
@@ -290,21 +311,49 @@ mod tests {
     #[test]
     fn a_full_sample_logs_every_request_and_a_full_queue_drops_and_counts() {
         let usage = Usage::default();
-        let tag = UsageTag {
-            cell: usage.cell(owner("k1")),
-            sample_basis_points: 10_000,
-            client: None,
-        };
-        for _ in 0..MAX_QUEUED_LOGS + 5 {
-            usage.record(&tag, at(60), &answered(200));
+        let keys = MAX_QUEUED_LOGS / MAX_LOGGED_PER_KEY as usize + 5;
+        let tags: Vec<UsageTag> = (0..keys)
+            .map(|k| UsageTag {
+                cell: usage.cell(owner(&format!("k{k}"))),
+                sample_basis_points: 10_000,
+                client: None,
+            })
+            .collect();
+        for tag in &tags {
+            for _ in 0..MAX_LOGGED_PER_KEY {
+                usage.record(tag, at(60), &answered(200));
+            }
         }
-        assert_eq!(usage.dropped(), 5);
-        assert_eq!(usage.newly_dropped(), 5);
+        let over = (keys * MAX_LOGGED_PER_KEY as usize - MAX_QUEUED_LOGS) as u64;
+        assert_eq!(usage.dropped(), over);
+        assert_eq!(usage.newly_dropped(), over);
         assert_eq!(usage.newly_dropped(), 0);
+        assert_eq!(usage.capped(), 0);
         let (counted, logs) = usage.drain();
         assert_eq!(logs.len(), MAX_QUEUED_LOGS);
         // The counts are never sampled nor dropped.
-        assert_eq!(counted[0].count, (MAX_QUEUED_LOGS + 5) as u64);
+        let total: u64 = counted.iter().map(|c| c.count).sum();
+        assert_eq!(total, (keys * MAX_LOGGED_PER_KEY as usize) as u64);
+    }
+
+    #[test]
+    fn a_flooding_key_is_counted_in_full_but_logged_up_to_its_share() {
+        let usage = Usage::default();
+        let tag = UsageTag {
+            cell: usage.cell(owner("k1")),
+            sample_basis_points: 0,
+            client: None,
+        };
+        for _ in 0..MAX_LOGGED_PER_KEY + 7 {
+            usage.record(&tag, at(60), &answered(401));
+        }
+        assert_eq!(usage.capped(), 7);
+        let (counted, logs) = usage.drain();
+        assert_eq!(logs.len(), MAX_LOGGED_PER_KEY as usize);
+        assert_eq!(counted[0].count, u64::from(MAX_LOGGED_PER_KEY) + 7);
+        // Its share comes back with the next flush interval.
+        usage.record(&tag, at(61), &answered(401));
+        assert_eq!(usage.drain().1.len(), 1);
     }
 
     #[test]

@@ -15,6 +15,9 @@ use crate::domain::{AppId, KeyId, OrgId};
 
 /// The `key_id` of an app's access tokens' counts.
 pub const TOKENS: &str = "";
+/// The `app_id` and `key_id` of the whole organization's counts, kept beside
+/// each key's so the organization's chart reads a row per bucket.
+pub const ALL: &str = "*";
 
 /// Requests of one key in one bucket with one outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -112,8 +115,13 @@ impl UsageCount {
             .filter(usage_counts::period_seconds.eq(period.seconds() as i32))
             .filter(usage_counts::bucket.ge(from))
             .filter(usage_counts::bucket.lt(to))
-            .group_by((usage_counts::bucket, usage_counts::outcome))
-            .select((usage_counts::bucket, usage_counts::outcome, total()))
+            .filter(usage_counts::app_id.eq(ALL))
+            .filter(usage_counts::key_id.eq(ALL))
+            .select((
+                usage_counts::bucket,
+                usage_counts::outcome,
+                usage_counts::count,
+            ))
             .order(usage_counts::bucket.asc())
             .load(conn)
     }
@@ -130,6 +138,7 @@ impl UsageCount {
             .filter(usage_counts::organization_id.eq(organization_id))
             .filter(usage_counts::period_seconds.eq(period.seconds() as i32))
             .filter(usage_counts::bucket.ge(from))
+            .filter(usage_counts::app_id.ne(ALL))
             .group_by((
                 usage_counts::app_id,
                 usage_counts::key_id,

@@ -458,16 +458,15 @@ pub async fn authorize(
         .verifier
         .verify(req.headers(), permission, client)
         .await;
-    if let Some(metrics) = &state.metrics {
-        let outcome = match &result {
-            Ok(_) => "allowed",
-            Err(refused) => ApiError::from(refused.denial.clone()).code(),
-        };
-        metrics.auth_decision(credential_kind(req.headers()), outcome);
-    }
+    let count = |outcome: &'static str| {
+        if let Some(metrics) = &state.metrics {
+            metrics.auth_decision(credential_kind(req.headers()), outcome);
+        }
+    };
     let mut extensions = actix_web::HttpMessage::extensions_mut(req);
     match result {
         Ok(mut verified) => {
+            count("allowed");
             if let Some(rate) = verified.rate.take() {
                 extensions.insert(rate);
             }
@@ -480,7 +479,9 @@ pub async fn authorize(
             if let Some(usage) = refused.usage.take() {
                 extensions.insert(usage);
             }
-            Err(refused.into())
+            let error = ApiError::from(refused.denial);
+            count(error.code());
+            Err(error)
         }
     }
 }

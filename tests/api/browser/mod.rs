@@ -837,7 +837,9 @@ async fn usage_charts_and_the_request_log_in_the_browser() {
     browser.check_accessibility("key usage").await;
     browser.shot("key-usage").await;
     browser.click("30 days").await;
-    browser.wait_for_text("Requests over the last 30 days").await;
+    browser
+        .wait_for_text("Requests over the last 30 days")
+        .await;
     assert!(browser.text().await.contains("Allowed: 5"));
 
     // The organization's Usage page.
@@ -866,7 +868,8 @@ async fn usage_charts_and_the_request_log_in_the_browser() {
     dark.fill("Password", PASSWORD).await;
     dark.click("Sign in").await;
     dark.wait_to_leave("/login").await;
-    dark.go(&format!("/apps/{}/keys/{key_id}", created.id)).await;
+    dark.go(&format!("/apps/{}/keys/{key_id}", created.id))
+        .await;
     dark.wait_for_text("Requests over the last 24 hours").await;
     dark.check_accessibility("key usage (dark)").await;
     dark.shot("key-usage-dark").await;
