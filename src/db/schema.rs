@@ -409,7 +409,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_counts (app_id, key_id, period_seconds, bucket, outcome) {
+    usage_counts (organization_id, app_id, key_id, period_seconds, bucket, outcome) {
         organization_id -> Text,
         app_id -> Text,
         key_id -> Text,

@@ -372,8 +372,8 @@ struct UsagePage {
     top_keys: Vec<UsageRow>,
     top_apps: Vec<UsageRow>,
     never_used: Vec<KeyNote>,
-    /// How many keys were never used (the list shows the first ones).
-    never_count: i64,
+    /// More keys were never used than the list shows.
+    more_never_used: bool,
     expiring_in_use: Vec<KeyNote>,
     alert_days: i32,
 }
@@ -383,7 +383,8 @@ struct Read {
     rows: Vec<(i64, String, i64)>,
     top: TopLists,
     named: Vec<ApiKey>,
-    never_used: (Vec<ApiKey>, i64),
+    /// The first never-used keys in service, and whether there are more.
+    never_used: (Vec<ApiKey>, bool),
     expiring: Vec<ApiKey>,
     apps: Vec<(AppId, String)>,
     alert_days: i32,
@@ -393,7 +394,9 @@ struct Read {
 type TopLists = (Vec<(AppId, String, (i64, i64))>, Vec<(AppId, (i64, i64))>);
 
 /// How many never-used keys the page lists.
-const LISTED: i64 = 50;
+const LISTED: usize = 50;
+/// How many never-used keys it reads to find them (some may have expired).
+const NEVER_READ: i64 = 200;
 
 /// The [`TOP`] keys and apps of the totals (app, key, outcome, count).
 fn top_lists(totals: Vec<(AppId, String, String, i64)>) -> TopLists {
@@ -458,10 +461,26 @@ pub async fn usage_index(
             let organization = Organization::find_by_id(conn, &org)?;
             let alert_days = Thresholds::from_stored(&organization.alert_thresholds).max();
             let soon = now + time::Duration::days(i64::from(alert_days));
-            let never_used = ApiKey::never_used(conn, &org, now, LISTED)?;
+            // The first never-used keys still in service; "more" past them.
+            let mut never_used: Vec<ApiKey> = ApiKey::never_used(conn, &org, NEVER_READ)?
+                .into_iter()
+                .filter(|k| !k.is_retired(now))
+                .collect();
+            let more = never_used.len() > LISTED;
+            never_used.truncate(LISTED);
             let expiring = ApiKey::expiring_in_use(conn, &org, day_ago, now, soon)?;
-            let apps = App::names_by_id(conn, &org)?;
             let top = top_lists(totals);
+            let mut app_ids: Vec<AppId> = top
+                .0
+                .iter()
+                .map(|(app, _, _)| app.clone())
+                .chain(top.1.iter().map(|(app, _)| app.clone()))
+                .chain(never_used.iter().map(|k| k.app_id.clone()))
+                .chain(expiring.iter().map(|k| k.app_id.clone()))
+                .collect();
+            app_ids.sort();
+            app_ids.dedup();
+            let apps = App::names_of(conn, &org, &app_ids)?;
             let ids: Vec<KeyId> = top
                 .0
                 .iter()
@@ -473,7 +492,7 @@ pub async fn usage_index(
                 rows,
                 top,
                 named,
-                never_used,
+                never_used: (never_used, more),
                 expiring,
                 apps,
                 alert_days,
@@ -526,7 +545,7 @@ pub async fn usage_index(
         masked: k.masked(),
         when: when.map(|t| zone.when(t)),
     };
-    let (never, never_count) = read.never_used;
+    let (never, more_never_used) = read.never_used;
     let never_used = never.iter().map(|k| note(k, Some(k.created_at))).collect();
     let expiring_in_use = read
         .expiring
@@ -539,7 +558,7 @@ pub async fn usage_index(
         top_keys,
         top_apps,
         never_used,
-        never_count,
+        more_never_used,
         expiring_in_use,
         alert_days: read.alert_days,
     })

@@ -522,7 +522,7 @@ fn requests_counted_before_a_sigterm_are_all_recorded() {
     let mut total = |outcome: &str| {
         diesel::sql_query(
             "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM usage_counts \
-             WHERE period_seconds = 60 AND outcome = ?",
+             WHERE period_seconds = 60 AND outcome = ? AND key_id <> '*'",
         )
         .bind::<diesel::sql_types::Text, _>(outcome)
         .get_result::<Total>(&mut conn)
@@ -532,6 +532,15 @@ fn requests_counted_before_a_sigterm_are_all_recorded() {
     // A service not found is not a refusal of the key: it counts as
     // allowed, like every answer past the credential check but a 5xx.
     assert_eq!(total("allowed"), 120 + 30, "{allowed} + {refused}");
+    // And the organization's own rows hold the same.
+    let whole: i64 = diesel::sql_query(
+        "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM usage_counts \
+         WHERE period_seconds = 60 AND key_id = '*'",
+    )
+    .get_result::<Total>(&mut conn)
+    .unwrap()
+    .n;
+    assert_eq!(whole, 150);
     assert_eq!(allowed, 120);
     assert_eq!(refused, 30);
 }

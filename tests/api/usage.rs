@@ -349,3 +349,22 @@ async fn old_counts_and_log_rows_are_forgotten_and_the_log_keeps_its_cap() {
     assert_eq!(kept.len(), 1000);
     assert_eq!(kept[0], "r6", "the oldest go first");
 }
+
+#[actix_web::test]
+async fn usage_and_logs_are_for_full_access_admins_only() {
+    let app = spawn_app().await;
+    app.signed_in_as("lim@example.com", keyward::db::models::Role::Limited)
+        .await;
+    for path in ["/usage", "/logs", "/logs.csv"] {
+        assert_eq!(app.get(path).await.status().as_u16(), 403, "{path}");
+    }
+    let html = app.get_html("/settings", 200).await;
+    assert!(
+        !html.contains(r#"href="/usage""#),
+        "not in a limited admin's menu"
+    );
+    assert!(
+        !html.contains(r#"action="/settings/usage""#),
+        "shown, not editable"
+    );
+}

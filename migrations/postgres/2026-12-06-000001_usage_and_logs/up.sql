@@ -14,12 +14,13 @@ CREATE TABLE usage_counts (
     bucket BIGINT NOT NULL,
     outcome TEXT NOT NULL CHECK (outcome IN ('allowed', '401', '402', '403', '429', '5xx')),
     count BIGINT NOT NULL,
-    PRIMARY KEY (app_id, key_id, period_seconds, bucket, outcome)
+    -- In time order within an organization: the Usage page's totals read a
+    -- range of it.
+    PRIMARY KEY (organization_id, period_seconds, bucket, app_id, key_id, outcome)
 );
--- Both cover what their reports read, so no report visits the table.
-CREATE INDEX usage_counts_by_time
-    ON usage_counts (organization_id, period_seconds, bucket, app_id, key_id, outcome, count);
+-- A key's chart and an app's read their own ranges, counts included.
 CREATE INDEX usage_counts_by_key ON usage_counts (key_id, period_seconds, bucket, outcome, count);
+CREATE INDEX usage_counts_by_app ON usage_counts (app_id, period_seconds, bucket, outcome, count);
 
 -- One API request of a known key or token: never its query string, a header
 -- value or a secret.

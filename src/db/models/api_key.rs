@@ -210,33 +210,20 @@ impl ApiKey {
             .load(conn)
     }
 
-    /// The organization's keys in service never used yet (at most `limit`,
-    /// oldest first) and how many there are.
+    /// The organization's keys never used yet, oldest first, at most
+    /// `limit` (the caller leaves out those no longer in service).
     pub fn never_used(
         conn: &mut DbConn,
         organization_id: &OrgId,
-        now: Timestamp,
         limit: i64,
-    ) -> QueryResult<(Vec<ApiKey>, i64)> {
-        let in_service = api_keys::organization_id
-            .eq(organization_id.clone())
-            .and(api_keys::last_used_at.is_null())
-            .and(
-                api_keys::expires_at
-                    .is_null()
-                    .or(api_keys::expires_at.gt(now)),
-            );
-        let keys = api_keys::table
-            .filter(in_service.clone())
+    ) -> QueryResult<Vec<ApiKey>> {
+        api_keys::table
+            .filter(api_keys::organization_id.eq(organization_id))
+            .filter(api_keys::last_used_at.is_null())
             .order((api_keys::created_at.asc(), api_keys::id.asc()))
             .limit(limit)
             .select(Self::as_select())
-            .load(conn)?;
-        let count = api_keys::table
-            .filter(in_service)
-            .count()
-            .get_result(conn)?;
-        Ok((keys, count))
+            .load(conn)
     }
 
     /// The organization's keys used since `used_since` that stop working

@@ -256,6 +256,19 @@ impl App {
             .load(conn)
     }
 
+    /// The id and name of these apps of the organization (deleted apps are gone).
+    pub fn names_of(
+        conn: &mut DbConn,
+        organization_id: &OrgId,
+        ids: &[AppId],
+    ) -> QueryResult<Vec<(AppId, String)>> {
+        apps::table
+            .filter(apps::organization_id.eq(organization_id))
+            .filter(apps::id.eq_any(ids))
+            .select((apps::id, apps::name))
+            .load(conn)
+    }
+
     /// Every app's id and name (deleted apps are gone).
     pub fn names_by_id(
         conn: &mut DbConn,

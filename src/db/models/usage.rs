@@ -58,10 +58,11 @@ impl UsageCount {
             let upsert = diesel::insert_into(usage_counts::table)
                 .values(row)
                 .on_conflict((
-                    usage_counts::app_id,
-                    usage_counts::key_id,
+                    usage_counts::organization_id,
                     usage_counts::period_seconds,
                     usage_counts::bucket,
+                    usage_counts::app_id,
+                    usage_counts::key_id,
                     usage_counts::outcome,
                 ))
                 .do_update()
