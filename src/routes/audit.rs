@@ -2,27 +2,23 @@
 //! CSV export of the same filtered view.
 
 use actix_session::Session;
-use actix_web::http::header;
-use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
-use time::Date;
-use time::macros::format_description;
 
 use crate::clock::Timestamp;
 use crate::clock::fmt;
 use crate::db::models::{Action, App, AuditEvent, AuditFilter};
 use crate::domain::{AppId, Name};
 use crate::error::{AppError, urlencode};
+use crate::routes::csv;
 use crate::routes::extract::CurrentAdmin;
 use crate::routes::form::Query;
 use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
-const EXPORT_BATCH: i64 = 1000;
 
 /// The filters and cursor, as in the query string.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -60,16 +56,6 @@ impl FilterErrors {
             ("to", self.to.as_deref()),
         ])
     }
-}
-
-fn parse_date(raw: &str) -> Result<Option<Date>, String> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    Date::parse(s, format_description!("[year]-[month]-[day]"))
-        .map(Some)
-        .map_err(|_| "Enter a date like 2026-11-23.".to_owned())
 }
 
 impl AuditQuery {
@@ -129,11 +115,11 @@ impl AuditQuery {
     /// The filter, its days read in the organization's time zone.
     fn filter(&self, zone: crate::clock::Zone) -> (AuditFilter, FilterErrors) {
         let mut errors = FilterErrors::default();
-        let from = parse_date(&self.from)
+        let from = page::parse_date(&self.from)
             .map_err(|e| errors.from = Some(e))
             .ok()
             .flatten();
-        let to = parse_date(&self.to)
+        let to = page::parse_date(&self.to)
             .map_err(|e| errors.to = Some(e))
             .ok()
             .flatten();
@@ -311,35 +297,21 @@ pub async fn audit_index(
     })
 }
 
-/// A spreadsheet must not run a cell as a formula: such cells get a leading `'`.
-fn csv_cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
-}
-
 fn csv_rows(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for e in events {
-        let action = e.action.as_str();
-        writer
-            .write_record([
-                fmt::iso(e.occurred_at),
-                csv_cell(&e.actor_label),
-                csv_cell(action),
-                csv_cell(e.target_type.as_deref().unwrap_or("")),
-                csv_cell(e.target_label.as_deref().unwrap_or("")),
-                csv_cell(e.target_id.as_deref().unwrap_or("")),
-                csv_cell(e.app_id.as_ref().map_or("", AppId::as_str)),
-                csv_cell(e.ip.as_deref().unwrap_or("")),
-                csv_cell(e.user_agent.as_deref().unwrap_or("")),
-                csv_cell(&describe_changes(&e.changes).join("; ")),
-            ])
-            .map_err(AppError::internal)?;
-    }
-    writer.into_inner().map_err(AppError::internal)
+    csv::rows(events.iter().map(|e| {
+        [
+            fmt::iso(e.occurred_at),
+            csv::cell(&e.actor_label),
+            csv::cell(&e.action),
+            csv::cell(e.target_type.as_deref().unwrap_or("")),
+            csv::cell(e.target_label.as_deref().unwrap_or("")),
+            csv::cell(e.target_id.as_deref().unwrap_or("")),
+            csv::cell(e.app_id.as_ref().map_or("", AppId::as_str)),
+            csv::cell(e.ip.as_deref().unwrap_or("")),
+            csv::cell(e.user_agent.as_deref().unwrap_or("")),
+            csv::cell(&describe_changes(&e.changes).join("; ")),
+        ]
+    }))
 }
 
 /// `GET /audit.csv` — the filtered view, every matching record, streamed in batches.
@@ -352,8 +324,8 @@ pub async fn audit_export(
     let Some(filter) = filter else {
         return Err(AppError::BadRequest(errors.app.unwrap_or_default()));
     };
-    let mut head = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]); // BOM: spreadsheets then read UTF-8
-    head.write_record([
+    let org = admin.organization_id.clone();
+    let head = [
         "time_utc",
         "actor",
         "action",
@@ -364,57 +336,27 @@ pub async fn audit_export(
         "ip",
         "user_agent",
         "changes",
-    ])
-    .map_err(AppError::internal)?;
-    let head = head.into_inner().map_err(AppError::internal)?;
-    let org = admin.organization_id.clone();
-
-    // Each step fetches the next batch after the last record sent.
-    let stream = futures_util::stream::unfold(
-        Some((state, org, filter, None::<(Timestamp, String)>, Some(head))),
-        |step| async move {
-            let (state, org, filter, cursor, head) = step?;
-            if let Some(head) = head {
-                return Some((
-                    Ok::<Bytes, AppError>(Bytes::from(head)),
-                    Some((state, org, filter, cursor, None)),
-                ));
-            }
-            let (o, f, c) = (org.clone(), filter.clone(), cursor.clone());
-            let batch = state
+    ];
+    csv::download("audit", &head, move |cursor| {
+        let (state, org, filter) = (state.clone(), org.clone(), filter.clone());
+        async move {
+            let events = state
                 .read(move |conn| {
                     AuditEvent::search(
                         conn,
-                        &o,
-                        &f,
-                        c.as_ref().map(|(t, id)| (*t, id.as_str())),
-                        EXPORT_BATCH,
+                        &org,
+                        &filter,
+                        cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
+                        csv::BATCH,
                     )
                 })
-                .await;
-            match batch {
-                Err(e) => Some((Err(AppError::from(e)), None)),
-                Ok(events) if events.is_empty() => None,
-                Ok(events) => {
-                    let next = events.last().map(|e| (e.occurred_at, e.id.clone()));
-                    let done = i64::try_from(events.len()).unwrap_or(0) < EXPORT_BATCH;
-                    let chunk = csv_rows(&events).map(Bytes::from);
-                    Some((chunk, (!done).then_some((state, org, filter, next, None))))
-                }
-            }
-        },
-    );
-    let filename = format!(
-        "keyward-audit-{}.csv",
-        fmt::date_compact(crate::clock::now())
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .streaming(stream))
+                .await?;
+            let more = (i64::try_from(events.len()).unwrap_or(0) == csv::BATCH)
+                .then(|| events.last().map(|e| (e.occurred_at, e.id.clone())))
+                .flatten();
+            Ok((csv_rows(&events)?, more))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -431,12 +373,5 @@ mod tests {
             vec!["name: A → B", "permissions: x:read, y:read", "reason: r"]
         );
         assert!(describe_changes("not json").is_empty());
-    }
-
-    #[test]
-    fn formula_cells_are_defused() {
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(csv_cell("-1"), "'-1");
-        assert_eq!(csv_cell("ada@example.com"), "ada@example.com");
     }
 }

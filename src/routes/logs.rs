@@ -5,27 +5,23 @@
 use std::collections::HashMap;
 
 use actix_session::Session;
-use actix_web::http::header;
-use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use time::Date;
-use time::macros::format_description;
 
-use crate::clock::{Timestamp, fmt};
+use crate::clock::fmt;
 use crate::db::models::request_log::{LogFilter, RequestLog};
 use crate::db::models::{ApiKey, App, RetiredKey};
 use crate::domain::usage::Outcome;
 use crate::domain::{AppId, KeyId};
 use crate::error::{AppError, urlencode};
+use crate::routes::csv;
 use crate::routes::extract::FullAdmin;
 use crate::routes::form::Query;
 use crate::routes::page::{self, Layout, Nav, Problem};
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
-const EXPORT_BATCH: i64 = 1000;
 
 /// The filters and cursor, as in the query string.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -74,16 +70,6 @@ impl FilterErrors {
     }
 }
 
-fn parse_date(raw: &str) -> Result<Option<Date>, String> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    Date::parse(s, format_description!("[year]-[month]-[day]"))
-        .map(Some)
-        .map_err(|_| "Enter a date like 2026-11-23.".to_owned())
-}
-
 /// A key's name and mask, or an app's name, by id: what the rows show.
 #[derive(Debug, Default)]
 struct Names {
@@ -122,11 +108,11 @@ impl LogQuery {
                 None => errors.outcome = Some("Choose an outcome from the list.".to_owned()),
             }
         }
-        match parse_date(&self.from) {
+        match page::parse_date(&self.from) {
             Ok(d) => filter.from = d.map(|d| zone.start_of_day(d)),
             Err(e) => errors.from = Some(e),
         }
-        match parse_date(&self.to) {
+        match page::parse_date(&self.to) {
             // The "to" day is included: until the next day starts.
             Ok(d) => filter.until = d.and_then(|d| d.next_day()).map(|d| zone.start_of_day(d)),
             Err(e) => errors.to = Some(e),
@@ -345,40 +331,27 @@ pub async fn logs_index(
     })
 }
 
-/// A spreadsheet must not run a cell as a formula: such cells get a leading `'`.
-fn csv_cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
-}
-
 fn csv_rows(logs: &[RequestLog], names: &Names) -> Result<Vec<u8>, AppError> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for l in logs {
+    csv::rows(logs.iter().map(|l| {
         let key = l.key_id.as_ref().and_then(|id| names.keys.get(id));
-        writer
-            .write_record([
-                fmt::iso(l.at),
-                csv_cell(l.key_id.as_ref().map_or("", KeyId::as_str)),
-                csv_cell(key.map_or("", |(name, _)| name.as_str())),
-                csv_cell(key.map_or("", |(_, masked)| masked.as_str())),
-                csv_cell(l.app_id.as_str()),
-                csv_cell(names.apps.get(&l.app_id).map_or("", String::as_str)),
-                csv_cell(&l.credential),
-                csv_cell(&l.method),
-                csv_cell(&l.route),
-                l.status.to_string(),
-                csv_cell(&l.outcome),
-                csv_cell(l.error_code.as_deref().unwrap_or("")),
-                csv_cell(l.client.as_deref().unwrap_or("")),
-                latency_ms(l.latency_us),
-                csv_cell(&l.request_id),
-            ])
-            .map_err(AppError::internal)?;
-    }
-    writer.into_inner().map_err(AppError::internal)
+        [
+            fmt::iso(l.at),
+            csv::cell(l.key_id.as_ref().map_or("", KeyId::as_str)),
+            csv::cell(key.map_or("", |(name, _)| name.as_str())),
+            csv::cell(key.map_or("", |(_, masked)| masked.as_str())),
+            csv::cell(l.app_id.as_str()),
+            csv::cell(names.apps.get(&l.app_id).map_or("", String::as_str)),
+            csv::cell(&l.credential),
+            csv::cell(&l.method),
+            csv::cell(&l.route),
+            l.status.to_string(),
+            csv::cell(&l.outcome),
+            csv::cell(l.error_code.as_deref().unwrap_or("")),
+            csv::cell(l.client.as_deref().unwrap_or("")),
+            latency_ms(l.latency_us),
+            csv::cell(&l.request_id),
+        ]
+    }))
 }
 
 /// `GET /logs.csv` — the filtered view, every matching row, streamed in batches.
@@ -398,8 +371,8 @@ pub async fn logs_export(
             .join(" ");
         return Err(AppError::BadRequest(why));
     };
-    let mut head = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]); // BOM: spreadsheets then read UTF-8
-    head.write_record([
+    let org = admin.organization_id.clone();
+    let head = [
         "time_utc",
         "key_id",
         "key",
@@ -415,56 +388,27 @@ pub async fn logs_export(
         "client",
         "latency_ms",
         "request_id",
-    ])
-    .map_err(AppError::internal)?;
-    let head = head.into_inner().map_err(AppError::internal)?;
-    let org = admin.organization_id.clone();
-    // Each step fetches the next batch after the last row sent.
-    let stream = futures_util::stream::unfold(
-        Some((state, org, filter, None::<(Timestamp, String)>, Some(head))),
-        |step| async move {
-            let (state, org, filter, cursor, head) = step?;
-            if let Some(head) = head {
-                return Some((
-                    Ok::<Bytes, AppError>(Bytes::from(head)),
-                    Some((state, org, filter, cursor, None)),
-                ));
-            }
-            let (o, f, c) = (org.clone(), filter.clone(), cursor.clone());
-            let batch = state
+    ];
+    csv::download("requests", &head, move |cursor| {
+        let (state, org, filter) = (state.clone(), org.clone(), filter.clone());
+        async move {
+            let (logs, names) = state
                 .read(move |conn| {
                     let logs = RequestLog::search(
                         conn,
-                        &o,
-                        &f,
-                        c.as_ref().map(|(t, id)| (*t, id.as_str())),
-                        EXPORT_BATCH,
+                        &org,
+                        &filter,
+                        cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
+                        csv::BATCH,
                     )?;
-                    let names = read_names(conn, &o, &key_ids(&logs))?;
+                    let names = read_names(conn, &org, &key_ids(&logs))?;
                     Ok((logs, names))
                 })
-                .await;
-            match batch {
-                Err(e) => Some((Err(AppError::from(e)), None)),
-                Ok((logs, _)) if logs.is_empty() => None,
-                Ok((logs, names)) => {
-                    let next = logs.last().map(|l| (l.at, l.id.clone()));
-                    let done = i64::try_from(logs.len()).unwrap_or(0) < EXPORT_BATCH;
-                    let chunk = csv_rows(&logs, &names).map(Bytes::from);
-                    Some((chunk, (!done).then_some((state, org, filter, next, None))))
-                }
-            }
-        },
-    );
-    let filename = format!(
-        "keyward-requests-{}.csv",
-        fmt::date_compact(crate::clock::now())
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .streaming(stream))
+                .await?;
+            let more = (i64::try_from(logs.len()).unwrap_or(0) == csv::BATCH)
+                .then(|| logs.last().map(|l| (l.at, l.id.clone())))
+                .flatten();
+            Ok((csv_rows(&logs, &names)?, more))
+        }
+    })
 }

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod bookings;
+pub mod csv;
 pub mod extract;
 pub mod form;
 pub mod guests;

@@ -176,6 +176,16 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// A day typed in a filter (`2026-11-23`), if any.
+pub fn parse_date(raw: &str) -> Result<Option<time::Date>, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map(Some)
+        .map_err(|_| "Enter a date like 2026-11-23.".to_owned())
+}
 /// The keyset cursor of a list's next page, `<RFC 3339 instant>|<id>`: the
 /// last row's time and id.
 pub fn cursor(at: crate::clock::Timestamp, id: &str) -> String {
