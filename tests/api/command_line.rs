@@ -249,29 +249,13 @@ fn one_shot_commands_exit_with_their_own_code_every_time() {
 #[test]
 fn sigterm_stops_the_server_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = keyward()
-        .current_dir(dir.path())
-        .env("KEYWARD_BIND", format!("127.0.0.1:{port}"))
-        .env("KEYWARD_ADMIN_EMAIL", "ops@example.com")
-        .env("KEYWARD_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if healthz_answers(port) {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(up, "the server listens");
+    let (child, _) = serve(
+        dir.path(),
+        &[
+            ("KEYWARD_ADMIN_EMAIL", "ops@example.com".to_owned()),
+            ("KEYWARD_ADMIN_PASSWORD", PASSWORD.to_owned()),
+        ],
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -288,6 +272,35 @@ fn sigterm_stops_the_server_gracefully() {
         !log.contains(PASSWORD),
         "the admin password is never logged"
     );
+}
+
+/// Starts `keyward` serving in `dir` with `envs` on a free port, and waits
+/// until it answers `/healthz`.
+fn serve(dir: &std::path::Path, envs: &[(&str, String)]) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = keyward();
+    command
+        .current_dir(dir)
+        .env("KEYWARD_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let child = command.spawn().unwrap();
+    let up = (0..100).any(|_| {
+        let answers = healthz_answers(port);
+        if !answers {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        answers
+    });
+    assert!(up, "the server listens");
+    (child, port)
 }
 
 fn healthz_answers(port: u16) -> bool {
@@ -371,24 +384,13 @@ fn request_spans_are_exported_to_an_otlp_collector_with_their_request_ids() {
         .find(|l| l.starts_with("kw_"))
         .expect("the demo key is printed")
         .to_owned();
-    let port = free_port();
-    let child = keyward()
-        .current_dir(dir.path())
-        .env("KEYWARD_BIND", format!("127.0.0.1:{port}"))
-        .env(
+    let (child, port) = serve(
+        dir.path(),
+        &[(
             "KEYWARD_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{collector_port}/"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if healthz_answers(port) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        )],
+    );
     let request_id = |head: &str| {
         head.lines()
             .find_map(|l| {
@@ -461,27 +463,7 @@ fn requests_counted_before_a_sigterm_are_all_recorded() {
         .find(|l| l.starts_with("kw_"))
         .expect("the demo key is printed")
         .to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = keyward()
-        .current_dir(dir.path())
-        .env("KEYWARD_BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if healthz_answers(port) {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(up, "the server listens");
+    let (child, port) = serve(dir.path(), &[]);
     // Well inside one five-second flush interval: only the shutdown's flush
     // can record them.
     let (mut allowed, mut refused) = (0, 0);
