@@ -148,19 +148,14 @@ impl AuditQuery {
 
     /// The query string of the filters, without the cursor.
     fn filters_query(&self) -> String {
-        [
+        page::filters_query(&[
             ("actor", &self.actor),
             ("action", &self.action),
             ("app", &self.app),
             ("from", &self.from),
             ("to", &self.to),
             ("routine", &self.routine),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k}={}", urlencode(v.trim())))
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
     }
 }
 

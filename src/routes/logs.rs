@@ -132,19 +132,14 @@ impl LogQuery {
 
     /// The query string of the filters, without the cursor.
     fn filters_query(&self) -> String {
-        [
+        page::filters_query(&[
             ("key", &self.key),
             ("app", &self.app),
             ("outcome", &self.outcome),
             ("from", &self.from),
             ("to", &self.to),
             ("q", &self.q),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k}={}", urlencode(v.trim())))
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
     }
 }
 

@@ -176,6 +176,17 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// The query string of a list's filters (the non-empty ones, trimmed), for
+/// its paging and export links.
+pub fn filters_query(fields: &[(&str, &String)]) -> String {
+    fields
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| format!("{k}={}", crate::error::urlencode(v.trim())))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// A day typed in a filter (`2026-11-23`), if any.
 pub fn parse_date(raw: &str) -> Result<Option<time::Date>, String> {
     let s = raw.trim();
