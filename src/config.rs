@@ -58,7 +58,13 @@ Environment variables:
   KEYWARD_METRICS_BIND          address of GET /metrics (Prometheus), never the public
                                 port, e.g. 127.0.0.1:9090 [default: none, no metrics]
   KEYWARD_OTLP_ENDPOINT         OpenTelemetry collector (OTLP/HTTP) to export request
-                                spans to, e.g. http://127.0.0.1:4318 [default: none]";
+                                spans to, e.g. http://127.0.0.1:4318 [default: none]
+  KEYWARD_WEBHOOKS_ALLOW_LOOPBACK
+                                1: webhooks may go to this machine (never to private,
+                                link-local or metadata addresses) [default: 0]
+  KEYWARD_WEBHOOKS_RETRY_SCHEDULE
+                                delays before each webhook retry
+                                [default: 5s 5m 30m 2h 5h 10h 10h]";
 
 /// The argon2id cost, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +217,17 @@ pub struct Settings {
     /// Hashes running at once; below the core count, so sign-ins leave the API
     /// a core. `None`: half the cores, at least one.
     pub hash_concurrency: Option<usize>,
+    /// Whether webhooks may go to this machine (`http://127.0.0.1:…`): for
+    /// a receiver on the same host, and the tests. Private, link-local and
+    /// metadata addresses stay refused.
+    pub webhooks_allow_loopback: bool,
+    /// The delay before each retry of a failed webhook delivery.
+    pub webhook_retry_schedule: Vec<time::Duration>,
 }
+
+/// The retries of a webhook delivery by default (the Standard Webhooks
+/// specification's suggested schedule): about a day and a quarter in all.
+pub const DEFAULT_WEBHOOK_RETRIES: &str = "5s 5m 30m 2h 5h 10h 10h";
 
 impl Settings {
     /// Reads the settings from the process environment.
@@ -444,6 +460,25 @@ impl Settings {
                     .map_err(|message| ConfigError::new("KEYWARD_OTLP_ENDPOINT", message))?,
             ),
         };
+        let webhooks_allow_loopback = match get("KEYWARD_WEBHOOKS_ALLOW_LOOPBACK")?
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "KEYWARD_WEBHOOKS_ALLOW_LOOPBACK",
+                    "expected 1 or 0",
+                ));
+            }
+        };
+        let webhook_retry_schedule = parse_schedule(
+            get("KEYWARD_WEBHOOKS_RETRY_SCHEDULE")?
+                .as_deref()
+                .unwrap_or(DEFAULT_WEBHOOK_RETRIES),
+        )
+        .map_err(|message| ConfigError::new("KEYWARD_WEBHOOKS_RETRY_SCHEDULE", message))?;
         let log_filter = get("KEYWARD_LOG")?.unwrap_or_else(|| "info".to_owned());
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             ConfigError::new("KEYWARD_LOG", format!("not a valid log filter ({e})"))
@@ -485,6 +520,8 @@ impl Settings {
             metrics_bind,
             otlp_endpoint,
             debug_routes: false,
+            webhooks_allow_loopback,
+            webhook_retry_schedule,
         })
     }
 
@@ -555,6 +592,8 @@ impl Settings {
             metrics_bind: None,
             otlp_endpoint: None,
             debug_routes: true,
+            webhooks_allow_loopback: true,
+            webhook_retry_schedule: parse_schedule(DEFAULT_WEBHOOK_RETRIES).unwrap_or_default(),
         }
     }
 }
@@ -562,6 +601,36 @@ impl Settings {
 /// An OTLP/HTTP collector's base URL: `http://host:4318`. Plain http only: a
 /// collector runs beside the server (OpenTelemetry's agent pattern) and
 /// forwards over TLS itself.
+/// A retry schedule: delays such as `5s 5m 2h`, separated by spaces or
+/// commas, each from 1 second to 24 hours, at most 20 of them.
+fn parse_schedule(raw: &str) -> Result<Vec<time::Duration>, String> {
+    const EXPECTED: &str =
+        "expected delays such as \"5s 5m 30m 2h\" (s, m or h; from 1s to 24h; at most 20)";
+    let delays: Vec<time::Duration> = raw
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let unit_start = part.char_indices().last().map_or(0, |(i, _)| i);
+            let (number, unit) = part.split_at(unit_start);
+            let n: i64 = number.parse().map_err(|_| EXPECTED.to_owned())?;
+            let delay = match unit {
+                "s" => time::Duration::seconds(n),
+                "m" => time::Duration::minutes(n),
+                "h" => time::Duration::hours(n),
+                _ => return Err(EXPECTED.to_owned()),
+            };
+            if delay < time::Duration::SECOND || delay > time::Duration::DAY {
+                return Err(EXPECTED.to_owned());
+            }
+            Ok(delay)
+        })
+        .collect::<Result<_, _>>()?;
+    if delays.len() > 20 {
+        return Err(EXPECTED.to_owned());
+    }
+    Ok(delays)
+}
+
 fn parse_otlp_endpoint(raw: &str) -> Result<Url, String> {
     if !cfg!(feature = "otlp") {
         return Err("this build has no OTLP export (built without the otlp feature)".to_owned());
@@ -651,6 +720,27 @@ fn parse_ip_net(raw: &str) -> Result<IpNet, String> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn webhook_retry_schedules_are_parsed_or_refused_by_name() {
+        let default = parse_schedule(DEFAULT_WEBHOOK_RETRIES).unwrap();
+        assert_eq!(default.len(), 7);
+        assert_eq!(default[0], time::Duration::seconds(5));
+        assert_eq!(default[6], time::Duration::hours(10));
+        assert_eq!(
+            parse_schedule("1s, 2s").unwrap(),
+            vec![time::Duration::seconds(1), time::Duration::seconds(2)]
+        );
+        assert!(parse_schedule("").unwrap().is_empty());
+        for bad in ["5", "5d", "0s", "25h", "xs", "5é", "-1s"] {
+            assert!(parse_schedule(bad).is_err(), "{bad}");
+        }
+        let err = settings(&[("KEYWARD_WEBHOOKS_RETRY_SCHEDULE", "5x")]).unwrap_err();
+        assert!(err.to_string().contains("KEYWARD_WEBHOOKS_RETRY_SCHEDULE"));
+        let err = settings(&[("KEYWARD_WEBHOOKS_ALLOW_LOOPBACK", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("KEYWARD_WEBHOOKS_ALLOW_LOOPBACK"));
+        assert!(!settings(&[]).unwrap().webhooks_allow_loopback);
+    }
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, OsString> = vars

@@ -17,6 +17,7 @@ pub mod headers;
 pub mod jobs;
 pub mod jwt;
 pub mod metrics;
+pub mod outbound;
 pub mod routes;
 pub mod secrets;
 pub mod services;

@@ -8,6 +8,9 @@ use keyward::cli::{self, Cli};
 use keyward::config::Settings;
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for every client of the process (the OTLP
+    // exporter's and the webhooks'): ring, as the mailer's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,

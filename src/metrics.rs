@@ -104,6 +104,7 @@ pub struct Metrics {
     database_up: Gauge,
     alerts: Family<StatusLabels, Gauge>,
     mail: Family<OutcomeLabels, Counter>,
+    webhooks: Family<OutcomeLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     log_dropped: Counter,
     log_capped: Counter,
@@ -209,6 +210,12 @@ impl Metrics {
             "Emails handed to the mail server or outbox: sent, rejected (refused for good) or failed (to retry)",
             mail.clone(),
         );
+        let webhooks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "keyward_webhook_attempts",
+            "Webhook delivery attempts: succeeded (a 2xx answer) or failed (to retry, or failed for good)",
+            webhooks.clone(),
+        );
         let jobs = Family::<JobLabels, Counter>::default();
         registry.register(
             "keyward_job_runs",
@@ -246,6 +253,9 @@ impl Metrics {
         for outcome in ["sent", "rejected", "failed"] {
             drop(mail.get_or_create(&OutcomeLabels { outcome }));
         }
+        for outcome in ["succeeded", "failed"] {
+            drop(webhooks.get_or_create(&OutcomeLabels { outcome }));
+        }
         Self {
             registry,
             http,
@@ -259,6 +269,7 @@ impl Metrics {
             database_up,
             alerts,
             mail,
+            webhooks,
             jobs,
             log_dropped,
             log_capped,
@@ -290,6 +301,15 @@ impl Metrics {
     /// One email's outcome: `sent`, `rejected` or `failed`.
     pub fn email(&self, outcome: &'static str) {
         self.mail.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// One webhook delivery attempt.
+    pub fn webhook_attempt(&self, succeeded: bool) {
+        self.webhooks
+            .get_or_create(&OutcomeLabels {
+                outcome: if succeeded { "succeeded" } else { "failed" },
+            })
+            .inc();
     }
 
     /// One run of a scheduled job.

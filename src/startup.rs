@@ -165,6 +165,8 @@ impl Application {
                 .map_err(|e| StartupError::Other(e.to_string()))?
                 .with_metrics(metrics.clone()),
         );
+        let outbound = crate::outbound::Outbound::new(settings.webhooks_allow_loopback)
+            .map_err(|e| StartupError::Other(format!("the webhook client: {e}")))?;
         let state = web::Data::new(AppState {
             settings: Arc::new(settings),
             db,
@@ -179,6 +181,8 @@ impl Application {
             refusals: crate::telemetry::Limiter::new(10, Duration::from_secs(60)),
             master_key: Arc::new(master_key),
             metrics,
+            outbound,
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
         });
         let setup_link = ensure_first_admin(&state).await?;
         ensure_signing_keys(&state).await?;
@@ -249,7 +253,26 @@ impl Application {
                 self.state.settings.alert_interval,
             ))
         });
+        let webhooks = self.state.settings.run_scheduler.then(|| {
+            tokio::spawn(crate::jobs::webhooks::schedule(
+                crate::jobs::webhooks::WebhookJob {
+                    db: self.state.db.clone(),
+                    outbound: self.state.outbound.clone(),
+                    sealing: self.state.sealing_key.clone(),
+                    mailer: Arc::clone(&self.state.mailer),
+                    public_url: self.state.settings.public_url.to_string(),
+                    worker: self.state.instance_id.clone(),
+                    schedule: Arc::new(self.state.settings.webhook_retry_schedule.clone()),
+                    metrics: self.state.metrics.clone(),
+                },
+                Arc::clone(&self.state.webhook_wake),
+                Duration::from_secs(1),
+            ))
+        });
         let result = self.server.await;
+        if let Some(webhooks) = webhooks {
+            webhooks.abort();
+        }
         if let Some((task, handle)) = metrics_server {
             handle.stop(true).await;
             let _ = task.await;
@@ -449,6 +472,15 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(n) if *n > 0 => tracing::debug!(forgotten = n, "old usage and log rows forgotten"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "usage and request log cleanup failed"),
+        }
+        // Webhook events and deliveries older than 30 days.
+        match state
+            .op(|conn| crate::services::webhooks::prune(conn, clock::now()))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(forgotten = n, "old webhook events forgotten"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "webhook event cleanup failed"),
         }
         if let Some(metrics) = &state.metrics {
             metrics.job_run("housekeeping", pruned.is_ok() && result.is_ok());

@@ -48,26 +48,41 @@ pub struct AppState {
     pub issuer: String,
     /// The operators' metrics, kept when `KEYWARD_METRICS_BIND` is set.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// The client webhooks are sent with (and their URLs checked by).
+    pub outbound: crate::outbound::Outbound,
+    /// Wakes this instance's webhook delivery job when a change queued one.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
     /// Runs a state change (a `services` function) in one write transaction;
     /// after it commits, if it moved a credentials or tokens version, this
     /// instance's credential cache is refreshed at once (others follow within
-    /// a poll of the versions).
+    /// a poll of the versions), and if it queued a webhook, the delivery job
+    /// is woken.
     pub async fn op<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut DbConn) -> Result<T, OpError> + Send + 'static,
     ) -> Result<T, OpError> {
-        let (value, moved) = self
+        let (value, moved, queued) = self
             .db
             .run(move |conn| {
                 services::take_moved();
-                write_tx(conn, f).map(|value| (value, services::take_moved()))
+                services::webhooks::take_queued();
+                write_tx(conn, f).map(|value| {
+                    (
+                        value,
+                        services::take_moved(),
+                        services::webhooks::take_queued(),
+                    )
+                })
             })
             .await?;
         if moved {
             self.verifier.refresh().await;
+        }
+        if queued {
+            self.webhook_wake.notify_one();
         }
         Ok(value)
     }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["domain"],
     &["clock", "secrets", "telemetry", "headers", "metrics"],
-    &["config", "assets", "jwt"],
+    &["config", "assets", "jwt", "outbound"],
     &["db"],
     &["services"],
     &["email", "demo"],

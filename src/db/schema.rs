@@ -448,6 +448,56 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        organization_id -> Text,
+        endpoint_id -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        last_attempt_at -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_latency_ms -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        organization_id -> Text,
+        url -> Text,
+        description -> Text,
+        events -> Text,
+        active -> Bool,
+        secret_sealed -> Text,
+        previous_secret_sealed -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
+        failing_since -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_events (id) {
+        id -> Text,
+        organization_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        dedupe -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     working_hours (id) {
         id -> Text,
         organization_id -> Text,
@@ -500,6 +550,11 @@ diesel::joinable!(usage_counts -> organizations (organization_id));
 diesel::joinable!(user_credentials -> organizations (organization_id));
 diesel::joinable!(user_links -> organizations (organization_id));
 diesel::joinable!(user_links -> user_credentials (subject));
+diesel::joinable!(webhook_deliveries -> organizations (organization_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_deliveries -> webhook_events (event_id));
+diesel::joinable!(webhook_endpoints -> organizations (organization_id));
+diesel::joinable!(webhook_events -> organizations (organization_id));
 diesel::joinable!(working_hours -> employees (employee_id));
 diesel::joinable!(working_hours -> organizations (organization_id));
 
@@ -533,5 +588,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_counts,
     user_credentials,
     user_links,
+    webhook_deliveries,
+    webhook_endpoints,
+    webhook_events,
     working_hours,
 );

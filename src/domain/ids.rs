@@ -146,6 +146,10 @@ id_type!(
     /// A payment received.
     PaymentId
 );
+id_type!(
+    /// A webhook endpoint.
+    EndpointId
+);
 
 #[cfg(test)]
 mod tests {

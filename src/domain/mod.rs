@@ -15,12 +15,13 @@ pub mod scopes;
 pub mod settings;
 pub mod usage;
 pub mod users;
+pub mod webhook;
 
 pub use app::{AppUri, Description, LoginUserType, Name, RedirectUrl, SourceApp};
 pub use email::EmailAddress;
 pub use ids::{
-    AdminId, AppId, AppointmentId, EmployeeId, GuestId, InstallmentId, KeyId, OrgId, PaymentId,
-    ServiceId, WorkingHoursId,
+    AdminId, AppId, AppointmentId, EmployeeId, EndpointId, GuestId, InstallmentId, KeyId, OrgId,
+    PaymentId, ServiceId, WorkingHoursId,
 };
 pub use input::{Invalid, has_control_chars};
 pub use password::{NewPasswordError, Password};

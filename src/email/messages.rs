@@ -155,3 +155,40 @@ pub fn password_link(to: &str, p: PasswordLink<'_>) -> Result<Email, askama::Err
         message_id: None,
     })
 }
+
+/// What the email about a webhook endpoint switched off says.
+#[derive(Debug, Clone)]
+pub struct WebhookDisabled {
+    pub organization: String,
+    /// The endpoint's URL.
+    pub url: String,
+    /// Since when every attempt failed (UTC).
+    pub failing_since: String,
+    /// The last attempt's error.
+    pub last_error: String,
+    /// The endpoint's page.
+    pub link: String,
+}
+
+#[derive(Template)]
+#[template(path = "emails/webhook_disabled.txt")]
+struct WebhookDisabledText<'a> {
+    w: &'a WebhookDisabled,
+}
+
+#[derive(Template)]
+#[template(path = "emails/webhook_disabled.html")]
+struct WebhookDisabledHtml<'a> {
+    w: &'a WebhookDisabled,
+}
+
+/// The email telling an admin that a failing webhook endpoint was switched off.
+pub fn webhook_disabled(w: &WebhookDisabled, to: &str) -> Result<Email, askama::Error> {
+    Ok(Email {
+        to: to.to_owned(),
+        subject: format!("{}: a webhook endpoint was switched off", w.organization),
+        text: WebhookDisabledText { w }.render()?,
+        html: WebhookDisabledHtml { w }.render()?,
+        message_id: None,
+    })
+}

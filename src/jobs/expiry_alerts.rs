@@ -24,6 +24,7 @@ use crate::domain::OrgId;
 use crate::domain::settings::Thresholds;
 use crate::email::messages::{ExpiryAlert, expiry_alert};
 use crate::email::{Email, MailError, Mailer};
+use crate::services::{OpError, webhooks};
 
 /// How long a run owns a claimed row before another may retry it.
 const LEASE: Duration = Duration::minutes(5);
@@ -77,10 +78,17 @@ fn days_left(expires_at: Timestamp, now: Timestamp) -> i64 {
 fn plan(db: &Db, organization_id: &OrgId, now: Timestamp) -> Result<usize, DbError> {
     let mut conn = db.get()?;
     let org = Organization::find_by_id(&mut conn, organization_id)?;
+    let thresholds = Thresholds::from_stored(&org.alert_thresholds);
+    let due: Vec<DueKey> = alert::due_keys(
+        &mut conn,
+        organization_id,
+        now - EXPIRED_NOTICE_WINDOW,
+        now + Duration::days(i64::from(thresholds.max())),
+    )?;
+    announce(&mut conn, organization_id, &due, &thresholds, now)?;
     if !org.alerts_enabled {
         return Ok(0);
     }
-    let thresholds = Thresholds::from_stored(&org.alert_thresholds);
     let recipient_ids = alert::recipient_ids(&mut conn, organization_id)?;
     let recipients: Vec<Employee> = Employee::list_all(&mut conn, organization_id)?
         .into_iter()
@@ -89,12 +97,6 @@ fn plan(db: &Db, organization_id: &OrgId, now: Timestamp) -> Result<usize, DbErr
     if recipients.is_empty() {
         return Ok(0);
     }
-    let due: Vec<DueKey> = alert::due_keys(
-        &mut conn,
-        organization_id,
-        now - EXPIRED_NOTICE_WINDOW,
-        now + Duration::days(i64::from(thresholds.max())),
-    )?;
     let mut queued = 0;
     for key in &due {
         let Some(threshold) = threshold_reached(key.expires_at, now, &thresholds) else {
@@ -110,6 +112,41 @@ fn plan(db: &Db, organization_id: &OrgId, now: Timestamp) -> Result<usize, DbErr
         }
     }
     Ok(queued)
+}
+
+/// Tells the webhook endpoints (`key.expiring`, `key.expired`) about the
+/// thresholds the due keys reached, whether or not the alert emails are on:
+/// once per key, threshold and expiry, each in its own transaction.
+fn announce(
+    conn: &mut crate::db::DbConn,
+    organization_id: &OrgId,
+    due: &[DueKey],
+    thresholds: &Thresholds,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let op = |e: OpError| match e {
+        OpError::Db(db) => db,
+        other => DbError::Unavailable(other.to_string()),
+    };
+    if due.is_empty() || !webhooks::has_endpoints(conn, organization_id).map_err(op)? {
+        return Ok(());
+    }
+    for key in due {
+        let Some(threshold) = threshold_reached(key.expires_at, now, thresholds) else {
+            continue;
+        };
+        let (Some(app), Some(row)) = (
+            App::find(conn, organization_id, &key.app_id)?,
+            ApiKey::find(conn, &key.app_id, &key.key_id)?,
+        ) else {
+            continue;
+        };
+        crate::db::write_tx(conn, |conn| {
+            webhooks::announce_expiry(conn, &app, &row, threshold, now)
+        })
+        .map_err(op)?;
+    }
+    Ok(())
 }
 
 /// Why a claimed row is not sent, or the email to send.

@@ -3,6 +3,7 @@
 //! parts of the server it needs (never the whole shared state).
 
 pub mod expiry_alerts;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

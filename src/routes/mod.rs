@@ -21,6 +21,7 @@ pub mod settings;
 pub mod staff;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 pub mod well_known;
 
 use actix_web::web;
@@ -113,6 +114,14 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/settings/test-email", POST => settings::test_email);
     path!(cfg, "/settings/signing-key", POST => settings::signing_key_rotate);
     path!(cfg, "/settings/tokens", POST => settings::tokens_update);
+    path!(cfg, "/settings/webhooks", GET => webhooks::webhooks_index, POST => webhooks::webhook_create);
+    path!(cfg, "/settings/webhooks/new", GET => webhooks::webhook_new_form);
+    path!(cfg, "/settings/webhooks/{id}", GET => webhooks::webhook_show);
+    path!(cfg, "/settings/webhooks/{id}/edit", GET => webhooks::webhook_edit_form, POST => webhooks::webhook_update);
+    path!(cfg, "/settings/webhooks/{id}/delete", GET => webhooks::webhook_delete_form, POST => webhooks::webhook_delete);
+    path!(cfg, "/settings/webhooks/{id}/roll", GET => webhooks::webhook_roll_form, POST => webhooks::webhook_roll);
+    path!(cfg, "/settings/webhooks/{id}/test", POST => webhooks::webhook_test);
+    path!(cfg, "/settings/webhooks/{id}/deliveries/{delivery}/resend", POST => webhooks::webhook_resend);
     path!(cfg, "/guests", GET => guests::guests_index);
     path!(cfg, "/bookings", GET => bookings::bookings_index);
     path!(cfg, "/guests/{id}/{verb:invitation|password-reset}", POST => guests::guest_send_link);

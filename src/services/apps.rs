@@ -306,6 +306,8 @@ pub fn wizard_finish(
     let now = clock::now();
     App::set_status(conn, app_id, AppStatus::Active, now)?;
     App::set_wizard_step(conn, app_id, WizardStep::Done, now)?;
+    // The record (and its webhook event) describes the app as it now is.
+    let app = load(conn, organization_id, app_id)?;
     audit(
         conn,
         organization_id,
@@ -350,6 +352,7 @@ pub fn set_active(
     } else {
         0
     };
+    let app = load(conn, organization_id, app_id)?;
     audit(
         conn,
         organization_id,

@@ -358,12 +358,14 @@ pub fn set_active(
     } else {
         Action::KeyInactivated
     };
+    // The record (and its webhook event) describes the key as it now is.
+    let now_key = load(conn, app_id, key_id)?;
     audit(
         conn,
         organization_id,
         actor,
         action,
-        Target::key(&app, &key),
+        Target::key(&app, &now_key),
         json!({ "active": { "from": key.active, "to": active } }),
     )?;
     Ok(key)

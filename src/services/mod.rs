@@ -23,6 +23,7 @@ pub mod staff;
 pub mod tokens;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use std::cell::Cell;
 
@@ -200,7 +201,10 @@ pub fn take_moved() -> bool {
 
 /// Records `action` by `actor` on `target` in the current transaction. A change
 /// that can alter which credentials pass also moves the organization's
-/// credentials version, so all instances drop their cache of verified keys.
+/// credentials version, so all instances drop their cache of verified keys;
+/// one that has a webhook event writes it to the outbox
+/// ([`webhooks::on_audit`]), so the event exists if and only if the change
+/// and its record commit.
 pub(crate) fn audit(
     conn: &mut crate::db::DbConn,
     organization_id: &OrgId,
@@ -209,6 +213,8 @@ pub(crate) fn audit(
     target: Target,
     changes: Value,
 ) -> Result<(), OpError> {
+    let now = crate::clock::now();
+    webhooks::on_audit(conn, organization_id, actor, action, &target, &changes, now)?;
     AuditEvent::record(
         conn,
         NewAuditEvent {
@@ -218,7 +224,7 @@ pub(crate) fn audit(
             target,
             changes,
         },
-        crate::clock::now(),
+        now,
     )?;
     match action.invalidates() {
         Invalidates::Credentials => {

@@ -151,6 +151,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 /// Boots a server with `settings` on the given shared data.
 pub async fn spawn_on(data: Arc<TestData>, settings: Settings) -> TestApp {
     TRACING.call_once(|| {
+        // As the binary does: one TLS crypto provider for the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
             .with_writer(|| LogSink)
@@ -184,6 +186,7 @@ pub const USER_AGENT: &str = "keyward-tests/1";
 
 /// A client that keeps cookies in `jar` and never follows redirects.
 pub fn client_with(jar: Arc<Jar>) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .cookie_provider(jar)
         .user_agent(USER_AGENT)
@@ -322,8 +325,14 @@ impl TestApp {
     /// key), behind the same public URL, as instances behind one load
     /// balancer are (the issuer of access tokens).
     pub async fn sibling(&self) -> TestApp {
+        self.sibling_with(|_| {}).await
+    }
+
+    /// A [`sibling`](Self::sibling) with its settings adjusted by `adjust`.
+    pub async fn sibling_with(&self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = self.next_settings();
         settings.public_url = self.state.settings.public_url.clone();
+        adjust(&mut settings);
         spawn_on(Arc::clone(&self.data), settings).await
     }
 

@@ -35,4 +35,5 @@ mod throttle;
 mod tokens;
 mod usage;
 mod users;
+mod webhooks;
 mod wizard;

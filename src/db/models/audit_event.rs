@@ -111,6 +111,20 @@ pub enum Action {
     CodeReused,
     /// A user asked for a password link on the hosted page (Forgot password).
     UserPasswordLinkRequested,
+    /// A webhook endpoint was registered.
+    WebhookCreated,
+    /// A webhook endpoint's URL, events or standing changed.
+    WebhookChanged,
+    /// A webhook endpoint was deleted.
+    WebhookDeleted,
+    /// A webhook endpoint's signing secret was rolled.
+    WebhookSecretRolled,
+    /// A test event was sent to a webhook endpoint.
+    WebhookTestSent,
+    /// A webhook delivery was sent again.
+    WebhookResent,
+    /// A webhook endpoint that kept failing was switched off by the server.
+    WebhookDisabled,
 }
 
 /// What a change makes stale in every instance's cache of verified credentials.
@@ -174,6 +188,13 @@ impl Action {
         Self::UserHostedSignedOut,
         Self::CodeReused,
         Self::UserPasswordLinkRequested,
+        Self::WebhookCreated,
+        Self::WebhookChanged,
+        Self::WebhookDeleted,
+        Self::WebhookSecretRolled,
+        Self::WebhookTestSent,
+        Self::WebhookResent,
+        Self::WebhookDisabled,
     ];
 
     /// The stored name.
@@ -226,6 +247,13 @@ impl Action {
             Self::UserHostedSignedOut => "user.hosted_signed_out",
             Self::CodeReused => "token.code_reused",
             Self::UserPasswordLinkRequested => "user.password_link_requested",
+            Self::WebhookCreated => "webhook.created",
+            Self::WebhookChanged => "webhook.changed",
+            Self::WebhookDeleted => "webhook.deleted",
+            Self::WebhookSecretRolled => "webhook.secret_rolled",
+            Self::WebhookTestSent => "webhook.test_sent",
+            Self::WebhookResent => "webhook.resent",
+            Self::WebhookDisabled => "webhook.disabled",
         }
     }
 
@@ -279,6 +307,13 @@ impl Action {
             Self::UserHostedSignedOut => "User signed out (hosted page)",
             Self::CodeReused => "Authorization code reused",
             Self::UserPasswordLinkRequested => "User asked for a password link",
+            Self::WebhookCreated => "Webhook endpoint created",
+            Self::WebhookChanged => "Webhook endpoint changed",
+            Self::WebhookDeleted => "Webhook endpoint deleted",
+            Self::WebhookSecretRolled => "Webhook signing secret rolled",
+            Self::WebhookTestSent => "Webhook test event sent",
+            Self::WebhookResent => "Webhook event sent again",
+            Self::WebhookDisabled => "Webhook endpoint switched off (failing)",
         }
     }
 
@@ -353,6 +388,13 @@ impl Action {
                 | Self::UserHostedSignedIn
                 | Self::UserHostedSignedOut
                 | Self::CodeReused
+                | Self::WebhookCreated
+                | Self::WebhookChanged
+                | Self::WebhookDeleted
+                | Self::WebhookSecretRolled
+                | Self::WebhookTestSent
+                | Self::WebhookResent
+                | Self::WebhookDisabled
         )
     }
 
@@ -395,6 +437,9 @@ pub struct Target {
     pub label: Option<String>,
     /// The app it belongs to, for filtering by app.
     pub app_id: Option<AppId>,
+    /// What a webhook event about it says (ids, names, the masked key; never
+    /// a secret), when the target is an app or a key.
+    pub data: Option<serde_json::Value>,
 }
 
 impl Target {
@@ -402,6 +447,7 @@ impl Target {
     pub fn app(app: &super::app::App) -> Self {
         Self {
             app_id: Some(app.id.clone()),
+            data: Some(serde_json::json!({ "app": app_data(app) })),
             ..Self::new("app", app.id.clone(), app.name.clone())
         }
     }
@@ -410,6 +456,16 @@ impl Target {
     pub fn key(app: &super::app::App, key: &super::api_key::ApiKey) -> Self {
         Self {
             app_id: Some(app.id.clone()),
+            data: Some(serde_json::json!({
+                "app": app_data(app),
+                "key": {
+                    "id": key.id,
+                    "name": key.name,
+                    "masked": key.masked(),
+                    "active": key.active,
+                    "expires_at": key.expires_at.map(crate::clock::fmt::iso),
+                },
+            })),
             ..Self::new(
                 "key",
                 key.id.clone(),
@@ -425,8 +481,19 @@ impl Target {
             id: Some(id.to_string()),
             label: Some(label.into()),
             app_id: None,
+            data: None,
         }
     }
+}
+
+/// An app as webhook events show it.
+fn app_data(app: &super::app::App) -> serde_json::Value {
+    serde_json::json!({
+        "id": app.id,
+        "name": app.name,
+        "status": app.status,
+        "source_app": app.source_app,
+    })
 }
 
 /// What the Audit page and its export narrow the records to.

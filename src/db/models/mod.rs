@@ -18,6 +18,7 @@ pub mod setup_token;
 pub mod sign_in_throttle;
 pub mod token;
 pub mod usage;
+pub mod webhook;
 
 pub use admin::{Admin, NewAdmin, Role};
 pub use api_key::{ApiKey, ApiKeyChanges, KeyStatus, MAX_KEYS_PER_APP, NewApiKey};

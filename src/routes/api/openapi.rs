@@ -518,6 +518,7 @@ pub fn build() -> Value {
                 "error_description": { "type": "string" },
             } }),
         ),
+        ("WebhookEvent".to_owned(), webhook_event_schema()),
     ]
     .into_iter()
     .collect();
@@ -531,6 +532,7 @@ pub fn build() -> Value {
                 Errors are JSON:API error documents with a stable `code`.",
         },
         "paths": paths,
+        "webhooks": webhooks(),
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -538,6 +540,82 @@ pub fn build() -> Value {
                     "description": "`apikey <key>`: the key as shown once when it was created (kw_…)" },
                 "bearer": { "type": "http", "scheme": "bearer", "description": "`Bearer <key>` or `Bearer <access token>`" },
                 "client": { "type": "http", "scheme": "basic", "description": "The app's Application ID and Secret (RFC 6749 §2.3.1); or client_id and client_secret in the body" },
+            },
+        },
+    })
+}
+
+/// The events Keyward POSTs to webhook endpoints (OpenAPI 3.1 `webhooks`),
+/// each signed per the Standard Webhooks specification.
+fn webhooks() -> Value {
+    use crate::domain::webhook::EventType;
+    let header = |name: &str, description: &str| json!({ "name": name, "in": "header", "required": true, "description": description, "schema": { "type": "string" } });
+    let events = EventType::SUBSCRIBABLE
+        .iter()
+        .copied()
+        .chain([EventType::Test])
+        .map(|event| {
+            let body = json!({
+                "allOf": [
+                    schema_ref("WebhookEvent"),
+                    { "type": "object", "properties": { "type": { "const": event.as_str() } } },
+                ],
+            });
+            (
+                event.as_str().to_owned(),
+                json!({ "post": {
+                    "summary": event.description(),
+                    "operationId": format!("webhook_{}", event.as_str().replace('.', "_")),
+                    "parameters": [
+                        header("webhook-id", "The event's id (`msg_…`), the same on every attempt: drop repeats by it"),
+                        header("webhook-timestamp", "Unix seconds of this attempt"),
+                        header("webhook-signature", "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` under the endpoint's secret; two, separated by a space, during a roll's grace"),
+                    ],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": body } } },
+                    "responses": {
+                        "2XX": { "description": "Received: not sent again" },
+                        "default": { "description": "Anything else (or no answer within 10 seconds) is retried on the schedule" },
+                    },
+                } }),
+            )
+        })
+        .collect::<serde_json::Map<String, Value>>();
+    Value::Object(events)
+}
+
+fn webhook_event_schema() -> Value {
+    let named = json!({ "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" } } });
+    json!({
+        "type": "object",
+        "description": "A webhook event (payload version 1: fields may be added, none removed or retyped). Never holds a key, secret or password.",
+        "required": ["id", "type", "version", "timestamp", "organization_id", "data"],
+        "properties": {
+            "id": { "type": "string", "description": "msg_…, equal to the webhook-id header" },
+            "type": { "type": "string" },
+            "version": { "type": "integer", "const": crate::services::webhooks::PAYLOAD_VERSION },
+            "timestamp": { "type": "string", "format": "date-time" },
+            "organization_id": { "type": "string" },
+            "data": {
+                "type": "object",
+                "properties": {
+                    "app": { "allOf": [named, { "type": "object", "properties": {
+                        "status": { "type": "string", "enum": ["draft", "active", "inactive"] },
+                        "source_app": { "type": "string" },
+                    } }] },
+                    "key": { "allOf": [named, { "type": "object", "properties": {
+                        "masked": { "type": "string", "description": "The key's public prefix and last four characters" },
+                        "active": { "type": "boolean" },
+                        "expires_at": { "type": ["string", "null"], "format": "date-time" },
+                    } }] },
+                    "actor": { "type": "object", "properties": {
+                        "type": { "type": "string", "enum": ["admin", "system"] },
+                        "id": { "type": ["string", "null"] },
+                        "label": { "type": "string" },
+                    } },
+                    "changes": { "type": "object", "description": "What changed, as the audit trail records it: {field: {from, to}}" },
+                    "threshold_days": { "type": "integer", "description": "key.expiring: the alert threshold reached" },
+                    "expires_at": { "type": "string", "format": "date-time", "description": "key.expiring and key.expired" },
+                },
             },
         },
     })

@@ -6,7 +6,7 @@ mod hosted;
 use keyward::db::models::Role;
 
 use self::driver::Browser;
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, spawn_app, spawn_app_with};
 
 async fn signed_in(app: &TestApp, test: &str, email: &str, role: Role) -> Browser {
     app.create_admin(email, role).await;
@@ -874,4 +874,104 @@ async fn usage_charts_and_the_request_log_in_the_browser() {
     dark.check_accessibility("key usage (dark)").await;
     dark.shot("key-usage-dark").await;
     dark.close().await;
+}
+
+#[actix_web::test]
+async fn an_endpoint_added_in_the_browser_hears_of_a_key_switched_off_there() {
+    let app = spawn_app_with(|s| {
+        s.run_scheduler = true;
+        s.webhook_retry_schedule = vec![time::Duration::seconds(1); 3];
+    })
+    .await;
+    let browser = signed_in(&app, "webhooks", "ada@example.com", Role::Full).await;
+    app.sign_in("ada@example.com", PASSWORD).await;
+    let created = app
+        .create_app("Billing Sync", "bot", &["services:read"], &[])
+        .await;
+
+    browser.go("/settings").await;
+    browser.click("Manage webhook endpoints").await;
+    browser.wait_for_path("/settings/webhooks").await;
+    browser.check_accessibility("webhooks (none yet)").await;
+    browser.click("Add endpoint").await;
+    browser.wait_for_path("/settings/webhooks/new").await;
+    // Sent without a URL or an event: both named, nothing saved.
+    browser.click("Add endpoint").await;
+    browser.wait_for_text("There is a problem").await;
+    browser
+        .error_summary_leads_to("Enter the URL that receives the events.", "url")
+        .await;
+    assert!(browser.text().await.contains("Choose at least one event."));
+    browser
+        .check_accessibility("webhook form with errors")
+        .await;
+    let port = crate::webhooks::free_port();
+    browser
+        .fill("Endpoint URL", &format!("http://127.0.0.1:{port}/keyward"))
+        .await;
+    browser.fill("Description", "Operations' receiver").await;
+    let inactivated = keyward::domain::webhook::EventType::KeyInactivated;
+    browser
+        .check(
+            &format!("{} {}", inactivated.as_str(), inactivated.description()),
+            true,
+        )
+        .await;
+    browser.shot("webhook-form").await;
+    browser.click("Add endpoint").await;
+    browser.wait_for_text("The endpoint's signing secret").await;
+    let secret = browser
+        .field("Signing secret")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser.check_accessibility("the secret, shown once").await;
+    browser.shot("webhook-secret").await;
+    browser.click("I have stored it").await;
+    let receiver = crate::webhooks::Receiver::start(port, 0, &[&secret]);
+
+    // The admin switches the app's key off on its page.
+    browser.go(&format!("/apps/{}", created.id)).await;
+    let key_ids = app.key_ids(&created.id).await;
+    let html = browser.html().await;
+    let label = html
+        .split("aria-label=\"Inactivate ")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an Inactivate button")
+        .to_owned();
+    browser.click_labelled(&format!("Inactivate {label}")).await;
+    browser.wait_for_text("Inactive").await;
+    let requests = receiver.wait_for(1, 10).await;
+    assert_eq!(requests[0]["body"]["type"], "key.inactivated");
+    assert_eq!(
+        requests[0]["body"]["data"]["key"]["id"],
+        key_ids[0].as_str()
+    );
+    assert_eq!(requests[0]["verified"], serde_json::json!([true]));
+
+    // Its delivery on the endpoint's page, and a test event from there.
+    browser.go("/settings/webhooks").await;
+    browser
+        .click(&format!("http://127.0.0.1:{port}/keyward"))
+        .await;
+    browser.wait_for_text("Recent deliveries").await;
+    assert!(browser.text().await.contains("succeeded"));
+    browser.click("Send test event").await;
+    browser.wait_for_text("A test event is on its way").await;
+    let requests = receiver.wait_for(2, 10).await;
+    assert_eq!(requests[1]["body"]["type"], "webhook.test");
+    browser.go(&browser.path().await).await;
+    browser.wait_for_text("webhook.test").await;
+    browser.check_accessibility("webhook endpoint").await;
+    browser.shot("webhook-endpoint").await;
+    browser.click("Roll secret").await;
+    browser
+        .wait_for_text("The current secret keeps signing for")
+        .await;
+    browser.check_accessibility("roll the signing secret").await;
+    browser.close().await;
 }
