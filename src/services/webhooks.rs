@@ -4,7 +4,7 @@
 //!
 //! An audited change whose action has an event type ([`event_type_of`]) is
 //! written as one `webhook_events` row, with one `webhook_deliveries` row
-//! per active endpoint that wants it, by [`super::audit`] itself: if the
+//! per active endpoint that wants it, by `services::audit` itself: if the
 //! change (or its audit record) rolls back, no event is left; once it
 //! commits, the event waits in the database until `jobs::webhooks` has sent
 //! it, whatever happens to the process in between.
@@ -143,7 +143,7 @@ pub fn enqueue(
     Ok(true)
 }
 
-/// Called by [`super::audit`] for every audited change, in its transaction:
+/// Called by `services::audit` for every audited change, in its transaction:
 /// the event the action announces, with what the target and the changes say.
 pub(crate) fn on_audit(
     conn: &mut DbConn,
