@@ -473,6 +473,13 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "usage and request log cleanup failed"),
         }
+        // Answers kept for Idempotency-Key retries, after a day.
+        if let Err(e) = state
+            .op(|conn| crate::services::admin_tokens::prune_idempotency(conn, clock::now()))
+            .await
+        {
+            tracing::warn!(error = %e, "idempotency key cleanup failed");
+        }
         // Webhook events and deliveries older than 30 days.
         match state
             .op(|conn| crate::services::webhooks::prune(conn, clock::now()))

@@ -1,6 +1,23 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    admin_tokens (id) {
+        id -> Text,
+        organization_id -> Text,
+        admin_id -> Text,
+        name -> Text,
+        public_id -> Text,
+        secret_digest -> Text,
+        scopes -> Text,
+        expires_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_ip -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     admins (id) {
         id -> Text,
         organization_id -> Text,
@@ -113,6 +130,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         changes -> Text,
+        via -> Nullable<Text>,
     }
 }
 
@@ -172,6 +190,17 @@ diesel::table! {
         ended_at -> Nullable<Timestamp>,
         client_ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (token_id, idempotency_key) {
+        token_id -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        response_sealed -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }
 
@@ -508,6 +537,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(admin_tokens -> admins (admin_id));
+diesel::joinable!(admin_tokens -> organizations (organization_id));
 diesel::joinable!(admins -> organizations (organization_id));
 diesel::joinable!(alert_recipients -> employees (employee_id));
 diesel::joinable!(alert_recipients -> organizations (organization_id));
@@ -526,6 +557,7 @@ diesel::joinable!(employees -> organizations (organization_id));
 diesel::joinable!(guests -> organizations (organization_id));
 diesel::joinable!(hosted_sessions -> organizations (organization_id));
 diesel::joinable!(hosted_sessions -> user_credentials (subject));
+diesel::joinable!(idempotency_keys -> admin_tokens (token_id));
 diesel::joinable!(installments -> appointments (appointment_id));
 diesel::joinable!(installments -> guests (guest_id));
 diesel::joinable!(installments -> organizations (organization_id));
@@ -559,6 +591,7 @@ diesel::joinable!(working_hours -> employees (employee_id));
 diesel::joinable!(working_hours -> organizations (organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    admin_tokens,
     admins,
     alert_recipients,
     api_keys,
@@ -569,6 +602,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     employees,
     guests,
     hosted_sessions,
+    idempotency_keys,
     installments,
     key_addresses,
     key_alerts,

@@ -208,6 +208,51 @@ pub fn mask(public_id: &str, last_four: &str) -> String {
     format!("{KEY_PREFIX}{public_id}…{last_four}")
 }
 
+/// Every admin API token starts with this.
+pub const ADMIN_TOKEN_PREFIX: &str = "kwa_";
+
+/// An admin API token (the management API's credential): `kwa_` and the same
+/// parts and checksum as a key, so scanners and typos are caught the same way.
+pub struct AdminToken {
+    /// The full text, shown once.
+    pub token: SecretString,
+    /// Finds the token's row.
+    pub public_id: String,
+    /// Checked against its stored keyed digest.
+    pub secret: SecretString,
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AdminToken({ADMIN_TOKEN_PREFIX}{}…)", self.public_id)
+    }
+}
+
+impl AdminToken {
+    /// A new token from the OS generator.
+    pub fn generate() -> Self {
+        let (public_id, secret) = (random_base62(ID_LEN), random_base62(SECRET_LEN));
+        let body = format!("{ADMIN_TOKEN_PREFIX}{public_id}{secret}");
+        let token = format!("{body}{}", String::from_utf8_lossy(&checksum(&body)));
+        Self {
+            token: SecretString::from(token),
+            public_id,
+            secret: SecretString::from(secret),
+        }
+    }
+
+    /// The public id and secret of a presented token, after its shape and
+    /// checksum were checked. Costs no database access.
+    pub fn parse(text: &str) -> Result<(&str, &str), KeyFormatError> {
+        parse_parts(text, ADMIN_TOKEN_PREFIX)
+    }
+
+    /// The masked form: `kwa_` + public id + `…`.
+    pub fn mask(public_id: &str) -> String {
+        format!("{ADMIN_TOKEN_PREFIX}{public_id}…")
+    }
+}
+
 /// A new app secret: `kws_` + 43 base62 characters (256 bits).
 pub fn generate_app_secret() -> SecretString {
     SecretString::from(format!("{SECRET_PREFIX}{}", random_base62(APP_SECRET_LEN)))
@@ -233,6 +278,25 @@ mod tests {
             !format!("{parsed:?}{new:?}").contains(parsed.secret()),
             "Debug never shows the secret"
         );
+    }
+
+    #[test]
+    fn admin_tokens_share_the_format_and_checksum_of_keys_but_not_their_prefix() {
+        let new = AdminToken::generate();
+        let text = new.token.expose_secret();
+        assert!(text.starts_with("kwa_"));
+        assert_eq!(text.len(), KEY_LEN + 1);
+        let (id, secret) = AdminToken::parse(text).unwrap();
+        assert_eq!(id, new.public_id);
+        assert_eq!(secret, new.secret.expose_secret());
+        assert!(ParsedKey::parse(text).is_err(), "not a key");
+        let mut typo = text.to_owned().into_bytes();
+        typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
+        assert_eq!(
+            AdminToken::parse(&String::from_utf8(typo).unwrap()),
+            Err(KeyFormatError::Checksum)
+        );
+        assert!(!format!("{new:?}").contains(new.secret.expose_secret()));
     }
 
     #[test]

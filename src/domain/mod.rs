@@ -8,6 +8,7 @@ mod email;
 pub mod ids;
 mod input;
 pub mod key_token;
+pub mod manage;
 pub mod oauth;
 mod password;
 pub mod restrictions;

@@ -164,6 +164,8 @@ impl AuditQuery {
 struct Row {
     when: crate::clock::When,
     actor: String,
+    /// The admin API token the change came through.
+    via: Option<String>,
     action: String,
     target: String,
     app_id: Option<AppId>,
@@ -265,6 +267,7 @@ pub async fn audit_index(
         .map(|e| Row {
             when: admin.zone.when_seconds(e.occurred_at),
             actor: e.actor_label.clone(),
+            via: e.via.clone(),
             action: e
                 .action()
                 .map_or_else(|| e.action.clone(), |a| a.label().to_owned()),
@@ -305,6 +308,7 @@ fn csv_rows(events: &[AuditEvent]) -> Result<Vec<u8>, AppError> {
             csv::cell(e.ip.as_deref().unwrap_or("")),
             csv::cell(e.user_agent.as_deref().unwrap_or("")),
             csv::cell(&describe_changes(&e.changes).join("; ")),
+            csv::cell(e.via.as_deref().unwrap_or("")),
         ]
     }))
 }
@@ -331,6 +335,7 @@ pub async fn audit_export(
         "ip",
         "user_agent",
         "changes",
+        "via",
     ];
     csv::download("audit", &head, move |cursor| {
         let (state, org, filter) = (state.clone(), org.clone(), filter.clone());

@@ -156,5 +156,6 @@ pub fn actor(req: &HttpRequest, admin: Option<&CurrentAdmin>, label_if_anonymous
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        via: None,
     }
 }

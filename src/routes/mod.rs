@@ -1,6 +1,7 @@
 //! Every route, listed in one place. Each area has its own module; a page's struct
 //! sits beside its handler.
 
+pub mod account;
 pub mod api;
 pub mod apps;
 pub mod assets;
@@ -114,6 +115,8 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/settings/test-email", POST => settings::test_email);
     path!(cfg, "/settings/signing-key", POST => settings::signing_key_rotate);
     path!(cfg, "/settings/tokens", POST => settings::tokens_update);
+    path!(cfg, "/account/tokens", GET => account::tokens_index, POST => account::token_create);
+    path!(cfg, "/account/tokens/{id}/revoke", POST => account::token_revoke);
     path!(cfg, "/settings/webhooks", GET => webhooks::webhooks_index, POST => webhooks::webhook_create);
     path!(cfg, "/settings/webhooks/new", GET => webhooks::webhook_new_form);
     path!(cfg, "/settings/webhooks/{id}", GET => webhooks::webhook_show);

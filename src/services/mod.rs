@@ -8,6 +8,7 @@
 //! shown as done. A rule lives here once: a handler that wants to show every
 //! field's error at once calls the same `check_*` function the change calls.
 
+pub mod admin_tokens;
 pub mod admins;
 pub mod alerts;
 pub mod apps;
@@ -203,7 +204,7 @@ pub fn take_moved() -> bool {
 /// that can alter which credentials pass also moves the organization's
 /// credentials version, so all instances drop their cache of verified keys;
 /// one that has a webhook event writes it to the outbox
-/// ([`webhooks::on_audit`]), so the event exists if and only if the change
+/// (`webhooks::on_audit`), so the event exists if and only if the change
 /// and its record commit.
 pub(crate) fn audit(
     conn: &mut crate::db::DbConn,

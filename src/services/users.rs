@@ -369,6 +369,7 @@ pub fn set_password(
         ),
         ip,
         user_agent,
+        via: None,
     };
     audit(
         conn,

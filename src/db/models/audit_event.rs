@@ -125,6 +125,10 @@ pub enum Action {
     WebhookResent,
     /// A webhook endpoint that kept failing was switched off by the server.
     WebhookDisabled,
+    /// An admin made an API token for the management API.
+    AdminTokenCreated,
+    /// An admin API token was revoked.
+    AdminTokenRevoked,
 }
 
 /// What a change makes stale in every instance's cache of verified credentials.
@@ -149,6 +153,8 @@ impl Action {
         Self::AccountUnlocked,
         Self::RequestRefused,
         Self::AdminCreated,
+        Self::AdminTokenCreated,
+        Self::AdminTokenRevoked,
         Self::AppCreated,
         Self::AppChanged,
         Self::AppActivated,
@@ -254,6 +260,8 @@ impl Action {
             Self::WebhookTestSent => "webhook.test_sent",
             Self::WebhookResent => "webhook.resent",
             Self::WebhookDisabled => "webhook.disabled",
+            Self::AdminTokenCreated => "admin.token_created",
+            Self::AdminTokenRevoked => "admin.token_revoked",
         }
     }
 
@@ -314,6 +322,8 @@ impl Action {
             Self::WebhookTestSent => "Webhook test event sent",
             Self::WebhookResent => "Webhook event sent again",
             Self::WebhookDisabled => "Webhook endpoint switched off (failing)",
+            Self::AdminTokenCreated => "Admin API token created",
+            Self::AdminTokenRevoked => "Admin API token revoked",
         }
     }
 
@@ -415,6 +425,9 @@ pub struct Actor {
     pub ip: Option<String>,
     /// The client's User-Agent, shortened.
     pub user_agent: Option<String>,
+    /// The admin API token the admin acted through, when they did
+    /// (`API token “name” (kwa_…)`).
+    pub via: Option<String>,
 }
 
 impl Actor {
@@ -545,6 +558,8 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     /// JSON object of what changed.
     pub changes: String,
+    /// The admin API token the change came through.
+    pub via: Option<String>,
 }
 
 /// A record to write.
@@ -564,6 +579,7 @@ struct NewRow<'a> {
     ip: Option<&'a str>,
     user_agent: Option<&'a str>,
     changes: String,
+    via: Option<&'a str>,
 }
 
 /// An event about to be recorded.
@@ -604,6 +620,7 @@ impl AuditEvent {
             ip: event.actor.ip.as_deref(),
             user_agent: event.actor.user_agent.as_deref().map(|s| clip(s, 256)),
             changes: event.changes.to_string(),
+            via: event.actor.via.as_deref(),
         };
         diesel::insert_into(audit_events::table)
             .values(&row)

@@ -1,6 +1,7 @@
 //! One file per table: the row (`Thing`), the insert (`NewThing`), and the queries.
 
 pub mod admin;
+pub mod admin_token;
 pub mod alert;
 pub mod api_key;
 pub mod app;
