@@ -19,6 +19,7 @@ mod health;
 mod helpers;
 mod key_restrictions;
 mod keys;
+mod manage;
 mod metrics;
 mod migrations;
 mod nginx;

@@ -492,6 +492,22 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.errors.first().map_or("error", |e| e.code)
     }
+
+    /// The answer's status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error document the answer carries.
+    pub fn document(&self) -> serde_json::Value {
+        serde_json::to_value(ErrorDocument {
+            errors: self.errors.clone(),
+            meta: ErrorMeta {
+                request_id: crate::telemetry::request_id(),
+            },
+        })
+        .unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// The code of a refused request's first error, carried by its response to

@@ -8,6 +8,7 @@
 //! document, so none of the three can disagree.
 
 pub mod error;
+pub mod manage;
 pub mod me;
 pub mod oauth;
 pub mod openapi;
@@ -324,6 +325,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }
         cfg.service(resource);
     }
+    manage::configure(cfg);
 }
 
 /// 405 with the path's methods in `Allow` (RFC 9110 §15.5.6).

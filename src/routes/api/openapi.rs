@@ -484,6 +484,102 @@ fn links(route: &super::ApiRoute) -> Option<(&'static str, Value)> {
     (!links.is_empty()).then_some((status, Value::Object(links)))
 }
 
+/// One operation of the management API: an admin API token with the
+/// route's scope, JSON:API-like documents, the same error documents.
+fn manage_operation(route: &super::manage::ManageRoute) -> Value {
+    use actix_web::http::Method;
+    let parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": id_schema(64) }))
+        .chain(
+            (route.method == Method::POST)
+                .then(|| json!({ "name": "Idempotency-Key", "in": "header", "required": false,
+                    "description": "A retry with the same key and body gets the first answer again (kept a day) instead of a second change",
+                    "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" } })),
+        )
+        .collect();
+    let document = json!({ "type": "object", "properties": {
+        "data": { "type": "object" },
+        "included": { "type": "array", "items": { "type": "object" } },
+        "meta": { "type": "object", "description": "A created app's `secret` or a created or rolled key's `token`, shown in this answer only" },
+        "links": { "type": "object" },
+    } });
+    let success = match (route.method.as_str(), route.path.ends_with("/roll")) {
+        ("DELETE", _) => ("204", json!({ "description": "Done" })),
+        ("POST", true) => (
+            "201",
+            json!({ "description": "The new key", "content": { "application/vnd.api+json": { "schema": document.clone() } } }),
+        ),
+        ("POST", false) if !route.path.ends_with("activate") => (
+            "201",
+            json!({ "description": "Created", "content": { "application/vnd.api+json": { "schema": document.clone() } } }),
+        ),
+        _ => (
+            "200",
+            json!({ "description": "The resource", "content": { "application/vnd.api+json": { "schema": document.clone() } } }),
+        ),
+    };
+    let mut responses = serde_json::Map::new();
+    responses.insert(success.0.to_owned(), success.1);
+    for (code, text) in [
+        (
+            "400",
+            "invalid_json, invalid_document, a bad query parameter or Idempotency-Key",
+        ),
+        (
+            "401",
+            "missing_credentials, invalid_token or token_expired: send a live admin API token",
+        ),
+        (
+            "403",
+            "insufficient_scope: the token lacks the scope, or its admin is not a full-access admin (apps and keys)",
+        ),
+        (
+            "404",
+            "not_found: nothing with this id in the token's organization",
+        ),
+        ("405", "method_not_allowed"),
+        (
+            "409",
+            "A state that does not allow it (key_limit, key_active, app_has_keys, name_taken…), type_mismatch, or idempotency_key_in_use",
+        ),
+        ("413", "payload_too_large"),
+        (
+            "415",
+            "unsupported_media_type: send application/vnd.api+json or application/json",
+        ),
+        (
+            "422",
+            "A value that breaks a rule, pointed at by source.pointer, or idempotency_key_reused",
+        ),
+        ("503", "service_unavailable"),
+    ] {
+        responses.insert(code.to_owned(), error_response(text));
+    }
+    let mut op = json!({
+        "operationId": format!("{}_{}", route.method.as_str().to_lowercase(),
+            route.path.trim_start_matches("/api/").replace(['/', '{', '}'], "_").trim_matches('_')),
+        "summary": route.summary,
+        "description": format!("Requires an admin API token with the `{}` scope.", route.scope.as_str()),
+        "tags": ["manage"],
+        "parameters": parameters,
+        "responses": responses,
+        "security": [{ "adminToken": [route.scope.as_str()] }],
+        "x-keyward-scope": route.scope.as_str(),
+    });
+    if matches!(route.method.as_str(), "PATCH")
+        || (route.method == Method::POST && !route.path.ends_with("activate"))
+    {
+        op["requestBody"] = json!({ "required": true, "content": {
+            "application/vnd.api+json": { "schema": document.clone() },
+            "application/json": { "schema": document },
+        } });
+    }
+    op
+}
+
 /// Builds the document.
 pub fn build() -> Value {
     let mut paths: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
@@ -496,6 +592,12 @@ pub fn build() -> Value {
             .entry(route.path.to_owned())
             .or_default()
             .insert(route.method.as_str().to_lowercase(), op);
+    }
+    for route in super::manage::ROUTES {
+        paths.entry(route.path.to_owned()).or_default().insert(
+            route.method.as_str().to_lowercase(),
+            manage_operation(route),
+        );
     }
     let schemas: BTreeMap<String, Value> = [
         schema::<Money>(),
@@ -540,6 +642,7 @@ pub fn build() -> Value {
                     "description": "`apikey <key>`: the key as shown once when it was created (kw_…)" },
                 "bearer": { "type": "http", "scheme": "bearer", "description": "`Bearer <key>` or `Bearer <access token>`" },
                 "client": { "type": "http", "scheme": "basic", "description": "The app's Application ID and Secret (RFC 6749 §2.3.1); or client_id and client_secret in the body" },
+                "adminToken": { "type": "http", "scheme": "bearer", "description": "`Bearer kwa_…`: an admin API token (My account → API tokens), for the management API under /api/v1/manage" },
             },
         },
     })

@@ -975,3 +975,60 @@ async fn an_endpoint_added_in_the_browser_hears_of_a_key_switched_off_there() {
     browser.check_accessibility("roll the signing secret").await;
     browser.close().await;
 }
+
+#[actix_web::test]
+async fn an_admin_makes_an_api_token_sees_it_once_uses_it_and_revokes_it() {
+    let app = spawn_app().await;
+    let browser = signed_in(&app, "api-tokens", "ada@example.com", Role::Full).await;
+    browser.go("/settings").await;
+    browser.click("API tokens").await;
+    browser.wait_for_path("/account/tokens").await;
+    browser.check_accessibility("api tokens (none yet)").await;
+    // Sent without a name or a scope: both named.
+    browser.click("Create token").await;
+    browser
+        .error_summary_leads_to("Enter a name.", "token-name")
+        .await;
+    assert!(browser.text().await.contains("Choose at least one scope."));
+    browser.check_accessibility("token form with errors").await;
+    browser.fill("Name", "Terraform").await;
+    let read =
+        keyward::domain::manage::ManageScope::new(keyward::domain::manage::Area::Apps, false);
+    browser
+        .check(&format!("{} {}", read.as_str(), read.description()), true)
+        .await;
+    browser.select("Expires after", "90 days").await;
+    browser.click("Create token").await;
+    browser.wait_for_text("Your new API token").await;
+    let token = browser
+        .field("API token")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(token.starts_with("kwa_"), "{token}");
+    browser.check_accessibility("the token, shown once").await;
+    browser.shot("api-token-created").await;
+    browser.click("I have stored it").await;
+
+    let (status, _, _) =
+        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None);
+    assert_eq!(status, 200);
+    browser.go("/account/tokens").await;
+    browser.wait_for_text("Terraform").await;
+    let text = browser.text().await;
+    assert!(!text.contains(&token), "never shown again");
+    assert!(text.contains("manage:apps:read"));
+    assert!(!text.contains("Never"), "its last use is listed: {text}");
+    browser.check_accessibility("api tokens").await;
+    browser.shot("api-tokens").await;
+    browser.click_labelled("Revoke Terraform").await;
+    browser.client.accept_alert().await.unwrap();
+    browser.wait_for_text("The token was revoked").await;
+    assert!(browser.text().await.contains("Revoked"));
+    let (status, _, _) =
+        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None);
+    assert_eq!(status, 401);
+    browser.close().await;
+}
