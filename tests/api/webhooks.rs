@@ -39,6 +39,12 @@ impl Receiver {
     /// Listens on `port`, answers 500 to the first `fail_first` requests,
     /// and checks signatures with each of `secrets`.
     pub fn start(port: u16, fail_first: usize, secrets: &[&str]) -> Self {
+        Self::start_with(port, fail_first, secrets, false)
+    }
+
+    /// [`start`](Self::start), answering every request with a redirect when
+    /// `redirect`.
+    fn start_with(port: u16, fail_first: usize, secrets: &[&str], redirect: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("requests.jsonl");
         let child = Command::new("python3")
@@ -50,6 +56,7 @@ impl Receiver {
             .arg(&file)
             .arg(fail_first.to_string())
             .args(secrets)
+            .env("RECEIVER_REDIRECT", if redirect { "1" } else { "0" })
             .spawn()
             .expect("python3 with standardwebhooks (pip install standardwebhooks)");
         for _ in 0..100 {
@@ -768,5 +775,79 @@ async fn the_openapi_document_describes_every_webhook_event_and_its_signature_he
             "organization_id",
             "data"
         ])
+    );
+}
+
+#[actix_web::test]
+async fn a_receiver_that_redirects_is_not_followed_and_the_attempt_fails() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let port = free_port();
+    let (endpoint_id, secret) = add_endpoint(
+        &app,
+        &format!("http://127.0.0.1:{port}/hook"),
+        &["app.created"],
+    )
+    .await;
+    let receiver = Receiver::start_with(port, 0, &[&secret], true);
+    app.create_app("Redirected", "bot", &["services:read"], &[])
+        .await;
+    let report = run_once(&job_of(&app, true), keyward::clock::now())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1, "{report:?}");
+    let requests = receiver.requests();
+    assert_eq!(
+        requests.len(),
+        1,
+        "the redirect was not followed: {requests:?}"
+    );
+    assert_eq!(requests[0]["path"], "/hook");
+    let rows = deliveries(&app, &endpoint_id).await;
+    assert_eq!(rows[0].last_status, Some(307));
+    assert!(
+        rows[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("never follow"),
+        "{:?}",
+        rows[0].last_error
+    );
+    assert_eq!(rows[0].status, "pending", "tried again later");
+}
+
+#[actix_web::test]
+async fn a_receiver_answering_without_end_is_read_only_64_kib() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Announces 64 MiB and writes until the sender hangs up.
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = socket.read(&mut request);
+        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\n\r\n");
+        let chunk = [b'x'; 65536];
+        let mut written = 0usize;
+        while written < 64 << 20 {
+            match socket.write(&chunk) {
+                Ok(n) => written += n,
+                Err(_) => break,
+            }
+        }
+        written
+    });
+    let outbound = keyward::outbound::Outbound::new(true).unwrap();
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    let attempt = outbound.post(&url, &[], "{}".to_owned()).await;
+    assert_eq!(attempt.status, Some(200));
+    assert!(attempt.succeeded(), "{attempt:?}");
+    let written = tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        written < 32 << 20,
+        "the sender stopped reading early: {written} bytes were taken"
     );
 }

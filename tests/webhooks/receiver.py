@@ -7,9 +7,12 @@ one JSON line per request to the file named on the command line.
 
 Each line holds the request's webhook-id, its parsed body, what it was
 answered, and for each secret given whether the signature verified with it.
+With RECEIVER_REDIRECT=1 in the environment it answers every request with a
+307 to /elsewhere instead (which a webhook sender must not follow).
 """
 import http.server
 import json
+import os
 import sys
 import threading
 
@@ -37,6 +40,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
             SEEN[0] += 1
             n = SEEN[0]
         status = 500 if n <= FAIL_FIRST else 204
+        if os.environ.get("RECEIVER_REDIRECT") == "1":
+            status = 307
         line = {
             "n": n,
             "path": self.path,
@@ -50,6 +55,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         with LOCK, open(OUT, "a") as out:
             out.write(json.dumps(line) + "\n")
         self.send_response(status)
+        if status == 307:
+            self.send_header("Location", "/elsewhere")
         self.send_header("Content-Length", "0")
         self.end_headers()
 
