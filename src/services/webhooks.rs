@@ -104,6 +104,58 @@ fn message_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// The active endpoints of the organization that want `event` (or only
+/// `only`, if it is active).
+fn wanting(
+    conn: &mut DbConn,
+    organization_id: &OrgId,
+    event: EventType,
+    only: Option<&EndpointId>,
+) -> Result<Vec<EndpointId>, OpError> {
+    Ok(
+        WebhookEndpoint::active_subscriptions(conn, organization_id)?
+            .into_iter()
+            .filter(|(id, events)| match only {
+                Some(only) => id == only,
+                None => EventSet::from_stored(events).contains(event),
+            })
+            .map(|(id, _)| id)
+            .collect(),
+    )
+}
+
+/// Writes the event and one delivery per endpoint; false (nothing written)
+/// when `dedupe` names an event written before.
+fn write(
+    conn: &mut DbConn,
+    organization_id: &OrgId,
+    event: EventType,
+    data: Value,
+    dedupe: Option<String>,
+    endpoints: &[EndpointId],
+    now: Timestamp,
+) -> Result<bool, OpError> {
+    let id = message_id();
+    let row = WebhookEvent {
+        payload: payload(&id, organization_id, event, data, now),
+        id,
+        organization_id: organization_id.clone(),
+        event_type: event.as_str().to_owned(),
+        dedupe,
+        created_at: now,
+    };
+    if !WebhookEvent::insert(conn, &row)? {
+        return Ok(false);
+    }
+    for endpoint in endpoints {
+        WebhookDelivery::insert(conn, &WebhookDelivery::new(&row, endpoint, now))?;
+    }
+    if !endpoints.is_empty() {
+        QUEUED.with(|queued| queued.set(true));
+    }
+    Ok(true)
+}
+
 /// Writes `event` to the outbox for every active endpoint of the
 /// organization that wants it (or only `only`); nothing when none does.
 /// Returns whether it was written.
@@ -115,32 +167,11 @@ pub fn enqueue(
     only: Option<&EndpointId>,
     now: Timestamp,
 ) -> Result<bool, OpError> {
-    let endpoints: Vec<EndpointId> = WebhookEndpoint::active_subscriptions(conn, organization_id)?
-        .into_iter()
-        .filter(|(id, events)| match only {
-            Some(only) => id == only,
-            None => EventSet::from_stored(events).contains(event),
-        })
-        .map(|(id, _)| id)
-        .collect();
+    let endpoints = wanting(conn, organization_id, event, only)?;
     if endpoints.is_empty() {
         return Ok(false);
     }
-    let id = message_id();
-    let row = WebhookEvent {
-        payload: payload(&id, organization_id, event, data, now),
-        id,
-        organization_id: organization_id.clone(),
-        event_type: event.as_str().to_owned(),
-        dedupe: None,
-        created_at: now,
-    };
-    WebhookEvent::insert(conn, &row)?;
-    for endpoint in &endpoints {
-        WebhookDelivery::insert(conn, &WebhookDelivery::new(&row, endpoint, now))?;
-    }
-    QUEUED.with(|queued| queued.set(true));
-    Ok(true)
+    write(conn, organization_id, event, data, None, &endpoints, now)
 }
 
 /// Called by `services::audit` for every audited change, in its transaction:
@@ -567,30 +598,16 @@ pub fn announce_expiry(
         expires_at.assume_utc().unix_timestamp()
     );
     let organization_id = key.organization_id.clone();
-    let endpoints: Vec<EndpointId> = WebhookEndpoint::active_subscriptions(conn, &organization_id)?
-        .into_iter()
-        .filter(|(_, events)| EventSet::from_stored(events).contains(event))
-        .map(|(id, _)| id)
-        .collect();
-    let id = message_id();
-    let row = WebhookEvent {
-        payload: payload(&id, &organization_id, event, Value::Object(data), now),
-        id,
-        organization_id,
-        event_type: event.as_str().to_owned(),
-        dedupe: Some(dedupe),
-        created_at: now,
-    };
-    if !WebhookEvent::insert(conn, &row)? {
-        return Ok(false);
-    }
-    for endpoint in &endpoints {
-        WebhookDelivery::insert(conn, &WebhookDelivery::new(&row, endpoint, now))?;
-    }
-    if !endpoints.is_empty() {
-        QUEUED.with(|queued| queued.set(true));
-    }
-    Ok(true)
+    let endpoints = wanting(conn, &organization_id, event, None)?;
+    write(
+        conn,
+        &organization_id,
+        event,
+        Value::Object(data),
+        Some(dedupe),
+        &endpoints,
+        now,
+    )
 }
 
 /// Whether the organization has an active endpoint (else the expiry job
