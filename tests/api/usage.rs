@@ -51,6 +51,23 @@ fn log_rows(html: &str) -> usize {
 async fn each_keys_requests_are_counted_by_outcome_and_shown_on_its_pages() {
     let app = spawn_app().await;
     let app_id = ready(&app).await;
+    // No sample of the allowed requests: the log then holds exactly the refusals.
+    let saved = app
+        .post_form(
+            "/settings/usage",
+            &[
+                ("usage_minutes_hours", "48"),
+                ("usage_hours_days", "90"),
+                ("usage_days_days", "730"),
+                ("log_sample_percent", "0"),
+                ("log_retention_days", "30"),
+                ("log_max_rows", "1000000"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status().as_u16(), 303);
+    app.state.verifier.poll().await.unwrap();
+    app.state.verifier.invalidate();
     let (key_id, key) = key_with(&app, &app_id, "Storefront", &[]).await;
     let (other_id, other) = key_with(&app, &app_id, "Back office", &[]).await;
     call(&app, &key, SERVICES, 7, 200).await;
