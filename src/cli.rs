@@ -272,7 +272,16 @@ async fn unlock_admin(settings: &Settings, email: &str) -> ExitCode {
     let result = db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                crate::services::sign_in::unlock(conn, &address, &Actor::system("command line"))
+                let actor = Actor::system("command line");
+                // The password and the second factor are throttled apart:
+                // unlocking the account unlocks both.
+                let factor = crate::services::sign_in::unlock(
+                    conn,
+                    crate::services::sign_in::Account::SecondFactor(address.clone()),
+                    &actor,
+                )?;
+                let password = crate::services::sign_in::unlock(conn, &address, &actor)?;
+                Ok::<_, crate::services::OpError>(password || factor)
             })
         })
         .await;

@@ -33,6 +33,10 @@ pub enum AppError {
         /// The path to return to.
         next: String,
     },
+    /// 303 to the enrolment of a second factor: the organization requires
+    /// one and this admin has none yet.
+    #[error("second factor required")]
+    EnrolmentRequired,
     /// 403: signed in, but not allowed.
     #[error("forbidden")]
     Forbidden,
@@ -139,7 +143,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::SignInRequired { .. } => StatusCode::SEE_OTHER,
+            Self::SignInRequired { .. } | Self::EnrolmentRequired => StatusCode::SEE_OTHER,
             Self::Forbidden | Self::Csrf | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -156,6 +160,11 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        if let Self::EnrolmentRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/account/security"))
+                .finish();
+        }
         if let Self::SignInRequired { next } = self {
             let location = if next == "/" || next.is_empty() {
                 "/login".to_owned()
@@ -199,7 +208,7 @@ impl ResponseError for AppError {
                 "Temporarily unavailable",
                 "The service cannot reach its database right now. Nothing was changed; try again in a moment.".into(),
             ),
-            Self::Internal(_) | Self::SignInRequired { .. } => {
+            Self::Internal(_) | Self::SignInRequired { .. } | Self::EnrolmentRequired => {
                 ("Something went wrong", "An unexpected error occurred. Nothing was shown of it here; it has been logged.".into())
             }
         };

@@ -167,7 +167,10 @@ impl Application {
         );
         let outbound = crate::outbound::Outbound::new(settings.webhooks_allow_loopback)
             .map_err(|e| StartupError::Other(format!("the webhook client: {e}")))?;
+        let passkeys =
+            crate::auth::passkeys::relying_party(&settings.public_url).map(crate::state::Passkeys);
         let state = web::Data::new(AppState {
+            passkeys,
             settings: Arc::new(settings),
             db,
             hasher,
@@ -479,6 +482,13 @@ async fn housekeeping(state: web::Data<AppState>) {
             .await
         {
             tracing::warn!(error = %e, "idempotency key cleanup failed");
+        }
+        // Admin links used or lapsed a week ago, WebAuthn ceremonies never finished.
+        if let Err(e) = state
+            .op(|conn| crate::services::admins::tidy(conn, clock::now()))
+            .await
+        {
+            tracing::warn!(error = %e, "admin link cleanup failed");
         }
         // Webhook events and deliveries older than 30 days.
         match state

@@ -52,6 +52,18 @@ pub struct AppState {
     pub outbound: crate::outbound::Outbound,
     /// Wakes this instance's webhook delivery job when a change queued one.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// The WebAuthn relying party for admins' passkeys, when the public URL
+    /// names a domain.
+    pub passkeys: Option<Passkeys>,
+}
+
+/// The WebAuthn relying party.
+pub struct Passkeys(pub webauthn_rs::Webauthn);
+
+impl std::fmt::Debug for Passkeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passkeys(…)")
+    }
 }
 
 impl AppState {

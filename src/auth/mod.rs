@@ -7,6 +7,7 @@
 
 pub mod credentials;
 pub mod csrf;
+pub mod passkeys;
 pub mod password;
 pub mod session_store;
 pub mod verifier;
@@ -21,7 +22,7 @@ use crate::db::models::Admin;
 use crate::error::AppError;
 
 pub use password::PasswordHasher;
-pub use session_store::{ADMIN_ID_KEY, DbSessionStore};
+pub use session_store::{ADMIN_ID_KEY, DbSessionStore, session_row_id};
 pub use verifier::{Denial, Grant, RateState, Verified, Verifier};
 
 /// The session key holding when the admin's password last changed, at sign-in.
@@ -39,16 +40,77 @@ pub fn session_password_stamp(session: &Session) -> Option<i64> {
     session.get::<i64>(PASSWORD_STAMP_KEY).ok().flatten()
 }
 
-/// Marks the session as signed in as `admin`, under a new session id.
-pub fn sign_in(session: &Session, admin: &Admin) -> Result<(), AppError> {
+/// The session key holding when the admin last proved who they are (signing
+/// in, or a step-up), in Unix seconds.
+const AUTH_AT_KEY: &str = "auth_at";
+/// The session key holding a random tag of this session, so the list of an
+/// admin's sessions can tell which one is this.
+const TAG_KEY: &str = "tag";
+
+/// Where a sign-in comes from.
+#[derive(Debug, Clone, Default)]
+pub struct SignInClient {
+    /// The client's address.
+    pub ip: Option<String>,
+    /// The client's User-Agent.
+    pub user_agent: Option<String>,
+}
+
+/// Marks the session as signed in as `admin`, under a new session id, and
+/// as authenticated now.
+pub fn sign_in(session: &Session, admin: &Admin, client: &SignInClient) -> Result<(), AppError> {
     session.renew();
     session.clear();
+    let user_agent: Option<String> = client
+        .user_agent
+        .as_deref()
+        .map(|ua| ua.chars().take(300).collect());
     session
         .insert(ADMIN_ID_KEY, &admin.id)
         .and_then(|()| session.insert(PASSWORD_STAMP_KEY, password_stamp(admin)))
+        .and_then(|()| session.insert(TAG_KEY, crate::secrets::random_token::<16>()))
+        .and_then(|()| match &client.ip {
+            Some(ip) => session.insert(session_store::CLIENT_IP_KEY, ip),
+            None => Ok(()),
+        })
+        .and_then(|()| match &user_agent {
+            Some(ua) => session.insert(session_store::CLIENT_UA_KEY, ua),
+            None => Ok(()),
+        })
         .map_err(AppError::internal)?;
+    mark_authenticated(session)?;
     csrf::rotate(session)?;
     Ok(())
+}
+
+/// Records that the admin proved who they are just now (a step-up).
+pub fn mark_authenticated(session: &Session) -> Result<(), AppError> {
+    session
+        .insert(AUTH_AT_KEY, clock::to_offset(clock::now()).unix_timestamp())
+        .map_err(AppError::internal)
+}
+
+/// When the admin last proved who they are, in Unix seconds.
+pub fn authenticated_at(session: &Session) -> Option<i64> {
+    session.get::<i64>(AUTH_AT_KEY).ok().flatten()
+}
+
+/// This session's tag.
+pub fn session_tag(session: &Session) -> Option<String> {
+    session.get::<String>(TAG_KEY).ok().flatten()
+}
+
+/// The tag a stored session's state holds.
+pub fn tag_in_state(state: &str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = serde_json::from_str(state).ok()?;
+    serde_json::from_str(map.get(TAG_KEY)?).ok()
+}
+
+/// Keeps this session signed in after the admin's own password change.
+pub fn restamp(session: &Session, admin: &Admin) -> Result<(), AppError> {
+    session
+        .insert(PASSWORD_STAMP_KEY, password_stamp(admin))
+        .map_err(AppError::internal)
 }
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the

@@ -30,6 +30,12 @@ use crate::secrets::{random_token, sha256_hex};
 /// The key under which the signed-in admin's id is kept in the session.
 pub const ADMIN_ID_KEY: &str = "admin_id";
 
+/// The keys under which the client's address and User-Agent at sign-in are
+/// kept in the session (copied to the row's columns when it is made).
+pub const CLIENT_IP_KEY: &str = "client_ip";
+/// See [`CLIENT_IP_KEY`].
+pub const CLIENT_UA_KEY: &str = "client_ua";
+
 /// The prefix of an anonymous session's key.
 const ANONYMOUS: &str = "a.";
 /// The longest anonymous key kept in the cookie; a larger state goes to the database.
@@ -85,6 +91,24 @@ fn admin_id(state: &State) -> Option<AdminId> {
         .and_then(|v| serde_json::from_str::<AdminId>(v).ok())
 }
 
+/// The client a state was signed in from.
+fn client(state: &State) -> rows::Client {
+    let read = |key: &str| {
+        state
+            .get(key)
+            .and_then(|v| serde_json::from_str::<String>(v).ok())
+    };
+    rows::Client {
+        ip: read(CLIENT_IP_KEY),
+        user_agent: read(CLIENT_UA_KEY),
+    }
+}
+
+/// The row id of a session's key: what the admin's list of sessions names.
+pub fn session_row_id(key: &str) -> String {
+    sha256_hex(key.as_bytes())
+}
+
 fn key_id(key: &SessionKey) -> String {
     sha256_hex(key.as_ref().as_bytes())
 }
@@ -133,11 +157,13 @@ impl DbSessionStore {
             return Ok(key.try_into()?);
         }
         let json = serde_json::to_string(&state)?;
+        let client = client(&state);
         let key: SessionKey = random_token::<32>().try_into()?;
         let id = key_id(&key);
         self.db
             .run(move |conn| {
-                rows::insert(conn, &id, admin.as_ref(), &json, now, expires).map_err(DbError::from)
+                rows::insert(conn, &id, admin.as_ref(), &client, &json, now, expires)
+                    .map_err(DbError::from)
             })
             .await?;
         Ok(key)
@@ -213,7 +239,8 @@ impl SessionStore for DbSessionStore {
             return Ok(());
         }
         let id = key_id(key);
-        let expires = expiry(clock::now(), ttl);
+        let now = clock::now();
+        let expires = expiry(now, ttl);
         if self
             .loaded_expiry
             .get(&id)
@@ -223,7 +250,7 @@ impl SessionStore for DbSessionStore {
         }
         self.loaded_expiry.insert(id.clone(), expires);
         self.db
-            .run(move |conn| rows::extend(conn, &id, expires).map_err(DbError::from))
+            .run(move |conn| rows::extend(conn, &id, expires, now).map_err(DbError::from))
             .await
             .map_err(Into::into)
     }

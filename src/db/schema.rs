@@ -1,6 +1,62 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    admin_addresses (admin_id, ip) {
+        admin_id -> Text,
+        ip -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    admin_challenges (id) {
+        id -> Text,
+        admin_id -> Text,
+        purpose -> Text,
+        state -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    admin_links (id) {
+        id -> Text,
+        token_digest -> Text,
+        purpose -> Text,
+        organization_id -> Text,
+        email -> Text,
+        role -> Text,
+        admin_id -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    admin_passkeys (id) {
+        id -> Text,
+        admin_id -> Text,
+        name -> Text,
+        credential_id -> Text,
+        passkey -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    admin_recovery_codes (admin_id, code_digest) {
+        admin_id -> Text,
+        code_digest -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     admin_tokens (id) {
         id -> Text,
         organization_id -> Text,
@@ -28,6 +84,10 @@ diesel::table! {
         last_sign_in_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+        totp_secret -> Nullable<Text>,
+        totp_enabled_at -> Nullable<Timestamp>,
+        totp_last_step -> Nullable<BigInt>,
     }
 }
 
@@ -274,6 +334,7 @@ diesel::table! {
         log_sample_basis_points -> Integer,
         log_retention_days -> Integer,
         log_max_rows -> BigInt,
+        require_two_factor -> Bool,
     }
 }
 
@@ -381,6 +442,9 @@ diesel::table! {
         state -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        last_seen_at -> Nullable<Timestamp>,
     }
 }
 
@@ -537,6 +601,12 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(admin_addresses -> admins (admin_id));
+diesel::joinable!(admin_challenges -> admins (admin_id));
+diesel::joinable!(admin_links -> admins (admin_id));
+diesel::joinable!(admin_links -> organizations (organization_id));
+diesel::joinable!(admin_passkeys -> admins (admin_id));
+diesel::joinable!(admin_recovery_codes -> admins (admin_id));
 diesel::joinable!(admin_tokens -> admins (admin_id));
 diesel::joinable!(admin_tokens -> organizations (organization_id));
 diesel::joinable!(admins -> organizations (organization_id));
@@ -591,6 +661,11 @@ diesel::joinable!(working_hours -> employees (employee_id));
 diesel::joinable!(working_hours -> organizations (organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    admin_addresses,
+    admin_challenges,
+    admin_links,
+    admin_passkeys,
+    admin_recovery_codes,
     admin_tokens,
     admins,
     alert_recipients,

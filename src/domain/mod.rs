@@ -14,6 +14,7 @@ mod password;
 pub mod restrictions;
 pub mod scopes;
 pub mod settings;
+pub mod two_factor;
 pub mod usage;
 pub mod users;
 pub mod webhook;

@@ -192,3 +192,83 @@ pub fn webhook_disabled(w: &WebhookDisabled, to: &str) -> Result<Email, askama::
         message_id: None,
     })
 }
+
+/// What the email about a sign-in from a new address says.
+#[derive(Debug, Clone)]
+pub struct NewSignIn {
+    pub organization: String,
+    /// The client's address.
+    pub ip: String,
+    /// The client's User-Agent, clipped.
+    pub browser: String,
+    /// When, in the organization's time zone.
+    pub when: String,
+    /// The admin's account page (their sessions, their password).
+    pub link: String,
+}
+
+#[derive(Template)]
+#[template(path = "emails/new_sign_in.txt")]
+struct NewSignInText<'a> {
+    n: &'a NewSignIn,
+}
+
+#[derive(Template)]
+#[template(path = "emails/new_sign_in.html")]
+struct NewSignInHtml<'a> {
+    n: &'a NewSignIn,
+}
+
+/// The email telling an admin their account was signed in to from an
+/// address it had not been before.
+pub fn new_sign_in(to: &str, n: &NewSignIn) -> Result<Email, askama::Error> {
+    Ok(Email {
+        to: to.to_owned(),
+        subject: format!("{}: a new sign-in to your Keyward account", n.organization),
+        text: NewSignInText { n }.render()?,
+        html: NewSignInHtml { n }.render()?,
+        message_id: None,
+    })
+}
+
+/// What an admin invitation or password reset email says.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminLinkMail<'a> {
+    pub organization: &'a str,
+    /// The one-time link.
+    pub link: &'a str,
+    /// When it stops working, written out.
+    pub expires: &'a str,
+    /// A reset (else an invitation).
+    pub reset: bool,
+    /// The role an invitation gives, in words.
+    pub role: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/admin_link.txt")]
+struct AdminLinkText<'a> {
+    p: AdminLinkMail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "emails/admin_link.html")]
+struct AdminLinkHtml<'a> {
+    p: AdminLinkMail<'a>,
+}
+
+/// The email carrying an admin's invitation or password reset link.
+pub fn admin_link(to: &str, p: AdminLinkMail<'_>) -> Result<Email, askama::Error> {
+    let subject = if p.reset {
+        format!("{}: reset your Keyward password", p.organization)
+    } else {
+        format!("{}: you are invited to administer Keyward", p.organization)
+    };
+    Ok(Email {
+        to: to.to_owned(),
+        subject,
+        text: AdminLinkText { p }.render()?,
+        html: AdminLinkHtml { p }.render()?,
+        message_id: None,
+    })
+}

@@ -11,12 +11,13 @@ use serde::Deserialize;
 use crate::auth::password::HashError;
 use crate::auth::{self, ADMIN_ID_KEY};
 use crate::clock;
-use crate::db::models::{Actor, Admin, Organization, Role, setup_token};
+use crate::db::models::{Actor, Admin, Organization, setup_token};
 use crate::domain::{EmailAddress, NewPasswordError, Password};
 use crate::error::AppError;
 use crate::routes::extract::{self, CurrentAdmin};
 use crate::routes::form::{Form, Query};
 use crate::routes::page::{self, Layout, Nav, Problem};
+use crate::routes::second_factor::{self, ACCOUNT_LOCKED};
 use crate::secrets::sha256_hex;
 use crate::services;
 use crate::services::sign_in::Verdict;
@@ -26,9 +27,9 @@ use crate::state::AppState;
 /// whether the email exists.
 pub const SIGN_IN_FAILED: &str = "Incorrect email or password.";
 
-/// The message for a sign-in to an account locked by the throttle.
-pub const ACCOUNT_LOCKED: &str = "This account is locked after too many failed sign-ins. \
-    An admin can unlock it with `keyward admin unlock`.";
+/// The message for a right password of a disabled account.
+pub const ACCOUNT_DISABLED: &str =
+    "This account is disabled. Ask a full-access admin of your organization.";
 
 /// Where to go after signing in: only ever a path of this site.
 pub fn safe_next(next: Option<&str>) -> String {
@@ -223,30 +224,26 @@ pub async fn login(
                     .await?;
             }
             drop(slot);
-            let actor = Actor {
-                id: Some(admin.id.clone()),
-                ..actor
-            };
-            let (signed_in, ip) = (admin.clone(), actor.ip.clone());
+            let (e, a, ip, now) = (email.clone(), actor.clone(), actor.ip.clone(), clock::now());
             state
-                .op(move |conn| {
-                    services::sign_in::succeeded(
-                        conn,
-                        &email,
-                        ip.as_deref(),
-                        &actor,
-                        clock::now(),
-                    )?;
-                    services::admins::signed_in(conn, &signed_in, &actor)
-                })
+                .op(move |conn| services::sign_in::succeeded(conn, &e, ip.as_deref(), &a, now))
                 .await?;
-            auth::sign_in(&session, &admin)?;
-            let next = if next == "/" && admin.role() == Role::Limited {
-                "/settings".to_owned()
-            } else {
-                next.clone()
-            };
-            Ok(page::see_other(&next))
+            if admin.is_disabled() {
+                tracing::info!("sign-in to a disabled account refused");
+                return rerender(
+                    StatusCode::FORBIDDEN,
+                    Some(ACCOUNT_DISABLED.to_owned()),
+                    None,
+                );
+            }
+            let a = admin.clone();
+            let enrolled = state
+                .op(move |conn| services::two_factor::enrolled(conn, &a))
+                .await?;
+            if enrolled.any() {
+                return second_factor::start(&session, &admin, &next);
+            }
+            second_factor::complete(&req, &session, &state, admin, "none", &next).await
         }
         None => {
             drop(slot);
@@ -397,6 +394,7 @@ pub async fn setup(
         label: "setup link".to_owned(),
         ..extract::actor(&req, None, "setup link")
     };
+    let (actor_ip, actor_ua) = (actor.ip.clone(), actor.user_agent.clone());
     let created = state
         .op(move |conn| {
             // The installation's first organization: the one a new server makes.
@@ -407,7 +405,14 @@ pub async fn setup(
     let Some(admin) = created else {
         return Err(AppError::NotFound);
     };
-    auth::sign_in(&session, &admin)?;
+    auth::sign_in(
+        &session,
+        &admin,
+        &auth::SignInClient {
+            ip: actor_ip,
+            user_agent: actor_ua,
+        },
+    )?;
     page::flash(
         &session,
         "success",

@@ -10,6 +10,7 @@ use actix_session::SessionExt;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use crate::auth::{self, ADMIN_ID_KEY};
+use crate::db::models::admin_passkey::AdminPasskey;
 use crate::db::models::{Actor, Admin, Organization, Role};
 use crate::domain::{AdminId, OrgId};
 use crate::error::AppError;
@@ -28,6 +29,9 @@ pub struct CurrentAdmin {
     pub external_connectivity: bool,
     /// The organization's time zone: every time on a page is in it.
     pub zone: crate::clock::Zone,
+    /// The organization requires a second factor and this admin has none
+    /// yet: every page but enrolment sends them there.
+    pub must_enrol: bool,
 }
 
 impl CurrentAdmin {
@@ -53,7 +57,18 @@ fn state_of(req: &HttpRequest) -> Result<&web::Data<AppState>, AppError> {
         .ok_or_else(|| AppError::internal("no app state"))
 }
 
+/// Where an admin who must enrol a second factor is sent.
+pub const ENROL_PATH: &str = "/account/security";
+
 async fn load_current(req: HttpRequest) -> Result<CurrentAdmin, AppError> {
+    let admin = load_admin(req).await?;
+    if admin.must_enrol {
+        return Err(AppError::EnrolmentRequired);
+    }
+    Ok(admin)
+}
+
+async fn load_admin(req: HttpRequest) -> Result<CurrentAdmin, AppError> {
     let session = req.get_session();
     let sign_in = || AppError::SignInRequired {
         next: return_path(&req),
@@ -69,11 +84,21 @@ async fn load_current(req: HttpRequest) -> Result<CurrentAdmin, AppError> {
                 return Ok(None);
             };
             let org = Organization::find_by_id(conn, &admin.organization_id)?;
-            Ok(Some((admin, org.external_connectivity, org.time_zone)))
+            let must_enrol = org.require_two_factor
+                && !admin.has_totp()
+                && AdminPasskey::count_for_admin(conn, &admin.id)? == 0;
+            Ok(Some((
+                admin,
+                org.external_connectivity,
+                org.time_zone,
+                must_enrol,
+            )))
         })
         .await?;
     match found {
-        Some((admin, connectivity, zone)) if Some(auth::password_stamp(&admin)) == stamp => {
+        Some((admin, connectivity, zone, must_enrol))
+            if Some(auth::password_stamp(&admin)) == stamp && !admin.is_disabled() =>
+        {
             Ok(CurrentAdmin {
                 role: admin.role(),
                 id: admin.id,
@@ -81,10 +106,12 @@ async fn load_current(req: HttpRequest) -> Result<CurrentAdmin, AppError> {
                 organization_id: admin.organization_id,
                 external_connectivity: connectivity,
                 zone: crate::clock::Zone::or_utc(&zone),
+                must_enrol,
             })
         }
         _ => {
-            // Deleted, or the password changed since: this session is over.
+            // Deleted, disabled, or the password changed since: this
+            // session is over.
             session.purge();
             Err(sign_in())
         }
@@ -97,6 +124,21 @@ impl FromRequest for CurrentAdmin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         Box::pin(load_current(req.clone()))
+    }
+}
+
+/// A signed-in admin who may still have to enrol a second factor: only the
+/// enrolment page and signing out take one.
+#[derive(Debug, Clone)]
+pub struct EnrollingAdmin(pub CurrentAdmin);
+
+impl FromRequest for EnrollingAdmin {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { load_admin(req).await.map(EnrollingAdmin) })
     }
 }
 

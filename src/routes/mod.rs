@@ -2,6 +2,7 @@
 //! sits beside its handler.
 
 pub mod account;
+pub mod admins;
 pub mod api;
 pub mod apps;
 pub mod assets;
@@ -18,6 +19,8 @@ pub mod logs;
 pub mod metrics;
 pub mod middleware;
 pub mod page;
+pub mod second_factor;
+pub mod security;
 pub mod settings;
 pub mod staff;
 pub mod usage;
@@ -33,6 +36,20 @@ use crate::error::AppError;
 /// GET does (RFC 9110 §9.3.2); any other method gets 405 with the path's
 /// methods in `Allow` (§15.5.6), never a 404.
 macro_rules! path {
+    // A sensitive change: its POST first asks for a step-up when the admin
+    // last proved who they are more than five minutes ago
+    // (`second_factor::require_step_up`).
+    ($cfg:expr, step_up $path:expr, $($method:ident => $handler:expr),+ $(,)?) => {{
+        let mut resource = web::resource($path)
+            .wrap(actix_web::middleware::from_fn(second_factor::require_step_up));
+        let mut allow: Vec<&'static str> = Vec::new();
+        $( path!(@route resource, allow, $method, $handler); )+
+        let allow = allow.join(", ");
+        $cfg.service(resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<actix_web::HttpResponse, _>(AppError::MethodNotAllowed(allow)) }
+        })));
+    }};
     ($cfg:expr, $path:expr, $($method:ident => $handler:expr),+ $(,)?) => {{
         let mut resource = web::resource($path);
         let mut allow: Vec<&'static str> = Vec::new();
@@ -79,6 +96,28 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/", GET => auth::home);
     path!(cfg, "/login", GET => auth::login_form, POST => auth::login);
     path!(cfg, "/logout", POST => auth::logout);
+    path!(cfg, "/login/verify", GET => second_factor::verify_form, POST => second_factor::verify);
+    path!(cfg, "/login/verify/passkey", POST => second_factor::sign_in_passkey_options);
+    path!(cfg, "/login/forgot", GET => admins::forgot_form, POST => admins::forgot);
+    path!(cfg, "/login/reset", GET => admins::reset_form, POST => admins::reset);
+    path!(cfg, "/admins/invitation", GET => admins::invitation_form, POST => admins::invitation_accept);
+    path!(cfg, step_up "/admins", GET => admins::admins_index, POST => admins::admin_invite);
+    path!(cfg, step_up "/admins/{id}/role", POST => admins::admin_role);
+    path!(cfg, step_up "/admins/{id}/{verb:disable|enable}", POST => admins::admin_set_disabled);
+    path!(cfg, step_up "/admins/{id}/remove", POST => admins::admin_remove);
+    path!(cfg, step_up "/admins/invitations/{id}/withdraw", POST => admins::invitation_withdraw);
+    path!(cfg, "/account", GET => security::account_index);
+    path!(cfg, "/account/password", POST => security::password_change);
+    path!(cfg, "/account/sessions/{id}/end", POST => security::session_end);
+    path!(cfg, "/account/step-up/passkey", POST => second_factor::step_up_passkey_options);
+    path!(cfg, "/account/security", GET => security::security_index);
+    path!(cfg, "/account/security/totp", POST => security::totp_begin);
+    path!(cfg, step_up "/account/security/totp/confirm", POST => security::totp_confirm);
+    path!(cfg, step_up "/account/security/totp/remove", POST => security::totp_remove);
+    path!(cfg, step_up "/account/security/recovery-codes", POST => security::recovery_codes_new);
+    path!(cfg, "/account/security/passkeys/options", POST => security::passkey_options);
+    path!(cfg, step_up "/account/security/passkeys", POST => security::passkey_add);
+    path!(cfg, step_up "/account/security/passkeys/{id}/remove", POST => security::passkey_remove);
     path!(cfg, "/setup", GET => auth::setup_form, POST => auth::setup);
     path!(cfg, "/users/password", GET => users::password_form, POST => users::set_password);
     path!(cfg, "/oauth/authorize", GET => hosted::authorize_form, POST => hosted::authorize);
@@ -89,13 +128,13 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/apps/new", GET => apps::wizard::new_app_form, POST => apps::wizard::create_draft);
     path!(cfg, "/apps/{id}", GET => apps::app_show);
     path!(cfg, "/apps/{id}/edit", GET => apps::app_edit_form, POST => apps::app_update);
-    path!(cfg, "/apps/{id}/delete", POST => apps::app_delete);
+    path!(cfg, step_up "/apps/{id}/delete", POST => apps::app_delete);
     path!(cfg, "/apps/{id}/{verb:activate|inactivate}", POST => apps::app_set_active);
     path!(cfg, "/apps/{id}/wizard", GET => apps::wizard::resume);
     path!(cfg, "/apps/{id}/wizard/details", GET => apps::wizard::draft_details_form, POST => apps::wizard::update_draft_details);
     path!(cfg, "/apps/{id}/wizard/scopes", GET => apps::wizard::scopes_form, POST => apps::wizard::save_scopes);
     path!(cfg, "/apps/{id}/wizard/secrets", GET => apps::wizard::secrets_page, POST => apps::wizard::secrets_noted);
-    path!(cfg, "/apps/{id}/wizard/secrets/new", GET => apps::wizard::secrets_restart_form, POST => apps::wizard::secrets_restart);
+    path!(cfg, step_up "/apps/{id}/wizard/secrets/new", GET => apps::wizard::secrets_restart_form, POST => apps::wizard::secrets_restart);
     path!(cfg, "/apps/{id}/wizard/key", GET => apps::wizard::key_form, POST => apps::wizard::generate_key);
     path!(cfg, "/apps/{id}/wizard/finish", GET => apps::wizard::finish_form, POST => apps::wizard::finish);
     path!(cfg, "/apps/{id}/keys/new", GET => apps::keys::key_new_form);
@@ -103,26 +142,27 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/apps/{id}/keys/{key}", GET => apps::keys::key_show);
     path!(cfg, "/apps/{id}/keys/{key}/created", GET => apps::keys::key_created);
     path!(cfg, "/apps/{id}/keys/{key}/edit", GET => apps::keys::key_edit_form, POST => apps::keys::key_update);
-    path!(cfg, "/apps/{id}/keys/{key}/roll", GET => apps::keys::key_roll_form, POST => apps::keys::key_roll);
-    path!(cfg, "/apps/{id}/keys/{key}/delete", GET => apps::keys::key_delete_form, POST => apps::keys::key_delete);
+    path!(cfg, step_up "/apps/{id}/keys/{key}/roll", GET => apps::keys::key_roll_form, POST => apps::keys::key_roll);
+    path!(cfg, step_up "/apps/{id}/keys/{key}/delete", GET => apps::keys::key_delete_form, POST => apps::keys::key_delete);
     path!(cfg, "/apps/{id}/keys/{key}/{verb:activate|inactivate}", POST => apps::keys::key_set_active);
     path!(cfg, "/settings", GET => settings::settings_index);
     path!(cfg, "/settings/features", POST => settings::features_update);
+    path!(cfg, step_up "/settings/security", POST => settings::security_update);
     path!(cfg, "/settings/organization", POST => settings::organization_update);
-    path!(cfg, "/settings/policy", POST => settings::policy_update);
-    path!(cfg, "/settings/alerts", POST => settings::alerts_update);
+    path!(cfg, step_up "/settings/policy", POST => settings::policy_update);
+    path!(cfg, step_up "/settings/alerts", POST => settings::alerts_update);
     path!(cfg, "/settings/usage", POST => settings::usage_update);
     path!(cfg, "/settings/test-email", POST => settings::test_email);
     path!(cfg, "/settings/signing-key", POST => settings::signing_key_rotate);
     path!(cfg, "/settings/tokens", POST => settings::tokens_update);
-    path!(cfg, "/account/tokens", GET => account::tokens_index, POST => account::token_create);
+    path!(cfg, step_up "/account/tokens", GET => account::tokens_index, POST => account::token_create);
     path!(cfg, "/account/tokens/{id}/revoke", POST => account::token_revoke);
-    path!(cfg, "/settings/webhooks", GET => webhooks::webhooks_index, POST => webhooks::webhook_create);
+    path!(cfg, step_up "/settings/webhooks", GET => webhooks::webhooks_index, POST => webhooks::webhook_create);
     path!(cfg, "/settings/webhooks/new", GET => webhooks::webhook_new_form);
     path!(cfg, "/settings/webhooks/{id}", GET => webhooks::webhook_show);
-    path!(cfg, "/settings/webhooks/{id}/edit", GET => webhooks::webhook_edit_form, POST => webhooks::webhook_update);
-    path!(cfg, "/settings/webhooks/{id}/delete", GET => webhooks::webhook_delete_form, POST => webhooks::webhook_delete);
-    path!(cfg, "/settings/webhooks/{id}/roll", GET => webhooks::webhook_roll_form, POST => webhooks::webhook_roll);
+    path!(cfg, step_up "/settings/webhooks/{id}/edit", GET => webhooks::webhook_edit_form, POST => webhooks::webhook_update);
+    path!(cfg, step_up "/settings/webhooks/{id}/delete", GET => webhooks::webhook_delete_form, POST => webhooks::webhook_delete);
+    path!(cfg, step_up "/settings/webhooks/{id}/roll", GET => webhooks::webhook_roll_form, POST => webhooks::webhook_roll);
     path!(cfg, "/settings/webhooks/{id}/test", POST => webhooks::webhook_test);
     path!(cfg, "/settings/webhooks/{id}/deliveries/{delivery}/resend", POST => webhooks::webhook_resend);
     path!(cfg, "/guests", GET => guests::guests_index);

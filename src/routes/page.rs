@@ -30,6 +30,10 @@ pub enum Nav {
     Usage,
     /// Integrations → Logs.
     Logs,
+    /// Admins.
+    Admins,
+    /// My account.
+    Account,
     /// Sign-in and other pages outside the sections.
     None,
 }
@@ -136,6 +140,8 @@ impl Layout {
             (self.nav, section),
             (Nav::Apps, "apps")
                 | (Nav::Settings, "settings")
+                | (Nav::Admins, "admins")
+                | (Nav::Account, "account")
                 | (Nav::Audit, "audit")
                 | (Nav::Staff, "staff")
                 | (Nav::Guests, "guests")

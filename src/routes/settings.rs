@@ -294,6 +294,37 @@ pub async fn features_update(
     Ok(done(&session, message))
 }
 
+/// The admin security form.
+#[derive(Debug, Deserialize)]
+pub struct SecurityForm {
+    require_two_factor: Option<String>,
+}
+
+/// `POST /settings/security` — whether every admin must sign in with a
+/// second factor.
+pub async fn security_update(
+    session: Session,
+    state: web::Data<AppState>,
+    admin: FullAdmin,
+    Form(form): Form<SecurityForm>,
+) -> Result<HttpResponse, AppError> {
+    let on = form.require_two_factor.is_some();
+    let (org, actor) = (admin.organization_id.clone(), admin.actor());
+    state
+        .op(move |conn| {
+            services::two_factor::set_required(conn, &org, on, &actor, crate::clock::now())
+        })
+        .await?;
+    Ok(done(
+        &session,
+        if on {
+            "Two-factor sign-in is required: admins without a second factor must add one before anything else."
+        } else {
+            "Two-factor sign-in is optional."
+        },
+    ))
+}
+
 /// The organization form.
 #[derive(Debug, Deserialize)]
 pub struct OrganizationForm {

@@ -194,8 +194,9 @@ pub fn authenticate(
     {
         return Ok(Err(TokenRefusal::Invalid));
     }
+    // A disabled admin's tokens stop working with their sessions.
     let Some(admin) = Admin::find_by_id(conn, &row.admin_id)?
-        .filter(|a| a.organization_id == row.organization_id)
+        .filter(|a| a.organization_id == row.organization_id && !a.is_disabled())
     else {
         return Ok(Err(TokenRefusal::Invalid));
     };

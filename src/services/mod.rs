@@ -22,6 +22,7 @@ pub mod sign_in;
 pub mod signing_keys;
 pub mod staff;
 pub mod tokens;
+pub mod two_factor;
 pub mod usage;
 pub mod users;
 pub mod webhooks;

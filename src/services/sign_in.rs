@@ -32,6 +32,10 @@ use crate::domain::{AppId, EmailAddress, LoginUserType, OrgId};
 pub enum Account {
     /// An admin of the console, by email.
     Admin(EmailAddress),
+    /// The second factor of an admin (a code, a recovery code or a passkey),
+    /// counted apart from the password: a right password does not reset the
+    /// count of wrong codes.
+    SecondFactor(EmailAddress),
     /// An app's user of an organization, by the email typed as username.
     User {
         /// The organization.
@@ -57,6 +61,7 @@ impl Account {
     fn subject(&self) -> String {
         match self {
             Self::Admin(email) => format!("account:{}", email.as_str()),
+            Self::SecondFactor(email) => format!("factor:{}", email.as_str()),
             Self::User {
                 org,
                 user_type,
@@ -70,6 +75,9 @@ impl Account {
     fn from_subject(subject: &str) -> Option<Self> {
         if let Some(email) = subject.strip_prefix("account:") {
             return EmailAddress::parse(email).ok().map(Self::Admin);
+        }
+        if let Some(email) = subject.strip_prefix("factor:") {
+            return EmailAddress::parse(email).ok().map(Self::SecondFactor);
         }
         let mut parts = subject.strip_prefix("user:")?.splitn(3, ':');
         let (org, user_type, email) = (parts.next()?, parts.next()?, parts.next()?);
@@ -85,10 +93,12 @@ impl Account {
     /// installation's first when no admin has that email.
     fn organization(&self, conn: &mut DbConn) -> Result<OrgId, OpError> {
         Ok(match self {
-            Self::Admin(email) => match Admin::find_by_email(conn, email.as_str())? {
-                Some(admin) => admin.organization_id,
-                None => Organization::the_one(conn)?.id,
-            },
+            Self::Admin(email) | Self::SecondFactor(email) => {
+                match Admin::find_by_email(conn, email.as_str())? {
+                    Some(admin) => admin.organization_id,
+                    None => Organization::the_one(conn)?.id,
+                }
+            }
             Self::User { org, .. } => org.clone(),
         })
     }
@@ -96,7 +106,7 @@ impl Account {
     /// What the audit records name.
     fn target(&self) -> Target {
         match self {
-            Self::Admin(email) => Target {
+            Self::Admin(email) | Self::SecondFactor(email) => Target {
                 kind: Some("admin"),
                 label: Some(email.as_str().to_owned()),
                 ..Target::default()
@@ -119,7 +129,16 @@ impl Account {
     fn failure(&self) -> Action {
         match self {
             Self::Admin(_) => Action::SignInFailed,
+            Self::SecondFactor(_) => Action::SecondFactorFailed,
             Self::User { .. } => Action::UserSignInFailed,
+        }
+    }
+
+    /// Why the reserved attempt failed, for the audit record.
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::SecondFactor(_) => "wrong code or passkey",
+            _ => "incorrect email or password",
         }
     }
 }
@@ -306,7 +325,7 @@ pub fn failed(
         actor,
         who.failure(),
         who.target(),
-        json!({ "reason": "incorrect email or password" }),
+        json!({ "reason": who.reason() }),
     )?;
     let mut account = ThrottleRow::load_for_update(conn, &who.subject(), now)?;
     if account.consecutive_failures >= ACCOUNT_HARD_LIMIT && account.locked_at.is_none() {

@@ -168,3 +168,103 @@ window.addEventListener("pageshow", (event) => {
     location.replace(oneTime.dataset.leaveTo || location.href);
   }
 });
+
+// Passkeys and security keys (WebAuthn). A form with data-passkey-get asks
+// its URL for a challenge, lets the browser sign it with a registered
+// passkey, and posts the answer in the form's hidden passkey field; one with
+// data-passkey-create registers a new passkey the same way. The server keeps
+// the challenge and checks everything.
+(() => {
+  const toBytes = (s) => {
+    const b64 = s.replace(/-/g, "+").replace(/_/g, "/");
+    const bin = atob(b64 + "===".slice((b64.length + 3) % 4));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0)).buffer;
+  };
+  const toText = (buf) => {
+    if (!buf) return null;
+    let bin = "";
+    new Uint8Array(buf).forEach((b) => { bin += String.fromCharCode(b); });
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+  // Drops null members: the browser's dictionaries take absent, not null.
+  const clean = (v) => {
+    if (Array.isArray(v)) return v.map(clean);
+    if (v && typeof v === "object") {
+      const out = {};
+      Object.entries(v).forEach(([k, x]) => { if (x !== null && x !== undefined) out[k] = clean(x); });
+      return out;
+    }
+    return v;
+  };
+  const creationOptions = (o) => {
+    const pk = clean(o.publicKey);
+    pk.challenge = toBytes(pk.challenge);
+    pk.user.id = toBytes(pk.user.id);
+    (pk.excludeCredentials || []).forEach((c) => { c.id = toBytes(c.id); });
+    return { publicKey: pk };
+  };
+  const requestOptions = (o) => {
+    const pk = clean(o.publicKey);
+    pk.challenge = toBytes(pk.challenge);
+    (pk.allowCredentials || []).forEach((c) => { c.id = toBytes(c.id); });
+    return { publicKey: pk };
+  };
+  const registration = (c) => ({
+    id: c.id, rawId: toText(c.rawId), type: c.type,
+    response: {
+      attestationObject: toText(c.response.attestationObject),
+      clientDataJSON: toText(c.response.clientDataJSON),
+      transports: c.response.getTransports ? c.response.getTransports() : undefined,
+    },
+    clientExtensionResults: c.getClientExtensionResults(),
+  });
+  const assertion = (c) => ({
+    id: c.id, rawId: toText(c.rawId), type: c.type,
+    response: {
+      authenticatorData: toText(c.response.authenticatorData),
+      clientDataJSON: toText(c.response.clientDataJSON),
+      signature: toText(c.response.signature),
+      userHandle: toText(c.response.userHandle),
+    },
+    clientExtensionResults: c.getClientExtensionResults(),
+  });
+  const run = async (form, url, create) => {
+    const error = form.querySelector("[data-passkey-error]");
+    const field = form.querySelector("input[name$='passkey']");
+    if (error) { error.hidden = true; error.textContent = ""; }
+    try {
+      if (!window.PublicKeyCredential) throw new Error("This browser does not support passkeys.");
+      const token = form.querySelector("input[name='csrf_token']");
+      const answer = await fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        body: new URLSearchParams({ csrf_token: token ? token.value : "" }),
+      });
+      if (!answer.ok) throw new Error("The server could not start the passkey check. Reload the page and try again.");
+      const options = await answer.json();
+      const credential = create
+        ? await navigator.credentials.create(creationOptions(options))
+        : await navigator.credentials.get(requestOptions(options));
+      field.value = JSON.stringify(create ? registration(credential) : assertion(credential));
+      form.submit();
+    } catch (e) {
+      if (error) {
+        error.textContent = e && e.name === "NotAllowedError"
+          ? "The passkey prompt was closed or timed out. Try again."
+          : (e && e.message) || "The passkey could not be used.";
+        error.hidden = false;
+      }
+    }
+  };
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    const get = form.dataset.passkeyGet;
+    const create = form.dataset.passkeyCreate;
+    if (!get && !create) return;
+    const field = form.querySelector("input[name$='passkey']");
+    if (field && field.value) return;
+    event.preventDefault();
+    run(form, get || create, Boolean(create));
+  });
+})();

@@ -8,6 +8,7 @@
 )]
 
 mod access_tokens;
+mod admin_accounts;
 mod alerts;
 mod api_auth;
 mod apps;

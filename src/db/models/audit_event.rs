@@ -129,6 +129,48 @@ pub enum Action {
     AdminTokenCreated,
     /// An admin API token was revoked.
     AdminTokenRevoked,
+    /// An admin was invited by email.
+    AdminInvited,
+    /// An admin invitation was withdrawn.
+    AdminInvitationWithdrawn,
+    /// An invited admin set a password and joined.
+    AdminJoined,
+    /// An admin's role changed.
+    AdminRoleChanged,
+    /// An admin was disabled: every session of theirs ended.
+    AdminDisabled,
+    /// A disabled admin was enabled again.
+    AdminEnabled,
+    /// An admin was removed.
+    AdminRemoved,
+    /// An admin changed their password: their other sessions ended.
+    AdminPasswordChanged,
+    /// An admin asked for a password reset link.
+    AdminPasswordResetRequested,
+    /// An admin set a new password through a reset link: every session ended.
+    AdminPasswordReset,
+    /// An admin signed one of their sessions out.
+    AdminSessionEnded,
+    /// A sign-in or step-up code or passkey was refused.
+    SecondFactorFailed,
+    /// An admin turned on sign-in with an authenticator app (TOTP).
+    TotpEnabled,
+    /// An admin turned off sign-in with an authenticator app.
+    TotpDisabled,
+    /// An admin registered a passkey or security key.
+    PasskeyAdded,
+    /// An admin removed a passkey or security key.
+    PasskeyRemoved,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesGenerated,
+    /// A recovery code was used in place of a second factor.
+    RecoveryCodeUsed,
+    /// An admin confirmed who they are before a sensitive change.
+    SteppedUp,
+    /// An admin signed in from an address not seen before: they were emailed.
+    NewSignInAddress,
+    /// The organization's rule on two-factor sign-in for admins changed.
+    TwoFactorRequirementChanged,
 }
 
 /// What a change makes stale in every instance's cache of verified credentials.
@@ -153,6 +195,27 @@ impl Action {
         Self::AccountUnlocked,
         Self::RequestRefused,
         Self::AdminCreated,
+        Self::AdminInvited,
+        Self::AdminInvitationWithdrawn,
+        Self::AdminJoined,
+        Self::AdminRoleChanged,
+        Self::AdminDisabled,
+        Self::AdminEnabled,
+        Self::AdminRemoved,
+        Self::AdminPasswordChanged,
+        Self::AdminPasswordResetRequested,
+        Self::AdminPasswordReset,
+        Self::AdminSessionEnded,
+        Self::SecondFactorFailed,
+        Self::TotpEnabled,
+        Self::TotpDisabled,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::RecoveryCodesGenerated,
+        Self::RecoveryCodeUsed,
+        Self::SteppedUp,
+        Self::NewSignInAddress,
+        Self::TwoFactorRequirementChanged,
         Self::AdminTokenCreated,
         Self::AdminTokenRevoked,
         Self::AppCreated,
@@ -262,6 +325,27 @@ impl Action {
             Self::WebhookDisabled => "webhook.disabled",
             Self::AdminTokenCreated => "admin.token_created",
             Self::AdminTokenRevoked => "admin.token_revoked",
+            Self::AdminInvited => "admin.invited",
+            Self::AdminInvitationWithdrawn => "admin.invitation_withdrawn",
+            Self::AdminJoined => "admin.joined",
+            Self::AdminRoleChanged => "admin.role_changed",
+            Self::AdminDisabled => "admin.disabled",
+            Self::AdminEnabled => "admin.enabled",
+            Self::AdminRemoved => "admin.removed",
+            Self::AdminPasswordChanged => "admin.password_changed",
+            Self::AdminPasswordResetRequested => "admin.password_reset_requested",
+            Self::AdminPasswordReset => "admin.password_reset",
+            Self::AdminSessionEnded => "admin.session_ended",
+            Self::SecondFactorFailed => "admin.second_factor_failed",
+            Self::TotpEnabled => "admin.totp_enabled",
+            Self::TotpDisabled => "admin.totp_disabled",
+            Self::PasskeyAdded => "admin.passkey_added",
+            Self::PasskeyRemoved => "admin.passkey_removed",
+            Self::RecoveryCodesGenerated => "admin.recovery_codes_generated",
+            Self::RecoveryCodeUsed => "admin.recovery_code_used",
+            Self::SteppedUp => "admin.stepped_up",
+            Self::NewSignInAddress => "admin.new_address",
+            Self::TwoFactorRequirementChanged => "organization.two_factor_changed",
         }
     }
 
@@ -324,6 +408,27 @@ impl Action {
             Self::WebhookDisabled => "Webhook endpoint switched off (failing)",
             Self::AdminTokenCreated => "Admin API token created",
             Self::AdminTokenRevoked => "Admin API token revoked",
+            Self::AdminInvited => "Admin invited",
+            Self::AdminInvitationWithdrawn => "Admin invitation withdrawn",
+            Self::AdminJoined => "Admin joined (invitation used)",
+            Self::AdminRoleChanged => "Admin role changed",
+            Self::AdminDisabled => "Admin disabled",
+            Self::AdminEnabled => "Admin enabled",
+            Self::AdminRemoved => "Admin removed",
+            Self::AdminPasswordChanged => "Password changed",
+            Self::AdminPasswordResetRequested => "Password reset requested",
+            Self::AdminPasswordReset => "Password reset",
+            Self::AdminSessionEnded => "Session signed out",
+            Self::SecondFactorFailed => "Second factor refused",
+            Self::TotpEnabled => "Authenticator app added",
+            Self::TotpDisabled => "Authenticator app removed",
+            Self::PasskeyAdded => "Passkey added",
+            Self::PasskeyRemoved => "Passkey removed",
+            Self::RecoveryCodesGenerated => "Recovery codes generated",
+            Self::RecoveryCodeUsed => "Recovery code used",
+            Self::SteppedUp => "Identity confirmed",
+            Self::NewSignInAddress => "Sign-in from a new address",
+            Self::TwoFactorRequirementChanged => "Two-factor requirement changed",
         }
     }
 

@@ -1,6 +1,11 @@
 //! One file per table: the row (`Thing`), the insert (`NewThing`), and the queries.
 
 pub mod admin;
+pub mod admin_address;
+pub mod admin_challenge;
+pub mod admin_link;
+pub mod admin_passkey;
+pub mod admin_recovery_code;
 pub mod admin_token;
 pub mod alert;
 pub mod api_key;

@@ -60,6 +60,8 @@ pub struct Organization {
     pub log_retention_days: i32,
     /// The most request log rows kept.
     pub log_max_rows: i64,
+    /// Whether every admin must sign in with a second factor.
+    pub require_two_factor: bool,
 }
 
 /// What the credential check polls of an organization: its id, credentials
@@ -174,7 +176,23 @@ impl Organization {
             .map(|_| ())
     }
 
-    /// Changes name and time zone.
+    /// Turns the two-factor requirement for admins on or off.
+    pub fn set_require_two_factor(
+        conn: &mut DbConn,
+        id: &OrgId,
+        on: bool,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set((
+                organizations::require_two_factor.eq(on),
+                organizations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Changes the name and time zone.
     pub fn update_profile(
         conn: &mut DbConn,
         id: &OrgId,

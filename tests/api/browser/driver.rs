@@ -62,7 +62,61 @@ impl WebDriverCompatibleCommand for SetPermission {
     }
 }
 
+/// WebDriver "Add Virtual Authenticator" (Web Authentication Level 2 §11.3,
+/// which chromedriver implements): a passkey authenticator inside the
+/// browser, with user verification that always succeeds.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(
+                json!({
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserVerified": true,
+                    "isUserConsenting": true,
+                })
+                .to_string(),
+            ),
+        )
+    }
+}
+
 impl Browser {
+    /// Gives the browser a virtual passkey authenticator.
+    pub async fn add_virtual_authenticator(&self) {
+        self.client
+            .issue_cmd(AddVirtualAuthenticator)
+            .await
+            .expect("chromedriver adds a virtual authenticator");
+    }
+
+    /// The value of a cookie of the site.
+    pub async fn cookie(&self, name: &str) -> String {
+        self.client
+            .get_named_cookie(name)
+            .await
+            .expect("the cookie is set")
+            .value()
+            .to_owned()
+    }
+
     /// Starts chromedriver and a fresh headless Chromium pointed at `base`.
     pub async fn open(base: &str, test: &str) -> Browser {
         Self::launch(base, test, false).await

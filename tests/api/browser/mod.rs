@@ -1,5 +1,6 @@
 //! The console in a real browser, used as an admin would use it.
 
+mod accounts;
 mod driver;
 mod hosted;
 

@@ -1,0 +1,13 @@
+DROP TABLE admin_addresses;
+DROP TABLE admin_challenges;
+DROP TABLE admin_recovery_codes;
+DROP TABLE admin_passkeys;
+DROP TABLE admin_links;
+ALTER TABLE sessions DROP COLUMN last_seen_at;
+ALTER TABLE sessions DROP COLUMN user_agent;
+ALTER TABLE sessions DROP COLUMN client_ip;
+ALTER TABLE organizations DROP COLUMN require_two_factor;
+ALTER TABLE admins DROP COLUMN totp_last_step;
+ALTER TABLE admins DROP COLUMN totp_enabled_at;
+ALTER TABLE admins DROP COLUMN totp_secret;
+ALTER TABLE admins DROP COLUMN disabled_at;
