@@ -379,6 +379,13 @@ pub fn accept_invitation(
     }
     let email = EmailAddress::parse(&link.email)
         .map_err(|e| OpError::invalid("email", "email", e.to_string()))?;
+    if Admin::find_by_email(conn, email.as_str())?.is_some() {
+        return Err(OpError::invalid(
+            "admin_exists",
+            "email",
+            "An admin with this email exists already: sign in, or use Forgot your password.",
+        ));
+    }
     let role = Role::parse(&link.role).unwrap_or(Role::Limited);
     let admin = create(
         conn,

@@ -658,3 +658,54 @@ async fn a_disabled_admins_api_token_stops_working() {
         crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None);
     assert_eq!(status, 401);
 }
+
+#[actix_web::test]
+async fn an_admin_without_a_second_factor_confirms_with_the_password() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    age_session(&app, 6 * 60).await;
+    let asked = app
+        .post_form("/admins", &[("email", "fay@example.com"), ("role", "full")])
+        .await;
+    assert_eq!(asked.status(), 200);
+    let page = asked.text().await.unwrap();
+    assert!(
+        page.contains("name=\"stepup_password\""),
+        "the password is asked"
+    );
+    assert!(
+        page.contains("value=\"fay@example.com\""),
+        "what was entered is kept"
+    );
+    let token = csrf_in(&page);
+    let with = |password: &'static str| {
+        [
+            ("csrf_token", token.clone()),
+            ("email", "fay@example.com".to_owned()),
+            ("role", "full".to_owned()),
+            ("stepup_password", password.to_owned()),
+        ]
+    };
+    let send = |password: &'static str| {
+        let fields = with(password);
+        let app = &app;
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_raw("/admins", &pairs).await
+        }
+    };
+    let wrong = send("not my password").await;
+    assert_eq!(wrong.status(), 422);
+    assert!(outbox(&app).is_empty(), "nothing sent");
+    let right = send(PASSWORD).await;
+    assert_eq!(location(&right), "/admins");
+    assert_eq!(outbox(&app).pop().unwrap().to, ["fay@example.com"]);
+    // Confirmed: the next change within five minutes goes straight through.
+    let next = app
+        .post_form(
+            "/admins",
+            &[("email", "gus@example.com"), ("role", "limited")],
+        )
+        .await;
+    assert_eq!(location(&next), "/admins");
+}
