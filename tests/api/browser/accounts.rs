@@ -9,6 +9,34 @@ use crate::admin_accounts::{age_session_cookie, pyotp_code};
 use crate::helpers::{PASSWORD, spawn_app, spawn_app_with};
 use crate::users::last_link;
 
+/// The text of the one QR code in a PNG image.
+fn scan_qr(png: &[u8]) -> String {
+    let image = image::load_from_memory(png).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the page");
+    grids[0].decode().expect("the QR code reads").1
+}
+
+/// The code an authenticator app shows now for an `otpauth://` URI, made by
+/// pyotp from the URI alone.
+fn pyotp_uri_code(uri: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pyotp; print(pyotp.parse_uri(sys.argv[1]).now())",
+            uri,
+        ])
+        .output()
+        .expect("python3 runs (pip install pyotp)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 #[actix_web::test]
 async fn a_passkey_is_registered_and_then_signs_the_admin_in_and_confirms_a_change() {
     // WebAuthn needs a domain as the relying party's id: the server is
@@ -136,8 +164,22 @@ async fn the_admin_account_pages_work_and_pass_the_accessibility_check() {
         .text()
         .await
         .unwrap();
+    // Scanned as an app would: the QR code as the browser draws it, read
+    // by rqrr; its otpauth URI read by pyotp, which makes the code.
+    let png = browser
+        .client
+        .find(fantoccini::Locator::Id("totp-qr"))
+        .await
+        .unwrap()
+        .screenshot()
+        .await
+        .unwrap();
+    let uri = scan_qr(&png);
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    let compact: String = secret.split_whitespace().collect();
+    assert!(uri.contains(&format!("secret={compact}")), "{uri}");
     browser
-        .fill("Code from the app", &pyotp_code(&secret, 0))
+        .fill("Code from the app", &pyotp_uri_code(&uri))
         .await;
     browser.click("Turn on").await;
     browser.wait_for_text("Save these codes now").await;
