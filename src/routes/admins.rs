@@ -247,22 +247,6 @@ pub async fn admin_invite(
     }
 }
 
-/// Reports a refused change on the next page, or fails.
-fn report(
-    session: &Session,
-    result: Result<(), OpError>,
-    done: &str,
-) -> Result<HttpResponse, AppError> {
-    match result {
-        Ok(()) => page::flash(session, "success", done),
-        Err(e @ (OpError::Conflict { .. } | OpError::Invalid { .. })) => {
-            page::flash(session, "error", e.to_string());
-        }
-        Err(e) => return Err(e.into()),
-    }
-    Ok(page::see_other("/admins"))
-}
-
 /// The role form.
 #[derive(Debug, Deserialize)]
 pub struct RoleForm {
@@ -296,7 +280,7 @@ pub async fn admin_role(
         Ok(a) => format!("{} now has {}.", a.email, role.label().to_lowercase()),
         Err(_) => String::new(),
     };
-    report(&session, result.map(|_| ()), &done)
+    page::outcome(&session, result.map(|_| ()), &done, "/admins")
 }
 
 /// `POST /admins/{id}/{disable|enable}`.
@@ -329,7 +313,7 @@ pub async fn admin_set_disabled(
         Ok(a) => format!("{} can sign in again.", a.email),
         Err(_) => String::new(),
     };
-    report(&session, result.map(|_| ()), &done)
+    page::outcome(&session, result.map(|_| ()), &done, "/admins")
 }
 
 /// `POST /admins/{id}/remove`.
@@ -347,7 +331,7 @@ pub async fn admin_remove(
     let result = state
         .op(move |conn| services::admins::remove(conn, &org, &id, &actor))
         .await;
-    report(&session, result, "The admin was removed.")
+    page::outcome(&session, result, "The admin was removed.", "/admins")
 }
 
 /// `POST /admins/invitations/{id}/withdraw`.
@@ -366,10 +350,11 @@ pub async fn invitation_withdraw(
     let result = state
         .op(move |conn| services::admins::withdraw_invitation(conn, &org, &id, &actor, now))
         .await;
-    report(
+    page::outcome(
         &session,
         result,
         "The invitation was withdrawn: its link no longer works.",
+        "/admins",
     )
 }
 
@@ -398,6 +383,31 @@ struct SetPasswordPage {
     email: String,
     reset: bool,
     errors: PasswordErrors,
+}
+
+impl SetPasswordPage {
+    /// The page of an invitation (`reset` false) or a reset link.
+    fn new(
+        session: &Session,
+        token: String,
+        email: String,
+        reset: bool,
+        errors: PasswordErrors,
+    ) -> Result<Self, AppError> {
+        let (title, action) = if reset {
+            ("Choose a new password", "/login/reset")
+        } else {
+            ("Join as an admin", "/admins/invitation")
+        };
+        Ok(Self {
+            layout: Layout::new(session, None, Nav::None, title)?,
+            action,
+            token,
+            email,
+            reset,
+            errors,
+        })
+    }
 }
 
 /// The query of a link's page.
@@ -434,27 +444,13 @@ async fn link_form(
         .op(move |conn| services::admins::find_link(conn, &t, purpose_of(reset), now))
         .await?
         .ok_or(AppError::NotFound)?;
-    page::ok(&SetPasswordPage {
-        layout: Layout::new(
-            &session,
-            None,
-            Nav::None,
-            if reset {
-                "Choose a new password"
-            } else {
-                "Join as an admin"
-            },
-        )?,
-        action: if reset {
-            "/login/reset"
-        } else {
-            "/admins/invitation"
-        },
+    page::ok(&SetPasswordPage::new(
+        &session,
         token,
-        email: link.email,
+        link.email,
         reset,
-        errors: PasswordErrors::default(),
-    })
+        PasswordErrors::default(),
+    )?)
 }
 
 async fn link_submit(
@@ -491,27 +487,7 @@ async fn link_submit(
         }
     };
     let Some(password) = password else {
-        let page = SetPasswordPage {
-            layout: Layout::new(
-                &session,
-                None,
-                Nav::None,
-                if reset {
-                    "Choose a new password"
-                } else {
-                    "Join as an admin"
-                },
-            )?,
-            action: if reset {
-                "/login/reset"
-            } else {
-                "/admins/invitation"
-            },
-            token,
-            email: link.email,
-            reset,
-            errors,
-        };
+        let page = SetPasswordPage::new(&session, token, link.email, reset, errors)?;
         return page::render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
     let hash = state.hasher.hash(password.expose()).await?;

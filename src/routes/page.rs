@@ -175,6 +175,26 @@ pub fn ok(page: &impl Template) -> Result<HttpResponse, AppError> {
     render(StatusCode::OK, page)
 }
 
+/// The outcome of a change made by a button, shown on `back` after a 303:
+/// `done`, or a refusal (a conflict, an invalid value) in words; anything
+/// else is an error page.
+pub fn outcome(
+    session: &Session,
+    result: Result<(), crate::services::OpError>,
+    done: &str,
+    back: &str,
+) -> Result<HttpResponse, AppError> {
+    use crate::services::OpError;
+    match result {
+        Ok(()) => flash(session, "success", done),
+        Err(e @ (OpError::Conflict { .. } | OpError::Invalid { .. })) => {
+            flash(session, "error", e.to_string());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(back))
+}
+
 /// A 303 redirect to `location`.
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -221,9 +221,12 @@ pub struct VerifyForm {
     passkey: String,
 }
 
-/// What a second-factor attempt came to.
-enum Outcome {
+/// What an attempt to prove who one is came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Right, by this factor.
     Accepted(Factor),
+    /// Refused: the status to answer with and why, in words.
     Refused(StatusCode, String),
 }
 
@@ -624,9 +627,9 @@ pub async fn require_step_up(
     }
 }
 
-/// A step-up by password, for an admin without a second factor: throttled
-/// like sign-in.
-async fn password_attempt(
+/// A check of an admin's password (a step-up without a second factor, or
+/// the current password before a change), throttled like sign-in.
+pub async fn password_attempt(
     req: &HttpRequest,
     state: &AppState,
     admin: &Admin,
@@ -668,7 +671,7 @@ async fn password_attempt(
     } else {
         Outcome::Refused(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "That password is not right.".to_owned(),
+            "That is not your current password.".to_owned(),
         )
     })
 }

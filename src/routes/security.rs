@@ -27,6 +27,8 @@ use crate::services::two_factor::{self, Enrolled};
 use crate::services::{self, OpError};
 use crate::state::AppState;
 
+/// The two-factor page.
+const SECURITY: &str = "/account/security";
 /// The session slot of a TOTP secret being enrolled (sealed).
 const PENDING_TOTP: &str = "pending_totp";
 /// The session slot of new recovery codes, for the one view that shows them.
@@ -165,47 +167,15 @@ pub async fn password_change(
             None
         }
     };
-    // The current password is throttled like a sign-in.
-    let email = crate::domain::EmailAddress::parse(&stored.email)
-        .map_err(|_| AppError::internal("an admin's email does not parse"))?;
-    let who = actor(&req, Some(&admin), "");
-    let (e, a, now) = (email.clone(), who.clone(), clock::now());
-    let verdict = state
-        .op(move |conn| services::sign_in::reserve(conn, &e, a.ip.as_deref(), &a, now))
-        .await?;
-    let right = match verdict {
-        services::sign_in::Verdict::Proceed => {
-            let checked = state
-                .hasher
-                .check(&current, Some(stored.password_hash.clone()))
-                .await?;
-            let ok = checked.matches && !current.is_empty();
-            let (e, a) = (email.clone(), who.clone());
-            state
-                .op(move |conn| {
-                    if ok {
-                        services::sign_in::succeeded(conn, &e, a.ip.as_deref(), &a, now)
-                    } else {
-                        services::sign_in::failed(conn, &e, &a, now)
-                    }
-                })
-                .await?;
-            if !ok {
-                errors.current = Some("That is not your current password.".to_owned());
-            }
-            ok
-        }
-        services::sign_in::Verdict::Wait(s) => {
-            errors.current = Some(format!(
-                "Too many wrong passwords. Wait {s} seconds, then try again."
-            ));
-            false
-        }
-        services::sign_in::Verdict::Locked => {
-            errors.current = Some(second_factor::ACCOUNT_LOCKED.to_owned());
+    // The current password, throttled like a sign-in.
+    let right = match second_factor::password_attempt(&req, &state, &stored, &current).await? {
+        second_factor::Outcome::Accepted(_) => true,
+        second_factor::Outcome::Refused(_, message) => {
+            errors.current = Some(message);
             false
         }
     };
+    let who = actor(&req, Some(&admin), "");
     let (true, Some(new)) = (right, new) else {
         return account_page(
             &session,
@@ -517,16 +487,13 @@ pub async fn totp_confirm(
     match result {
         Ok(codes) => {
             session.remove(PENDING_TOTP);
-            if let Some(codes) = codes {
-                reveal_codes(&session, &state, &admin, &codes)?;
-            }
-            auth::mark_authenticated(&session)?;
-            page::flash(
+            enrolled(
                 &session,
-                "success",
+                &state,
+                &admin,
+                codes,
                 "Your authenticator app is set up: sign-in now asks for its code.",
-            );
-            Ok(page::see_other("/account/security"))
+            )
         }
         Err(e @ OpError::Invalid { .. }) => {
             let view = SecurityView {
@@ -546,6 +513,23 @@ pub async fn totp_confirm(
     }
 }
 
+/// After a second factor is added: the first recovery codes, if these are,
+/// for the one view that shows them; the admin has just proved the factor.
+fn enrolled(
+    session: &Session,
+    state: &AppState,
+    admin: &CurrentAdmin,
+    codes: Option<Vec<RecoveryCode>>,
+    done: &str,
+) -> Result<HttpResponse, AppError> {
+    if let Some(codes) = codes {
+        reveal_codes(session, state, admin, &codes)?;
+    }
+    auth::mark_authenticated(session)?;
+    page::flash(session, "success", done);
+    Ok(page::see_other(SECURITY))
+}
+
 /// Recovery codes for an admin's first second factor.
 fn first_codes(
     conn: &mut crate::db::DbConn,
@@ -560,22 +544,6 @@ fn first_codes(
     two_factor::new_recovery_codes(conn, admin, digest, who, now).map(Some)
 }
 
-fn report(
-    session: &Session,
-    result: Result<(), OpError>,
-    done: &str,
-) -> Result<HttpResponse, AppError> {
-    match result {
-        Ok(()) => page::flash(session, "success", done),
-        Err(e @ (OpError::Conflict { .. } | OpError::Invalid { .. })) => {
-            page::flash(session, "error", e.to_string());
-        }
-        Err(OpError::NotFound) => return Err(AppError::NotFound),
-        Err(e) => return Err(e.into()),
-    }
-    Ok(page::see_other("/account/security"))
-}
-
 /// `POST /account/security/totp/remove`.
 pub async fn totp_remove(
     req: HttpRequest,
@@ -588,10 +556,11 @@ pub async fn totp_remove(
     let result = state
         .op(move |conn| two_factor::disable_totp(conn, &stored, &who, clock::now()))
         .await;
-    report(
+    page::outcome(
         &session,
         result,
         "Your authenticator app no longer signs you in.",
+        SECURITY,
     )
 }
 
@@ -612,7 +581,7 @@ pub async fn recovery_codes_new(
             reveal_codes(&session, &state, &admin, &codes)?;
             Ok(page::see_other("/account/security#recovery-heading"))
         }
-        Err(e) => report(&session, Err(e), ""),
+        Err(e) => page::outcome(&session, Err(e), "", SECURITY),
     }
 }
 
@@ -710,18 +679,13 @@ pub async fn passkey_add(
         })
         .await;
     match result {
-        Ok(codes) => {
-            if let Some(codes) = codes {
-                reveal_codes(&session, &state, &admin, &codes)?;
-            }
-            auth::mark_authenticated(&session)?;
-            page::flash(
-                &session,
-                "success",
-                "Your passkey is registered: sign-in can use it.",
-            );
-            Ok(page::see_other("/account/security"))
-        }
+        Ok(codes) => enrolled(
+            &session,
+            &state,
+            &admin,
+            codes,
+            "Your passkey is registered: sign-in can use it.",
+        ),
         Err(e @ OpError::Conflict { .. }) => {
             security_page(
                 &session,
@@ -749,5 +713,5 @@ pub async fn passkey_remove(
     let result = state
         .op(move |conn| two_factor::remove_passkey(conn, &stored, &id, &who))
         .await;
-    report(&session, result, "The passkey was removed.")
+    page::outcome(&session, result, "The passkey was removed.", SECURITY)
 }
