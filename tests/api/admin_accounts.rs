@@ -709,3 +709,72 @@ async fn an_admin_without_a_second_factor_confirms_with_the_password() {
         .await;
     assert_eq!(location(&next), "/admins");
 }
+
+#[actix_web::test]
+async fn an_admin_signs_out_another_session_and_makes_new_recovery_codes() {
+    let app = spawn_app().await;
+    app.signed_in_admin().await;
+    let elsewhere = app.sibling().await;
+    assert_eq!(
+        elsewhere
+            .sign_in("admin@example.com", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let account = app.get_html("/account", 200).await;
+    let at = account
+        .find("/account/sessions/")
+        .expect("the other session's button");
+    let start = at + "/account/sessions/".len();
+    let id = &account[start..start + 64];
+    let ended = app
+        .post_form(&format!("/account/sessions/{id}/end"), &[])
+        .await;
+    assert_eq!(location(&ended), "/account");
+    assert_eq!(
+        location(&elsewhere.get("/apps").await),
+        "/login?next=%2Fapps"
+    );
+    assert_eq!(app.get("/apps").await.status(), 200, "this one stays");
+    // Another admin's session, or one already ended, is not found.
+    let again = app
+        .post_form(&format!("/account/sessions/{id}/end"), &[])
+        .await;
+    assert_eq!(again.status(), 404);
+
+    // Recovery codes: none without a second factor, then new ones replace the old.
+    let refused = app.post_form("/account/security/recovery-codes", &[]).await;
+    assert_eq!(location(&refused), "/account/security");
+    assert!(
+        app.get_html("/account/security", 200)
+            .await
+            .contains("Add an authenticator app or a passkey first")
+    );
+    enrol_totp(&app).await;
+    let first = shown_codes(&app.get_html("/account/security", 200).await);
+    assert_eq!(first.len(), 10);
+    let made = app.post_form("/account/security/recovery-codes", &[]).await;
+    assert_eq!(made.status(), 303);
+    let second = shown_codes(&app.get_html("/account/security", 200).await);
+    assert_eq!(second.len(), 10);
+    assert!(first.iter().all(|c| !second.contains(c)), "all new");
+    // An old code no longer signs in; a new one does.
+    sign_out(&app).await;
+    app.sign_in("admin@example.com", PASSWORD).await;
+    let verify = app.get_html("/login/verify", 200).await;
+    let old = app
+        .post_raw(
+            "/login/verify",
+            &[("csrf_token", &csrf_in(&verify)), ("code", &first[0])],
+        )
+        .await;
+    assert_eq!(old.status(), 422);
+    let new = app
+        .post_raw(
+            "/login/verify",
+            &[("csrf_token", &csrf_in(&verify)), ("code", &second[0])],
+        )
+        .await;
+    assert_eq!(new.status(), 303);
+}
