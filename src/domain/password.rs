@@ -87,6 +87,17 @@ pub enum NewPasswordError {
     Confirm(Invalid),
 }
 
+impl NewPasswordError {
+    /// The message for the password field and the one for its confirmation:
+    /// one of them, beside the field at fault.
+    pub fn messages(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Self::Password(e) => (Some(e.to_string()), None),
+            Self::Confirm(e) => (None, Some(e.to_string())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use crate::clock::{self, When};
 use crate::db::models::admin_link::{AdminLink, AdminLinkPurpose};
 use crate::db::models::admin_passkey::AdminPasskey;
 use crate::db::models::{Actor, Admin, Role};
-use crate::domain::{AdminId, EmailAddress, NewPasswordError, Password};
+use crate::domain::{AdminId, EmailAddress, Password};
 use crate::email::messages;
 use crate::error::AppError;
 use crate::routes::extract::{self, FullAdmin};
@@ -471,21 +471,10 @@ async fn link_submit(
         .await?
         .ok_or(AppError::NotFound)?;
     let mut errors = PasswordErrors::default();
-    let password = match Password::parse_confirmed(
-        form.password,
-        form.confirm.as_ref(),
-        &[link.email.as_str()],
-    ) {
-        Ok(p) => Some(p),
-        Err(NewPasswordError::Password(e)) => {
-            errors.password = Some(e.to_string());
-            None
-        }
-        Err(NewPasswordError::Confirm(e)) => {
-            errors.confirm = Some(e.to_string());
-            None
-        }
-    };
+    let password =
+        Password::parse_confirmed(form.password, form.confirm.as_ref(), &[link.email.as_str()])
+            .map_err(|e| (errors.password, errors.confirm) = e.messages())
+            .ok();
     let Some(password) = password else {
         let page = SetPasswordPage::new(&session, token, link.email, reset, errors)?;
         return page::render(StatusCode::UNPROCESSABLE_ENTITY, &page);

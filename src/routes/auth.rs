@@ -12,7 +12,7 @@ use crate::auth::password::HashError;
 use crate::auth::{self, ADMIN_ID_KEY};
 use crate::clock;
 use crate::db::models::{Actor, Admin, Organization, setup_token};
-use crate::domain::{EmailAddress, NewPasswordError, Password};
+use crate::domain::{EmailAddress, Password};
 use crate::error::AppError;
 use crate::routes::extract::{self, CurrentAdmin};
 use crate::routes::form::{Form, Query};
@@ -238,7 +238,7 @@ pub async fn login(
             }
             let a = admin.clone();
             let enrolled = state
-                .op(move |conn| services::two_factor::enrolled(conn, &a))
+                .read(move |conn| services::two_factor::enrolled(conn, &a))
                 .await?;
             if enrolled.any() {
                 return second_factor::start(&session, &admin, &next);
@@ -367,18 +367,9 @@ pub async fn setup(
         .map_err(|e| errors.email = Some(e.to_string()))
         .ok();
     let password =
-        match Password::parse_confirmed(form.password, form.confirm.as_ref(), &[form.email.trim()])
-        {
-            Ok(p) => Some(p),
-            Err(NewPasswordError::Password(e)) => {
-                errors.password = Some(e.to_string());
-                None
-            }
-            Err(NewPasswordError::Confirm(e)) => {
-                errors.confirm = Some(e.to_string());
-                None
-            }
-        };
+        Password::parse_confirmed(form.password, form.confirm.as_ref(), &[form.email.trim()])
+            .map_err(|e| (errors.password, errors.confirm) = e.messages())
+            .ok();
     let (Some(email), Some(password)) = (email, password) else {
         let page = SetupPage {
             layout: Layout::new(&session, None, Nav::None, "Create the first admin")?,

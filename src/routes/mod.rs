@@ -40,18 +40,16 @@ macro_rules! path {
     // last proved who they are more than five minutes ago
     // (`second_factor::require_step_up`).
     ($cfg:expr, step_up $path:expr, $($method:ident => $handler:expr),+ $(,)?) => {{
-        let mut resource = web::resource($path)
+        let resource = web::resource($path)
             .wrap(actix_web::middleware::from_fn(second_factor::require_step_up));
-        let mut allow: Vec<&'static str> = Vec::new();
-        $( path!(@route resource, allow, $method, $handler); )+
-        let allow = allow.join(", ");
-        $cfg.service(resource.default_service(web::to(move || {
-            let allow = allow.clone();
-            async move { Err::<actix_web::HttpResponse, _>(AppError::MethodNotAllowed(allow)) }
-        })));
+        path!(@build $cfg, resource, $($method => $handler),+);
     }};
     ($cfg:expr, $path:expr, $($method:ident => $handler:expr),+ $(,)?) => {{
-        let mut resource = web::resource($path);
+        let resource = web::resource($path);
+        path!(@build $cfg, resource, $($method => $handler),+);
+    }};
+    (@build $cfg:expr, $resource:ident, $($method:ident => $handler:expr),+) => {{
+        let mut resource = $resource;
         let mut allow: Vec<&'static str> = Vec::new();
         $( path!(@route resource, allow, $method, $handler); )+
         let allow = allow.join(", ");

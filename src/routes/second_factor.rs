@@ -191,7 +191,9 @@ async fn verify_page(
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let a = admin.clone();
-    let enrolled = state.op(move |conn| two_factor::enrolled(conn, &a)).await?;
+    let enrolled = state
+        .read(move |conn| two_factor::enrolled(conn, &a))
+        .await?;
     let page = VerifyPage {
         layout: Layout::new(session, None, Nav::None, "Two-factor sign-in")?,
         passkeys: enrolled.passkeys > 0 && state.passkeys.is_some(),
@@ -560,7 +562,7 @@ pub async fn require_step_up(
     };
     let a = admin.clone();
     let enrolled = state
-        .op(move |conn| two_factor::enrolled(conn, &a))
+        .read(move |conn| two_factor::enrolled(conn, &a))
         .await
         .map_err(AppError::from)?;
     let http = req.request().clone();

@@ -16,7 +16,7 @@ use crate::clock::{self, When};
 use crate::db::models::admin_passkey::AdminPasskey;
 use crate::db::models::{Admin, Organization, session as rows};
 use crate::domain::two_factor::{RecoveryCode, TotpCode, TotpSecret};
-use crate::domain::{Name, NewPasswordError, Password};
+use crate::domain::{Name, Password};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, EnrollingAdmin, actor};
 use crate::routes::form::Form;
@@ -152,21 +152,13 @@ pub async fn password_change(
         .as_ref()
         .map(|c| c.expose_secret().to_owned())
         .unwrap_or_default();
-    let new = match Password::parse_confirmed(
+    let new = Password::parse_confirmed(
         form.password,
         form.confirm.as_ref(),
         &[stored.email.as_str()],
-    ) {
-        Ok(p) => Some(p),
-        Err(NewPasswordError::Password(e)) => {
-            errors.password = Some(e.to_string());
-            None
-        }
-        Err(NewPasswordError::Confirm(e)) => {
-            errors.confirm = Some(e.to_string());
-            None
-        }
-    };
+    )
+    .map_err(|e| (errors.password, errors.confirm) = e.messages())
+    .ok();
     // The current password, throttled like a sign-in.
     let right = match second_factor::password_attempt(&req, &state, &stored, &current).await? {
         second_factor::Outcome::Accepted(_) => true,
@@ -320,7 +312,7 @@ async fn security_page(
     let stored = load(state, admin).await?;
     let (s, org) = (stored.clone(), admin.organization_id.clone());
     let (enrolled, passkeys, required) = state
-        .op(move |conn| {
+        .read(move |conn| {
             Ok((
                 two_factor::enrolled(conn, &s)?,
                 AdminPasskey::list_for_admin(conn, &s.id)?,

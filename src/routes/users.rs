@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::clock;
 use crate::db::models::token::TokenFamily;
 use crate::db::models::{App, Organization};
-use crate::domain::{LinkPurpose, NewPasswordError, Password, UserRef};
+use crate::domain::{LinkPurpose, Password, UserRef};
 use crate::email::messages;
 use crate::error::AppError;
 use crate::routes::extract::{self, FullAdmin};
@@ -232,16 +232,8 @@ pub async fn set_password(
     let password = match password {
         Ok(p) => p,
         Err(e) => {
-            let errors = match e {
-                NewPasswordError::Password(e) => Errors {
-                    password: Some(e.to_string()),
-                    ..Errors::default()
-                },
-                NewPasswordError::Confirm(e) => Errors {
-                    confirm: Some(e.to_string()),
-                    ..Errors::default()
-                },
-            };
+            let (password, confirm) = e.messages();
+            let errors = Errors { password, confirm };
             return page::render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &PasswordPage {

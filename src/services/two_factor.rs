@@ -78,8 +78,8 @@ impl Enrolled {
     }
 }
 
-/// What `admin` has enrolled.
-pub fn enrolled(conn: &mut DbConn, admin: &Admin) -> Result<Enrolled, OpError> {
+/// What `admin` has enrolled (a read: pages call it through `state.read`).
+pub fn enrolled(conn: &mut DbConn, admin: &Admin) -> diesel::QueryResult<Enrolled> {
     Ok(Enrolled {
         totp: admin.has_totp(),
         passkeys: AdminPasskey::count_for_admin(conn, &admin.id)?,
