@@ -16,7 +16,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use crate::auth::{DbSessionStore, PasswordHasher, Verifier};
 use crate::clock;
 use crate::config::Settings;
-use crate::db::models::{Actor, Admin, Organization, session as session_rows, setup_token};
+use crate::db::models::{
+    Actor, Admin, Change, Organization, change, session as session_rows, setup_token,
+};
 use crate::db::{DbError, is_unique_violation};
 use crate::email::Mailer;
 use crate::routes;
@@ -489,6 +491,17 @@ async fn housekeeping(state: web::Data<AppState>) {
             .await
         {
             tracing::warn!(error = %e, "admin link cleanup failed");
+        }
+        // Change feed rows every instance has long read: one that could not
+        // read them in time finds the gap and drops its whole cache.
+        let feed = state
+            .db
+            .run(|conn| {
+                Change::prune(conn, clock::now() - change::RETENTION).map_err(DbError::from)
+            })
+            .await;
+        if let Err(e) = feed {
+            tracing::warn!(error = %e, "change feed cleanup failed");
         }
         // Webhook events and deliveries older than 30 days.
         match state

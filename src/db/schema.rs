@@ -214,6 +214,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    change_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    changes (seq) {
+        seq -> BigInt,
+        organization_id -> Text,
+        kind -> Text,
+        subject -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     employees (id) {
         id -> Text,
         organization_id -> Text,
@@ -317,14 +334,12 @@ diesel::table! {
         key_max_lifetime_days -> Nullable<Integer>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
-        credentials_version -> BigInt,
         alerts_enabled -> Bool,
         alert_thresholds -> Text,
         access_token_minutes -> Integer,
         refresh_token_days -> Integer,
         refresh_idle_days -> Integer,
         refresh_grace_seconds -> Integer,
-        tokens_version -> BigInt,
         key_default_rate_per_second -> Nullable<Integer>,
         key_default_rate_per_minute -> Nullable<Integer>,
         retired_keys_days -> Integer,
@@ -674,6 +689,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     apps,
     audit_events,
     authorization_codes,
+    change_head,
+    changes,
     employees,
     guests,
     hosted_sessions,

@@ -32,7 +32,7 @@ use std::cell::Cell;
 use serde_json::{Map, Value, json};
 
 use crate::db::DbError;
-use crate::db::models::{Action, Actor, AuditEvent, Invalidates, NewAuditEvent, Target};
+use crate::db::models::{Action, Actor, AuditEvent, Change, ChangeKind, NewAuditEvent, Target};
 use crate::domain::OrgId;
 
 /// Why an operation was refused. Each refusal has a stable machine-readable
@@ -189,12 +189,12 @@ impl From<diesel::result::Error> for OpError {
 }
 
 thread_local! {
-    /// Whether a change run on this thread moved a version (see [`take_moved`]).
+    /// Whether a change run on this thread appended to the change feed (see [`take_moved`]).
     static MOVED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether a change run on this thread since the last call moved the
-/// organization's credentials or tokens version; clears it. The runner of a
+/// Whether a change run on this thread since the last call appended to the
+/// change feed; clears it. The runner of a
 /// change asks this on the thread that ran it, to refresh its credential
 /// cache only when something that passes `/api` may have changed.
 pub fn take_moved() -> bool {
@@ -202,8 +202,8 @@ pub fn take_moved() -> bool {
 }
 
 /// Records `action` by `actor` on `target` in the current transaction. A change
-/// that can alter which credentials pass also moves the organization's
-/// credentials version, so all instances drop their cache of verified keys;
+/// that can alter which credentials pass also appends to the change feed what
+/// it changed, so every instance forgets what it cached of that;
 /// one that has a webhook event writes it to the outbox
 /// (`webhooks::on_audit`), so the event exists if and only if the change
 /// and its record commit.
@@ -217,6 +217,11 @@ pub(crate) fn audit(
 ) -> Result<(), OpError> {
     let now = crate::clock::now();
     webhooks::on_audit(conn, organization_id, actor, action, &target, &changes, now)?;
+    if let Some(kind) = action.changes() {
+        let subject = change_subject(organization_id, kind, &target)?;
+        Change::append(conn, organization_id, kind, &subject, now)?;
+        MOVED.with(|moved| moved.set(true));
+    }
     AuditEvent::record(
         conn,
         NewAuditEvent {
@@ -228,18 +233,26 @@ pub(crate) fn audit(
         },
         now,
     )?;
-    match action.invalidates() {
-        Invalidates::Credentials => {
-            crate::db::models::Organization::bump_credentials(conn, organization_id)?;
-            MOVED.with(|moved| moved.set(true));
-        }
-        Invalidates::Tokens => {
-            crate::db::models::Organization::bump_tokens(conn, organization_id)?;
-            MOVED.with(|moved| moved.set(true));
-        }
-        Invalidates::Nothing => {}
-    }
     Ok(())
+}
+
+/// What the change feed names for a change of `kind` recorded on `target`.
+fn change_subject(org: &OrgId, kind: ChangeKind, target: &Target) -> Result<String, OpError> {
+    let id = || {
+        target.id.clone().ok_or_else(|| {
+            OpError::Internal(format!("a {} change has no target id", kind.as_str()))
+        })
+    };
+    Ok(match kind {
+        ChangeKind::Organization | ChangeKind::SigningKeys => org.to_string(),
+        ChangeKind::App => match &target.app_id {
+            Some(app) => app.to_string(),
+            None => id()?,
+        },
+        ChangeKind::Key => id()?,
+        // The user's subject, as their access tokens name it.
+        ChangeKind::User => format!("{}:{}", target.kind.unwrap_or_default(), id()?),
+    })
 }
 
 /// Builds a `{"field": {"from": old, "to": new}}` object of the fields that differ.

@@ -392,11 +392,13 @@ struct Pair {
     app_id: String,
     key_id: String,
     header: String,
+    /// The demo app's key, of another app.
+    demo: String,
 }
 
 async fn two_instances_with_a_cached_key() -> Pair {
     let one = spawn_app().await;
-    one.demo_key().await;
+    let demo = format!("apikey {}", one.demo_key().await);
     one.signed_in_admin().await;
     let created = one
         .create_app(
@@ -426,6 +428,7 @@ async fn two_instances_with_a_cached_key() -> Pair {
         app_id: created.id,
         key_id,
         header,
+        demo,
     }
 }
 
@@ -507,6 +510,115 @@ async fn inactivating_the_app_stops_its_keys_everywhere_within_a_second() {
         (401, "app_inactive".to_owned())
     );
     within_a_second(&p.two, &p.header, (401, "app_inactive"), changed).await;
+}
+
+/// Asks each instance with each header once, expecting a pass, and returns
+/// how many of those answers the instances read from the database.
+async fn cache_misses_of(apps: [&TestApp; 2], headers: &[&str]) -> u64 {
+    let before: u64 = apps.iter().map(|a| a.state.verifier.cache_stats().1).sum();
+    for app in apps {
+        for header in headers {
+            assert_eq!(
+                status_of(app, "/api/v2/services", Some(header)).await.0,
+                200,
+                "{header} passes"
+            );
+        }
+    }
+    let after: u64 = apps.iter().map(|a| a.state.verifier.cache_stats().1).sum();
+    after - before
+}
+
+#[actix_web::test]
+async fn a_change_makes_only_what_it_names_be_read_again_on_every_instance() {
+    let p = two_instances_with_a_cached_key().await;
+    let second = format!(
+        "apikey {}",
+        p.one.new_key(&p.app_id, "Second", &["services:read"]).await
+    );
+    let second_id = p.one.key_ids(&p.app_id).await[1].clone();
+    let both = [&p.one, &p.two];
+    // The other instance has read the key's creation from the feed (a read
+    // that began before it would be done again).
+    p.two.state.verifier.poll().await.unwrap();
+    cache_misses_of(both, &[&second, &p.demo]).await;
+    assert_eq!(
+        cache_misses_of(both, &[&p.header, &second, &p.demo]).await,
+        0,
+        "every key is cached on both instances"
+    );
+
+    // One key changes: it stops on both instances; its app's other key and
+    // another app's key are still answered from the cache.
+    let changed = Instant::now();
+    p.one
+        .post_form(
+            &format!("/apps/{}/keys/{second_id}/inactivate", p.app_id),
+            &[],
+        )
+        .await;
+    within_a_second(&p.two, &second, (401, "key_inactive"), changed).await;
+    assert_eq!(
+        status_of(&p.one, "/api/v2/services", Some(&second)).await,
+        (401, "key_inactive".to_owned())
+    );
+    assert_eq!(
+        cache_misses_of(both, &[&p.header, &p.demo]).await,
+        0,
+        "a change to one key leaves the others cached"
+    );
+
+    // The app changes: its keys stop everywhere, the other app's key stays cached.
+    let changed = Instant::now();
+    p.one
+        .post_form(&format!("/apps/{}/inactivate", p.app_id), &[])
+        .await;
+    within_a_second(&p.two, &p.header, (401, "app_inactive"), changed).await;
+    assert_eq!(
+        status_of(&p.one, "/api/v2/services", Some(&p.header)).await,
+        (401, "app_inactive".to_owned())
+    );
+    assert_eq!(
+        cache_misses_of(both, &[&p.demo]).await,
+        0,
+        "a change to one app leaves other apps' keys cached"
+    );
+}
+
+#[actix_web::test]
+async fn an_instance_that_finds_a_gap_in_the_change_feed_reads_everything_again() {
+    use diesel::RunQueryDsl;
+    let p = two_instances_with_a_cached_key().await;
+    let both = [&p.one, &p.two];
+    cache_misses_of(both, &[&p.demo]).await;
+    assert_eq!(cache_misses_of(both, &[&p.header, &p.demo]).await, 0);
+    // Rows the instances never read are gone (as if pruned while they
+    // could not reach the database), then a change to another key follows.
+    p.one
+        .db()
+        .run(|conn| {
+            diesel::sql_query("UPDATE change_head SET seq = seq + 3")
+                .execute(conn)
+                .map_err(keyward::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let other = p.one.new_key(&p.app_id, "Other", &["services:read"]).await;
+    let other = format!("apikey {other}");
+    // The instance that made the change read the feed at once; the other
+    // reads it at its next poll. Each drops what it cached, so every key is
+    // read again, and still passes.
+    p.two.state.verifier.poll().await.unwrap();
+    assert_eq!(
+        cache_misses_of(both, &[&p.header, &p.demo, &other]).await,
+        6,
+        "each instance reads each key again"
+    );
+    assert!(captured_logs().contains("the change feed could not be followed"));
+    assert_eq!(
+        cache_misses_of(both, &[&p.header, &p.demo, &other]).await,
+        0
+    );
 }
 
 #[actix_web::test]

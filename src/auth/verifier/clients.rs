@@ -4,8 +4,8 @@
 //! A secret is an argon2id hash in the database, which costs tens of
 //! milliseconds to check: a refresh or an introspection cannot pay that each
 //! time. So a secret checked once is remembered as its keyed digest beside
-//! the app row it was checked against, for as long as the credentials
-//! generation stands (any change to an app moves it). After a move, the app
+//! the app row it was checked against, until the change feed names the app
+//! or its organization. Then the app
 //! row is read again, and the remembered digest still vouches for the secret
 //! if the app's secret was not regenerated since; only a new secret, or a
 //! wrong one, costs argon2 again. An unknown client is checked against a dummy
@@ -13,8 +13,9 @@
 
 use std::sync::Arc;
 
+use super::cache::{Cache, Stamp};
 use crate::clock::Timestamp;
-use crate::db::models::App;
+use crate::db::models::{App, ChangeKind};
 use crate::db::{Db, DbError};
 use crate::domain::AppId;
 use crate::secrets::{DigestKey, constant_time_eq};
@@ -26,7 +27,9 @@ pub struct Client {
     pub app: Arc<App>,
     secret_digest: [u8; 32],
     secret_generated_at: Option<Timestamp>,
-    generation: u64,
+    /// When the app row was read: it is read again once the change feed
+    /// names the app or its organization.
+    stamp: Stamp,
 }
 
 /// Why a client was not authenticated.
@@ -72,14 +75,14 @@ impl Clients {
         }
     }
 
-    /// The app of `client_id` if `secret` is its secret. `generation` is the
-    /// verifier's credentials generation now and `trusted` whether its cache
-    /// may answer; `check` runs argon2 (against the dummy hash for `None`).
+    /// The app of `client_id` if `secret` is its secret. `cache` says whether
+    /// a remembered app row is still fresh; `check` runs argon2 (against the
+    /// dummy hash for `None`).
     pub async fn authenticate<F, Fut>(
         &self,
         db: &Db,
         digest_key: &DigestKey,
-        (generation, trusted): (u64, bool),
+        cache: &Cache,
         client_id: &str,
         secret: &str,
         check: F,
@@ -91,13 +94,14 @@ impl Clients {
         let digest = secret_digest(digest_key, client_id, secret);
         let id = AppId::from(client_id);
         let remembered = self.verified.get(&id);
-        if trusted
+        if cache.trusted()
             && let Some(client) = &remembered
-            && client.generation == generation
+            && cache.fresh(&client.stamp)
             && constant_time_eq(&client.secret_digest, &digest)
         {
             return Ok(Arc::clone(&client.app));
         }
+        let start = cache.read_start();
         let app = if plausible_id(client_id) {
             let id = id.clone();
             db.run(move |conn| App::find_by_id(conn, &id).map_err(DbError::from))
@@ -119,11 +123,19 @@ impl Clients {
         if !vouched && !check(app.secret_hash.clone()).await? {
             return Err(ClientDenial::Invalid);
         }
+        let stamp = cache.stamp(
+            start,
+            [
+                (ChangeKind::Organization, app.organization_id.as_str()),
+                (ChangeKind::App, app.id.as_str()),
+                (ChangeKind::App, app.id.as_str()),
+            ],
+        );
         let client = Arc::new(Client {
+            stamp,
             secret_generated_at: app.secret_generated_at,
             app: Arc::new(app),
             secret_digest: digest,
-            generation,
         });
         self.verified.insert(id, Arc::clone(&client));
         Ok(Arc::clone(&client.app))

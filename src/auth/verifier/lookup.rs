@@ -5,54 +5,76 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 
-use super::cache::{Entry, OrgFlags};
+use super::cache::{Entry, OrgFlags, OrgState, Stamp};
 use super::decision::{AppStanding, Kind, Standing};
 use super::grant::{Grant, Principal};
 use super::limits::Limiter;
 use crate::clock;
 use crate::db::models::token::TokenFamily;
-use crate::db::models::{ApiKey, App};
+use crate::db::models::{ApiKey, App, Organization};
 use crate::db::{Db, DbError};
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{AppId, OrgId, UserRef};
 use crate::jwt::AccessClaims;
 use crate::secrets::{constant_time_eq, hex};
 
-/// The key with `public_id` whose stored digest is `digest`, with its app; `None`
-/// when there is no such key or the secret does not match.
+/// The state of an organization, as the credential check keeps it.
+fn org_state(conn: &mut crate::db::DbConn, id: &OrgId) -> Result<Option<OrgState>, DbError> {
+    Ok(org_states(conn, std::slice::from_ref(id))?.pop())
+}
+
+/// The states of these organizations (those that exist).
+pub fn org_states(conn: &mut crate::db::DbConn, ids: &[OrgId]) -> Result<Vec<OrgState>, DbError> {
+    Ok(Organization::credentials_states(conn, ids)?
+        .into_iter()
+        .map(|(id, external_connectivity, bp)| OrgState {
+            id,
+            external_connectivity,
+            log_sample_basis_points: u32::try_from(bp).unwrap_or(0),
+        })
+        .collect())
+}
+
+/// The key with `public_id` whose stored digest is `digest`, with its app and
+/// its organization's state; `None` when there is no such key or the secret
+/// does not match.
 pub async fn find_key(
     db: &Db,
     public_id: &str,
     digest: &[u8; 32],
-) -> Result<Option<(ApiKey, App)>, DbError> {
+) -> Result<Option<(ApiKey, App, OrgState)>, DbError> {
     let public_id = public_id.to_owned();
     let found = db
-        .run(move |conn| -> Result<Option<(ApiKey, App)>, DbError> {
-            let Some(key) = ApiKey::find_by_public_id(conn, &public_id)? else {
-                return Ok(None);
-            };
-            Ok(App::find(conn, &key.organization_id, &key.app_id)?.map(|app| (key, app)))
-        })
+        .run(
+            move |conn| -> Result<Option<(ApiKey, App, OrgState)>, DbError> {
+                let Some(key) = ApiKey::find_by_public_id(conn, &public_id)? else {
+                    return Ok(None);
+                };
+                let Some(app) = App::find(conn, &key.organization_id, &key.app_id)? else {
+                    return Ok(None);
+                };
+                Ok(org_state(conn, &key.organization_id)?.map(|org| (key, app, org)))
+            },
+        )
         .await?;
     Ok(found
-        .filter(|(key, _)| constant_time_eq(hex(digest).as_bytes(), key.secret_digest.as_bytes())))
+        .filter(|(key, ..)| constant_time_eq(hex(digest).as_bytes(), key.secret_digest.as_bytes())))
 }
 
-/// The cache entry of a verified key, read in `generation`; a limited key
-/// gets its counters from `limiter`.
+/// The cache entry of a verified key, stamped as read; a limited key gets
+/// its counters from `limiter`.
 pub fn entry(
     key: &ApiKey,
     app: &App,
     org: Arc<OrgFlags>,
-    generation: u64,
+    stamp: Stamp,
     limiter: &Limiter,
 ) -> Entry {
     let permissions = key.permission_set();
     let allowlist = key.allowlist();
     let limits = key.rate_limits();
     Entry {
-        generation,
-        token_generation: None,
+        stamp,
         grant: Arc::new(Grant::for_key(key, app, permissions.clone())),
         standing: Standing {
             kind: Kind::Key,
@@ -88,6 +110,8 @@ pub struct TokenFacts {
     pub jti_revoked: bool,
     /// The user exists, has a password and is neither blocked nor gone.
     pub user_may_sign_in: bool,
+    /// Its organization.
+    pub org: OrgState,
 }
 
 /// The facts of the token with these (verified) claims; `None` when its app,
@@ -107,6 +131,9 @@ pub async fn find_token(db: &Db, claims: &AccessClaims) -> Result<Option<TokenFa
         let Some(family) = TokenFamily::find(conn, &sid)? else {
             return Ok(None);
         };
+        let Some(org_state) = org_state(conn, &org)? else {
+            return Ok(None);
+        };
         let jti_revoked = crate::db::models::token::access_token_revoked(conn, &jti)?;
         let user_may_sign_in = match UserRef::from_subject(&sub) {
             Some(user) => crate::services::users::may_sign_in(conn, &org, &user)?,
@@ -117,19 +144,20 @@ pub async fn find_token(db: &Db, claims: &AccessClaims) -> Result<Option<TokenFa
             family,
             jti_revoked,
             user_may_sign_in,
+            org: org_state,
         }))
     })
     .await
 }
 
-/// The cache entry of a verified access token, read in these generations.
+/// The cache entry of a verified access token, stamped as read.
 /// The token holds at most its app's JWT permissions of now (they may have
 /// been narrowed since it was issued).
 pub fn token_entry(
     claims: &AccessClaims,
     facts: &TokenFacts,
     org: Arc<OrgFlags>,
-    generations: (u64, u64),
+    stamp: Stamp,
 ) -> Option<Entry> {
     let user = UserRef::from_subject(&claims.sub)?;
     let expires = clock::from_unix(claims.exp)?;
@@ -151,8 +179,7 @@ pub fn token_entry(
         issued: claims.iat,
     };
     Some(Entry {
-        generation: generations.0,
-        token_generation: Some(generations.1),
+        stamp,
         grant: Arc::new(Grant::for_user(
             family.organization_id.clone(),
             &facts.app,

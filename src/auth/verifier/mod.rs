@@ -12,12 +12,14 @@
 //! app's status and permissions now) and cached like a key, never past its
 //! `exp` and dropped at once by a revocation (the tokens version).
 //!
-//! Speed without staleness: every change that can affect the answer bumps its
-//! organization's `credentials_version` in the same transaction; the instance
-//! that made it drops its cache at once, and every instance polls the versions
-//! four times a second and drops its cache when one moves. If the poll has not
-//! succeeded for a second, the cache is not trusted; if the database cannot be
-//! reached, an uncached key gets 503, never a pass and never a 401.
+//! Speed without staleness: every change that can affect the answer appends
+//! what it changed (an organization, an app, a key, a user) to the change feed
+//! in the same transaction; the instance that made it reads the feed at once,
+//! and every instance reads it four times a second (one query when nothing
+//! changed, whatever the number of organizations), forgetting only the cached
+//! credentials that depend on what a row names. If the poll has not succeeded
+//! for a second, the cache is not trusted; if the database cannot be reached,
+//! an uncached key gets 503, never a pass and never a 401.
 //!
 //! Failed lookups are bounded: checksum failures never reach the database,
 //! unknown digests are remembered, concurrent lookups are capped, and a client
@@ -43,7 +45,7 @@ use actix_web::http::header::HeaderMap;
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 
-use self::cache::{Cache, Entry, OrgState};
+use self::cache::{Cache, Entry};
 use self::clients::{ClientDenial, Clients};
 use self::failures::Failures;
 pub use self::grant::{Denial, Grant, Principal};
@@ -52,18 +54,20 @@ pub use self::limits::RateState;
 use self::usage::{Owner, Usage, UsageTag};
 use super::credentials::{self, Credential, CredentialError};
 use crate::clock::{self, Timestamp};
-use crate::db::models::Organization;
 use crate::db::models::request_log::RequestLog;
 use crate::db::models::token::SigningKey;
 use crate::db::models::usage::{self as usage_model, UsageCount};
+use crate::db::models::{Change, ChangeKind};
 use crate::db::{Db, DbError};
-use crate::domain::KeyId;
 use crate::domain::scopes::Permission;
+use crate::domain::{KeyId, OrgId};
 use crate::jwt::{self, AccessClaims, PublicKeys, TokenError};
 use crate::secrets::DigestKey;
 
-/// How often each instance polls the credentials versions.
+/// How often each instance reads the change feed.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How many rows of the change feed one read takes.
+const FEED_BATCH: i64 = 1000;
 /// How often `last_used_at` is written.
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// Cache lookups of the database running at once.
@@ -75,10 +79,28 @@ const KEYS_RELOAD_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 struct KeySet {
     keys: PublicKeys,
-    /// The token generation they were read in: a rotation moves it.
-    token_generation: u64,
+    /// The cache's signing keys generation they were read in: a new key or a
+    /// rotation moves it.
+    generation: u64,
     loaded: Instant,
 }
+/// One read of the change feed.
+#[derive(Debug, Default)]
+struct FeedRead {
+    /// The last change committed when it was read.
+    head: i64,
+    /// The rows after the last applied, in order.
+    changes: Vec<Change>,
+    /// The states of the organizations the rows name.
+    orgs: Vec<cache::OrgState>,
+}
+
+impl FeedRead {
+    fn at(self, head: i64) -> Self {
+        Self { head, ..self }
+    }
+}
+
 /// Verifies external credentials; one per server, shared by its workers.
 pub struct Verifier {
     db: Db,
@@ -88,6 +110,8 @@ pub struct Verifier {
     keys: RwLock<Arc<KeySet>>,
     keys_reload: tokio::sync::Mutex<()>,
     cache: Cache,
+    /// One read of the change feed at a time, so rows are applied in order.
+    polling: tokio::sync::Mutex<()>,
     clients: Clients,
     failures: Failures,
     lookups: Semaphore,
@@ -179,8 +203,8 @@ fn header_denial(e: CredentialError) -> Denial {
 const INVALID_TOKEN: Denial = Denial::InvalidToken;
 
 impl Verifier {
-    /// A verifier with every organization's state and the published token
-    /// signing keys read once now. Access tokens must come from `issuer`.
+    /// A verifier that follows the change feed from its head now, with the
+    /// published token signing keys read. Access tokens must come from `issuer`.
     /// `count_usage` turns the usage counts and the request log on.
     pub async fn new(
         db: Db,
@@ -191,6 +215,9 @@ impl Verifier {
         // Generation 0, behind the cache's first: the first unknown kid (the
         // key made at first start) reads the keys again at once.
         let keys = Self::read_keys(&db, 0).await?;
+        let head = db
+            .run(|conn| Change::head(conn).map_err(DbError::from))
+            .await?;
         let verifier = Self {
             db,
             digest_key,
@@ -198,7 +225,8 @@ impl Verifier {
             issuer,
             keys: RwLock::new(Arc::new(keys)),
             keys_reload: tokio::sync::Mutex::new(()),
-            cache: Cache::new(100_000),
+            cache: Cache::new(100_000, head),
+            polling: tokio::sync::Mutex::new(()),
             clients: Clients::new(10_000),
             failures: Failures::new(100_000),
             lookups: Semaphore::new(CONCURRENT_LOOKUPS),
@@ -225,50 +253,88 @@ impl Verifier {
         self.cache.invalidate();
     }
 
-    /// After a change made by this instance: reads the versions and the
-    /// feature switches at once, not at the next poll, so what the change made
-    /// stale (every change that can alter what passes moves a version in its
-    /// own transaction) is dropped before the change is answered. A change that
-    /// moved nothing (a token refreshed, say) keeps the cache.
+    /// After a change made by this instance: reads the change feed at once,
+    /// not at the next poll, so what the change made stale (every change that
+    /// can alter what passes appends to the feed in its own transaction) is
+    /// forgotten before the change is answered.
     pub async fn refresh(&self) {
         if let Err(e) = self.poll().await {
-            // Not knowing what moved, drop everything.
+            // Not knowing what changed, drop everything.
             self.invalidate();
-            self.cache.invalidate_tokens();
             crate::warn_limited!("credentials_refresh", error = %e, "credentials refresh failed");
         }
     }
 
-    /// Reads every organization's credentials version; drops the cache if one moved.
+    /// Reads the change feed after the last row applied and forgets what the
+    /// new rows make stale. If rows are missing (pruned while this instance
+    /// could not read them) or the feed went back (a restored database),
+    /// everything is dropped and the feed followed from its head.
     pub async fn poll(&self) -> Result<(), DbError> {
-        match self
-            .db
-            .run(|conn| Organization::credentials_states(conn).map_err(DbError::from))
-            .await
-        {
-            Ok(states) => {
-                let states: Vec<OrgState> = states
-                    .into_iter()
-                    .map(
-                        |(id, credentials_version, tokens_version, external_connectivity, bp)| {
-                            OrgState {
-                                id,
-                                credentials_version,
-                                tokens_version,
-                                external_connectivity,
-                                log_sample_basis_points: u32::try_from(bp).unwrap_or(0),
-                            }
-                        },
-                    )
-                    .collect();
-                self.cache.polled(&states);
-                Ok(())
+        let _in_order = self.polling.lock().await;
+        loop {
+            let from = self.cache.position();
+            let read = self
+                .db
+                .run(move |conn| -> Result<FeedRead, DbError> {
+                    let head = Change::head(conn)?;
+                    if head <= from {
+                        return Ok(FeedRead::default().at(head));
+                    }
+                    let changes = Change::after(conn, from, FEED_BATCH)?;
+                    let mut named: Vec<OrgId> = changes
+                        .iter()
+                        .filter(|c| c.kind() == Some(ChangeKind::Organization))
+                        .map(|c| c.organization_id.clone())
+                        .collect();
+                    named.sort();
+                    named.dedup();
+                    let orgs = lookup::org_states(conn, &named)?;
+                    Ok(FeedRead {
+                        head,
+                        changes,
+                        orgs,
+                    })
+                })
+                .await;
+            let read = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    self.cache.poll_failed();
+                    return Err(e);
+                }
+            };
+            let full = i64::try_from(read.changes.len()).unwrap_or(i64::MAX) >= FEED_BATCH;
+            let contiguous = read
+                .changes
+                .first()
+                .map_or(read.head <= from, |c| c.seq == from + 1);
+            if read.head < from || !contiguous {
+                tracing::warn!(
+                    from,
+                    head = read.head,
+                    "the change feed could not be followed from where this instance left it; every cached credential is dropped"
+                );
+                self.cache.restart(read.head);
+            } else {
+                let mut changes = Vec::with_capacity(read.changes.len());
+                for change in &read.changes {
+                    match change.kind() {
+                        Some(kind) => changes.push((change.seq, kind, change.subject.as_str())),
+                        // Written by a newer version: not knowing what it
+                        // makes stale, drop everything.
+                        None => self.cache.invalidate(),
+                    }
+                }
+                // Past every row read, even one of an unknown kind.
+                self.cache
+                    .apply(&changes, &read.orgs, read.changes.last().map(|c| c.seq));
             }
-            Err(e) => {
-                self.cache.poll_failed();
-                Err(e)
+            if !full {
+                break;
             }
         }
+        self.cache.polled();
+        Ok(())
     }
 
     /// The decision: the request's credential must hold `required` (or merely be
@@ -402,9 +468,15 @@ impl Verifier {
                 }
             }
         };
-        let state = (self.cache.generation(), self.cache.trusted());
         self.clients
-            .authenticate(&self.db, &self.digest_key, state, client_id, secret, check)
+            .authenticate(
+                &self.db,
+                &self.digest_key,
+                &self.cache,
+                client_id,
+                secret,
+                check,
+            )
             .await
     }
 
@@ -458,7 +530,7 @@ impl Verifier {
             .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
     }
 
-    async fn read_keys(db: &Db, token_generation: u64) -> Result<KeySet, DbError> {
+    async fn read_keys(db: &Db, generation: u64) -> Result<KeySet, DbError> {
         let published = db
             .run(|conn| SigningKey::published(conn, clock::now()).map_err(DbError::from))
             .await?;
@@ -471,22 +543,21 @@ impl Verifier {
         }));
         Ok(KeySet {
             keys,
-            token_generation,
+            generation,
             loaded: Instant::now(),
         })
     }
 
     /// Reads the published keys again after a token named an unknown kid:
     /// once for all the requests that found `seen` wanting; at once after a
-    /// rotation (it moves the token generation), else at most once a second,
+    /// new key or a rotation (the change feed names them), else at most once a second,
     /// so a flood of forged kids costs no more than that.
     async fn reload_keys(&self, seen: &Arc<KeySet>) -> Arc<KeySet> {
         let _one_at_a_time = self.keys_reload.lock().await;
         let current = self.key_set();
-        let generation = self.cache.token_generation();
+        let generation = self.cache.signing_keys();
         if !Arc::ptr_eq(&current, seen)
-            || (current.token_generation == generation
-                && current.loaded.elapsed() < KEYS_RELOAD_EVERY)
+            || (current.generation == generation && current.loaded.elapsed() < KEYS_RELOAD_EVERY)
         {
             return current;
         }
@@ -510,23 +581,22 @@ impl Verifier {
     /// database is asked.
     async fn lookup_token(&self, token: &str, throttled: bool) -> Result<Arc<Entry>, Denial> {
         let digest = self.digest_key.digest_bytes(token);
-        let (generation, token_generation) =
-            (self.cache.generation(), self.cache.token_generation());
         if self.cache.trusted() {
-            if let Some(entry) = self.cache.known(&digest, generation, token_generation) {
+            if let Some(entry) = self.cache.known(&digest) {
                 self.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(entry);
             }
-            if self.cache.known_unknown(&digest, generation) {
+            if self.cache.known_unknown(&digest) {
                 return Err(INVALID_TOKEN);
             }
         }
+        let start = self.cache.read_start();
         let claims = match self.token_claims(token).await {
             Ok(claims) => claims,
             Err(TokenError::Expired) => return Err(Denial::TokenExpired),
             Err(TokenError::UnknownKey) => return Err(INVALID_TOKEN),
             Err(TokenError::Invalid) => {
-                self.cache.remember_unknown(digest, generation);
+                self.cache.remember_unknown(digest, start);
                 return Err(INVALID_TOKEN);
             }
         };
@@ -535,6 +605,8 @@ impl Verifier {
         }
         self.cache_misses.fetch_add(1, Ordering::Relaxed);
         let _permit = self.lookup_permit(throttled).await?;
+        // Taken again: a change applied while waiting counts against the read.
+        let start = self.cache.read_start();
         let facts = lookup::find_token(&self.db, &claims)
             .await
             .map_err(|e| {
@@ -543,9 +615,16 @@ impl Verifier {
             })?
             // Its app or sign-in is gone (deleted, or long expired).
             .ok_or(Denial::TokenRevoked)?;
-        let org = self.cache.org(&facts.family.organization_id);
-        let entry = lookup::token_entry(&claims, &facts, org, (generation, token_generation))
-            .ok_or(INVALID_TOKEN)?;
+        let org = self.cache.org_seen(&facts.org, start);
+        let stamp = self.cache.stamp(
+            start,
+            [
+                (ChangeKind::Organization, facts.org.id.as_str()),
+                (ChangeKind::App, facts.app.id.as_str()),
+                (ChangeKind::User, claims.sub.as_str()),
+            ],
+        );
+        let entry = lookup::token_entry(&claims, &facts, org, stamp).ok_or(INVALID_TOKEN)?;
         let entry = Arc::new(entry);
         self.cache.remember(digest, &entry);
         Ok(entry)
@@ -577,13 +656,12 @@ impl Verifier {
         public_id: &str,
         throttled: bool,
     ) -> Result<Arc<Entry>, Denial> {
-        let generation = self.cache.generation();
         if self.cache.trusted() {
-            if let Some(entry) = self.cache.known(digest, generation, 0) {
+            if let Some(entry) = self.cache.known(digest) {
                 self.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(entry);
             }
-            if self.cache.known_unknown(digest, generation) {
+            if self.cache.known_unknown(digest) {
                 return Err(Denial::InvalidCredentials("The API key is not valid."));
             }
         }
@@ -593,18 +671,27 @@ impl Verifier {
         self.cache_misses.fetch_add(1, Ordering::Relaxed);
         // A flood of unknown keys from one client must not take every lookup.
         let _permit = self.lookup_permit(throttled).await?;
+        let start = self.cache.read_start();
         let found = lookup::find_key(&self.db, public_id, digest)
             .await
             .map_err(|e| {
                 crate::warn_limited!("key_lookup", error = %e, "key lookup failed");
                 Denial::Unavailable
             })?;
-        let Some((key, app)) = found else {
-            self.cache.remember_unknown(*digest, generation);
+        let Some((key, app, org)) = found else {
+            self.cache.remember_unknown(*digest, start);
             return Err(Denial::InvalidCredentials("The API key is not valid."));
         };
-        let org = self.cache.org(&key.organization_id);
-        let entry = Arc::new(lookup::entry(&key, &app, org, generation, &self.limiter));
+        let flags = self.cache.org_seen(&org, start);
+        let stamp = self.cache.stamp(
+            start,
+            [
+                (ChangeKind::Organization, org.id.as_str()),
+                (ChangeKind::App, app.id.as_str()),
+                (ChangeKind::Key, key.id.as_str()),
+            ],
+        );
+        let entry = Arc::new(lookup::entry(&key, &app, flags, stamp, &self.limiter));
         // A change committed while we read must not leave a stale entry behind.
         self.cache.remember(*digest, &entry);
         Ok(entry)

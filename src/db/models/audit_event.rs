@@ -173,17 +173,6 @@ pub enum Action {
     TwoFactorRequirementChanged,
 }
 
-/// What a change makes stale in every instance's cache of verified credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invalidates {
-    /// Nothing that passes `/api` changed.
-    Nothing,
-    /// Which access tokens pass may have changed; API keys did not.
-    Tokens,
-    /// Which keys and tokens pass may have changed.
-    Credentials,
-}
-
 impl Action {
     /// Every action, in the order the filter lists them.
     pub const ALL: &'static [Action] = &[
@@ -432,24 +421,27 @@ impl Action {
         }
     }
 
-    /// What this change can alter of what passes `/api`: such changes move the
-    /// organization's credentials version (keys and tokens) or tokens version
-    /// (tokens only), so every instance drops what it cached.
-    pub fn invalidates(self) -> Invalidates {
-        match self {
+    /// What this change can alter of what passes `/api`, as the change feed
+    /// names it: every instance forgets the credentials it cached of that
+    /// app, key, user or organization (the subject comes from the record's
+    /// [`Target`]), or reads the organization's signing keys again.
+    pub fn changes(self) -> Option<super::change::ChangeKind> {
+        use super::change::ChangeKind;
+        Some(match self {
             Self::AppChanged
             | Self::AppActivated
             | Self::AppInactivated
             | Self::AppDeleted
-            | Self::SecretGenerated
-            | Self::KeyCreated
+            | Self::SecretGenerated => ChangeKind::App,
+            Self::KeyCreated
             | Self::KeyEdited
             | Self::KeyActivated
             | Self::KeyInactivated
             | Self::KeyDeleted
             | Self::KeyRolled
-            | Self::KeyGraceStarted
-            | Self::FeaturesChanged => Invalidates::Credentials,
+            | Self::KeyGraceStarted => ChangeKind::Key,
+            // Its switches and its request log's sample are read at each check.
+            Self::FeaturesChanged | Self::UsageSettingsChanged => ChangeKind::Organization,
             Self::StaffStatusChanged
             | Self::UserPasswordReset
             | Self::UserPasswordSet
@@ -459,11 +451,10 @@ impl Action {
             | Self::TokenRevoked
             | Self::TokenReuseDetected
             | Self::UserHostedSignedOut
-            | Self::CodeReused
-            | Self::SigningKeyCreated
-            | Self::SigningKeyRotated => Invalidates::Tokens,
-            _ => Invalidates::Nothing,
-        }
+            | Self::CodeReused => ChangeKind::User,
+            Self::SigningKeyCreated | Self::SigningKeyRotated => ChangeKind::SigningKeys,
+            _ => return None,
+        })
     }
 
     /// The routine sign-ins and sign-outs, which the audit page leaves out

@@ -25,8 +25,6 @@ pub struct Organization {
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
-    /// Moves whenever what passes the credential check may have changed.
-    pub credentials_version: i64,
     /// Whether the Expiry of API keys alert is on.
     pub alerts_enabled: bool,
     /// Days before expiry to alert, comma-separated.
@@ -40,8 +38,6 @@ pub struct Organization {
     /// A retired refresh token presented again within this many seconds of
     /// its rotation gets the same new pair instead of revoking its family.
     pub refresh_grace_seconds: i32,
-    /// Moves whenever which access tokens pass may have changed.
-    pub tokens_version: i64,
     /// The key policy's default requests per second for a new key.
     pub key_default_rate_per_second: Option<i32>,
     /// The key policy's default requests per minute for a new key.
@@ -64,10 +60,9 @@ pub struct Organization {
     pub require_two_factor: bool,
 }
 
-/// What the credential check polls of an organization: its id, credentials
-/// and tokens versions, external connectivity switch, and the request log's
-/// sample (basis points).
-pub type CredentialsState = (OrgId, i64, i64, bool, i32);
+/// What the credential check keeps of an organization: its id, external
+/// connectivity switch, and the request log's sample (basis points).
+pub type CredentialsState = (OrgId, bool, i32);
 
 impl Organization {
     /// Every organization, oldest first.
@@ -127,33 +122,16 @@ impl Organization {
             .load(conn)
     }
 
-    /// Marks that credentials changed, in the caller's transaction: every instance
-    /// drops its cache of verified keys when it sees the new version.
-    pub fn bump_credentials(conn: &mut DbConn, id: &OrgId) -> QueryResult<()> {
-        diesel::update(organizations::table.find(id))
-            .set(organizations::credentials_version.eq(organizations::credentials_version + 1))
-            .execute(conn)
-            .map(|_| ())
-    }
-
-    /// Marks that which access tokens pass changed (a sign-in revoked, a
-    /// password changed), in the caller's transaction: every instance drops its
-    /// cache of verified tokens, and keeps its verified keys.
-    pub fn bump_tokens(conn: &mut DbConn, id: &OrgId) -> QueryResult<()> {
-        diesel::update(organizations::table.find(id))
-            .set(organizations::tokens_version.eq(organizations::tokens_version + 1))
-            .execute(conn)
-            .map(|_| ())
-    }
-
-    /// Every organization's credentials and tokens versions and external
-    /// connectivity switch: what the credential check polls four times a second.
-    pub fn credentials_states(conn: &mut DbConn) -> QueryResult<Vec<CredentialsState>> {
+    /// What the credential check keeps of these organizations (read when it
+    /// first meets one, and again when the change feed names it).
+    pub fn credentials_states(
+        conn: &mut DbConn,
+        ids: &[OrgId],
+    ) -> QueryResult<Vec<CredentialsState>> {
         organizations::table
+            .filter(organizations::id.eq_any(ids))
             .select((
                 organizations::id,
-                organizations::credentials_version,
-                organizations::tokens_version,
                 organizations::external_connectivity,
                 organizations::log_sample_basis_points,
             ))
