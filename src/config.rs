@@ -26,6 +26,8 @@ Environment variables:
   KEYWARD_DATABASE_URL          sqlite://<path> or postgres://user@host/db
                                 [default: sqlite://<data dir>/keyward.sqlite3]
   KEYWARD_DATABASE_POOL_SIZE    connections per instance, 1-100 [default: 10]
+  KEYWARD_CACHED_CREDENTIALS    verified keys and access tokens each instance keeps in
+                                memory, 1000-10000000 [default: 250000]
   KEYWARD_SECRET_KEY            at least 32 characters; signs cookies and keys the API key
                                 digests. Several instances must share it. When unset, one
                                 is generated in the data folder on first start.
@@ -171,6 +173,9 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     /// Pool size per instance.
     pub pool_size: u32,
+    /// How many verified credentials each instance caches: above the number
+    /// in use, or the cache evicts ones still wanted.
+    pub cached_credentials: u32,
     /// The master secret, when configured; otherwise one is kept in `data_dir`.
     pub secret_key: Option<SecretString>,
     /// The first admin, created when there is none.
@@ -274,6 +279,13 @@ impl Settings {
             "KEYWARD_DATABASE_POOL_SIZE",
             10,
             1..=100,
+        )?;
+
+        let cached_credentials = parse_number(
+            get("KEYWARD_CACHED_CREDENTIALS")?,
+            "KEYWARD_CACHED_CREDENTIALS",
+            250_000,
+            1_000..=10_000_000,
         )?;
 
         let secret_key = match get("KEYWARD_SECRET_KEY")? {
@@ -500,6 +512,7 @@ impl Settings {
             data_dir,
             database_url,
             pool_size,
+            cached_credentials,
             secret_key,
             bootstrap_admin,
             session_idle: Duration::from_secs(u64::from(idle_minutes) * 60),
@@ -572,6 +585,7 @@ impl Settings {
             data_dir: data_dir.to_owned(),
             database_url,
             pool_size: 4,
+            cached_credentials: 10_000,
             secret_key: None,
             bootstrap_admin: None,
             session_idle: Duration::from_secs(30 * 60),
@@ -772,6 +786,7 @@ mod tests {
             ("KEYWARD_DATABASE_URL", "mysql://x"),
             ("KEYWARD_DATABASE_URL", "sqlite://:memory:"),
             ("KEYWARD_DATABASE_POOL_SIZE", "0"),
+            ("KEYWARD_CACHED_CREDENTIALS", "10"),
             ("KEYWARD_SECRET_KEY", "short"),
             ("KEYWARD_SECRET_KEY", &"a".repeat(64)),
             ("KEYWARD_SECRET_KEY", &"abcdefgh".repeat(8)),

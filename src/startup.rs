@@ -156,6 +156,7 @@ impl Application {
                 digest_key.clone(),
                 issuer.clone(),
                 settings.count_usage,
+                usize::try_from(settings.cached_credentials).unwrap_or(usize::MAX),
             )
             .await?,
         );

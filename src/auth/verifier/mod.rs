@@ -204,13 +204,15 @@ const INVALID_TOKEN: Denial = Denial::InvalidToken;
 
 impl Verifier {
     /// A verifier that follows the change feed from its head now, with the
-    /// published token signing keys read. Access tokens must come from `issuer`.
+    /// published token signing keys read, keeping up to `capacity` verified
+    /// credentials. Access tokens must come from `issuer`.
     /// `count_usage` turns the usage counts and the request log on.
     pub async fn new(
         db: Db,
         digest_key: DigestKey,
         issuer: String,
         count_usage: bool,
+        capacity: usize,
     ) -> Result<Self, DbError> {
         // Generation 0, behind the cache's first: the first unknown kid (the
         // key made at first start) reads the keys again at once.
@@ -225,7 +227,7 @@ impl Verifier {
             issuer,
             keys: RwLock::new(Arc::new(keys)),
             keys_reload: tokio::sync::Mutex::new(()),
-            cache: Cache::new(100_000, head),
+            cache: Cache::new(capacity, head),
             polling: tokio::sync::Mutex::new(()),
             clients: Clients::new(10_000),
             failures: Failures::new(100_000),
@@ -932,36 +934,49 @@ impl Verifier {
         Ok(())
     }
 
-    /// The background loop: share rate-limit counts, poll the versions,
-    /// flush usage. Runs until aborted.
+    /// The background work, until aborted: reading the change feed, sharing
+    /// rate-limit counts, and flushing usage, each on its own schedule so a
+    /// slow one never holds up another (a flush of a busy minute's usage
+    /// can take longer than the cache's freshness bound; the feed's poll
+    /// must not wait for it).
     pub async fn run_background(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(limits::SYNC_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_flush = Instant::now();
-        let mut last_poll = Instant::now();
-        let mut last_prune = Instant::now();
-        loop {
+        let follow_feed = async {
+            let mut tick = tokio::time::interval(POLL_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.poll().await {
+                    crate::warn_limited!("credentials_poll", error = %e, "credentials poll failed; uncached keys get 503 until it recovers");
+                }
+            }
+        };
+        let share_counts = async {
+            let mut tick = tokio::time::interval(limits::SYNC_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_prune = Instant::now();
+            loop {
+                tick.tick().await;
+                let prune = last_prune.elapsed() >= Duration::from_secs(30);
+                if prune {
+                    last_prune = Instant::now();
+                }
+                if let Err(e) = self.sync_rate_limits(prune).await {
+                    crate::warn_limited!("rate_sync", error = %e, "rate-limit counts could not be shared; each instance counts alone until it recovers");
+                }
+            }
+        };
+        let flush = async {
+            let mut tick = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick is at once: skip it.
             tick.tick().await;
-            let prune = last_prune.elapsed() >= Duration::from_secs(30);
-            if prune {
-                last_prune = Instant::now();
-            }
-            if let Err(e) = self.sync_rate_limits(prune).await {
-                crate::warn_limited!("rate_sync", error = %e, "rate-limit counts could not be shared; each instance counts alone until it recovers");
-            }
-            if last_poll.elapsed() + limits::SYNC_INTERVAL / 2 < POLL_INTERVAL {
-                continue;
-            }
-            last_poll = Instant::now();
-            if let Err(e) = self.poll().await {
-                crate::warn_limited!("credentials_poll", error = %e, "credentials poll failed; uncached keys get 503 until it recovers");
-            }
-            if last_flush.elapsed() >= USAGE_FLUSH_INTERVAL {
-                last_flush = Instant::now();
+            loop {
+                tick.tick().await;
                 if let Err(e) = self.flush_usage().await {
                     crate::warn_limited!("key_usage", error = %e, "could not record key usage");
                 }
             }
-        }
+        };
+        tokio::join!(follow_feed, share_counts, flush);
     }
 }
