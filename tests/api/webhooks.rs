@@ -158,6 +158,21 @@ async fn deliveries(app: &TestApp, endpoint: &str) -> Vec<WebhookDelivery> {
         .unwrap()
 }
 
+/// The endpoint's deliveries once the newest has recorded `attempts` attempts
+/// (or after five seconds, as they are then).
+async fn attempts_recorded(app: &TestApp, endpoint: &str, attempts: i32) -> Vec<WebhookDelivery> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let rows = deliveries(app, endpoint).await;
+        if rows.first().is_some_and(|r| r.attempts >= attempts)
+            || std::time::Instant::now() > deadline
+        {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn endpoint(app: &TestApp, id: &str) -> WebhookEndpoint {
     let (org, id) = (app.org_id().await, keyward::domain::EndpointId::from(id));
     app.db()
@@ -554,7 +569,9 @@ async fn test_events_are_signed_with_both_secrets_during_a_roll_and_can_be_resen
     assert_eq!(resend.status().as_u16(), 303);
     let requests = receiver.wait_for(2, 10).await;
     assert_eq!(requests[1]["id"], requests[0]["id"], "the same event again");
-    let rows = deliveries(&app, &endpoint_id).await;
+    // The attempt is recorded once the receiver's answer is read: after the
+    // receiver saw the request.
+    let rows = attempts_recorded(&app, &endpoint_id, 2).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].attempts, 2);
 
