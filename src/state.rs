@@ -68,9 +68,9 @@ impl std::fmt::Debug for Passkeys {
 
 impl AppState {
     /// Runs a state change (a `services` function) in one write transaction;
-    /// after it commits, if it moved a credentials or tokens version, this
-    /// instance's credential cache is refreshed at once (others follow within
-    /// a poll of the versions), and if it queued a webhook, the delivery job
+    /// after it commits, if it appended to the change feed, this instance
+    /// reads the feed at once (others within a poll), and if it queued a
+    /// webhook, the delivery job
     /// is woken.
     pub async fn op<T: Send + 'static>(
         &self,

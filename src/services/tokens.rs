@@ -5,7 +5,7 @@
 //!
 //! A sign-in is a token family: the refresh tokens it rotates through, and the
 //! access tokens they give, each naming the family as its `sid`. Revoking the
-//! family ends all of them; its audit record moves the tokens version, so
+//! family ends all of them; its audit record names the user in the change feed, so
 //! every instance stops trusting what it cached of them.
 //!
 //! Refresh tokens are stored as keyed digests. A refresh marks the presented

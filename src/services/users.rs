@@ -483,7 +483,7 @@ pub fn set_guest_blocked(
 
 /// Ends every sign-in of `user` (their refresh and access tokens): a
 /// password reset, leaving, being blocked. The caller's audit record says
-/// why, and moves the tokens version.
+/// why, and names the user in the change feed.
 fn end_sign_ins(conn: &mut DbConn, user: &UserRef, reason: &str) -> Result<usize, OpError> {
     HostedSession::end_subject(conn, &user.subject(), clock::now())?;
     Ok(TokenFamily::revoke_subject(

@@ -10,7 +10,7 @@
 //! published keys, its issuer, audience and expiry: `crate::jwt`), then what
 //! only the database knows is read once (its sign-in and user not revoked, its
 //! app's status and permissions now) and cached like a key, never past its
-//! `exp` and dropped at once by a revocation (the tokens version).
+//! `exp` and dropped at once by a revocation (the change feed names its user).
 //!
 //! Speed without staleness: every change that can affect the answer appends
 //! what it changed (an organization, an app, a key, a user) to the change feed
@@ -93,12 +93,6 @@ struct FeedRead {
     changes: Vec<Change>,
     /// The states of the organizations the rows name.
     orgs: Vec<cache::OrgState>,
-}
-
-impl FeedRead {
-    fn at(self, head: i64) -> Self {
-        Self { head, ..self }
-    }
 }
 
 /// Verifies external credentials; one per server, shared by its workers.
@@ -280,7 +274,10 @@ impl Verifier {
                 .run(move |conn| -> Result<FeedRead, DbError> {
                     let head = Change::head(conn)?;
                     if head <= from {
-                        return Ok(FeedRead::default().at(head));
+                        return Ok(FeedRead {
+                            head,
+                            ..FeedRead::default()
+                        });
                     }
                     let changes = Change::after(conn, from, FEED_BATCH)?;
                     let mut named: Vec<OrgId> = changes
