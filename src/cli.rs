@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use crate::auth::PasswordHasher;
 use crate::config::{ENV_HELP, Settings};
+use crate::db::models::organization::Features;
 use crate::db::models::{Actor, Organization, Role};
 use crate::db::{DbError, is_unique_violation, write_tx};
 use crate::domain::{EmailAddress, Password};
@@ -36,8 +37,19 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Show or switch the organization's features.
+    /// Manage the operators, who run the server's organizations.
+    Operator {
+        /// What to do with operators.
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// Show or set what an organization's subscription includes: its
+    /// features and limits.
     Features {
+        /// The organization's slug; the installation's first organization
+        /// when omitted.
+        #[arg(long = "org")]
+        org: Option<String>,
         /// What to do with features.
         #[command(subcommand)]
         command: Option<FeaturesCommand>,
@@ -64,31 +76,40 @@ pub enum AlertsCommand {
 /// `keyward features …`.
 #[derive(Debug, Subcommand)]
 pub enum FeaturesCommand {
-    /// Switch a feature on or off.
+    /// Set a feature or a limit.
     Set {
-        /// The feature.
+        /// The feature or limit.
         #[arg(value_enum)]
         feature: FeatureArg,
-        /// on or off.
-        #[arg(value_enum)]
-        state: OnOff,
+        /// `on` or `off` for a feature; a whole number, or `none` for no
+        /// limit, for a limit.
+        value: String,
     },
 }
 
-/// A feature on the command line.
+/// A feature or limit on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FeatureArg {
-    /// External systems may call the API (else 402 Payment Required).
+    /// External systems may call the API (else 402 Payment Required): on or off.
     ExternalConnectivity,
+    /// The most apps: a number, or none.
+    MaxApps,
+    /// The most keys in service per app: a number.
+    MaxKeysPerApp,
+    /// The ceiling of every key's requests per second: a number, or none.
+    MaxRatePerSecond,
 }
 
-/// On or off.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OnOff {
-    /// On.
-    On,
-    /// Off.
-    Off,
+/// `keyward operator …`.
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Create an operator. The password is read from standard input when it
+    /// is not a terminal, otherwise asked for twice without echo.
+    Create {
+        /// The operator's email, used to sign in on the console's page.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// `keyward admin …`.
@@ -103,6 +124,10 @@ pub enum AdminCommand {
         /// Full access, or limited (no API keys section).
         #[arg(long, value_enum, default_value_t = RoleArg::Full)]
         role: RoleArg,
+        /// The organization's slug; the installation's first organization
+        /// when omitted.
+        #[arg(long = "org")]
+        org: Option<String>,
     },
     /// Unlock an account locked after too many failed sign-ins, and forget its
     /// failures.
@@ -145,12 +170,17 @@ pub fn run(cli: Cli, settings: Settings, serve: fn(Settings) -> ExitCode) -> Exi
             Command::Serve => serve(settings),
             Command::Migrate => migrate(&settings).await,
             Command::Admin {
-                command: AdminCommand::Create { email, role },
-            } => create_admin(&settings, &email, role.into()).await,
+                command: AdminCommand::Create { email, role, org },
+            } => create_admin(&settings, &email, role.into(), org.as_deref()).await,
+            Command::Operator {
+                command: OperatorCommand::Create { email },
+            } => create_operator(&settings, &email).await,
             Command::Admin {
                 command: AdminCommand::Unlock { email },
             } => unlock_admin(&settings, &email).await,
-            Command::Features { command } => features(&settings, command).await,
+            Command::Features { org, command } => {
+                features(&settings, org.as_deref(), command).await
+            }
             Command::DemoData => demo_data(&settings).await,
             Command::Alerts {
                 command: AlertsCommand::Run,
@@ -196,7 +226,7 @@ fn read_password() -> Result<SecretString, String> {
 }
 
 #[expect(clippy::print_stdout, reason = "the command's result is its output")]
-async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode {
+async fn create_admin(settings: &Settings, email: &str, role: Role, org: Option<&str>) -> ExitCode {
     let email = match EmailAddress::parse(email) {
         Ok(email) => email,
         Err(e) => {
@@ -226,11 +256,11 @@ async fn create_admin(settings: &Settings, email: &str, role: Role) -> ExitCode 
         Err(e) => return fail(e),
     };
     let address = email.clone();
+    let slug = org.map(str::to_owned);
     let result = db
         .run(move |conn| {
             write_tx(conn, |conn| {
-                // The installation's first organization (later: a flag chooses one).
-                let org = Organization::the_one(conn)?;
+                let org = organization(conn, slug.as_deref())?;
                 crate::services::admins::create_by_operator(
                     conn,
                     &org.id,
@@ -298,46 +328,180 @@ async fn unlock_admin(settings: &Settings, email: &str) -> ExitCode {
     }
 }
 
+/// The organization a command names by its slug, or the installation's
+/// first organization (the one every single-organization database has).
+fn organization(conn: &mut crate::db::DbConn, slug: Option<&str>) -> Result<Organization, OpError> {
+    match slug {
+        None => Ok(Organization::the_one(conn)?),
+        Some(slug) => Organization::find_by_slug(conn, &slug.trim().to_ascii_lowercase())?
+            .ok_or_else(|| {
+                OpError::invalid(
+                    "unknown_organization",
+                    "org",
+                    format!("no organization has the slug {slug}"),
+                )
+            }),
+    }
+}
+
+/// A feature's or limit's new value, typed on the command line.
+fn feature_value(
+    mut features: Features,
+    feature: FeatureArg,
+    value: &str,
+) -> Result<Features, String> {
+    use crate::domain::tenant::{MAX_APPS, MAX_KEYS_PER_APP, MAX_RATE_PER_SECOND, parse_limit};
+    let limit = |range, optional| {
+        let value = if optional && value.eq_ignore_ascii_case("none") {
+            ""
+        } else {
+            value
+        };
+        parse_limit(value, range, optional).map_err(|e| e.to_string())
+    };
+    match feature {
+        FeatureArg::ExternalConnectivity => {
+            features.external_connectivity = match value.to_ascii_lowercase().as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err("external-connectivity is on or off".to_owned()),
+            }
+        }
+        FeatureArg::MaxApps => features.max_apps = limit(MAX_APPS, true)?,
+        FeatureArg::MaxKeysPerApp => {
+            features.max_keys_per_app =
+                limit(MAX_KEYS_PER_APP, false)?.unwrap_or(features.max_keys_per_app);
+        }
+        FeatureArg::MaxRatePerSecond => {
+            features.max_rate_per_second = limit(MAX_RATE_PER_SECOND, true)?;
+        }
+    }
+    Ok(features)
+}
+
 #[expect(clippy::print_stdout, reason = "the command's result is its output")]
-async fn features(settings: &Settings, command: Option<FeaturesCommand>) -> ExitCode {
+async fn features(
+    settings: &Settings,
+    org: Option<&str>,
+    command: Option<FeaturesCommand>,
+) -> ExitCode {
     let (db, _) = match open(settings).await {
         Ok(opened) => opened,
         Err(e) => return fail(e),
     };
+    let slug = org.map(str::to_owned);
     let result = db
         .run(
-            move |conn| -> Result<Organization, crate::services::OpError> {
-                let org = Organization::the_one(conn)?;
-                if let Some(FeaturesCommand::Set {
-                    feature: FeatureArg::ExternalConnectivity,
-                    state,
-                }) = command
-                {
-                    let on = matches!(state, OnOff::On);
+            move |conn| -> Result<Result<Organization, String>, OpError> {
+                let org = organization(conn, slug.as_deref())?;
+                if let Some(FeaturesCommand::Set { feature, value }) = command {
+                    let features = match feature_value(org.features(), feature, &value) {
+                        Ok(features) => features,
+                        Err(e) => return Ok(Err(e)),
+                    };
                     write_tx(conn, |conn| {
-                        crate::services::organization::set_external_connectivity(
+                        crate::services::operators::set_features(
                             conn,
                             &org.id,
-                            &Actor::system("command line"),
-                            on,
+                            &features,
+                            &crate::services::operators::OperatorActor::command("command line"),
                         )
                     })?;
                 }
-                Ok(Organization::the_one(conn)?)
+                Ok(Ok(Organization::find_by_id(conn, &org.id)?))
             },
         )
         .await;
     match result {
-        Ok(org) => {
+        Ok(Ok(org)) => {
+            let f = org.features();
+            let limit = |n: Option<i32>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
+            println!("organization\t{}", org.slug);
             println!(
                 "external_connectivity\t{}",
-                if org.external_connectivity {
-                    "on"
+                if f.external_connectivity { "on" } else { "off" }
+            );
+            println!("max_apps\t{}", limit(f.max_apps));
+            println!("max_keys_per_app\t{}", f.max_keys_per_app);
+            println!("max_rate_per_second\t{}", limit(f.max_rate_per_second));
+            println!(
+                "suspended\t{}",
+                if org.suspended_at.is_some() {
+                    "yes"
                 } else {
-                    "off"
+                    "no"
                 }
             );
             ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("keyward: {e}");
+            ExitCode::from(2)
+        }
+        Err(e @ OpError::Invalid { .. }) => {
+            eprintln!("keyward: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's result is its output")]
+async fn create_operator(settings: &Settings, email: &str) -> ExitCode {
+    let email = match EmailAddress::parse(email) {
+        Ok(email) => email,
+        Err(e) => {
+            eprintln!("keyward: --email: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let password = match read_password()
+        .and_then(|p| Password::parse_for(p, &[email.as_str()]).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("keyward: password: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (db, _) = match open(settings).await {
+        Ok(opened) => opened,
+        Err(e) => return fail(e),
+    };
+    let hasher = match PasswordHasher::new(settings.hash_cost, 1) {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let hash = match hasher.hash(password.expose()).await {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let address = email.clone();
+    let result = db
+        .run(move |conn| {
+            write_tx(conn, |conn| {
+                crate::services::operators::create_operator(
+                    conn,
+                    &address,
+                    &hash,
+                    &crate::services::operators::OperatorActor::command("command line"),
+                    crate::clock::now(),
+                )
+            })
+        })
+        .await;
+    match result {
+        Ok(operator) => {
+            println!("created operator {}", operator.email);
+            ExitCode::SUCCESS
+        }
+        Err(e @ OpError::Invalid { .. }) => {
+            eprintln!("keyward: {e}");
+            ExitCode::from(2)
+        }
+        Err(OpError::Db(DbError::Query(e))) if is_unique_violation(&e) => {
+            eprintln!("keyward: an operator with email {email} exists already");
+            ExitCode::from(2)
         }
         Err(e) => fail(e),
     }

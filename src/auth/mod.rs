@@ -22,7 +22,7 @@ use crate::db::models::Admin;
 use crate::error::AppError;
 
 pub use password::PasswordHasher;
-pub use session_store::{ADMIN_ID_KEY, DbSessionStore, session_row_id};
+pub use session_store::{ADMIN_ID_KEY, DbSessionStore, OPERATOR_ID_KEY, session_row_id};
 pub use verifier::{Denial, Grant, RateState, Verified, Verifier};
 
 /// The session key holding when the admin's password last changed, at sign-in.
@@ -31,8 +31,48 @@ const PASSWORD_STAMP_KEY: &str = "pw_at";
 /// When `admin`'s password last changed, to the microsecond: a session signed in
 /// before a change no longer matches it.
 pub fn password_stamp(admin: &Admin) -> i64 {
-    let t = clock::to_offset(admin.password_changed_at);
+    stamp_of(admin.password_changed_at)
+}
+
+fn stamp_of(at: clock::Timestamp) -> i64 {
+    let t = clock::to_offset(at);
     t.unix_timestamp() * 1_000_000 + i64::from(t.microsecond())
+}
+
+/// When `operator`'s password last changed, as [`password_stamp`].
+pub fn operator_password_stamp(operator: &crate::db::models::Operator) -> i64 {
+    stamp_of(operator.password_changed_at)
+}
+
+/// Marks the session as signed in as `operator`, under a new session id:
+/// the operator's pages only, never an organization's console.
+pub fn sign_in_operator(
+    session: &Session,
+    operator: &crate::db::models::Operator,
+    client: &SignInClient,
+) -> Result<(), AppError> {
+    session.renew();
+    session.clear();
+    let user_agent: Option<String> = client
+        .user_agent
+        .as_deref()
+        .map(|ua| ua.chars().take(300).collect());
+    session
+        .insert(OPERATOR_ID_KEY, &operator.id)
+        .and_then(|()| session.insert(PASSWORD_STAMP_KEY, operator_password_stamp(operator)))
+        .and_then(|()| session.insert(TAG_KEY, crate::secrets::random_token::<16>()))
+        .and_then(|()| match &client.ip {
+            Some(ip) => session.insert(session_store::CLIENT_IP_KEY, ip),
+            None => Ok(()),
+        })
+        .and_then(|()| match &user_agent {
+            Some(ua) => session.insert(session_store::CLIENT_UA_KEY, ua),
+            None => Ok(()),
+        })
+        .map_err(AppError::internal)?;
+    mark_authenticated(session)?;
+    csrf::rotate(session)?;
+    Ok(())
 }
 
 /// The password stamp the session was signed in with.

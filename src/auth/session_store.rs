@@ -24,11 +24,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::clock::{self, Timestamp};
 use crate::db::models::session as rows;
 use crate::db::{Db, DbError};
-use crate::domain::AdminId;
+use crate::domain::{AdminId, OperatorId};
 use crate::secrets::{random_token, sha256_hex};
 
 /// The key under which the signed-in admin's id is kept in the session.
 pub const ADMIN_ID_KEY: &str = "admin_id";
+/// The key under which the signed-in operator's id is kept in the session.
+pub const OPERATOR_ID_KEY: &str = "operator_id";
 
 /// The keys under which the client's address and User-Agent at sign-in are
 /// kept in the session (copied to the row's columns when it is made).
@@ -84,11 +86,16 @@ fn expiry(now: Timestamp, ttl: &CookieDuration) -> Timestamp {
     now + time::Duration::seconds(ttl.whole_seconds())
 }
 
-/// The admin id stored in the state, if any (values are JSON-encoded).
-fn admin_id(state: &State) -> Option<AdminId> {
-    state
-        .get(ADMIN_ID_KEY)
-        .and_then(|v| serde_json::from_str::<AdminId>(v).ok())
+/// Who the state is signed in as, if anyone (values are JSON-encoded).
+fn signed_in(state: &State) -> rows::SignedIn {
+    rows::SignedIn {
+        admin: state
+            .get(ADMIN_ID_KEY)
+            .and_then(|v| serde_json::from_str::<AdminId>(v).ok()),
+        operator: state
+            .get(OPERATOR_ID_KEY)
+            .and_then(|v| serde_json::from_str::<OperatorId>(v).ok()),
+    }
 }
 
 /// The client a state was signed in from.
@@ -150,8 +157,8 @@ impl DbSessionStore {
     ) -> Result<SessionKey, anyhow::Error> {
         let now = clock::now();
         let expires = expiry(now, ttl);
-        let admin = admin_id(&state);
-        if admin.is_none()
+        let who = signed_in(&state);
+        if who.nobody()
             && let Some(key) = encode_anonymous(&state, expires)
         {
             return Ok(key.try_into()?);
@@ -162,8 +169,7 @@ impl DbSessionStore {
         let id = key_id(&key);
         self.db
             .run(move |conn| {
-                rows::insert(conn, &id, admin.as_ref(), &client, &json, now, expires)
-                    .map_err(DbError::from)
+                rows::insert(conn, &id, &who, &client, &json, now, expires).map_err(DbError::from)
             })
             .await?;
         Ok(key)
@@ -212,12 +218,12 @@ impl SessionStore for DbSessionStore {
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let id = key_id(&key);
-        let admin = admin_id(&state);
+        let who = signed_in(&state);
         let expires = expiry(clock::now(), ttl);
         let updated = self
             .db
             .run(move |conn| {
-                rows::update_state(conn, &id, admin.as_ref(), &json, expires).map_err(DbError::from)
+                rows::update_state(conn, &id, &who, &json, expires).map_err(DbError::from)
             })
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;

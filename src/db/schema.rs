@@ -325,6 +325,47 @@ diesel::table! {
 }
 
 diesel::table! {
+    operator_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        operator_id -> Nullable<Text>,
+        actor_label -> Text,
+        action -> Text,
+        organization_id -> Nullable<Text>,
+        organization_label -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        changes -> Text,
+        via -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    operator_tokens (id) {
+        id -> Text,
+        operator_id -> Text,
+        name -> Text,
+        public_id -> Text,
+        secret_digest -> Text,
+        expires_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    operators (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        password_changed_at -> Timestamp,
+        last_sign_in_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     organizations (id) {
         id -> Text,
         name -> Text,
@@ -350,6 +391,12 @@ diesel::table! {
         log_retention_days -> Integer,
         log_max_rows -> BigInt,
         require_two_factor -> Bool,
+        slug -> Text,
+        root_issuer -> Bool,
+        suspended_at -> Nullable<Timestamp>,
+        max_apps -> Nullable<Integer>,
+        max_keys_per_app -> Integer,
+        max_rate_per_second -> Nullable<Integer>,
     }
 }
 
@@ -460,6 +507,7 @@ diesel::table! {
         client_ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         last_seen_at -> Nullable<Timestamp>,
+        operator_id -> Nullable<Text>,
     }
 }
 
@@ -649,6 +697,7 @@ diesel::joinable!(installments -> organizations (organization_id));
 diesel::joinable!(key_addresses -> api_keys (key_id));
 diesel::joinable!(key_alerts -> api_keys (key_id));
 diesel::joinable!(key_alerts -> organizations (organization_id));
+diesel::joinable!(operator_tokens -> operators (operator_id));
 diesel::joinable!(payments -> appointments (appointment_id));
 diesel::joinable!(payments -> guests (guest_id));
 diesel::joinable!(payments -> organizations (organization_id));
@@ -659,6 +708,7 @@ diesel::joinable!(retired_keys -> organizations (organization_id));
 diesel::joinable!(revoked_access_tokens -> organizations (organization_id));
 diesel::joinable!(services -> organizations (organization_id));
 diesel::joinable!(sessions -> admins (admin_id));
+diesel::joinable!(sessions -> operators (operator_id));
 diesel::joinable!(signing_keys -> organizations (organization_id));
 diesel::joinable!(token_families -> apps (app_id));
 diesel::joinable!(token_families -> organizations (organization_id));
@@ -698,6 +748,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     installments,
     key_addresses,
     key_alerts,
+    operator_events,
+    operator_tokens,
+    operators,
     organizations,
     payments,
     rate_counts,

@@ -3,7 +3,9 @@
 //!
 //! Every id is opaque text (a UUIDv7 for rows Keyward makes). Each type is stored
 //! as `TEXT` on both backends and travels through Diesel, serde and templates as
-//! its text.
+//! its text. It is held as shared text: a clone is a reference count, so the
+//! verifier's cache, its usage counters and its queues hold one copy of a
+//! key's ids between them.
 
 use std::fmt;
 
@@ -18,20 +20,29 @@ macro_rules! id_type {
             PartialOrd,
             Ord,
             Hash,
-            serde::Serialize,
-            serde::Deserialize,
             diesel::AsExpression,
             diesel::FromSqlRow,
         )]
-        #[serde(transparent)]
         #[diesel(sql_type = diesel::sql_types::Text)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map(Self::from)
+            }
+        }
 
         impl $name {
             /// A new id: a UUIDv7, time-ordered so indexes stay compact and keyset
             /// pagination by id follows creation order.
             pub fn generate() -> Self {
-                Self(uuid::Uuid::now_v7().to_string())
+                Self(uuid::Uuid::now_v7().to_string().into())
             }
 
             /// The id's text.
@@ -42,19 +53,19 @@ macro_rules! id_type {
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                Self(s)
+                Self(s.into())
             }
         }
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                Self(s.to_owned())
+                Self(s.into())
             }
         }
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.as_ref().to_owned()
             }
         }
 
@@ -72,7 +83,7 @@ macro_rules! id_type {
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
             }
         }
 
@@ -85,7 +96,7 @@ macro_rules! id_type {
                 &'b self,
                 out: &mut diesel::serialize::Output<'b, '_, DB>,
             ) -> diesel::serialize::Result {
-                self.0.as_str().to_sql(out)
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, DB>>::to_sql(&self.0, out)
             }
         }
 
@@ -95,7 +106,7 @@ macro_rules! id_type {
             String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                String::from_sql(bytes).map(Self)
+                String::from_sql(bytes).map(Self::from)
             }
         }
     };
@@ -117,6 +128,10 @@ id_type!(
 id_type!(
     /// An admin of the console.
     AdminId
+);
+id_type!(
+    /// An operator of the server, who runs its organizations.
+    OperatorId
 );
 id_type!(
     /// An employee on the staff.

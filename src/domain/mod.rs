@@ -14,6 +14,7 @@ mod password;
 pub mod restrictions;
 pub mod scopes;
 pub mod settings;
+pub mod tenant;
 pub mod two_factor;
 pub mod usage;
 pub mod users;
@@ -22,8 +23,8 @@ pub mod webhook;
 pub use app::{AppUri, Description, LoginUserType, Name, RedirectUrl, SourceApp};
 pub use email::EmailAddress;
 pub use ids::{
-    AdminId, AppId, AppointmentId, EmployeeId, EndpointId, GuestId, InstallmentId, KeyId, OrgId,
-    PaymentId, ServiceId, WorkingHoursId,
+    AdminId, AppId, AppointmentId, EmployeeId, EndpointId, GuestId, InstallmentId, KeyId,
+    OperatorId, OrgId, PaymentId, ServiceId, WorkingHoursId,
 };
 pub use input::{Invalid, has_control_chars};
 pub use password::{NewPasswordError, Password};

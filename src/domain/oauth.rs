@@ -45,7 +45,7 @@ impl Scope {
     /// `allowed` and no OpenID Connect scope.
     pub fn parse(raw: Option<&str>, allowed: &PermissionSet) -> Result<Self, ScopeError> {
         let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
-            return Ok(Self::permissions_only(allowed.clone()));
+            return Ok(Self::permissions_only(*allowed));
         };
         let mut oidc = BTreeSet::new();
         let mut permissions = Vec::new();
@@ -80,7 +80,7 @@ impl Scope {
         // Asking for identity alone gives the app's permissions too: an app's
         // user signs in to use its API.
         let permissions = if permissions.is_empty() {
-            allowed.clone()
+            *allowed
         } else {
             permissions
         };

@@ -168,6 +168,16 @@ impl RateLimits {
         self.per_second.is_some() || self.per_minute.is_some()
     }
 
+    /// These limits held under a ceiling of requests per second: the
+    /// lower of the two, and the ceiling alone where the key sets none.
+    pub fn under_ceiling(self, ceiling: Option<u32>) -> Self {
+        let per_second = match (self.per_second, ceiling) {
+            (Some(own), Some(top)) => Some(own.min(top)),
+            (own, top) => own.or(top),
+        };
+        Self { per_second, ..self }
+    }
+
     /// The stored columns.
     pub fn to_stored(self) -> (Option<i32>, Option<i32>) {
         let column = |v: Option<u32>| v.and_then(|v| i32::try_from(v).ok());

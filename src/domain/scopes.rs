@@ -2,7 +2,6 @@
 //! two families an app can be granted them in. The wizard, the key form, the API's
 //! checks and the API documentation all read this one definition.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 /// What can be done to a resource.
@@ -223,19 +222,35 @@ impl Family {
     }
 }
 
-/// A set of permissions, stored as a space-separated, sorted string.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PermissionSet(BTreeSet<Permission>);
+/// Every permission of the catalog, sorted: a set's bits are positions here.
+static SORTED: std::sync::LazyLock<Vec<Permission>> = std::sync::LazyLock::new(|| {
+    let mut all: Vec<Permission> = all_permissions().collect();
+    all.sort();
+    all.dedup();
+    assert!(all.len() <= 128, "a permission set holds at most 128");
+    all
+});
+
+/// The bit of a catalog permission (none for one outside it).
+fn bit(p: Permission) -> u128 {
+    SORTED.binary_search(&p).map_or(0, |i| 1 << i)
+}
+
+/// A set of catalog permissions, stored as a space-separated, sorted string.
+/// Held as one bit per catalog permission: the verifier keeps one per cached
+/// credential, so it must not cost an allocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PermissionSet(u128);
 
 impl PermissionSet {
     /// Parses a stored string; unknown entries (from an older catalog) are dropped.
     pub fn from_stored(s: &str) -> Self {
-        Self(s.split_whitespace().filter_map(Permission::parse).collect())
+        s.split_whitespace().filter_map(Permission::parse).collect()
     }
 
     /// Parses submitted values; any unknown value is an error naming it.
     pub fn from_submitted<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
-        let mut set = BTreeSet::new();
+        let mut set = Self::default();
         for v in values {
             let p = Permission::parse(v).ok_or_else(|| {
                 format!(
@@ -243,45 +258,56 @@ impl PermissionSet {
                     v.chars().take(60).collect::<String>()
                 )
             })?;
-            set.insert(p);
+            set.0 |= bit(p);
         }
-        Ok(Self(set))
+        Ok(set)
     }
 
     /// The stored form.
     pub fn to_stored(&self) -> String {
-        self.0
-            .iter()
-            .map(ToString::to_string)
+        self.iter()
+            .map(|p| p.to_string())
             .collect::<Vec<_>>()
             .join(" ")
     }
 
     /// Whether `p` is in the set.
     pub fn contains(&self, p: Permission) -> bool {
-        self.0.contains(&p)
+        let b = bit(p);
+        b != 0 && self.0 & b == b
     }
     /// Whether every permission of `self` is in `other`.
     pub fn is_subset(&self, other: &PermissionSet) -> bool {
-        self.0.is_subset(&other.0)
+        self.0 & !other.0 == 0
     }
 
     /// The permissions in both.
     pub fn intersection(&self, other: &PermissionSet) -> PermissionSet {
-        Self(self.0.intersection(&other.0).copied().collect())
+        Self(self.0 & other.0)
     }
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0 == 0
     }
     /// The permissions, sorted.
     pub fn iter(&self) -> impl Iterator<Item = Permission> + '_ {
-        self.0.iter().copied()
+        let bits = self.0;
+        SORTED
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| bits & (1 << i) != 0)
+            .map(|(_, p)| *p)
     }
 
     /// The permissions as strings, sorted.
     pub fn strings(&self) -> Vec<String> {
-        self.0.iter().map(ToString::to_string).collect()
+        self.iter().map(|p| p.to_string()).collect()
+    }
+}
+
+impl FromIterator<Permission> for PermissionSet {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        Self(iter.into_iter().fold(0, |bits, p| bits | bit(p)))
     }
 }
 

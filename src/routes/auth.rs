@@ -9,9 +9,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::auth::password::HashError;
-use crate::auth::{self, ADMIN_ID_KEY};
+use crate::auth::{self, ADMIN_ID_KEY, OPERATOR_ID_KEY};
 use crate::clock;
-use crate::db::models::{Actor, Admin, Organization, setup_token};
+use crate::db::models::{Actor, Admin, Operator, Organization, setup_token};
 use crate::domain::{EmailAddress, Password};
 use crate::error::AppError;
 use crate::routes::extract::{self, CurrentAdmin};
@@ -100,6 +100,14 @@ pub async fn login_form(
     let next = safe_next(query.next.as_deref());
     if session.get::<String>(ADMIN_ID_KEY).ok().flatten().is_some() {
         return Ok(page::see_other(&next));
+    }
+    if session
+        .get::<String>(OPERATOR_ID_KEY)
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        return Ok(page::see_other(super::operator::HOME));
     }
     let page = LoginPage {
         layout: Layout::new(&session, None, Nav::None, "Sign in")?,
@@ -202,16 +210,58 @@ pub async fn login(
         }
     }
 
+    // One page signs in admins and operators: an email is one or the other.
     let key = email.as_str().to_owned();
-    let admin = state
-        .read(move |conn| Admin::find_by_email(conn, &key))
+    let (admin, operator) = state
+        .read(move |conn| {
+            let admin = Admin::find_by_email(conn, &key)?;
+            let operator = match admin {
+                Some(_) => None,
+                None => Operator::find_by_email(conn, &key)?,
+            };
+            Ok((admin, operator))
+        })
         .await?;
-    let checked = slot
-        .check(
-            password.expose_secret(),
-            admin.as_ref().map(|a| a.password_hash.clone()),
-        )
-        .await?;
+    let stored = match (&admin, &operator) {
+        (Some(a), _) => Some(a.password_hash.clone()),
+        (None, Some(o)) => Some(o.password_hash.clone()),
+        (None, None) => None,
+    };
+    let checked = slot.check(password.expose_secret(), stored).await?;
+    if let Some(operator) = operator.filter(|_| checked.matches) {
+        if checked.stale {
+            let hash = slot.hash(password.expose_secret()).await?;
+            let id = operator.id.clone();
+            state
+                .op(move |conn| services::operators::renew_password_hash(conn, &id, &hash))
+                .await?;
+        }
+        drop(slot);
+        let (e, a, ip, now) = (email.clone(), actor.clone(), actor.ip.clone(), clock::now());
+        state
+            .op(move |conn| services::sign_in::succeeded(conn, &e, ip.as_deref(), &a, now))
+            .await?;
+        let who = services::operators::OperatorActor {
+            id: Some(operator.id.clone()),
+            label: operator.email.clone(),
+            ip: actor.ip.clone(),
+            user_agent: actor.user_agent.clone(),
+            via: None,
+        };
+        let signed = operator.clone();
+        state
+            .op(move |conn| services::operators::signed_in(conn, &signed, &who, clock::now()))
+            .await?;
+        auth::sign_in_operator(
+            &session,
+            &operator,
+            &auth::SignInClient {
+                ip: actor.ip.clone(),
+                user_agent: actor.user_agent.clone(),
+            },
+        )?;
+        return Ok(page::see_other(super::operator::HOME));
+    }
 
     match admin.filter(|_| checked.matches) {
         Some(admin) => {

@@ -27,6 +27,8 @@ pub struct CurrentAdmin {
     /// Whether the organization's external connectivity is on (every page
     /// says so when it is off).
     pub external_connectivity: bool,
+    /// Whether the operator suspended the organization (every page says so).
+    pub suspended: bool,
     /// The organization's time zone: every time on a page is in it.
     pub zone: crate::clock::Zone,
     /// The organization requires a second factor and this admin has none
@@ -89,14 +91,14 @@ async fn load_admin(req: HttpRequest) -> Result<CurrentAdmin, AppError> {
                 && AdminPasskey::count_for_admin(conn, &admin.id)? == 0;
             Ok(Some((
                 admin,
-                org.external_connectivity,
+                (org.external_connectivity, org.suspended_at.is_some()),
                 org.time_zone,
                 must_enrol,
             )))
         })
         .await?;
     match found {
-        Some((admin, connectivity, zone, must_enrol))
+        Some((admin, (connectivity, suspended), zone, must_enrol))
             if Some(auth::password_stamp(&admin)) == stamp && !admin.is_disabled() =>
         {
             Ok(CurrentAdmin {
@@ -105,6 +107,7 @@ async fn load_admin(req: HttpRequest) -> Result<CurrentAdmin, AppError> {
                 email: admin.email,
                 organization_id: admin.organization_id,
                 external_connectivity: connectivity,
+                suspended,
                 zone: crate::clock::Zone::or_utc(&zone),
                 must_enrol,
             })
@@ -124,6 +127,62 @@ impl FromRequest for CurrentAdmin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         Box::pin(load_current(req.clone()))
+    }
+}
+
+/// The signed-in operator, loaded fresh on every request: the operator's
+/// pages take one. An admin's session is no operator's (sign-in required).
+#[derive(Debug, Clone)]
+pub struct CurrentOperator {
+    pub id: crate::domain::OperatorId,
+    pub email: String,
+    /// Who acts, for the trails: the operator, from this request's client.
+    pub actor: crate::services::operators::OperatorActor,
+}
+
+impl FromRequest for CurrentOperator {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let session = req.get_session();
+            let sign_in = || AppError::SignInRequired {
+                next: return_path(&req),
+            };
+            let Some(id) = session
+                .get::<crate::domain::OperatorId>(auth::OPERATOR_ID_KEY)
+                .ok()
+                .flatten()
+            else {
+                return Err(sign_in());
+            };
+            let stamp = auth::session_password_stamp(&session);
+            let found = state_of(&req)?
+                .read(move |conn| crate::db::models::Operator::find_by_id(conn, &id))
+                .await?;
+            match found {
+                Some(operator) if Some(auth::operator_password_stamp(&operator)) == stamp => {
+                    let who = actor(&req, None, &operator.email);
+                    Ok(CurrentOperator {
+                        actor: crate::services::operators::OperatorActor {
+                            id: Some(operator.id.clone()),
+                            label: operator.email.clone(),
+                            ip: who.ip,
+                            user_agent: who.user_agent,
+                            via: None,
+                        },
+                        id: operator.id,
+                        email: operator.email,
+                    })
+                }
+                _ => {
+                    session.purge();
+                    Err(sign_in())
+                }
+            }
+        })
     }
 }
 

@@ -245,55 +245,6 @@ fn done(session: &Session, message: &str) -> HttpResponse {
     page::see_other("/settings")
 }
 
-/// The features form.
-#[derive(Debug, Deserialize)]
-pub struct FeaturesForm {
-    external_connectivity: Option<String>,
-    /// `yes` once the admin confirmed switching external connectivity off.
-    confirm: Option<String>,
-}
-
-/// The question before every app's API calls are refused.
-#[derive(Template)]
-#[template(path = "settings/confirm_connectivity_off.html")]
-struct ConfirmOffPage {
-    layout: Layout,
-}
-
-/// `POST /settings/features` — full-access admins switch the features.
-/// Switching external connectivity off stops every app at once, so it is
-/// asked first (on a page of its own: it works without JavaScript).
-pub async fn features_update(
-    session: Session,
-    state: web::Data<AppState>,
-    admin: FullAdmin,
-    Form(form): Form<FeaturesForm>,
-) -> Result<HttpResponse, AppError> {
-    let on = form.external_connectivity.is_some();
-    if !on && admin.external_connectivity && form.confirm.as_deref() != Some("yes") {
-        return page::ok(&ConfirmOffPage {
-            layout: Layout::new(
-                &session,
-                Some(&admin),
-                Nav::Settings,
-                "Turn external connectivity off?",
-            )?,
-        });
-    }
-    let (org, actor) = (admin.organization_id.clone(), admin.actor());
-    let changed = state
-        .op(move |conn| services::organization::set_external_connectivity(conn, &org, &actor, on))
-        .await?;
-    let message = match (changed, on) {
-        (false, _) => "Nothing changed.",
-        (true, true) => "External connectivity is on: API keys work again.",
-        (true, false) => {
-            "External connectivity is off: API calls are answered with 402 Payment Required."
-        }
-    };
-    Ok(done(&session, message))
-}
-
 /// The admin security form.
 #[derive(Debug, Deserialize)]
 pub struct SecurityForm {

@@ -6,7 +6,9 @@ use super::{Diff, OpError, audit};
 use crate::clock;
 use crate::db::DbConn;
 use crate::db::models::token::TokenFamily;
-use crate::db::models::{Action, Actor, ApiKey, App, AppDetails, AppStatus, Target, WizardStep};
+use crate::db::models::{
+    Action, Actor, ApiKey, App, AppDetails, AppStatus, Organization, Target, WizardStep,
+};
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{AppId, OrgId};
 
@@ -47,6 +49,20 @@ fn details_diff(app: &App, d: &AppDetails) -> Diff {
 
 /// Step 1: creates the draft. A form submitted twice (same nonce) gives the first
 /// draft back instead of a second one.
+/// The organization has room for one more app under its subscription's
+/// limit. Takes the organization's row, so two new apps at once are counted
+/// one after the other.
+pub fn check_app_room(conn: &mut DbConn, organization_id: &OrgId) -> Result<(), OpError> {
+    Organization::lock(conn, organization_id)?;
+    let org = Organization::find_by_id(conn, organization_id)?;
+    match org.max_apps {
+        Some(max) if App::count_for_org(conn, organization_id)? >= i64::from(max) => {
+            Err(OpError::AppLimit(max))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn create_draft(
     conn: &mut DbConn,
     organization_id: &OrgId,
@@ -57,6 +73,7 @@ pub fn create_draft(
     if let Some(existing) = App::find_by_nonce(conn, nonce)? {
         return Err(OpError::AlreadySubmitted(existing.id.to_string()));
     }
+    check_app_room(conn, organization_id)?;
     if App::name_taken(conn, organization_id, &details.name.key(), None)? {
         return Err(OpError::NameTaken);
     }

@@ -11,8 +11,7 @@ use crate::db::DbConn;
 use crate::db::models::RetiredKey;
 use crate::db::models::key_address::KeyAddress;
 use crate::db::models::{
-    Action, Actor, ApiKey, ApiKeyChanges, App, KeyStatus, MAX_KEYS_PER_APP, NewApiKey,
-    Organization, Target,
+    Action, Actor, ApiKey, ApiKeyChanges, App, KeyStatus, NewApiKey, Organization, Target,
 };
 use crate::domain::key_token::ParsedKey;
 use crate::domain::scopes::PermissionSet;
@@ -98,10 +97,11 @@ pub fn check_expiry(
     Ok(())
 }
 
-/// An app with `count` keys has room for one more.
-pub fn check_room(count: i64) -> Result<(), OpError> {
-    if count >= MAX_KEYS_PER_APP {
-        Err(OpError::KeyLimit)
+/// An app with `count` keys in service has room for one more, in an
+/// organization whose apps hold at most `max` (its subscription's limit).
+pub fn check_room(count: i64, max: i32) -> Result<(), OpError> {
+    if count >= i64::from(max) {
+        Err(OpError::KeyLimit(max))
     } else {
         Ok(())
     }
@@ -172,7 +172,10 @@ pub fn create(
     let now = clock::now();
     let org = Organization::find_by_id(conn, organization_id)?;
     check_fields(&app, &org, fields, now, true)?;
-    check_room(ApiKey::count_in_service(conn, app_id, now)?)?;
+    check_room(
+        ApiKey::count_in_service(conn, app_id, now)?,
+        org.max_keys_per_app,
+    )?;
     let (key, token) = insert_key(
         conn,
         organization_id,
@@ -523,7 +526,10 @@ pub fn roll(
         rate_limits: old.rate_limits(),
     };
     check_permissions(&app, &fields.permissions)?;
-    check_room(ApiKey::count_in_service(conn, app_id, now)?)?;
+    check_room(
+        ApiKey::count_in_service(conn, app_id, now)?,
+        Organization::find_by_id(conn, organization_id)?.max_keys_per_app,
+    )?;
     let (new, token) = insert_key(
         conn,
         organization_id,

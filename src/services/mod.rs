@@ -16,6 +16,7 @@ pub mod bookings;
 pub mod guests;
 pub mod hosted;
 pub mod keys;
+pub mod operators;
 pub mod organization;
 pub mod security;
 pub mod sign_in;
@@ -67,9 +68,14 @@ pub enum OpError {
     NameTaken,
     /// The app holds the maximum number of keys.
     #[error(
-        "This app already has 20 API keys, the most an app can hold. Delete an inactive key first."
+        "This app already has {0} API keys, the most an app of this organization can hold. Delete an inactive key first."
     )]
-    KeyLimit,
+    KeyLimit(i32),
+    /// The organization holds the most apps its subscription allows.
+    #[error(
+        "This organization already has {0} apps, the most its subscription allows. Delete an app first, or ask the operator for more."
+    )]
+    AppLimit(i32),
     /// Only an inactive or expired key can be deleted.
     #[error("Only an inactive or expired key can be deleted. Inactivate it first.")]
     KeyActive,
@@ -140,7 +146,8 @@ impl OpError {
         match self {
             Self::Invalid { code, .. } | Self::Conflict { code, .. } => code,
             Self::NameTaken => "name_taken",
-            Self::KeyLimit => "key_limit",
+            Self::KeyLimit(_) => "key_limit",
+            Self::AppLimit(_) => "app_limit",
             Self::KeyActive => "key_active",
             Self::AppHasKeys => "app_has_keys",
             Self::AlreadySubmitted(_) => "already_submitted",
@@ -169,7 +176,8 @@ impl OpError {
             Self::Invalid { .. } => Kind::Invalid,
             Self::Conflict { .. }
             | Self::NameTaken
-            | Self::KeyLimit
+            | Self::KeyLimit(_)
+            | Self::AppLimit(_)
             | Self::KeyActive
             | Self::AppHasKeys
             | Self::AlreadySubmitted(_)

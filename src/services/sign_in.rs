@@ -24,7 +24,7 @@ use super::{OpError, audit};
 use crate::clock::Timestamp;
 use crate::db::DbConn;
 use crate::db::models::sign_in_throttle::ThrottleRow;
-use crate::db::models::{Action, Actor, Admin, Organization, Target};
+use crate::db::models::{Action, Actor, Admin, Target};
 use crate::domain::{AppId, EmailAddress, LoginUserType, OrgId};
 
 /// Whose password an attempt tries.
@@ -89,18 +89,46 @@ impl Account {
         })
     }
 
-    /// The organization its attempts are recorded in: an admin's own, or the
-    /// installation's first when no admin has that email.
-    fn organization(&self, conn: &mut DbConn) -> Result<OrgId, OpError> {
+    /// The organization its attempts are recorded in: an admin's own, or
+    /// none when no admin has that email (an operator's, or nobody's): those
+    /// go to the operators' trail, never to an organization that has no
+    /// business seeing them.
+    fn organization(&self, conn: &mut DbConn) -> Result<Option<OrgId>, OpError> {
         Ok(match self {
             Self::Admin(email) | Self::SecondFactor(email) => {
-                match Admin::find_by_email(conn, email.as_str())? {
-                    Some(admin) => admin.organization_id,
-                    None => Organization::the_one(conn)?.id,
-                }
+                Admin::find_by_email(conn, email.as_str())?.map(|admin| admin.organization_id)
             }
-            Self::User { org, .. } => org.clone(),
+            Self::User { org, .. } => Some(org.clone()),
         })
+    }
+
+    /// Records `action` about this account where it belongs.
+    fn record(
+        &self,
+        conn: &mut DbConn,
+        actor: &Actor,
+        action: Action,
+        changes: serde_json::Value,
+    ) -> Result<(), OpError> {
+        match self.organization(conn)? {
+            Some(org) => audit(conn, &org, actor, action, self.target(), changes),
+            None => {
+                let mut changes = changes;
+                if let Some(map) = changes.as_object_mut() {
+                    map.insert("email".to_owned(), json!(self.target().label));
+                }
+                crate::db::models::OperatorEvent::record(
+                    conn,
+                    None,
+                    actor,
+                    action,
+                    None,
+                    &changes,
+                    crate::clock::now(),
+                )?;
+                Ok(())
+            }
+        }
     }
 
     /// What the audit records name.
@@ -214,13 +242,10 @@ fn summarise(
     if row.refused == 0 || !(due || force) {
         return Ok(());
     }
-    let org = account.organization(conn)?;
-    audit(
+    account.record(
         conn,
-        &org,
         actor,
         Action::SignInThrottled,
-        account.target(),
         json!({
             "refused": row.refused,
             "locked": row.locked_at.is_some(),
@@ -318,13 +343,10 @@ pub fn failed(
     now: Timestamp,
 ) -> Result<(), OpError> {
     let who = account.into();
-    let org = who.organization(conn)?;
-    audit(
+    who.record(
         conn,
-        &org,
         actor,
         who.failure(),
-        who.target(),
         json!({ "reason": who.reason() }),
     )?;
     let mut account = ThrottleRow::load_for_update(conn, &who.subject(), now)?;
@@ -332,12 +354,10 @@ pub fn failed(
         account.locked_at = Some(now);
         account.updated_at = now;
         account.save(conn)?;
-        audit(
+        who.record(
             conn,
-            &org,
             actor,
             Action::AccountLocked,
-            who.target(),
             json!({ "consecutive_failures": account.consecutive_failures }),
         )?;
     }
@@ -383,15 +403,7 @@ pub fn unlock(
     let was_locked = is_locked(conn, who.clone())?;
     ThrottleRow::delete(conn, &who.subject())?;
     if was_locked {
-        let org = who.organization(conn)?;
-        audit(
-            conn,
-            &org,
-            actor,
-            Action::AccountUnlocked,
-            who.target(),
-            json!({}),
-        )?;
+        who.record(conn, actor, Action::AccountUnlocked, json!({}))?;
     }
     Ok(was_locked)
 }

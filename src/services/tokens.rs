@@ -306,7 +306,7 @@ pub fn refresh(
                 "The scope asks for more than this sign-in was granted.",
             ));
         }
-        Some(asked) => asked.clone(),
+        Some(asked) => *asked,
         None => granted,
     };
     if scope.is_empty() {

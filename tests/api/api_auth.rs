@@ -198,47 +198,40 @@ async fn a_session_cookie_never_authenticates_the_api_and_a_key_in_the_url_is_ig
 }
 
 #[actix_web::test]
-async fn switching_off_external_connectivity_gives_402_and_is_audited() {
+async fn the_operator_switching_off_external_connectivity_gives_402_and_is_audited_in_both_trails()
+{
     let app = spawn_app().await;
     let key = app.demo_key().await;
     app.signed_in_admin().await;
+    let operator = app.operator("ops@platform.example").await;
     let header = format!("apikey {key}");
     assert_eq!(
         status_of(&app, "/api/v2/services", Some(&header)).await.0,
         200
     );
+    // The admin sees the subscription, and has nothing to switch it with.
     let settings = app.get_html("/settings", 200).await;
-    assert!(
-        settings.contains(
-            r#"id="external_connectivity" name="external_connectivity" value="on" checked"#
-        )
+    assert!(settings.contains("Ask the operator to change it."));
+    assert!(!settings.contains(r#"name="external_connectivity""#));
+    assert_eq!(
+        app.post_form("/settings/features", &[("external_connectivity", "on")])
+            .await
+            .status()
+            .as_u16(),
+        404,
+        "the admins' switch is gone"
     );
     assert!(
         !app.get_html("/apps", 200)
             .await
             .contains("connectivity-banner")
     );
-    // Switching it off is asked first: nothing changes until confirmed.
-    let asked = app.post_form("/settings/features", &[]).await;
-    assert_eq!(asked.status().as_u16(), 200);
-    assert!(
-        asked
-            .text()
-            .await
-            .unwrap()
-            .contains("Turn external connectivity off?")
-    );
-    assert_eq!(
-        status_of(&app, "/api/v2/services", Some(&header)).await.0,
-        200
-    );
-    app.post_form("/settings/features", &[("confirm", "yes")])
-        .await;
+    app.operator_sets_connectivity(&operator, false).await;
     assert_eq!(
         status_of(&app, "/api/v2/services", Some(&header)).await,
         (402, "payment_required".to_owned())
     );
-    // Every console page says so while it is off.
+    // Every console page of the organization says so while it is off.
     for page in ["/apps", "/staff", "/audit", "/settings"] {
         let html = app.get_html(page, 200).await;
         assert!(
@@ -246,14 +239,28 @@ async fn switching_off_external_connectivity_gives_402_and_is_audited() {
             "{page}"
         );
     }
+    // The organization's trail names the operator; so does the operators'.
+    let changed: Vec<_> = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, ..)| a == "organization.features_changed")
+        .map(|(_, actor, _)| actor)
+        .collect();
+    assert_eq!(changed, vec!["operator ops@platform.example"]);
     assert!(
-        app.audit_actions()
+        app.operator_events()
             .await
             .iter()
-            .any(|(a, _, _)| a == "organization.features_changed")
+            .any(|(a, actor, org, changes)| {
+                a == "organization.features_changed"
+                    && actor == "ops@platform.example"
+                    && org.is_some()
+                    && changes["external_connectivity"]
+                        == serde_json::json!({"from": true, "to": false})
+            })
     );
-    app.post_form("/settings/features", &[("external_connectivity", "on")])
-        .await;
+    app.operator_sets_connectivity(&operator, true).await;
     assert_eq!(
         status_of(&app, "/api/v2/services", Some(&header)).await.0,
         200
@@ -266,21 +273,34 @@ async fn switching_off_external_connectivity_gives_402_and_is_audited() {
 }
 
 #[actix_web::test]
-async fn a_limited_admin_cannot_switch_features() {
+async fn an_admin_cannot_reach_the_operators_console() {
     let app = spawn_app().await;
-    app.signed_in_as("lim@example.com", keyward::db::models::Role::Limited)
+    app.signed_in_admin().await;
+    for page in [
+        "/operator/organizations",
+        "/operator/audit",
+        "/operator/organizations/new",
+    ] {
+        let response = app.get(page).await;
+        assert_eq!(response.status().as_u16(), 303, "{page}");
+        assert!(
+            response.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login"),
+            "{page}: an admin's session is no operator's"
+        );
+    }
+    let org = app.org_id().await;
+    let response = app
+        .post_form(&format!("/operator/organizations/{org}/suspend"), &[])
         .await;
+    assert_eq!(response.status().as_u16(), 303);
     assert!(
         !app.get_html("/settings", 200)
             .await
-            .contains("Save features")
-    );
-    assert_eq!(
-        app.post_form("/settings/features", &[])
-            .await
-            .status()
-            .as_u16(),
-        403
+            .contains("suspended-banner"),
+        "nothing was suspended"
     );
 }
 

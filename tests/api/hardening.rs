@@ -372,7 +372,7 @@ async fn a_second_csrf_token_is_a_bad_request() {
     let token = app.csrf().await;
     let response = app
         .post_raw(
-            "/settings/features",
+            "/settings/organization",
             &[("csrf_token", "forged"), ("csrf_token", token.as_str())],
         )
         .await;

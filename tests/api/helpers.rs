@@ -372,6 +372,28 @@ impl TestApp {
             .expect("audit rows")
     }
 
+    /// The operators' trail: `(action, actor, organization, changes)` of
+    /// every record, oldest first.
+    pub async fn operator_events(
+        &self,
+    ) -> Vec<(String, String, Option<String>, serde_json::Value)> {
+        use diesel::prelude::*;
+        use keyward::db::schema::operator_events::dsl::*;
+        self.db()
+            .run(|conn| {
+                operator_events
+                    .order((occurred_at.asc(), id.asc()))
+                    .select((action, actor_label, organization_label, changes))
+                    .load::<(String, String, Option<String>, String)>(conn)
+                    .map_err(DbError::from)
+            })
+            .await
+            .expect("operator events")
+            .into_iter()
+            .map(|(a, b, c, d)| (a, b, c, serde_json::from_str(&d).expect("changes are JSON")))
+            .collect()
+    }
+
     /// The `changes` of every audit record of `wanted`, oldest first.
     pub async fn audit_changes(&self, wanted: &str) -> Vec<serde_json::Value> {
         use diesel::prelude::*;
@@ -799,5 +821,119 @@ impl TestApp {
                 .unwrap_or_default()
                 .to_owned(),
         )
+    }
+}
+
+/// An operator signed in on a browser of their own.
+pub struct OperatorClient {
+    pub client: reqwest::Client,
+    address: String,
+}
+
+impl OperatorClient {
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// GET `path`, asserting the status, and return the body.
+    pub async fn get_html(&self, path: &str, status: u16) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status().as_u16(), status, "GET {path}");
+        response.text().await.expect("body")
+    }
+
+    /// POSTs a form with the session's CSRF token.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = csrf_in(&self.get_html("/operator/organizations", 200).await);
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_html_form::to_string(&all).expect("encode"))
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Sets an organization's subscription on its page, as typed.
+    pub async fn set_features(
+        &self,
+        org: &keyward::domain::OrgId,
+        connectivity: bool,
+        max_apps: &str,
+        max_keys_per_app: &str,
+        max_rate_per_second: &str,
+    ) -> reqwest::Response {
+        let mut fields = vec![
+            ("max_apps", max_apps),
+            ("max_keys_per_app", max_keys_per_app),
+            ("max_rate_per_second", max_rate_per_second),
+        ];
+        if connectivity {
+            fields.push(("external_connectivity", "on"));
+        }
+        self.post_form(&format!("/operator/organizations/{org}/features"), &fields)
+            .await
+    }
+}
+
+impl TestApp {
+    /// Makes the operator `email` (as `keyward operator create` does) and
+    /// signs them in on the one sign-in page, in a browser of their own.
+    pub async fn operator(&self, email: &str) -> OperatorClient {
+        let hash = self.state.hasher.hash(PASSWORD).await.expect("hash");
+        let address = EmailAddress::parse(email).expect("email");
+        self.db()
+            .run(move |conn| {
+                write_tx(conn, |conn| {
+                    keyward::services::operators::create_operator(
+                        conn,
+                        &address,
+                        &hash,
+                        &keyward::services::operators::OperatorActor::command("test"),
+                        keyward::clock::now(),
+                    )
+                })
+            })
+            .await
+            .expect("operator");
+        let operator = OperatorClient {
+            client: client_with(Arc::new(Jar::default())),
+            address: self.address.clone(),
+        };
+        let login = operator.get_html("/login", 200).await;
+        let token = csrf_in(&login);
+        let signed = operator
+            .client
+            .post(self.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                serde_html_form::to_string([
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("csrf_token", &token),
+                ])
+                .expect("encode"),
+            )
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(signed.status().as_u16(), 303, "the operator signs in");
+        assert_eq!(signed.headers()["location"], "/operator/organizations");
+        operator
+    }
+
+    /// The operator switches this server's first organization's external
+    /// connectivity in the Organizations console.
+    pub async fn operator_sets_connectivity(&self, operator: &OperatorClient, on: bool) {
+        let org = self.org_id().await;
+        let response = operator.set_features(&org, on, "", "20", "").await;
+        assert_eq!(response.status().as_u16(), 303, "the subscription is saved");
     }
 }

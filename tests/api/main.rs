@@ -33,6 +33,7 @@ mod setup;
 mod sign_in;
 mod smtp;
 mod staff;
+mod tenants;
 mod throttle;
 mod tokens;
 mod usage;

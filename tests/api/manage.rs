@@ -252,13 +252,16 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         None,
     );
     assert_eq!((status, code(&full)), (409, "key_limit"), "{full}");
-    assert_eq!(full["errors"][0]["detail"], OpError::KeyLimit.to_string());
+    assert_eq!(
+        full["errors"][0]["detail"],
+        OpError::KeyLimit(20).to_string()
+    );
     let console = app
         .post_new_key(&app_id, "Twenty-first", &["services:read"], "")
         .await;
     let html = console.text().await.unwrap();
     assert!(
-        crate::helpers::html_unescape(&html).contains(&OpError::KeyLimit.to_string()),
+        crate::helpers::html_unescape(&html).contains(&OpError::KeyLimit(20).to_string()),
         "the console says the same"
     );
 

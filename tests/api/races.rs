@@ -62,9 +62,13 @@ async fn a_sign_out_stays_ended_whatever_request_races_it() {
         // A state-changing request that also changes the session (it queues a
         // flash message), sent at the same moment as the sign-out.
         let change = client
-            .post(app.url("/settings/features"))
+            .post(app.url("/settings/organization"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[("csrf_token", token.as_str()), ("confirm", "yes")]))
+            .body(form(&[
+                ("csrf_token", token.as_str()),
+                ("name", "Race Salon"),
+                ("time_zone", "UTC"),
+            ]))
             .send();
         let sign_out = client
             .post(app.url("/logout"))

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::decision::Standing;
+use super::decision::{OrgAccess, Standing};
 use super::grant::Grant;
 use super::limits::KeyCounter;
 use crate::db::models::ChangeKind;
@@ -42,6 +42,7 @@ pub const STRIPES: usize = 1 << 16;
 #[derive(Debug, Default)]
 pub struct OrgFlags {
     external_connectivity: AtomicBool,
+    suspended: AtomicBool,
     log_sample_basis_points: AtomicU32,
 }
 
@@ -52,14 +53,27 @@ pub struct OrgState {
     pub id: OrgId,
     /// The feature switch.
     pub external_connectivity: bool,
+    /// Whether the operator suspended it.
+    pub suspended: bool,
     /// The request log's sample of allowed requests, in basis points.
     pub log_sample_basis_points: u32,
+    /// The most requests per second any of its keys may be allowed. Baked
+    /// into each key's limits as it is read: a change of it is an
+    /// organization change, which has every key of it read again.
+    pub rate_ceiling: Option<u32>,
 }
 
 impl OrgFlags {
-    /// Whether the organization's API access is on.
-    pub fn external_connectivity(&self) -> bool {
-        self.external_connectivity.load(Ordering::SeqCst)
+    /// Whether the organization's API access is on, off (402), or
+    /// suspended by the operator (402).
+    pub fn access(&self) -> OrgAccess {
+        if self.suspended.load(Ordering::SeqCst) {
+            OrgAccess::Suspended
+        } else if self.external_connectivity.load(Ordering::SeqCst) {
+            OrgAccess::Open
+        } else {
+            OrgAccess::NoConnectivity
+        }
     }
 
     /// The share of allowed requests its request log samples, in basis points.
@@ -72,6 +86,7 @@ impl OrgFlags {
             .store(state.log_sample_basis_points, Ordering::Relaxed);
         self.external_connectivity
             .store(state.external_connectivity, Ordering::SeqCst);
+        self.suspended.store(state.suspended, Ordering::SeqCst);
     }
 }
 
@@ -399,7 +414,9 @@ mod tests {
             &OrgState {
                 id: OrgId::from("org".to_owned()),
                 external_connectivity: true,
+                suspended: false,
                 log_sample_basis_points: 100,
+                rate_ceiling: None,
             },
             start,
         );
@@ -417,11 +434,13 @@ mod tests {
             &OrgState {
                 id: OrgId::from("org".to_owned()),
                 external_connectivity: true,
+                suspended: false,
                 log_sample_basis_points: 100,
+                rate_ceiling: None,
             },
             start,
         );
-        assert!(flags.external_connectivity());
+        assert_eq!(flags.access(), OrgAccess::Open);
         assert_eq!(cache.orgs_known(), 0);
     }
 
@@ -433,7 +452,9 @@ mod tests {
         let state = |on| OrgState {
             id: id.clone(),
             external_connectivity: on,
+            suspended: false,
             log_sample_basis_points: 0,
+            rate_ceiling: None,
         };
         // The feed brings the organization switched on; a lookup that read
         // it off before does not switch it back.
@@ -443,20 +464,38 @@ mod tests {
             Some(1),
         );
         let flags = cache.org_seen(&state(false), start);
-        assert!(flags.external_connectivity());
+        assert_eq!(flags.access(), OrgAccess::Open);
         // A later change switches it off, in the flags every entry holds.
         cache.apply(
             &[(2, ChangeKind::Organization, "org")],
             &[state(false)],
             Some(2),
         );
-        assert!(!flags.external_connectivity());
+        assert_eq!(flags.access(), OrgAccess::NoConnectivity);
+        // Suspended, it is refused whatever its switch says; resumed, the
+        // switch counts again.
+        let suspended = OrgState {
+            suspended: true,
+            ..state(true)
+        };
+        cache.apply(
+            &[(3, ChangeKind::Organization, "org")],
+            &[suspended],
+            Some(3),
+        );
+        assert_eq!(flags.access(), OrgAccess::Suspended);
+        cache.apply(
+            &[(4, ChangeKind::Organization, "org")],
+            &[state(true)],
+            Some(4),
+        );
+        assert_eq!(flags.access(), OrgAccess::Open);
         // Signing keys changes mark nothing but ask for the keys again.
         let keys = cache.signing_keys();
         let stamp = stamp_of(&cache, cache.read_start(), "key");
-        cache.apply(&[(3, ChangeKind::SigningKeys, "org")], &[], Some(3));
+        cache.apply(&[(5, ChangeKind::SigningKeys, "org")], &[], Some(5));
         assert!(cache.fresh(&stamp));
         assert_eq!(cache.signing_keys(), keys + 1);
-        assert_eq!(cache.position(), 3);
+        assert_eq!(cache.position(), 5);
     }
 }

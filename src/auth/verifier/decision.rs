@@ -73,11 +73,22 @@ pub struct Standing {
     pub rolled: bool,
 }
 
+/// What the organization's subscription allows its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgAccess {
+    /// External connectivity is on.
+    Open,
+    /// The `external_connectivity` feature is off (402).
+    NoConnectivity,
+    /// The operator suspended the organization (402, whatever the key).
+    Suspended,
+}
+
 /// Whether a credential in `standing` may do `required` (or merely pass, when
-/// `None`) at `now`, with the organization's connectivity switch as given.
+/// `None`) at `now`, with the organization's access as given.
 pub fn decide(
     standing: &Standing,
-    external_connectivity: bool,
+    access: OrgAccess,
     required: Option<Permission>,
     client: Option<IpAddr>,
     now: Timestamp,
@@ -87,6 +98,11 @@ pub fn decide(
         && !client.is_some_and(|ip| list.allows(ip))
     {
         return Err(Denial::IpNotAllowed);
+    }
+    // A suspended organization's every credential is refused alike, active
+    // or not: its holder learns the subscription's state, nothing more.
+    if access == OrgAccess::Suspended {
+        return Err(Denial::Suspended);
     }
     if !standing.active {
         return Err(if token {
@@ -110,7 +126,7 @@ pub fn decide(
         AppStanding::Draft => return Err(Denial::AppDraft),
         AppStanding::Inactive => return Err(Denial::AppInactive),
     }
-    if !external_connectivity {
+    if access == OrgAccess::NoConnectivity {
         return Err(Denial::PaymentRequired);
     }
     if let Some(p) = required
@@ -150,11 +166,23 @@ mod tests {
     fn a_key_passes_until_the_instant_it_expires() {
         let s = standing();
         assert_eq!(
-            decide(&s, true, Some(read()), None, datetime!(2026-12-01 11:59:59)),
+            decide(
+                &s,
+                OrgAccess::Open,
+                Some(read()),
+                None,
+                datetime!(2026-12-01 11:59:59)
+            ),
             Ok(())
         );
         assert_eq!(
-            decide(&s, true, Some(read()), None, datetime!(2026-12-01 12:00)),
+            decide(
+                &s,
+                OrgAccess::Open,
+                Some(read()),
+                None,
+                datetime!(2026-12-01 12:00)
+            ),
             Err(Denial::KeyExpired)
         );
     }
@@ -172,7 +200,13 @@ mod tests {
             rolled: false,
         };
         assert_eq!(
-            decide(&all_wrong, false, Some(read()), None, now),
+            decide(
+                &all_wrong,
+                OrgAccess::NoConnectivity,
+                Some(read()),
+                None,
+                now
+            ),
             Err(Denial::KeyInactive)
         );
         let s = Standing {
@@ -180,7 +214,7 @@ mod tests {
             ..all_wrong
         };
         assert_eq!(
-            decide(&s, false, Some(read()), None, now),
+            decide(&s, OrgAccess::NoConnectivity, Some(read()), None, now),
             Err(Denial::KeyExpired)
         );
         let s = Standing {
@@ -188,7 +222,7 @@ mod tests {
             ..s
         };
         assert_eq!(
-            decide(&s, false, Some(read()), None, now),
+            decide(&s, OrgAccess::NoConnectivity, Some(read()), None, now),
             Err(Denial::AppInactive)
         );
         let s = Standing {
@@ -196,15 +230,28 @@ mod tests {
             ..s
         };
         assert_eq!(
-            decide(&s, false, Some(read()), None, now),
+            decide(&s, OrgAccess::NoConnectivity, Some(read()), None, now),
             Err(Denial::PaymentRequired)
         );
         assert_eq!(
-            decide(&s, true, Some(read()), None, now),
+            decide(&s, OrgAccess::Open, Some(read()), None, now),
             Err(Denial::InsufficientPermission(read()))
         );
-        assert_eq!(decide(&s, true, None, None, now), Ok(()));
-        assert_eq!(decide(&standing(), true, Some(read()), None, now), Ok(()));
+        assert_eq!(decide(&s, OrgAccess::Open, None, None, now), Ok(()));
+        // A suspended organization's every credential is refused alike, an
+        // inactive key too; only the address allowlist comes first.
+        let inactive = Standing {
+            active: false,
+            ..standing()
+        };
+        assert_eq!(
+            decide(&inactive, OrgAccess::Suspended, None, None, now),
+            Err(Denial::Suspended)
+        );
+        assert_eq!(
+            decide(&standing(), OrgAccess::Open, Some(read()), None, now),
+            Ok(())
+        );
     }
 
     #[test]
@@ -218,16 +265,22 @@ mod tests {
         let inside: IpAddr = "10.1.2.7".parse().unwrap();
         let outside: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!(
-            decide(&s, true, None, Some(outside), now),
+            decide(&s, OrgAccess::Open, None, Some(outside), now),
             Err(Denial::IpNotAllowed)
         );
-        assert_eq!(decide(&s, true, None, None, now), Err(Denial::IpNotAllowed));
         assert_eq!(
-            decide(&s, true, None, Some(inside), now),
+            decide(&s, OrgAccess::Open, None, None, now),
+            Err(Denial::IpNotAllowed)
+        );
+        assert_eq!(
+            decide(&s, OrgAccess::Open, None, Some(inside), now),
             Err(Denial::KeyInactive)
         );
         let s = Standing { active: true, ..s };
-        assert_eq!(decide(&s, true, Some(read()), Some(inside), now), Ok(()));
+        assert_eq!(
+            decide(&s, OrgAccess::Open, Some(read()), Some(inside), now),
+            Ok(())
+        );
     }
 
     #[test]
@@ -237,11 +290,17 @@ mod tests {
             ..standing()
         };
         assert_eq!(
-            decide(&s, true, None, None, datetime!(2026-12-01 11:59:59)),
+            decide(
+                &s,
+                OrgAccess::Open,
+                None,
+                None,
+                datetime!(2026-12-01 11:59:59)
+            ),
             Ok(())
         );
         assert_eq!(
-            decide(&s, true, None, None, datetime!(2026-12-01 12:00)),
+            decide(&s, OrgAccess::Open, None, None, datetime!(2026-12-01 12:00)),
             Err(Denial::KeyRolled)
         );
     }
@@ -259,11 +318,17 @@ mod tests {
             rolled: false,
         };
         assert_eq!(
-            decide(&token, true, Some(read()), None, now),
+            decide(&token, OrgAccess::Open, Some(read()), None, now),
             Err(Denial::InsufficientScope(read()))
         );
         assert_eq!(
-            decide(&token, true, None, None, now + time::Duration::minutes(15)),
+            decide(
+                &token,
+                OrgAccess::Open,
+                None,
+                None,
+                now + time::Duration::minutes(15)
+            ),
             Err(Denial::TokenExpired)
         );
         let revoked = Standing {
@@ -271,7 +336,7 @@ mod tests {
             ..token.clone()
         };
         assert_eq!(
-            decide(&revoked, true, None, None, now),
+            decide(&revoked, OrgAccess::Open, None, None, now),
             Err(Denial::TokenRevoked)
         );
         let app_off = Standing {
@@ -279,13 +344,16 @@ mod tests {
             ..token
         };
         assert_eq!(
-            decide(&app_off, true, None, None, now),
+            decide(&app_off, OrgAccess::Open, None, None, now),
             Err(Denial::AppInactive)
         );
         let draft = Standing {
             app: AppStanding::Draft,
             ..app_off
         };
-        assert_eq!(decide(&draft, true, None, None, now), Err(Denial::AppDraft));
+        assert_eq!(
+            decide(&draft, OrgAccess::Open, None, None, now),
+            Err(Denial::AppDraft)
+        );
     }
 }

@@ -33,6 +33,8 @@ pub enum Denial {
     AppDraft,
     /// The organization's external connectivity is off (402).
     PaymentRequired,
+    /// The operator suspended the organization (402).
+    Suspended,
     /// The key lacks the route's permission (403).
     InsufficientPermission(Permission),
     /// A bearer token that is not a valid access token of this server:

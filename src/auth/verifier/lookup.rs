@@ -27,10 +27,12 @@ fn org_state(conn: &mut crate::db::DbConn, id: &OrgId) -> Result<Option<OrgState
 pub fn org_states(conn: &mut crate::db::DbConn, ids: &[OrgId]) -> Result<Vec<OrgState>, DbError> {
     Ok(Organization::credentials_states(conn, ids)?
         .into_iter()
-        .map(|(id, external_connectivity, bp)| OrgState {
-            id,
-            external_connectivity,
-            log_sample_basis_points: u32::try_from(bp).unwrap_or(0),
+        .map(|state| OrgState {
+            suspended: state.suspended(),
+            id: state.id,
+            external_connectivity: state.external_connectivity,
+            log_sample_basis_points: u32::try_from(state.log_sample_basis_points).unwrap_or(0),
+            rate_ceiling: state.rate_ceiling.and_then(|n| u32::try_from(n).ok()),
         })
         .collect())
 }
@@ -62,20 +64,22 @@ pub async fn find_key(
 }
 
 /// The cache entry of a verified key, stamped as read; a limited key gets
-/// its counters from `limiter`.
+/// its counters from `limiter`. Its requests per second are held under the
+/// organization's `ceiling`, whatever the key says.
 pub fn entry(
     key: &ApiKey,
     app: &App,
     org: Arc<OrgFlags>,
     stamp: Stamp,
     limiter: &Limiter,
+    ceiling: Option<u32>,
 ) -> Entry {
     let permissions = key.permission_set();
     let allowlist = key.allowlist();
-    let limits = key.rate_limits();
+    let limits = key.rate_limits().under_ceiling(ceiling);
     Entry {
         stamp,
-        grant: Arc::new(Grant::for_key(key, app, permissions.clone())),
+        grant: Arc::new(Grant::for_key(key, app, permissions)),
         standing: Standing {
             kind: Kind::Key,
             active: key.active,
@@ -184,7 +188,7 @@ pub fn token_entry(
             family.organization_id.clone(),
             &facts.app,
             principal,
-            permissions.clone(),
+            permissions,
         )),
         standing: Standing {
             kind: Kind::Token,

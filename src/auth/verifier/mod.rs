@@ -162,8 +162,9 @@ struct KeyUse {
     first_of_successor: Option<Timestamp>,
 }
 
-/// The most addresses one flush records per key.
-const ADDRESSES_PER_FLUSH: usize = 8;
+/// The most addresses one flush records per key: the key keeps no more
+/// (the latest uses replace the oldest).
+const ADDRESSES_PER_FLUSH: usize = crate::db::models::key_address::KEPT;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -382,14 +383,8 @@ impl Verifier {
             denial,
             usage: usage.clone(),
         };
-        decision::decide(
-            &entry.standing,
-            entry.org.external_connectivity(),
-            required,
-            client,
-            now,
-        )
-        .map_err(refused)?;
+        decision::decide(&entry.standing, entry.org.access(), required, client, now)
+            .map_err(refused)?;
         let rate = match &entry.limits {
             Some((limits, counter)) => Some(
                 counter
@@ -497,7 +492,7 @@ impl Verifier {
         let entry = self.lookup_token(token, false).await?;
         decision::decide(
             &entry.standing,
-            entry.org.external_connectivity(),
+            entry.org.access(),
             None,
             None,
             self.clock.now(),
@@ -690,7 +685,14 @@ impl Verifier {
                 (ChangeKind::Key, key.id.as_str()),
             ],
         );
-        let entry = Arc::new(lookup::entry(&key, &app, flags, stamp, &self.limiter));
+        let entry = Arc::new(lookup::entry(
+            &key,
+            &app,
+            flags,
+            stamp,
+            &self.limiter,
+            org.rate_ceiling,
+        ));
         // A change committed while we read must not leave a stale entry behind.
         self.cache.remember(*digest, &entry);
         Ok(entry)

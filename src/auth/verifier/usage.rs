@@ -30,7 +30,7 @@ pub const MAX_LOGGED_PER_KEY: u32 = 1_000;
 pub struct UsageCell {
     /// The organization, app and key (none for access tokens).
     pub owner: Owner,
-    counts: Mutex<Vec<(i64, [u64; 6])>>,
+    counts: Mutex<Minutes>,
     /// Log rows queued since the last flush.
     logged: std::sync::atomic::AtomicU32,
 }
@@ -44,26 +44,66 @@ pub struct Owner {
     pub key_id: Option<KeyId>,
 }
 
-impl UsageCell {
-    fn add(&self, minute: i64, outcome: Outcome, n: u64) {
-        if let Ok(mut counts) = self.counts.lock() {
-            // The current minute is the last one, if any.
-            match counts.iter_mut().rev().find(|(m, _)| *m == minute) {
-                Some((_, by_outcome)) => by_outcome[outcome.index()] += n,
-                None => {
-                    let mut by_outcome = [0; 6];
-                    by_outcome[outcome.index()] = n;
-                    counts.push((minute, by_outcome));
-                }
-            }
+/// A cell's counts by minute. The minutes one flush interval spans (one or
+/// two) are held inline, so a cached key's cell allocates nothing; more
+/// (after a failed flush) go to `more`.
+#[derive(Debug, Default)]
+struct Minutes {
+    inline: [(i64, [u64; 6]); 2],
+    len: usize,
+    more: Vec<(i64, [u64; 6])>,
+}
+
+impl Minutes {
+    fn add(&mut self, minute: i64, outcome: Outcome, n: u64) {
+        let (inline, more) = (&mut self.inline[..self.len], &mut self.more);
+        if let Some((_, by_outcome)) = inline
+            .iter_mut()
+            .chain(more.iter_mut())
+            .find(|(m, _)| *m == minute)
+        {
+            by_outcome[outcome.index()] += n;
+            return;
+        }
+        let mut by_outcome = [0; 6];
+        by_outcome[outcome.index()] = n;
+        if self.len < self.inline.len() {
+            self.inline[self.len] = (minute, by_outcome);
+            self.len += 1;
+        } else {
+            self.more.push((minute, by_outcome));
         }
     }
 
-    fn take(&self) -> Vec<(i64, [u64; 6])> {
+    /// Hands each minute's counts to `each` and forgets them; `false` when
+    /// there were none.
+    fn drain(&mut self, mut each: impl FnMut(i64, [u64; 6])) -> bool {
+        let any = self.len > 0;
+        for (minute, by_outcome) in self.inline[..self.len].iter().copied() {
+            each(minute, by_outcome);
+        }
+        for (minute, by_outcome) in self.more.drain(..) {
+            each(minute, by_outcome);
+        }
+        self.len = 0;
+        self.more = Vec::new();
+        any
+    }
+}
+
+impl UsageCell {
+    fn add(&self, minute: i64, outcome: Outcome, n: u64) {
+        if let Ok(mut counts) = self.counts.lock() {
+            counts.add(minute, outcome, n);
+        }
+    }
+
+    /// Hands each minute's counts to `each`; `false` when there were none.
+    fn drain(&self, each: impl FnMut(i64, [u64; 6])) -> bool {
         self.counts
             .lock()
-            .map(|mut counts| std::mem::take(&mut *counts))
-            .unwrap_or_default()
+            .map(|mut counts| counts.drain(each))
+            .unwrap_or(false)
     }
 }
 
@@ -132,14 +172,14 @@ impl Usage {
             Ok(mut cells) => Arc::clone(cells.entry(owner.clone()).or_insert_with(|| {
                 Arc::new(UsageCell {
                     owner,
-                    counts: Mutex::new(Vec::new()),
+                    counts: Mutex::new(Minutes::default()),
                     logged: Default::default(),
                 })
             })),
             // Counted nowhere rather than failing the request.
             Err(_) => Arc::new(UsageCell {
                 owner,
-                counts: Mutex::new(Vec::new()),
+                counts: Mutex::new(Minutes::default()),
                 logged: Default::default(),
             }),
         }
@@ -189,9 +229,7 @@ impl Usage {
         if let Ok(mut cells) = self.cells.lock() {
             cells.retain(|owner, cell| {
                 cell.logged.store(0, Ordering::Relaxed);
-                let taken = cell.take();
-                let idle = taken.is_empty();
-                for (minute, by_outcome) in taken {
+                let idle = !cell.drain(|minute, by_outcome| {
                     for outcome in Outcome::ALL {
                         let count = by_outcome[outcome.index()];
                         if count > 0 {
@@ -203,7 +241,7 @@ impl Usage {
                             });
                         }
                     }
-                }
+                });
                 // A cell still held by a cached credential stays.
                 !idle || Arc::strong_count(cell) > 1
             });

@@ -9,9 +9,6 @@ use crate::domain::key_token;
 use crate::domain::scopes::PermissionSet;
 use crate::domain::{AdminId, AppId, IpAllowlist, KeyId, OrgId, RateLimits};
 
-/// The most keys one app may hold.
-pub const MAX_KEYS_PER_APP: i64 = 20;
-
 /// A key's state as the console shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStatus {
@@ -280,6 +277,24 @@ impl ApiKey {
             )
             .count()
             .get_result(conn)
+    }
+
+    /// How many keys each of these organizations has in service at `now`.
+    pub fn counts_in_service_by_org(
+        conn: &mut DbConn,
+        orgs: &[OrgId],
+        now: Timestamp,
+    ) -> QueryResult<Vec<(OrgId, i64)>> {
+        api_keys::table
+            .filter(api_keys::organization_id.eq_any(orgs))
+            .filter(
+                api_keys::expires_at
+                    .is_null()
+                    .or(api_keys::expires_at.gt(now)),
+            )
+            .group_by(api_keys::organization_id)
+            .select((api_keys::organization_id, diesel::dsl::count_star()))
+            .load(conn)
     }
 
     /// One key of an app.

@@ -456,6 +456,23 @@ impl App {
 
     /// Locks the app's row until the transaction ends, so concurrent changes to
     /// its keys queue up (PostgreSQL; SQLite's write transactions already do).
+    /// How many apps each of these organizations has (drafts too).
+    pub fn counts_by_org(conn: &mut DbConn, orgs: &[OrgId]) -> QueryResult<Vec<(OrgId, i64)>> {
+        apps::table
+            .filter(apps::organization_id.eq_any(orgs))
+            .group_by(apps::organization_id)
+            .select((apps::organization_id, diesel::dsl::count_star()))
+            .load(conn)
+    }
+
+    /// How many apps the organization has (drafts too).
+    pub fn count_for_org(conn: &mut DbConn, org: &OrgId) -> QueryResult<i64> {
+        apps::table
+            .filter(apps::organization_id.eq(org))
+            .count()
+            .get_result(conn)
+    }
+
     pub fn lock(conn: &mut DbConn, id: &AppId) -> QueryResult<()> {
         if let DbConn::Postgres(pg) = conn {
             apps::table

@@ -61,6 +61,20 @@ pub enum Action {
     FeaturesChanged,
     /// The organization's name or time zone changed.
     OrganizationChanged,
+    /// An operator made the organization.
+    OrganizationCreated,
+    /// An operator suspended the organization: its keys and tokens get 402.
+    OrganizationSuspended,
+    /// An operator resumed the organization.
+    OrganizationResumed,
+    /// An operator was made (by the `keyward operator create` command).
+    OperatorCreated,
+    /// An operator signed in.
+    OperatorSignedIn,
+    /// An operator made an API token.
+    OperatorTokenCreated,
+    /// An operator's API token was revoked.
+    OperatorTokenRevoked,
     /// The key policy changed.
     PolicyChanged,
     /// The Expiry of API keys alert settings changed.
@@ -222,6 +236,13 @@ impl Action {
         Self::KeyGraceStarted,
         Self::FeaturesChanged,
         Self::OrganizationChanged,
+        Self::OrganizationCreated,
+        Self::OrganizationSuspended,
+        Self::OrganizationResumed,
+        Self::OperatorCreated,
+        Self::OperatorSignedIn,
+        Self::OperatorTokenCreated,
+        Self::OperatorTokenRevoked,
         Self::PolicyChanged,
         Self::AlertsChanged,
         Self::UsageSettingsChanged,
@@ -281,6 +302,13 @@ impl Action {
             Self::KeyGraceStarted => "key.grace_started",
             Self::FeaturesChanged => "organization.features_changed",
             Self::OrganizationChanged => "organization.changed",
+            Self::OrganizationCreated => "organization.created",
+            Self::OrganizationSuspended => "organization.suspended",
+            Self::OrganizationResumed => "organization.resumed",
+            Self::OperatorCreated => "operator.created",
+            Self::OperatorSignedIn => "operator.signed_in",
+            Self::OperatorTokenCreated => "operator.token_created",
+            Self::OperatorTokenRevoked => "operator.token_revoked",
             Self::PolicyChanged => "organization.policy_changed",
             Self::AlertsChanged => "organization.alerts_changed",
             Self::UsageSettingsChanged => "organization.usage_settings_changed",
@@ -364,6 +392,13 @@ impl Action {
             Self::KeyGraceStarted => "Rolled key's grace started",
             Self::FeaturesChanged => "Features changed",
             Self::OrganizationChanged => "Organization changed",
+            Self::OrganizationCreated => "Organization created",
+            Self::OrganizationSuspended => "Organization suspended",
+            Self::OrganizationResumed => "Organization resumed",
+            Self::OperatorCreated => "Operator created",
+            Self::OperatorSignedIn => "Operator signed in",
+            Self::OperatorTokenCreated => "Operator API token created",
+            Self::OperatorTokenRevoked => "Operator API token revoked",
             Self::PolicyChanged => "Key policy changed",
             Self::AlertsChanged => "Expiry alert changed",
             Self::UsageSettingsChanged => "Usage and logs settings changed",
@@ -440,8 +475,12 @@ impl Action {
             | Self::KeyDeleted
             | Self::KeyRolled
             | Self::KeyGraceStarted => ChangeKind::Key,
-            // Its switches and its request log's sample are read at each check.
-            Self::FeaturesChanged | Self::UsageSettingsChanged => ChangeKind::Organization,
+            // Its switches, its suspension, its keys' rate ceiling and its
+            // request log's sample are read at each check.
+            Self::FeaturesChanged
+            | Self::UsageSettingsChanged
+            | Self::OrganizationSuspended
+            | Self::OrganizationResumed => ChangeKind::Organization,
             Self::StaffStatusChanged
             | Self::UserPasswordReset
             | Self::UserPasswordSet

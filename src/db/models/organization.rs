@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use crate::clock::Timestamp;
 use crate::db::DbConn;
+use crate::db::models::platform::{like_literal, lower};
 use crate::db::schema::organizations;
 use crate::domain::OrgId;
 
@@ -58,11 +59,45 @@ pub struct Organization {
     pub log_max_rows: i64,
     /// Whether every admin must sign in with a second factor.
     pub require_two_factor: bool,
+    /// Its short name in URLs: its issuer is `<public URL>/o/<slug>`.
+    pub slug: String,
+    /// Whether its issuer is the public URL itself (the organizations that
+    /// existed before there were many keep it).
+    pub root_issuer: bool,
+    /// When the operator suspended it: every key and token then gets 402.
+    pub suspended_at: Option<Timestamp>,
+    /// The most apps it may have; `None`: no limit.
+    pub max_apps: Option<i32>,
+    /// The most keys in service one app may hold.
+    pub max_keys_per_app: i32,
+    /// The most requests per second any of its keys may be allowed; `None`:
+    /// no ceiling.
+    pub max_rate_per_second: Option<i32>,
 }
 
-/// What the credential check keeps of an organization: its id, external
-/// connectivity switch, and the request log's sample (basis points).
-pub type CredentialsState = (OrgId, bool, i32);
+/// What the credential check keeps of an organization.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+pub struct CredentialsState {
+    pub id: OrgId,
+    /// The `external_connectivity` feature.
+    pub external_connectivity: bool,
+    /// When the operator suspended it.
+    #[diesel(column_name = suspended_at)]
+    suspended_at: Option<Timestamp>,
+    /// The request log's sample, in basis points.
+    pub log_sample_basis_points: i32,
+    /// The ceiling of every key's requests per second.
+    #[diesel(column_name = max_rate_per_second)]
+    pub rate_ceiling: Option<i32>,
+}
+
+impl CredentialsState {
+    /// Whether the operator suspended it.
+    pub fn suspended(&self) -> bool {
+        self.suspended_at.is_some()
+    }
+}
 
 impl Organization {
     /// Every organization, oldest first.
@@ -130,11 +165,7 @@ impl Organization {
     ) -> QueryResult<Vec<CredentialsState>> {
         organizations::table
             .filter(organizations::id.eq_any(ids))
-            .select((
-                organizations::id,
-                organizations::external_connectivity,
-                organizations::log_sample_basis_points,
-            ))
+            .select(CredentialsState::as_select())
             .load(conn)
     }
 
@@ -264,4 +295,159 @@ impl Organization {
             .select(Self::as_select())
             .first(conn)
     }
+    /// Holds its row until the transaction ends (PostgreSQL; SQLite's write
+    /// transaction holds the whole database): changes that count what it
+    /// has against its limits take their turn.
+    pub fn lock(conn: &mut DbConn, id: &OrgId) -> QueryResult<()> {
+        if let DbConn::Postgres(pg) = conn {
+            organizations::table
+                .find(id)
+                .select(organizations::id)
+                .for_update()
+                .first::<OrgId>(pg)
+                .optional()?;
+        }
+        Ok(())
+    }
+
+    /// By slug.
+    pub fn find_by_slug(conn: &mut DbConn, slug: &str) -> QueryResult<Option<Organization>> {
+        organizations::table
+            .filter(organizations::slug.eq(slug))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// By id, if it exists.
+    pub fn find(conn: &mut DbConn, id: &OrgId) -> QueryResult<Option<Organization>> {
+        organizations::table
+            .find(id)
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// A new organization with the defaults of every policy.
+    pub fn insert(conn: &mut DbConn, new: &NewOrganization<'_>) -> QueryResult<()> {
+        diesel::insert_into(organizations::table)
+            .values(new)
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// A page of organizations by name (then id), after the cursor, whose
+    /// name or slug contains `search` (lower-cased).
+    pub fn page(
+        conn: &mut DbConn,
+        search: Option<&str>,
+        after: Option<(&str, &OrgId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Organization>> {
+        let mut query = organizations::table
+            .select(Self::as_select())
+            .order((organizations::name.asc(), organizations::id.asc()))
+            .limit(limit)
+            .into_boxed();
+        if let Some(text) = search.filter(|t| !t.is_empty()) {
+            let pattern = format!("%{}%", like_literal(text));
+            query = query.filter(
+                organizations::slug
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(organizations::name).like(pattern).escape('\\')),
+            );
+        }
+        if let Some((name, id)) = after {
+            query = query.filter(
+                organizations::name
+                    .gt(name.to_owned())
+                    .or(organizations::name
+                        .eq(name.to_owned())
+                        .and(organizations::id.gt(id.clone()))),
+            );
+        }
+        query.load(conn)
+    }
+
+    /// How many organizations exist.
+    pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+        organizations::table.count().get_result(conn)
+    }
+
+    /// Sets the subscription's features and limits.
+    pub fn set_features(
+        conn: &mut DbConn,
+        id: &OrgId,
+        features: &Features,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set((
+                organizations::external_connectivity.eq(features.external_connectivity),
+                organizations::max_apps.eq(features.max_apps),
+                organizations::max_keys_per_app.eq(features.max_keys_per_app),
+                organizations::max_rate_per_second.eq(features.max_rate_per_second),
+                organizations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Suspends it (`Some(now)`) or resumes it (`None`).
+    pub fn set_suspended(
+        conn: &mut DbConn,
+        id: &OrgId,
+        at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(organizations::table.find(id))
+            .set((
+                organizations::suspended_at.eq(at),
+                organizations::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// What its subscription includes.
+    pub fn features(&self) -> Features {
+        Features {
+            external_connectivity: self.external_connectivity,
+            max_apps: self.max_apps,
+            max_keys_per_app: self.max_keys_per_app,
+            max_rate_per_second: self.max_rate_per_second,
+        }
+    }
+}
+
+/// What an organization's subscription includes, as the operator sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// Whether its keys and tokens may call the API at all (else 402).
+    pub external_connectivity: bool,
+    /// The most apps; `None`: no limit.
+    pub max_apps: Option<i32>,
+    /// The most keys in service per app.
+    pub max_keys_per_app: i32,
+    /// The ceiling of every key's requests per second; `None`: none.
+    pub max_rate_per_second: Option<i32>,
+}
+
+/// A new organization: what the operator gives; every policy starts at
+/// its default.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = organizations)]
+pub struct NewOrganization<'a> {
+    pub id: &'a OrgId,
+    pub name: &'a str,
+    pub slug: &'a str,
+    pub time_zone: &'a str,
+    pub external_connectivity: bool,
+    pub max_apps: Option<i32>,
+    pub max_keys_per_app: i32,
+    pub max_rate_per_second: Option<i32>,
+    pub root_issuer: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }

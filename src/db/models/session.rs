@@ -55,10 +55,24 @@ pub fn find_live(
 }
 
 /// Stores a new session.
+/// Who a session is signed in as: an admin or an operator (at most one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignedIn {
+    pub admin: Option<AdminId>,
+    pub operator: Option<crate::domain::OperatorId>,
+}
+
+impl SignedIn {
+    /// Nobody: an anonymous visitor.
+    pub fn nobody(&self) -> bool {
+        self.admin.is_none() && self.operator.is_none()
+    }
+}
+
 pub fn insert(
     conn: &mut DbConn,
     id: &str,
-    admin_id: Option<&AdminId>,
+    who: &SignedIn,
     client: &Client,
     state: &str,
     now: Timestamp,
@@ -67,7 +81,8 @@ pub fn insert(
     diesel::insert_into(sessions::table)
         .values((
             sessions::id.eq(id),
-            sessions::admin_id.eq(admin_id),
+            sessions::admin_id.eq(who.admin.as_ref()),
+            sessions::operator_id.eq(who.operator.as_ref()),
             sessions::state.eq(state),
             sessions::created_at.eq(now),
             sessions::expires_at.eq(expires_at),
@@ -83,13 +98,14 @@ pub fn insert(
 pub fn update_state(
     conn: &mut DbConn,
     id: &str,
-    admin_id: Option<&AdminId>,
+    who: &SignedIn,
     state: &str,
     expires_at: Timestamp,
 ) -> QueryResult<bool> {
     diesel::update(sessions::table.find(id))
         .set((
-            sessions::admin_id.eq(admin_id),
+            sessions::admin_id.eq(who.admin.as_ref()),
+            sessions::operator_id.eq(who.operator.as_ref()),
             sessions::state.eq(state),
             sessions::expires_at.eq(expires_at),
         ))

@@ -104,6 +104,29 @@ impl UsageCount {
 
     /// The whole organization's counts in `period` buckets from `from` to
     /// `to`, summed by bucket and outcome, oldest first.
+    /// Each of these organizations' requests by outcome in the hour buckets
+    /// from `from` (seconds since the epoch) on: `(organization, outcome,
+    /// count)`.
+    pub fn organizations_totals(
+        conn: &mut DbConn,
+        organizations: &[OrgId],
+        from: i64,
+    ) -> QueryResult<Vec<(OrgId, String, i64)>> {
+        usage_counts::table
+            .filter(usage_counts::organization_id.eq_any(organizations))
+            .filter(usage_counts::period_seconds.eq(Period::Hour.seconds() as i32))
+            .filter(usage_counts::bucket.ge(from))
+            .filter(usage_counts::app_id.eq(ALL))
+            .filter(usage_counts::key_id.eq(ALL))
+            .group_by((usage_counts::organization_id, usage_counts::outcome))
+            .select((
+                usage_counts::organization_id,
+                usage_counts::outcome,
+                total(),
+            ))
+            .load(conn)
+    }
+
     pub fn org_series(
         conn: &mut DbConn,
         organization_id: &OrgId,

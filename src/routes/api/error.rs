@@ -332,6 +332,12 @@ impl From<Denial> for ApiError {
                 "Payment required",
                 "The organization's external connectivity feature is off.",
             ),
+            Denial::Suspended => Self::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "organization_suspended",
+                "Organization suspended",
+                "The organization's subscription is suspended: its keys and tokens are refused until it is resumed.",
+            ),
             Denial::InsufficientPermission(p) => Self::new(
                 StatusCode::FORBIDDEN,
                 "insufficient_permission",

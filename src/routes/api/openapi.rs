@@ -402,7 +402,7 @@ fn operation(route: &super::ApiRoute) -> Value {
         }));
         responses.insert(
             "402",
-            error_response("payment_required: the organization's external connectivity is off"),
+            error_response("payment_required: the organization's external connectivity is off; organization_suspended: the organization is suspended"),
         );
         responses
             .entry("403")

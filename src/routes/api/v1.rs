@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::{ApiError, JSON_UTF8};
@@ -27,29 +28,28 @@ const USER_TYPE: HeaderName = HeaderName::from_static("x-keyward-user-type");
 /// space-separated, the Source App) and the JSON body's members after the
 /// permission.
 struct Answer {
-    headers: Vec<(HeaderName, HeaderValue)>,
-    body_tail: String,
+    /// The header values and then the body's tail, back to back: one
+    /// allocation per cached grant, which each answer slices.
+    text: Bytes,
+    /// The headers, each with where its value ends in `text`.
+    headers: [(HeaderName, u16); 4],
+    /// How many of `headers` there are.
+    count: usize,
 }
 
 impl Answer {
     fn of(grant: &Grant) -> Self {
-        // Ids and permission names are visible ASCII, so this never falls back.
-        let value =
-            |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""));
-        let mut headers = vec![(APP_ID, value(grant.app_id.as_str()))];
+        let permissions = grant.permissions.to_stored();
+        let mut values: Vec<(HeaderName, &str)> = vec![(APP_ID, grant.app_id.as_str())];
         match (grant.key_id(), grant.user()) {
-            (Some(key), _) => headers.push((KEY_ID, value(key.as_str()))),
+            (Some(key), _) => values.push((KEY_ID, key.as_str())),
             (None, Some(user)) => {
-                headers.push((USER_ID, value(user.user_id())));
-                headers.push((USER_TYPE, value(user.user_type().as_str())));
+                values.push((USER_ID, user.user_id()));
+                values.push((USER_TYPE, user.user_type().as_str()));
             }
             (None, None) => {}
         }
-        headers.push((PERMISSIONS, value(&grant.permissions.to_stored())));
-        headers.push((
-            SOURCE_APP,
-            HeaderValue::from_static(grant.source_app.as_str()),
-        ));
+        values.push((PERMISSIONS, &permissions));
         let body_tail = serde_json::json!({
             "app_id": grant.app_id,
             "key_id": grant.key_id().map(KeyId::as_str),
@@ -57,7 +57,43 @@ impl Answer {
             "user_type": grant.user().map(|u| u.user_type().as_str()),
         })
         .to_string();
-        Self { headers, body_tail }
+        let mut text = Vec::with_capacity(
+            values.iter().map(|(_, v)| v.len()).sum::<usize>() + body_tail.len(),
+        );
+        let mut headers: [(HeaderName, u16); 4] = std::array::from_fn(|_| (APP_ID, 0));
+        for (slot, (name, value)) in headers.iter_mut().zip(values.iter()) {
+            text.extend_from_slice(value.as_bytes());
+            *slot = (name.clone(), u16::try_from(text.len()).unwrap_or(u16::MAX));
+        }
+        text.extend_from_slice(body_tail.as_bytes());
+        Self {
+            text: Bytes::from(text),
+            headers,
+            count: values.len(),
+        }
+    }
+
+    /// Each header with its value.
+    fn headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
+        let mut start = 0;
+        self.headers[..self.count].iter().map(move |(name, end)| {
+            let range = start..usize::from(*end);
+            start = usize::from(*end);
+            // Ids and permission names are visible ASCII, so this never falls back.
+            let value = HeaderValue::from_maybe_shared(self.text.slice(range))
+                .unwrap_or_else(|_| HeaderValue::from_static(""));
+            (name.clone(), value)
+        })
+    }
+
+    /// The body's members after the permission, with their opening comma
+    /// (the tail of a JSON object whose `{` was dropped).
+    fn body_tail(&self) -> &str {
+        let start = self.headers[..self.count]
+            .last()
+            .map_or(0, |(_, end)| usize::from(*end));
+        // Written from a `String` above, and cut after a whole header value.
+        std::str::from_utf8(&self.text[start + 1..]).unwrap_or("}")
     }
 }
 
@@ -126,9 +162,13 @@ pub async fn auth_check(
             &made
         }
     };
-    for pair in &answer.headers {
-        response.insert_header(pair.clone());
+    for pair in answer.headers() {
+        response.insert_header(pair);
     }
+    response.insert_header((
+        SOURCE_APP,
+        HeaderValue::from_static(grant.source_app.as_str()),
+    ));
     // Not a JSON:API document: plain JSON, UTF-8 said (its refusals are
     // JSON:API error documents, as everywhere under /api).
     Ok(response.content_type(JSON_UTF8).body(
@@ -136,7 +176,7 @@ pub async fn auth_check(
             r#"{"allowed":true,"permission":""#,
             &permission.to_string(),
             r#"","#,
-            &answer.body_tail[1..],
+            answer.body_tail(),
         ]
         .concat(),
     ))

@@ -331,7 +331,7 @@ impl KeyErrors {
                 permissions: message,
                 ..Self::default()
             }),
-            (OpError::KeyLimit, _) => Some(Self {
+            (OpError::KeyLimit(_), _) => Some(Self {
                 form: message,
                 ..Self::default()
             }),
@@ -587,7 +587,7 @@ pub async fn key_new_form(
         form.rate_per_minute = limit_text(template.rate_limits.per_minute);
     }
     let errors = KeyErrors {
-        form: services::keys::check_room(count)
+        form: services::keys::check_room(count, org.max_keys_per_app)
             .err()
             .map(|e| e.to_string()),
         ..KeyErrors::default()
@@ -1177,7 +1177,7 @@ pub async fn key_roll(
                 app.id, rolled.new.id
             )))
         }
-        Err(e @ (OpError::Conflict { .. } | OpError::KeyLimit)) => {
+        Err(e @ (OpError::Conflict { .. } | OpError::KeyLimit(_))) => {
             page(form, None, Some(e.to_string()))?.render(StatusCode::CONFLICT)
         }
         Err(e @ OpError::Invalid { .. }) => {

@@ -24,7 +24,7 @@ use crate::db::models::alert;
 use crate::db::models::key_address::KeyAddress;
 use crate::db::models::platform::{self, Appointment};
 use crate::db::models::token::TokenFamily;
-use crate::db::models::{ApiKey, App, AppStatus, MAX_KEYS_PER_APP, Organization, RetiredKey};
+use crate::db::models::{ApiKey, App, AppStatus, Organization, RetiredKey};
 use crate::domain::{AppId, KeyId, UserRef};
 use crate::error::AppError;
 use crate::routes::extract::{CurrentAdmin, FullAdmin};
@@ -460,8 +460,9 @@ pub async fn app_show(
         jwt_scopes: app.jwt_permissions().strings(),
         post_login: app.post_login_urls(),
         post_logout: app.post_logout_urls(),
-        at_limit: i64::try_from(in_service.len()).unwrap_or(i64::MAX) >= MAX_KEYS_PER_APP,
-        max_keys: MAX_KEYS_PER_APP,
+        at_limit: i64::try_from(in_service.len()).unwrap_or(i64::MAX)
+            >= i64::from(organization.max_keys_per_app),
+        max_keys: i64::from(organization.max_keys_per_app),
         key_count: in_service.len(),
         stored_keys: keys.len(),
         retired,

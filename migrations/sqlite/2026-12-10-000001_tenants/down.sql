@@ -1,0 +1,12 @@
+DROP TABLE operator_tokens;
+DROP TABLE operator_events;
+DROP INDEX sessions_operator_id;
+ALTER TABLE sessions DROP COLUMN operator_id;
+DROP TABLE operators;
+ALTER TABLE organizations DROP COLUMN max_rate_per_second;
+ALTER TABLE organizations DROP COLUMN max_keys_per_app;
+ALTER TABLE organizations DROP COLUMN max_apps;
+ALTER TABLE organizations DROP COLUMN suspended_at;
+ALTER TABLE organizations DROP COLUMN root_issuer;
+DROP INDEX organizations_slug;
+ALTER TABLE organizations DROP COLUMN slug;

@@ -1,0 +1,247 @@
+//! Operators (the people who run the server and its organizations), their
+//! own audit trail, and their API tokens.
+
+use diesel::prelude::*;
+
+use crate::clock::Timestamp;
+use crate::db::DbConn;
+use crate::db::schema::{operator_events, operator_tokens, operators};
+use crate::domain::{OperatorId, OrgId};
+
+/// An operator as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = operators)]
+pub struct Operator {
+    pub id: OperatorId,
+    /// Lower-cased email, the sign-in name.
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// When the password last changed: sessions from before it stop working.
+    pub password_changed_at: Timestamp,
+    /// Last successful sign-in.
+    pub last_sign_in_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl Operator {
+    /// By id.
+    pub fn find_by_id(conn: &mut DbConn, id: &OperatorId) -> QueryResult<Option<Operator>> {
+        operators::table
+            .find(id)
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// By (lower-cased) email.
+    pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<Operator>> {
+        operators::table
+            .filter(operators::email.eq(email))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Every operator, oldest first.
+    pub fn all(conn: &mut DbConn) -> QueryResult<Vec<Operator>> {
+        operators::table
+            .order((operators::created_at.asc(), operators::id.asc()))
+            .select(Self::as_select())
+            .load(conn)
+    }
+
+    /// Adds one.
+    pub fn insert(conn: &mut DbConn, operator: &Operator) -> QueryResult<()> {
+        diesel::insert_into(operators::table)
+            .values(operator)
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Replaces the password (sessions from before stop working).
+    pub fn set_password(
+        conn: &mut DbConn,
+        id: &OperatorId,
+        hash: &str,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        diesel::update(operators::table.find(id))
+            .set((
+                operators::password_hash.eq(hash),
+                operators::password_changed_at.eq(now),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Replaces the stored hash of the same password (sessions stay valid).
+    pub fn set_password_hash(conn: &mut DbConn, id: &OperatorId, hash: &str) -> QueryResult<()> {
+        diesel::update(operators::table.find(id))
+            .set(operators::password_hash.eq(hash))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// Records a successful sign-in.
+    pub fn touch_sign_in(conn: &mut DbConn, id: &OperatorId, now: Timestamp) -> QueryResult<()> {
+        diesel::update(operators::table.find(id))
+            .set(operators::last_sign_in_at.eq(Some(now)))
+            .execute(conn)
+            .map(|_| ())
+    }
+}
+
+/// One record of the operators' trail.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = operator_events)]
+pub struct OperatorEvent {
+    pub id: String,
+    pub occurred_at: Timestamp,
+    /// The operator, when one acted (not a command or a refused sign-in).
+    pub operator_id: Option<OperatorId>,
+    /// The operator's email, the command, or the email typed.
+    pub actor_label: String,
+    /// The stored name of the action (`Action::as_str`).
+    pub action: String,
+    /// The organization it concerned, if one.
+    pub organization_id: Option<OrgId>,
+    /// Its name then.
+    pub organization_label: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// `{"field": {"from": …, "to": …}}` or the facts of the action.
+    pub changes: String,
+    /// The operator API token it came through.
+    pub via: Option<String>,
+}
+
+impl OperatorEvent {
+    /// Adds a record of `action` by `actor` (and the operator `operator`,
+    /// when one acted), about `org` (its id and name) if any.
+    pub fn record(
+        conn: &mut DbConn,
+        operator: Option<&OperatorId>,
+        actor: &super::audit_event::Actor,
+        action: super::audit_event::Action,
+        org: Option<(&OrgId, &str)>,
+        changes: &serde_json::Value,
+        now: Timestamp,
+    ) -> QueryResult<()> {
+        let clip = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+        let event = OperatorEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            occurred_at: now,
+            operator_id: operator.cloned(),
+            actor_label: clip(&actor.label, 254),
+            action: action.as_str().to_owned(),
+            organization_id: org.map(|(id, _)| id.clone()),
+            organization_label: org.map(|(_, name)| clip(name, 254)),
+            ip: actor.ip.clone(),
+            user_agent: actor.user_agent.as_deref().map(|ua| clip(ua, 256)),
+            changes: changes.to_string(),
+            via: actor.via.clone(),
+        };
+        diesel::insert_into(operator_events::table)
+            .values(&event)
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// The newest records first, a page of `limit` before the cursor
+    /// `(occurred_at, id)`, optionally of one organization.
+    pub fn page(
+        conn: &mut DbConn,
+        organization: Option<&OrgId>,
+        before: Option<(Timestamp, String)>,
+        limit: i64,
+    ) -> QueryResult<Vec<OperatorEvent>> {
+        let mut query = operator_events::table
+            .select(Self::as_select())
+            .order((
+                operator_events::occurred_at.desc(),
+                operator_events::id.desc(),
+            ))
+            .limit(limit)
+            .into_boxed();
+        if let Some(org) = organization {
+            query = query.filter(operator_events::organization_id.eq(org.clone()));
+        }
+        if let Some((at, id)) = before {
+            query = query.filter(
+                operator_events::occurred_at
+                    .lt(at)
+                    .or(operator_events::occurred_at
+                        .eq(at)
+                        .and(operator_events::id.lt(id))),
+            );
+        }
+        query.load(conn)
+    }
+}
+
+/// An operator API token as stored (never its text: a keyed digest of its
+/// secret).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = operator_tokens)]
+pub struct OperatorToken {
+    pub id: String,
+    pub operator_id: OperatorId,
+    pub name: String,
+    /// Finds the row from a presented token.
+    pub public_id: String,
+    /// HMAC digest of the secret part.
+    pub secret_digest: String,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl OperatorToken {
+    /// Adds one.
+    pub fn insert(conn: &mut DbConn, token: &OperatorToken) -> QueryResult<()> {
+        diesel::insert_into(operator_tokens::table)
+            .values(token)
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// The token with this public id.
+    pub fn find_by_public_id(conn: &mut DbConn, public_id: &str) -> QueryResult<Option<Self>> {
+        operator_tokens::table
+            .filter(operator_tokens::public_id.eq(public_id))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// Notes a use, at most once a minute.
+    pub fn touch(conn: &mut DbConn, id: &str, now: Timestamp) -> QueryResult<()> {
+        let minute_ago = now - time::Duration::minutes(1);
+        diesel::update(
+            operator_tokens::table
+                .filter(operator_tokens::id.eq(id))
+                .filter(
+                    operator_tokens::last_used_at
+                        .is_null()
+                        .or(operator_tokens::last_used_at.lt(minute_ago)),
+                ),
+        )
+        .set(operator_tokens::last_used_at.eq(Some(now)))
+        .execute(conn)
+        .map(|_| ())
+    }
+
+    /// Revokes it.
+    pub fn revoke(conn: &mut DbConn, id: &str, now: Timestamp) -> QueryResult<bool> {
+        diesel::update(
+            operator_tokens::table
+                .filter(operator_tokens::id.eq(id))
+                .filter(operator_tokens::revoked_at.is_null()),
+        )
+        .set(operator_tokens::revoked_at.eq(Some(now)))
+        .execute(conn)
+        .map(|n| n > 0)
+    }
+}
