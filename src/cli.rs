@@ -10,7 +10,7 @@ use crate::auth::PasswordHasher;
 use crate::config::{ENV_HELP, Settings};
 use crate::db::models::organization::Features;
 use crate::db::models::{Actor, Organization, Role};
-use crate::db::{DbError, is_unique_violation, write_tx};
+use crate::db::{Db, DbError, is_unique_violation, write_tx};
 use crate::domain::{EmailAddress, Password};
 use crate::services::OpError;
 use crate::state::open;
@@ -225,35 +225,34 @@ fn read_password() -> Result<SecretString, String> {
     }
 }
 
+/// A new account's email (from `--email`), its password (read and checked
+/// against the rules, hashed), and the opened database; the exit code of a
+/// refusal (2 for bad input).
+async fn new_account(
+    settings: &Settings,
+    email: &str,
+) -> Result<(EmailAddress, Db, String), ExitCode> {
+    let email = EmailAddress::parse(email).map_err(|e| {
+        eprintln!("keyward: --email: {e}");
+        ExitCode::from(2)
+    })?;
+    let password = read_password()
+        .and_then(|p| Password::parse_for(p, &[email.as_str()]).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            eprintln!("keyward: password: {e}");
+            ExitCode::from(2)
+        })?;
+    let (db, _) = open(settings).await.map_err(fail)?;
+    let hasher = PasswordHasher::new(settings.hash_cost, 1).map_err(fail)?;
+    let hash = hasher.hash(password.expose()).await.map_err(fail)?;
+    Ok((email, db, hash))
+}
+
 #[expect(clippy::print_stdout, reason = "the command's result is its output")]
 async fn create_admin(settings: &Settings, email: &str, role: Role, org: Option<&str>) -> ExitCode {
-    let email = match EmailAddress::parse(email) {
-        Ok(email) => email,
-        Err(e) => {
-            eprintln!("keyward: --email: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let password = match read_password()
-        .and_then(|p| Password::parse_for(p, &[email.as_str()]).map_err(|e| e.to_string()))
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("keyward: password: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let (db, _) = match open(settings).await {
-        Ok(opened) => opened,
-        Err(e) => return fail(e),
-    };
-    let hasher = match PasswordHasher::new(settings.hash_cost, 1) {
-        Ok(h) => h,
-        Err(e) => return fail(e),
-    };
-    let hash = match hasher.hash(password.expose()).await {
-        Ok(h) => h,
-        Err(e) => return fail(e),
+    let (email, db, hash) = match new_account(settings, email).await {
+        Ok(account) => account,
+        Err(code) => return code,
     };
     let address = email.clone();
     let slug = org.map(str::to_owned);
@@ -448,33 +447,9 @@ async fn features(
 
 #[expect(clippy::print_stdout, reason = "the command's result is its output")]
 async fn create_operator(settings: &Settings, email: &str) -> ExitCode {
-    let email = match EmailAddress::parse(email) {
-        Ok(email) => email,
-        Err(e) => {
-            eprintln!("keyward: --email: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let password = match read_password()
-        .and_then(|p| Password::parse_for(p, &[email.as_str()]).map_err(|e| e.to_string()))
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("keyward: password: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let (db, _) = match open(settings).await {
-        Ok(opened) => opened,
-        Err(e) => return fail(e),
-    };
-    let hasher = match PasswordHasher::new(settings.hash_cost, 1) {
-        Ok(h) => h,
-        Err(e) => return fail(e),
-    };
-    let hash = match hasher.hash(password.expose()).await {
-        Ok(h) => h,
-        Err(e) => return fail(e),
+    let (email, db, hash) = match new_account(settings, email).await {
+        Ok(account) => account,
+        Err(code) => return code,
     };
     let address = email.clone();
     let result = db

@@ -51,28 +51,12 @@ pub fn sign_in_operator(
     operator: &crate::db::models::Operator,
     client: &SignInClient,
 ) -> Result<(), AppError> {
-    session.renew();
-    session.clear();
-    let user_agent: Option<String> = client
-        .user_agent
-        .as_deref()
-        .map(|ua| ua.chars().take(300).collect());
-    session
-        .insert(OPERATOR_ID_KEY, &operator.id)
-        .and_then(|()| session.insert(PASSWORD_STAMP_KEY, operator_password_stamp(operator)))
-        .and_then(|()| session.insert(TAG_KEY, crate::secrets::random_token::<16>()))
-        .and_then(|()| match &client.ip {
-            Some(ip) => session.insert(session_store::CLIENT_IP_KEY, ip),
-            None => Ok(()),
-        })
-        .and_then(|()| match &user_agent {
-            Some(ua) => session.insert(session_store::CLIENT_UA_KEY, ua),
-            None => Ok(()),
-        })
-        .map_err(AppError::internal)?;
-    mark_authenticated(session)?;
-    csrf::rotate(session)?;
-    Ok(())
+    start_session(
+        session,
+        (OPERATOR_ID_KEY, operator.id.as_str()),
+        operator_password_stamp(operator),
+        client,
+    )
 }
 
 /// The password stamp the session was signed in with.
@@ -99,6 +83,23 @@ pub struct SignInClient {
 /// Marks the session as signed in as `admin`, under a new session id, and
 /// as authenticated now.
 pub fn sign_in(session: &Session, admin: &Admin, client: &SignInClient) -> Result<(), AppError> {
+    start_session(
+        session,
+        (ADMIN_ID_KEY, admin.id.as_str()),
+        password_stamp(admin),
+        client,
+    )
+}
+
+/// A new signed-in session for `who` (its key and id), with its password
+/// stamp, a tag, the client it signed in from, a fresh CSRF token, and
+/// authenticated now.
+fn start_session(
+    session: &Session,
+    who: (&str, &str),
+    stamp: i64,
+    client: &SignInClient,
+) -> Result<(), AppError> {
     session.renew();
     session.clear();
     let user_agent: Option<String> = client
@@ -106,8 +107,8 @@ pub fn sign_in(session: &Session, admin: &Admin, client: &SignInClient) -> Resul
         .as_deref()
         .map(|ua| ua.chars().take(300).collect());
     session
-        .insert(ADMIN_ID_KEY, &admin.id)
-        .and_then(|()| session.insert(PASSWORD_STAMP_KEY, password_stamp(admin)))
+        .insert(who.0, who.1)
+        .and_then(|()| session.insert(PASSWORD_STAMP_KEY, stamp))
         .and_then(|()| session.insert(TAG_KEY, crate::secrets::random_token::<16>()))
         .and_then(|()| match &client.ip {
             Some(ip) => session.insert(session_store::CLIENT_IP_KEY, ip),

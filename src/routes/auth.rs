@@ -228,19 +228,30 @@ pub async fn login(
         (None, None) => None,
     };
     let checked = slot.check(password.expose_secret(), stored).await?;
-    if let Some(operator) = operator.filter(|_| checked.matches) {
+    let known = checked.matches && (admin.is_some() || operator.is_some());
+    if known {
         if checked.stale {
+            // The same password, hashed again with today's parameters.
             let hash = slot.hash(password.expose_secret()).await?;
-            let id = operator.id.clone();
+            let (admin_id, operator_id) = (
+                admin.as_ref().map(|a| a.id.clone()),
+                operator.as_ref().map(|o| o.id.clone()),
+            );
             state
-                .op(move |conn| services::operators::renew_password_hash(conn, &id, &hash))
+                .op(move |conn| match (&admin_id, &operator_id) {
+                    (Some(id), _) => services::admins::renew_password_hash(conn, id, &hash),
+                    (None, Some(id)) => services::operators::renew_password_hash(conn, id, &hash),
+                    (None, None) => Ok(()),
+                })
                 .await?;
         }
-        drop(slot);
         let (e, a, ip, now) = (email.clone(), actor.clone(), actor.ip.clone(), clock::now());
         state
             .op(move |conn| services::sign_in::succeeded(conn, &e, ip.as_deref(), &a, now))
             .await?;
+    }
+    drop(slot);
+    if let Some(operator) = operator.filter(|_| known) {
         let who = services::operators::OperatorActor {
             id: Some(operator.id.clone()),
             label: operator.email.clone(),
@@ -263,21 +274,8 @@ pub async fn login(
         return Ok(page::see_other(super::operator::HOME));
     }
 
-    match admin.filter(|_| checked.matches) {
+    match admin.filter(|_| known) {
         Some(admin) => {
-            if checked.stale {
-                // The same password, hashed again with today's parameters.
-                let hash = slot.hash(password.expose_secret()).await?;
-                let id = admin.id.clone();
-                state
-                    .op(move |conn| services::admins::renew_password_hash(conn, &id, &hash))
-                    .await?;
-            }
-            drop(slot);
-            let (e, a, ip, now) = (email.clone(), actor.clone(), actor.ip.clone(), clock::now());
-            state
-                .op(move |conn| services::sign_in::succeeded(conn, &e, ip.as_deref(), &a, now))
-                .await?;
             if admin.is_disabled() {
                 tracing::info!("sign-in to a disabled account refused");
                 return rerender(
@@ -296,7 +294,6 @@ pub async fn login(
             second_factor::complete(&req, &session, &state, admin, "none", &next).await
         }
         None => {
-            drop(slot);
             state
                 .op(move |conn| services::sign_in::failed(conn, &email, &actor, clock::now()))
                 .await?;
