@@ -1,4 +1,3 @@
-DROP TABLE operator_tokens;
 DROP TABLE operator_events;
 DROP INDEX sessions_operator_id;
 ALTER TABLE sessions DROP COLUMN operator_id;

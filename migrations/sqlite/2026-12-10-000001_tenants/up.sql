@@ -50,18 +50,3 @@ CREATE TABLE operator_events (
     via TEXT
 );
 CREATE INDEX operator_events_occurred_at ON operator_events (occurred_at);
-
--- Operators' API tokens for the management API's operator routes: only a
--- keyed digest of the secret is kept.
-CREATE TABLE operator_tokens (
-    id TEXT PRIMARY KEY NOT NULL,
-    operator_id TEXT NOT NULL REFERENCES operators (id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    public_id TEXT NOT NULL UNIQUE,
-    secret_digest TEXT NOT NULL,
-    expires_at TIMESTAMP NOT NULL,
-    last_used_at TIMESTAMP,
-    revoked_at TIMESTAMP,
-    created_at TIMESTAMP NOT NULL
-);
-CREATE INDEX operator_tokens_operator_id ON operator_tokens (operator_id);

@@ -34,6 +34,6 @@ pub use app::{App, AppDetails, AppStatus, WizardStep};
 pub use audit_event::{Action, Actor, AuditEvent, AuditFilter, NewAuditEvent, Target};
 pub use change::{Change, ChangeKind};
 pub use login_user::{UserCredential, UserLink};
-pub use operator::{Operator, OperatorEvent, OperatorToken};
+pub use operator::{Operator, OperatorEvent};
 pub use organization::Organization;
 pub use retired_key::{RetiredBecause, RetiredKey};

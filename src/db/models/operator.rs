@@ -1,11 +1,11 @@
-//! Operators (the people who run the server and its organizations), their
-//! own audit trail, and their API tokens.
+//! Operators (the people who run the server and its organizations) and
+//! their own audit trail.
 
 use diesel::prelude::*;
 
 use crate::clock::Timestamp;
 use crate::db::DbConn;
-use crate::db::schema::{operator_events, operator_tokens, operators};
+use crate::db::schema::{operator_events, operators};
 use crate::domain::{OperatorId, OrgId};
 
 /// An operator as stored.
@@ -43,34 +43,10 @@ impl Operator {
             .optional()
     }
 
-    /// Every operator, oldest first.
-    pub fn all(conn: &mut DbConn) -> QueryResult<Vec<Operator>> {
-        operators::table
-            .order((operators::created_at.asc(), operators::id.asc()))
-            .select(Self::as_select())
-            .load(conn)
-    }
-
     /// Adds one.
     pub fn insert(conn: &mut DbConn, operator: &Operator) -> QueryResult<()> {
         diesel::insert_into(operators::table)
             .values(operator)
-            .execute(conn)
-            .map(|_| ())
-    }
-
-    /// Replaces the password (sessions from before stop working).
-    pub fn set_password(
-        conn: &mut DbConn,
-        id: &OperatorId,
-        hash: &str,
-        now: Timestamp,
-    ) -> QueryResult<()> {
-        diesel::update(operators::table.find(id))
-            .set((
-                operators::password_hash.eq(hash),
-                operators::password_changed_at.eq(now),
-            ))
             .execute(conn)
             .map(|_| ())
     }
@@ -177,71 +153,5 @@ impl OperatorEvent {
             );
         }
         query.load(conn)
-    }
-}
-
-/// An operator API token as stored (never its text: a keyed digest of its
-/// secret).
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = operator_tokens)]
-pub struct OperatorToken {
-    pub id: String,
-    pub operator_id: OperatorId,
-    pub name: String,
-    /// Finds the row from a presented token.
-    pub public_id: String,
-    /// HMAC digest of the secret part.
-    pub secret_digest: String,
-    pub expires_at: Timestamp,
-    pub last_used_at: Option<Timestamp>,
-    pub revoked_at: Option<Timestamp>,
-    pub created_at: Timestamp,
-}
-
-impl OperatorToken {
-    /// Adds one.
-    pub fn insert(conn: &mut DbConn, token: &OperatorToken) -> QueryResult<()> {
-        diesel::insert_into(operator_tokens::table)
-            .values(token)
-            .execute(conn)
-            .map(|_| ())
-    }
-
-    /// The token with this public id.
-    pub fn find_by_public_id(conn: &mut DbConn, public_id: &str) -> QueryResult<Option<Self>> {
-        operator_tokens::table
-            .filter(operator_tokens::public_id.eq(public_id))
-            .select(Self::as_select())
-            .first(conn)
-            .optional()
-    }
-
-    /// Notes a use, at most once a minute.
-    pub fn touch(conn: &mut DbConn, id: &str, now: Timestamp) -> QueryResult<()> {
-        let minute_ago = now - time::Duration::minutes(1);
-        diesel::update(
-            operator_tokens::table
-                .filter(operator_tokens::id.eq(id))
-                .filter(
-                    operator_tokens::last_used_at
-                        .is_null()
-                        .or(operator_tokens::last_used_at.lt(minute_ago)),
-                ),
-        )
-        .set(operator_tokens::last_used_at.eq(Some(now)))
-        .execute(conn)
-        .map(|_| ())
-    }
-
-    /// Revokes it.
-    pub fn revoke(conn: &mut DbConn, id: &str, now: Timestamp) -> QueryResult<bool> {
-        diesel::update(
-            operator_tokens::table
-                .filter(operator_tokens::id.eq(id))
-                .filter(operator_tokens::revoked_at.is_null()),
-        )
-        .set(operator_tokens::revoked_at.eq(Some(now)))
-        .execute(conn)
-        .map(|n| n > 0)
     }
 }

@@ -169,22 +169,6 @@ impl Organization {
             .load(conn)
     }
 
-    /// Switches external connectivity.
-    pub fn set_external_connectivity(
-        conn: &mut DbConn,
-        id: &OrgId,
-        on: bool,
-        now: Timestamp,
-    ) -> QueryResult<()> {
-        diesel::update(organizations::table.find(id))
-            .set((
-                organizations::external_connectivity.eq(on),
-                organizations::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .map(|_| ())
-    }
-
     /// Turns the two-factor requirement for admins on or off.
     pub fn set_require_two_factor(
         conn: &mut DbConn,
