@@ -572,11 +572,7 @@ pub async fn suspension(
     let (org, actor) = (id.clone(), operator.actor.clone());
     let changed = state
         .op(move |conn| {
-            if suspend {
-                services::operators::suspend(conn, &org, &actor, clock::now())
-            } else {
-                services::operators::resume(conn, &org, &actor, clock::now())
-            }
+            services::operators::set_suspended(conn, &org, suspend, &actor, clock::now())
         })
         .await?;
     page::flash(

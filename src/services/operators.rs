@@ -346,48 +346,32 @@ pub fn set_features(
     Ok(true)
 }
 
-/// Suspends an organization: every key and token of it gets 402 on every
-/// instance within a poll of the change feed; its console stays open, and
-/// says so. `false` when it was suspended already.
-pub fn suspend(
+/// Suspends an organization (`suspended`) or resumes it. Suspended, every
+/// key and token of it gets 402 on every instance within a poll of the
+/// change feed; its console stays open, and says so. `false` when it was so
+/// already.
+pub fn set_suspended(
     conn: &mut DbConn,
     org_id: &OrgId,
+    suspended: bool,
     actor: &OperatorActor,
     now: Timestamp,
 ) -> Result<bool, OpError> {
     let org = Organization::find(conn, org_id)?.ok_or(OpError::NotFound)?;
-    if org.suspended_at.is_some() {
+    if org.suspended_at.is_some() == suspended {
         return Ok(false);
     }
-    Organization::set_suspended(conn, org_id, Some(now), now)?;
+    Organization::set_suspended(conn, org_id, suspended.then_some(now), now)?;
     record_both(
         conn,
         actor,
-        Action::OrganizationSuspended,
+        if suspended {
+            Action::OrganizationSuspended
+        } else {
+            Action::OrganizationResumed
+        },
         &org,
-        json!({ "suspended": { "from": false, "to": true } }),
-    )?;
-    Ok(true)
-}
-
-/// Resumes a suspended organization. `false` when it was not suspended.
-pub fn resume(
-    conn: &mut DbConn,
-    org_id: &OrgId,
-    actor: &OperatorActor,
-    now: Timestamp,
-) -> Result<bool, OpError> {
-    let org = Organization::find(conn, org_id)?.ok_or(OpError::NotFound)?;
-    if org.suspended_at.is_none() {
-        return Ok(false);
-    }
-    Organization::set_suspended(conn, org_id, None, now)?;
-    record_both(
-        conn,
-        actor,
-        Action::OrganizationResumed,
-        &org,
-        json!({ "suspended": { "from": true, "to": false } }),
+        json!({ "suspended": { "from": !suspended, "to": suspended } }),
     )?;
     Ok(true)
 }
