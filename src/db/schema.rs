@@ -341,6 +341,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    operator_tokens (id) {
+        id -> Text,
+        operator_id -> Text,
+        name -> Text,
+        public_id -> Text,
+        secret_digest -> Text,
+        can_write -> Bool,
+        expires_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_ip -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     operators (id) {
         id -> Text,
         email -> Text,
@@ -683,6 +699,7 @@ diesel::joinable!(installments -> organizations (organization_id));
 diesel::joinable!(key_addresses -> api_keys (key_id));
 diesel::joinable!(key_alerts -> api_keys (key_id));
 diesel::joinable!(key_alerts -> organizations (organization_id));
+diesel::joinable!(operator_tokens -> operators (operator_id));
 diesel::joinable!(payments -> appointments (appointment_id));
 diesel::joinable!(payments -> guests (guest_id));
 diesel::joinable!(payments -> organizations (organization_id));
@@ -734,6 +751,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_addresses,
     key_alerts,
     operator_events,
+    operator_tokens,
     operators,
     organizations,
     payments,

@@ -210,48 +210,66 @@ pub fn mask(public_id: &str, last_four: &str) -> String {
 
 /// Every admin API token starts with this.
 pub const ADMIN_TOKEN_PREFIX: &str = "kwa_";
+/// Every operator API token starts with this.
+pub const OPERATOR_TOKEN_PREFIX: &str = "kwo_";
 
-/// An admin API token (the management API's credential): `kwa_` and the same
-/// parts and checksum as a key, so scanners and typos are caught the same way.
-pub struct AdminToken {
-    /// The full text, shown once.
-    pub token: SecretString,
-    /// Finds the token's row.
-    pub public_id: String,
-    /// Checked against its stored keyed digest.
-    pub secret: SecretString,
-}
-
-impl fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AdminToken({ADMIN_TOKEN_PREFIX}{}…)", self.public_id)
-    }
-}
-
-impl AdminToken {
-    /// A new token from the OS generator.
-    pub fn generate() -> Self {
-        let (public_id, secret) = (random_base62(ID_LEN), random_base62(SECRET_LEN));
-        let body = format!("{ADMIN_TOKEN_PREFIX}{public_id}{secret}");
-        let token = format!("{body}{}", String::from_utf8_lossy(&checksum(&body)));
-        Self {
-            token: SecretString::from(token),
-            public_id,
-            secret: SecretString::from(secret),
+/// An API token type: its prefix and the same parts and checksum as a key, so
+/// scanners and typos are caught the same way.
+macro_rules! api_token {
+    ($(#[$doc:meta])* $name:ident, $prefix:ident) => {
+        $(#[$doc])*
+        pub struct $name {
+            /// The full text, shown once.
+            pub token: SecretString,
+            /// Finds the token's row.
+            pub public_id: String,
+            /// Checked against its stored keyed digest.
+            pub secret: SecretString,
         }
-    }
 
-    /// The public id and secret of a presented token, after its shape and
-    /// checksum were checked. Costs no database access.
-    pub fn parse(text: &str) -> Result<(&str, &str), KeyFormatError> {
-        parse_parts(text, ADMIN_TOKEN_PREFIX)
-    }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({}{}…)", stringify!($name), $prefix, self.public_id)
+            }
+        }
 
-    /// The masked form: `kwa_` + public id + `…`.
-    pub fn mask(public_id: &str) -> String {
-        format!("{ADMIN_TOKEN_PREFIX}{public_id}…")
-    }
+        impl $name {
+            /// A new token from the OS generator.
+            pub fn generate() -> Self {
+                let (public_id, secret) = (random_base62(ID_LEN), random_base62(SECRET_LEN));
+                let body = format!("{}{public_id}{secret}", $prefix);
+                let token = format!("{body}{}", String::from_utf8_lossy(&checksum(&body)));
+                Self {
+                    token: SecretString::from(token),
+                    public_id,
+                    secret: SecretString::from(secret),
+                }
+            }
+
+            /// The public id and secret of a presented token, after its shape
+            /// and checksum were checked. Costs no database access.
+            pub fn parse(text: &str) -> Result<(&str, &str), KeyFormatError> {
+                parse_parts(text, $prefix)
+            }
+
+            /// The masked form: the prefix, the public id and `…`.
+            pub fn mask(public_id: &str) -> String {
+                format!("{}{public_id}…", $prefix)
+            }
+        }
+    };
 }
+
+api_token!(
+    /// An admin API token (`kwa_…`), the management API's credential.
+    AdminToken,
+    ADMIN_TOKEN_PREFIX
+);
+api_token!(
+    /// An operator API token (`kwo_…`), the operator API's credential.
+    OperatorToken,
+    OPERATOR_TOKEN_PREFIX
+);
 
 /// A new app secret: `kws_` + 43 base62 characters (256 bits).
 pub fn generate_app_secret() -> SecretString {
@@ -297,6 +315,18 @@ mod tests {
             Err(KeyFormatError::Checksum)
         );
         assert!(!format!("{new:?}").contains(new.secret.expose_secret()));
+    }
+
+    #[test]
+    fn operator_and_admin_tokens_are_not_each_other() {
+        let op = OperatorToken::generate();
+        let text = op.token.expose_secret();
+        assert!(text.starts_with("kwo_"));
+        assert_eq!(OperatorToken::parse(text).unwrap().0, op.public_id);
+        assert!(AdminToken::parse(text).is_err());
+        let admin = AdminToken::generate();
+        assert!(OperatorToken::parse(admin.token.expose_secret()).is_err());
+        assert!(!format!("{op:?}").contains(op.secret.expose_secret()));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod bookings;
 pub mod guests;
 pub mod hosted;
 pub mod keys;
+pub mod operator_tokens;
 pub mod operators;
 pub mod organization;
 pub mod security;

@@ -43,7 +43,7 @@ pub fn curl(
     let headers = dir.path().join("headers");
     let mut command = Command::new("curl");
     command
-        .args(["-s", "-X", method, "-D"])
+        .args(["-s", "--max-time", "30", "-X", method, "-D"])
         .arg(&headers)
         .args(["-w", "\n%{http_code}"])
         .args(["-H", &format!("Authorization: Bearer {token}")]);

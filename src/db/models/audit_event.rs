@@ -71,6 +71,10 @@ pub enum Action {
     OperatorCreated,
     /// An operator signed in.
     OperatorSignedIn,
+    /// An operator made an API token.
+    OperatorTokenCreated,
+    /// An operator's API token was revoked.
+    OperatorTokenRevoked,
     /// The key policy changed.
     PolicyChanged,
     /// The Expiry of API keys alert settings changed.
@@ -237,6 +241,8 @@ impl Action {
         Self::OrganizationResumed,
         Self::OperatorCreated,
         Self::OperatorSignedIn,
+        Self::OperatorTokenCreated,
+        Self::OperatorTokenRevoked,
         Self::PolicyChanged,
         Self::AlertsChanged,
         Self::UsageSettingsChanged,
@@ -301,6 +307,8 @@ impl Action {
             Self::OrganizationResumed => "organization.resumed",
             Self::OperatorCreated => "operator.created",
             Self::OperatorSignedIn => "operator.signed_in",
+            Self::OperatorTokenCreated => "operator.token_created",
+            Self::OperatorTokenRevoked => "operator.token_revoked",
             Self::PolicyChanged => "organization.policy_changed",
             Self::AlertsChanged => "organization.alerts_changed",
             Self::UsageSettingsChanged => "organization.usage_settings_changed",
@@ -389,6 +397,8 @@ impl Action {
             Self::OrganizationResumed => "Organization resumed",
             Self::OperatorCreated => "Operator created",
             Self::OperatorSignedIn => "Operator signed in",
+            Self::OperatorTokenCreated => "Operator API token created",
+            Self::OperatorTokenRevoked => "Operator API token revoked",
             Self::PolicyChanged => "Key policy changed",
             Self::AlertsChanged => "Expiry alert changed",
             Self::UsageSettingsChanged => "Usage and logs settings changed",

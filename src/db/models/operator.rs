@@ -1,11 +1,11 @@
-//! Operators (the people who run the server and its organizations) and
-//! their own audit trail.
+//! Operators (the people who run the server and its organizations), their
+//! own audit trail, and their API tokens.
 
 use diesel::prelude::*;
 
 use crate::clock::Timestamp;
 use crate::db::DbConn;
-use crate::db::schema::{operator_events, operators};
+use crate::db::schema::{operator_events, operator_tokens, operators};
 use crate::domain::{OperatorId, OrgId};
 
 /// An operator as stored.
@@ -153,5 +153,117 @@ impl OperatorEvent {
             );
         }
         query.load(conn)
+    }
+}
+
+/// An operator API token as stored (never its text: a keyed digest of its
+/// secret).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = operator_tokens)]
+pub struct OperatorTokenRow {
+    pub id: String,
+    pub operator_id: OperatorId,
+    pub name: String,
+    /// Finds the row from a presented token.
+    pub public_id: String,
+    /// HMAC digest of the secret part.
+    pub secret_digest: String,
+    /// Whether it may change organizations, or only read them.
+    pub can_write: bool,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub last_used_ip: Option<String>,
+    pub revoked_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl OperatorTokenRow {
+    /// Adds one.
+    pub fn insert(conn: &mut DbConn, row: &OperatorTokenRow) -> QueryResult<()> {
+        diesel::insert_into(operator_tokens::table)
+            .values(row)
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// The token with this public id.
+    pub fn find_by_public_id(conn: &mut DbConn, public_id: &str) -> QueryResult<Option<Self>> {
+        operator_tokens::table
+            .filter(operator_tokens::public_id.eq(public_id))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// One of an operator's tokens.
+    pub fn find_for_operator(
+        conn: &mut DbConn,
+        operator_id: &OperatorId,
+        id: &str,
+    ) -> QueryResult<Option<Self>> {
+        operator_tokens::table
+            .filter(operator_tokens::operator_id.eq(operator_id))
+            .filter(operator_tokens::id.eq(id))
+            .select(Self::as_select())
+            .first(conn)
+            .optional()
+    }
+
+    /// An operator's tokens, newest first.
+    pub fn list_for_operator(
+        conn: &mut DbConn,
+        operator_id: &OperatorId,
+    ) -> QueryResult<Vec<Self>> {
+        operator_tokens::table
+            .filter(operator_tokens::operator_id.eq(operator_id))
+            .order((
+                operator_tokens::created_at.desc(),
+                operator_tokens::id.desc(),
+            ))
+            .select(Self::as_select())
+            .load(conn)
+    }
+
+    /// How many unrevoked, unexpired tokens an operator holds.
+    pub fn count_live(
+        conn: &mut DbConn,
+        operator_id: &OperatorId,
+        now: Timestamp,
+    ) -> QueryResult<i64> {
+        operator_tokens::table
+            .filter(operator_tokens::operator_id.eq(operator_id))
+            .filter(operator_tokens::revoked_at.is_null())
+            .filter(operator_tokens::expires_at.gt(now))
+            .count()
+            .get_result(conn)
+    }
+
+    /// Revokes a token; false when it was revoked already.
+    pub fn revoke(conn: &mut DbConn, id: &str, now: Timestamp) -> QueryResult<bool> {
+        let n = diesel::update(
+            operator_tokens::table
+                .find(id)
+                .filter(operator_tokens::revoked_at.is_null()),
+        )
+        .set(operator_tokens::revoked_at.eq(Some(now)))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Notes a use, at most once a minute per token.
+    pub fn touch(conn: &mut DbConn, id: &str, ip: Option<&str>, now: Timestamp) -> QueryResult<()> {
+        diesel::update(
+            operator_tokens::table.find(id).filter(
+                operator_tokens::last_used_at
+                    .is_null()
+                    .or(operator_tokens::last_used_at.lt(now - time::Duration::minutes(1))),
+            ),
+        )
+        .set((
+            operator_tokens::last_used_at.eq(Some(now)),
+            operator_tokens::last_used_ip.eq(ip),
+        ))
+        .execute(conn)
+        .map(|_| ())
     }
 }

@@ -243,7 +243,7 @@ pub struct Manager {
     pub actor: Actor,
 }
 
-fn unauthorized(code: &'static str, detail: &str) -> ApiError {
+pub(super) fn unauthorized(code: &'static str, detail: &str) -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         code,
@@ -356,7 +356,7 @@ impl Manager {
 }
 
 /// A JSON:API answer.
-fn answer(status: StatusCode, body: &Value) -> HttpResponse {
+pub(super) fn answer(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(MEDIA)
         .body(body.to_string())
@@ -487,7 +487,10 @@ where
 }
 
 /// The attributes of a request document (`data.attributes`), or a 400.
-fn attributes(body: &Value, kind: &str) -> Result<serde_json::Map<String, Value>, ApiError> {
+pub(super) fn attributes(
+    body: &Value,
+    kind: &str,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
     let data = body.get("data").ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -520,7 +523,7 @@ fn attributes(body: &Value, kind: &str) -> Result<serde_json::Map<String, Value>
 }
 
 /// A text attribute (absent is `default`), or a 422 at its pointer.
-fn text(
+pub(super) fn text(
     attrs: &serde_json::Map<String, Value>,
     name: &str,
     default: &str,
@@ -560,7 +563,7 @@ fn strings(
     }
 }
 
-fn iso(t: Option<Timestamp>) -> Value {
+pub(super) fn iso(t: Option<Timestamp>) -> Value {
     t.map_or(Value::Null, |t| clock::fmt::iso(t).into())
 }
 

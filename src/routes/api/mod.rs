@@ -12,6 +12,7 @@ pub mod manage;
 pub mod me;
 pub mod oauth;
 pub mod openapi;
+pub mod operator;
 pub mod resources;
 pub mod v1;
 pub mod v2;
@@ -326,6 +327,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cfg.service(resource);
     }
     manage::configure(cfg);
+    operator::configure(cfg);
 }
 
 /// 405 with the path's methods in `Allow` (RFC 9110 §15.5.6).

@@ -580,6 +580,115 @@ fn manage_operation(route: &super::manage::ManageRoute) -> Value {
     op
 }
 
+/// One operation of the operator API: an operator API token (read-write for
+/// a change), JSON:API-like documents, the same error documents.
+fn operator_operation(route: &super::operator::OperatorRoute) -> Value {
+    use actix_web::http::Method;
+    let mut parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .map(
+            |name| json!({ "name": name, "in": "path", "required": true, "schema": id_schema(64) }),
+        )
+        .collect();
+    if route.method == Method::GET && !route.path.ends_with('}') {
+        parameters.extend([
+            json!({ "name": "filter[q]", "in": "query", "required": false, "description": "Only organizations whose name or slug contains this", "schema": { "type": "string", "maxLength": 100 } }),
+            json!({ "name": "page[size]", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 } }),
+            json!({ "name": "page[after]", "in": "query", "required": false, "description": "The last id of the page before, as links.next gives it", "schema": id_schema(64) }),
+        ]);
+    }
+    let mut attributes = json!({ "type": "object", "additionalProperties": false, "properties": {
+        "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+        "slug": { "type": "string", "pattern": "^[a-z][a-z0-9-]{1,39}$", "description": "2 to 40 lower-case letters, digits and single hyphens, starting with a letter: the issuer is <public URL>/o/<slug>" },
+        "time_zone": { "type": "string", "description": "An IANA time zone, UTC by default" },
+        "first_admin_email": { "type": "string", "format": "email", "description": "Invited by email as the first admin, with full access" },
+        "external_connectivity": { "type": "boolean", "description": "Whether its keys and tokens may call the API (else 402); off unless given" },
+        "max_apps": { "type": ["integer", "null"], "minimum": 1, "maximum": 100000, "description": "null: no limit" },
+        "max_keys_per_app": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 20 },
+        "max_rate_per_second": { "type": ["integer", "null"], "minimum": 1, "maximum": 1000000, "description": "The ceiling of every key's rate; null: none" },
+    } });
+    let document = json!({ "type": "object", "properties": {
+        "data": { "type": "object" },
+        "meta": { "type": "object" },
+        "links": { "type": "object" },
+    } });
+    let created = route.method == Method::POST && route.path.ends_with("organizations");
+    if created {
+        attributes["required"] = json!(["name", "slug", "first_admin_email"]);
+    } else if let Some(properties) = attributes["properties"].as_object_mut() {
+        // A change touches the subscription only.
+        properties.retain(|name, _| {
+            matches!(
+                name.as_str(),
+                "external_connectivity" | "max_apps" | "max_keys_per_app" | "max_rate_per_second"
+            )
+        });
+    }
+    let (status, description) = if created {
+        ("201", "Created; its first admin was invited")
+    } else {
+        ("200", "The organization")
+    };
+    let mut responses = serde_json::Map::new();
+    responses.insert(
+        status.to_owned(),
+        json!({ "description": description, "content": { "application/vnd.api+json": { "schema": document } } }),
+    );
+    for (code, text) in [
+        (
+            "400",
+            "invalid_json, invalid_document or a bad query parameter",
+        ),
+        (
+            "401",
+            "missing_credentials, invalid_token or token_expired: send a live operator API token",
+        ),
+        ("403", "insufficient_scope: the token may only read"),
+        ("404", "not_found: no organization with this id"),
+        ("405", "method_not_allowed"),
+        ("409", "type_mismatch or id_mismatch"),
+        ("413", "payload_too_large"),
+        (
+            "415",
+            "unsupported_media_type: send application/vnd.api+json or application/json",
+        ),
+        (
+            "422",
+            "A value that breaks a rule (slug_taken, admin_exists…), pointed at by source.pointer",
+        ),
+        ("503", "service_unavailable"),
+    ] {
+        responses.insert(code.to_owned(), error_response(text));
+    }
+    let access = if route.write { "write" } else { "read" };
+    let mut op = json!({
+        "operationId": format!("{}_{}", route.method.as_str().to_lowercase(),
+            route.path.trim_start_matches("/api/").replace(['/', '{', '}'], "_").trim_matches('_')),
+        "summary": route.summary,
+        "description": format!("Requires an operator API token{}.", if route.write { " that may read and change" } else { "" }),
+        "tags": ["operator"],
+        "parameters": parameters,
+        "responses": responses,
+        "security": [{ "operatorToken": [access] }],
+    });
+    if route.method == Method::PATCH || created {
+        let body = json!({ "type": "object", "required": ["data"], "properties": {
+            "data": { "type": "object", "required": ["type"], "properties": {
+                "type": { "const": "organizations" },
+                "id": { "type": "string" },
+                "attributes": attributes,
+            } },
+        } });
+        op["requestBody"] = json!({ "required": true, "content": {
+            "application/vnd.api+json": { "schema": body.clone() },
+            "application/json": { "schema": body },
+        } });
+    }
+    op
+}
+
 /// Builds the document.
 pub fn build() -> Value {
     let mut paths: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
@@ -597,6 +706,12 @@ pub fn build() -> Value {
         paths.entry(route.path.to_owned()).or_default().insert(
             route.method.as_str().to_lowercase(),
             manage_operation(route),
+        );
+    }
+    for route in super::operator::ROUTES {
+        paths.entry(route.path.to_owned()).or_default().insert(
+            route.method.as_str().to_lowercase(),
+            operator_operation(route),
         );
     }
     let schemas: BTreeMap<String, Value> = [
@@ -643,6 +758,7 @@ pub fn build() -> Value {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "`Bearer <key>` or `Bearer <access token>`" },
                 "client": { "type": "http", "scheme": "basic", "description": "The app's Application ID and Secret (RFC 6749 §2.3.1); or client_id and client_secret in the body" },
                 "adminToken": { "type": "http", "scheme": "bearer", "description": "`Bearer kwa_…`: an admin API token (My account → API tokens), for the management API under /api/v1/manage" },
+                "operatorToken": { "type": "http", "scheme": "bearer", "description": "`Bearer kwo_…`: an operator API token (operator console → API tokens), for the operator API under /api/v1/operator" },
             },
         },
     })
