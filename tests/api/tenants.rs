@@ -38,7 +38,7 @@ async fn within_a_second(app: &TestApp, header: &str, expected: (u16, &str), sin
 }
 
 /// The operator's form for a new organization, as typed.
-fn new_org<'a>(
+pub fn new_org<'a>(
     name: &'a str,
     slug: &'a str,
     email: &'a str,
@@ -60,7 +60,7 @@ fn new_org<'a>(
 }
 
 /// The invited first admin accepts, in a browser of their own, and signs in.
-async fn first_admin_joins(app: &TestApp, email: &str) -> TestApp {
+pub async fn first_admin_joins(app: &TestApp, email: &str) -> TestApp {
     let link = last_link(app);
     assert!(link.starts_with("/admins/invitation?token="), "{link}");
     let admin = app.sibling().await;

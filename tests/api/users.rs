@@ -40,7 +40,9 @@ pub fn outbox(app: &TestApp) -> Vec<crate::smtp::Mail> {
 pub fn last_link(app: &TestApp) -> String {
     let mails = outbox(app);
     let text = &mails.last().expect("an email").text;
-    let start = text.find(&app.address).expect("a link to Keyward") + app.address.len();
+    // Links name the public URL, which instances behind one address share.
+    let public = app.state.settings.public_url.as_str().trim_end_matches('/');
+    let start = text.find(public).expect("a link to Keyward") + public.len();
     let end = text[start..]
         .find(char::is_whitespace)
         .map_or(text.len(), |e| e + start);
