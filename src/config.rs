@@ -549,8 +549,8 @@ impl Settings {
         format!("{base}{path}")
     }
 
-    /// The issuer of access tokens (their `iss`): the public URL, without a
-    /// trailing slash.
+    /// The public URL without a trailing slash: the server's own issuer, which
+    /// each organization's is derived from (`domain::tenant::issuer`).
     pub fn issuer(&self) -> String {
         self.public_url.as_str().trim_end_matches('/').to_owned()
     }

@@ -6,8 +6,9 @@
 //! - the header's `typ` must be `at+jwt` (RFC 9068 §4), its `alg` `EdDSA` and
 //!   nothing else (RFC 8725 §3.1: never `none`, never an HMAC over a public key),
 //!   and its `kid` one of the published keys;
-//! - `iss` must be this server, `aud` its API, and `exp` in the future
-//!   (RFC 9068 §4, RFC 7519 §4.1.4), with no leeway.
+//! - `iss` must be the issuer of the organization whose key signed it, `aud`
+//!   this server's API, and `exp` in the future (RFC 9068 §4, RFC 7519
+//!   §4.1.4), with no leeway.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,16 +26,17 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// The only algorithm issued and accepted.
 pub const ALGORITHM: &str = "EdDSA";
 
-/// The audience of the access tokens `issuer` issues: its API (RFC 9068 §3,
-/// the resource the token is for).
-pub fn audience(issuer: &str) -> String {
-    format!("{issuer}/api")
+/// The audience of the access tokens this server issues, whichever
+/// organization's: its API under the `public` URL (RFC 9068 §3, the resource
+/// the token is for).
+pub fn audience(public: &str) -> String {
+    format!("{public}/api")
 }
 
 /// An access token's claims (RFC 9068 §2.2, plus Keyward's own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
-    /// This server: the public URL.
+    /// The issuing organization's issuer.
     pub iss: String,
     /// The user: `employee:<id>` or `guest:<id>`.
     pub sub: String,
@@ -61,7 +63,7 @@ pub struct AccessClaims {
 /// An ID token's claims (OpenID Connect Core 1.0 §2, §5.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdClaims {
-    /// This server: the public URL.
+    /// The issuing organization's issuer.
     pub iss: String,
     /// The user: `employee:<id>` or `guest:<id>`, as in access tokens.
     pub sub: String,
@@ -197,10 +199,18 @@ impl Signers {
     }
 }
 
-/// The published public keys, by kid, with their organization.
+/// One published key: its organization, that organization's issuer, and the
+/// key.
+struct Published {
+    org: String,
+    issuer: String,
+    key: DecodingKey,
+}
+
+/// The published public keys, by kid, with their organization and its issuer.
 #[derive(Default)]
 pub struct PublicKeys {
-    keys: HashMap<String, (String, DecodingKey)>,
+    keys: HashMap<String, Published>,
 }
 
 impl std::fmt::Debug for PublicKeys {
@@ -210,14 +220,15 @@ impl std::fmt::Debug for PublicKeys {
 }
 
 impl PublicKeys {
-    /// The set of `(kid, organization id, base64url public key)`.
-    pub fn new<'a>(keys: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> Self {
+    /// The set of `(kid, organization id, its issuer, base64url public key)`.
+    pub fn new<'a>(keys: impl IntoIterator<Item = (&'a str, &'a str, String, &'a str)>) -> Self {
         Self {
             keys: keys
                 .into_iter()
-                .filter_map(|(kid, org, x)| {
+                .filter_map(|(kid, org, issuer, x)| {
                     let key = DecodingKey::from_ed_components(x).ok()?;
-                    Some((kid.to_owned(), (org.to_owned(), key)))
+                    let org = org.to_owned();
+                    Some((kid.to_owned(), Published { org, issuer, key }))
                 })
                 .collect(),
         }
@@ -234,11 +245,11 @@ impl PublicKeys {
     }
 
     /// The claims of `token` if it is an access token signed by one of these
-    /// keys for this `issuer` and `audience`, unexpired at `now` (seconds).
+    /// keys, issued by that key's organization for this `audience`, unexpired
+    /// at `now` (seconds).
     pub fn verify(
         &self,
         token: &str,
-        issuer: &str,
         audience: &str,
         now: i64,
     ) -> Result<AccessClaims, TokenError> {
@@ -253,8 +264,10 @@ impl PublicKeys {
             return Err(TokenError::Invalid);
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
-        let (org, key) = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let Published { org, issuer, key } = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
+        // RFC 9068 §4: the issuer must be the one whose key signed it: another
+        // organization's issuer with this key is refused.
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
@@ -276,14 +289,11 @@ impl PublicKeys {
 }
 
 impl PublicKeys {
-    /// The claims of an ID token this `issuer` signed, with its organization,
-    /// expired or not: an `id_token_hint` (RP-Initiated Logout §2) may be an
-    /// old one. Only the signature, the `typ`, the `alg` and `iss` are checked.
-    pub fn verify_id_token_hint(
-        &self,
-        token: &str,
-        issuer: &str,
-    ) -> Result<(IdClaims, String), TokenError> {
+    /// The claims of an ID token one of these keys signed, with its
+    /// organization, expired or not: an `id_token_hint` (RP-Initiated Logout
+    /// §2) may be an old one. Only the signature, the `typ`, the `alg` and
+    /// `iss` (the key's organization's issuer) are checked.
+    pub fn verify_id_token_hint(&self, token: &str) -> Result<(IdClaims, String), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA
             || !header
@@ -294,7 +304,7 @@ impl PublicKeys {
             return Err(TokenError::Invalid);
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
-        let (org, key) = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let Published { org, issuer, key } = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.validate_aud = false;
@@ -351,29 +361,28 @@ mod tests {
         let sealing = MasterKey::from_bytes(b"0123456789abcdef0123456789abcdef").sealing_key();
         let (kid, public, sealed) = generate_key(&sealing);
         let signer = Signer::open(&kid, &sealed, &sealing).unwrap();
-        let keys = PublicKeys::new([(kid.as_str(), "o1", public.as_str())]);
+        let iss = "https://keyward.example";
+        let keys = PublicKeys::new([(kid.as_str(), "o1", iss.to_owned(), public.as_str())]);
         let now = 1_800_000_000;
         let token = signer.sign(&claims(now)).unwrap();
-        let (iss, aud) = ("https://keyward.example", "https://keyward.example/api");
-        assert_eq!(keys.verify(&token, iss, aud, now), Ok(claims(now)));
+        let aud = "https://keyward.example/api";
+        assert_eq!(keys.verify(&token, aud, now), Ok(claims(now)));
         assert_eq!(
-            keys.verify(&token, iss, aud, now + 900),
+            keys.verify(&token, aud, now + 900),
             Err(TokenError::Expired)
         );
         assert_eq!(
-            keys.verify(&token, "https://other.example", aud, now),
+            keys.verify(&token, "https://other.example/api", now),
             Err(TokenError::Invalid)
         );
-        assert_eq!(
-            keys.verify(&token, iss, "https://other.example/api", now),
-            Err(TokenError::Invalid)
-        );
+        // The key's organization issues under another issuer: this token,
+        // naming the server's own, is not its.
+        let elsewhere = "https://keyward.example/o/acme".to_owned();
+        let moved = PublicKeys::new([(kid.as_str(), "o1", elsewhere, public.as_str())]);
+        assert_eq!(moved.verify(&token, aud, now), Err(TokenError::Invalid));
         // Another organization's key does not vouch for this one's tokens.
-        let foreign = PublicKeys::new([(kid.as_str(), "o2", public.as_str())]);
-        assert_eq!(
-            foreign.verify(&token, iss, aud, now),
-            Err(TokenError::Invalid)
-        );
+        let foreign = PublicKeys::new([(kid.as_str(), "o2", iss.to_owned(), public.as_str())]);
+        assert_eq!(foreign.verify(&token, aud, now), Err(TokenError::Invalid));
         // A changed payload breaks the signature.
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let mut payload: serde_json::Value =
@@ -381,7 +390,7 @@ mod tests {
         payload["scope"] = "services:read appointments:create".into();
         parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
         assert_eq!(
-            keys.verify(&parts.join("."), iss, aud, now),
+            keys.verify(&parts.join("."), aud, now),
             Err(TokenError::Invalid)
         );
         // The sealed key opens only with its own kid.

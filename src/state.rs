@@ -44,7 +44,8 @@ pub struct AppState {
     pub instance_id: String,
     /// How many refused requests of one address are audited a minute.
     pub refusals: crate::telemetry::Limiter,
-    /// The `iss` of access tokens: the public URL without a trailing slash.
+    /// The server's own issuer: the public URL without a trailing slash. Each
+    /// organization's is derived from it (`Organization::issuer`).
     pub issuer: String,
     /// The operators' metrics, kept when `KEYWARD_METRICS_BIND` is set.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
@@ -100,13 +101,13 @@ impl AppState {
     }
 
     /// What issuing access tokens needs: the signing keys, the sealing and
-    /// digest keys, and the issuer (the public URL).
+    /// digest keys, and the public URL each organization's issuer is under.
     pub fn token_issuer(&self) -> Issuer<'_> {
         Issuer {
             signers: &self.signers,
             sealing: &self.sealing_key,
             digest_key: &self.digest_key,
-            issuer: &self.issuer,
+            public: &self.issuer,
         }
     }
 

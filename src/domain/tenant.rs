@@ -89,9 +89,32 @@ pub const MAX_RATE_PER_SECOND: std::ops::RangeInclusive<i32> = 1..=1_000_000;
 /// The keys per app of a new organization.
 pub const DEFAULT_KEYS_PER_APP: i32 = 20;
 
+/// An organization's issuer, the `iss` of its tokens and the URL its
+/// discovery document is under (OpenID Connect Discovery 1.0 §4):
+/// `<public URL>/o/<slug>`, or the server's own (`public`, the public URL
+/// without a trailing slash) for the organization of a server from before
+/// there were many (`root`), whose clients already know that one.
+pub fn issuer(public: &str, slug: &str, root: bool) -> String {
+    if root {
+        public.to_owned()
+    } else {
+        format!("{public}/o/{slug}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_organization_issues_under_its_slug_unless_it_kept_the_servers_own() {
+        let public = "https://keys.example/kw";
+        assert_eq!(
+            issuer(public, "acme", false),
+            "https://keys.example/kw/o/acme"
+        );
+        assert_eq!(issuer(public, "main", true), public);
+    }
 
     #[test]
     fn slugs_are_short_lower_case_and_hyphenated_once() {

@@ -106,9 +106,19 @@ fn error_page(session: &Session, message: impl Into<String>) -> Result<HttpRespo
     )
 }
 
+/// The issuer of `app`'s organization, which its answers name.
+async fn issuer_of(state: &AppState, app: &App) -> Result<String, crate::db::DbError> {
+    let org = app.organization_id.clone();
+    let found = state
+        .read(move |conn| crate::db::models::Organization::find_by_id(conn, &org))
+        .await?;
+    Ok(found.issuer(&state.issuer))
+}
+
 /// Where a refusal or a code goes: the redirect URI with these parameters
-/// added to its own query, and `iss` (RFC 9207 §2).
-fn back_to_app(state: &AppState, redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
+/// added to its own query, and `iss`, the app's organization's issuer, which
+/// the client compares with the one it discovered (RFC 9207 §2, §2.4).
+fn back_to_app(issuer: &str, redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponse {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         // A registered URL always parses; this cannot be reached.
         return HttpResponse::InternalServerError().finish();
@@ -118,7 +128,7 @@ fn back_to_app(state: &AppState, redirect_uri: &str, params: &[(&str, &str)]) ->
         for (k, v) in params {
             query.append_pair(k, v);
         }
-        query.append_pair("iss", &state.issuer);
+        query.append_pair("iss", issuer);
     }
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, url.to_string()))
@@ -127,7 +137,7 @@ fn back_to_app(state: &AppState, redirect_uri: &str, params: &[(&str, &str)]) ->
 
 /// An error told to the client at its redirect URI (RFC 6749 §4.1.2.1).
 fn error_to_app(
-    state: &AppState,
+    issuer: &str,
     redirect_uri: &str,
     error: &str,
     description: &str,
@@ -137,7 +147,7 @@ fn error_to_app(
     if let Some(s) = app_state {
         params.push(("state", s));
     }
-    back_to_app(state, redirect_uri, &params)
+    back_to_app(issuer, redirect_uri, &params)
 }
 
 /// How a request's check ended, when it did not pass.
@@ -182,10 +192,15 @@ async fn check_request(
             "The address this app asked to return to is not one of its registered Post Login Redirect URLs, so the sign-in stops here. The app's developer can register it in Keyward.".to_owned(),
         ));
     }
+    let issuer = issuer_of(state, &app).await.map_err(|_| {
+        Refusal::Page(
+            "The server cannot check the request right now. Try again in a moment.".to_owned(),
+        )
+    })?;
     // From here the redirect URI is trusted: refusals go back to it.
     let to_app = |error: &str, why: &str| {
         Refusal::App(error_to_app(
-            state,
+            &issuer,
             &raw.redirect_uri,
             error,
             why,
@@ -355,7 +370,8 @@ async fn send_code(
     if let Some(s) = request.state.as_deref() {
         params.push(("state", s));
     }
-    Ok(back_to_app(state, &request.redirect_uri, &params))
+    let issuer = issuer_of(state, &app).await?;
+    Ok(back_to_app(&issuer, &request.redirect_uri, &params))
 }
 
 /// `GET /oauth/authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2.1).
@@ -379,7 +395,7 @@ pub async fn authorize_form(
     // OIDC Core §3.1.2.6: no page may be shown.
     if request.prompt == Prompt::None {
         return Ok(error_to_app(
-            &state,
+            &issuer_of(&state, &app).await?,
             &request.redirect_uri,
             "login_required",
             "The user is not signed in.",
@@ -723,18 +739,13 @@ async fn read_logout(state: &AppState, params: &LogoutParams) -> Result<Logout, 
     let hint = if params.id_token_hint.is_empty() {
         None
     } else {
-        let published = state
-            .read(|conn| crate::db::models::token::SigningKey::published(conn, clock::now()))
+        let public = state.issuer.clone();
+        let keys = state
+            .read(move |conn| {
+                crate::db::models::token::SigningKey::public_keys(conn, clock::now(), &public)
+            })
             .await?;
-        let keys = crate::jwt::PublicKeys::new(published.iter().map(|k| {
-            (
-                k.kid.as_str(),
-                k.organization_id.as_str(),
-                k.public_key.as_str(),
-            )
-        }));
-        keys.verify_id_token_hint(&params.id_token_hint, &state.issuer)
-            .ok()
+        keys.verify_id_token_hint(&params.id_token_hint).ok()
     };
     let client_id = if params.client_id.is_empty() {
         hint.as_ref().map(|(claims, _)| claims.aud.clone())

@@ -19,6 +19,7 @@ pub mod logs;
 pub mod metrics;
 pub mod middleware;
 pub mod operator;
+pub mod operator_tokens;
 pub mod page;
 pub mod second_factor;
 pub mod security;
@@ -78,6 +79,9 @@ pub fn public(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/.well-known/jwks.json", GET => well_known::jwks);
     path!(cfg, "/.well-known/openid-configuration", GET => well_known::openid_configuration);
     path!(cfg, "/.well-known/oauth-authorization-server", GET => well_known::openid_configuration);
+    path!(cfg, "/o/{slug}/.well-known/openid-configuration", GET => well_known::organization_configuration);
+    path!(cfg, "/.well-known/oauth-authorization-server/o/{slug}", GET => well_known::organization_configuration);
+    path!(cfg, "/o/{slug}/.well-known/jwks.json", GET => well_known::organization_jwks);
     path!(cfg, "/oauth/userinfo", GET => hosted::userinfo, POST => hosted::userinfo);
     // RP-Initiated Logout §2: a POST from the app's site, which the console's
     // guard would refuse as cross-site, is answered as the same GET. Only
@@ -152,6 +156,8 @@ pub fn console(cfg: &mut web::ServiceConfig) {
     path!(cfg, "/operator/organizations/{id}/features", POST => operator::features_update);
     path!(cfg, "/operator/organizations/{id}/{verb:suspend|resume}", POST => operator::suspension);
     path!(cfg, "/operator/audit", GET => operator::audit);
+    path!(cfg, "/operator/tokens", GET => operator_tokens::index, POST => operator_tokens::create);
+    path!(cfg, "/operator/tokens/{id}/revoke", POST => operator_tokens::revoke);
     path!(cfg, step_up "/settings/security", POST => settings::security_update);
     path!(cfg, "/settings/organization", POST => settings::organization_update);
     path!(cfg, step_up "/settings/policy", POST => settings::policy_update);

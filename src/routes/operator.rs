@@ -34,17 +34,17 @@ pub const HOME: &str = "/operator/organizations";
 /// Organizations per page of the list.
 const PAGE: i64 = 50;
 
-/// One organization in the list.
-struct OrgRow {
-    id: String,
-    name: String,
-    slug: String,
-    external_connectivity: bool,
-    suspended: bool,
-    apps: i64,
-    keys: i64,
-    requests: i64,
-    refused: i64,
+/// One organization at a glance: its counts and the last 24 hours' usage.
+pub(crate) struct OrgRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) slug: String,
+    pub(crate) external_connectivity: bool,
+    pub(crate) suspended: bool,
+    pub(crate) apps: i64,
+    pub(crate) keys: i64,
+    pub(crate) requests: i64,
+    pub(crate) refused: i64,
 }
 
 #[derive(Template)]
@@ -72,7 +72,10 @@ fn layout(session: &Session, title: &str) -> Result<Layout, AppError> {
 
 /// Each organization's counts at a glance: apps, keys in service, and the
 /// last 24 hours' requests and refusals.
-async fn glance(state: &AppState, orgs: Vec<Organization>) -> Result<Vec<OrgRow>, AppError> {
+pub(crate) async fn glance(
+    state: &AppState,
+    orgs: Vec<Organization>,
+) -> Result<Vec<OrgRow>, crate::db::DbError> {
     let ids: Vec<OrgId> = orgs.iter().map(|o| o.id.clone()).collect();
     let now = clock::now();
     let since = (now.assume_utc().unix_timestamp() - 24 * 3600).div_euclid(3600) * 3600;
@@ -451,6 +454,12 @@ impl FeaturesForm {
     }
 }
 
+/// An organization's issuer: the server's own for the first organization of
+/// an upgraded server, `<public URL>/o/<slug>` for the others.
+pub(crate) fn issuer(state: &AppState, org: &Organization) -> String {
+    org.issuer(&state.issuer)
+}
+
 async fn organization_page(
     session: &Session,
     state: &AppState,
@@ -472,11 +481,7 @@ async fn organization_page(
         .await?
         .pop()
         .ok_or(AppError::NotFound)?;
-    let issuer = if org.root_issuer {
-        state.settings.issuer()
-    } else {
-        state.settings.url_for(&format!("/o/{}", org.slug))
-    };
+    let issuer = issuer(state, &org);
     Ok(OrganizationPage {
         layout: layout(session, &org.name)?,
         operator,

@@ -278,8 +278,11 @@ pub fn exchange_code(
     )?;
     AuthorizationCode::set_family(conn, &digest, &family_id)?;
     let id_token = if scope.has("openid") {
+        let org = crate::db::models::Organization::find_by_id(conn, &app.organization_id)?;
         let claims = IdClaims {
-            iss: issuer.issuer.to_owned(),
+            // OpenID Connect Core §2: the issuer the client discovered, its
+            // organization's.
+            iss: org.issuer(issuer.public),
             sub: user.subject(),
             aud: app.id.to_string(),
             exp: pair.expires_at,

@@ -45,8 +45,10 @@ pub struct Issuer<'a> {
     pub sealing: &'a SealingKey,
     /// Keys the refresh tokens' digests.
     pub digest_key: &'a DigestKey,
-    /// The `iss` of access tokens: the public URL.
-    pub issuer: &'a str,
+    /// The public URL without a trailing slash: the `iss` of an
+    /// organization's tokens is its issuer under it (`Organization::issuer`),
+    /// their `aud` the API under it.
+    pub public: &'a str,
 }
 
 /// A token pair, as the token endpoint answers it (RFC 6749 §5.1).
@@ -156,9 +158,11 @@ fn new_pair(
     let exp = iat + i64::from(org.access_token_minutes) * 60;
     let scope = scope.to_stored();
     let claims = AccessClaims {
-        iss: issuer.issuer.to_owned(),
+        iss: org.issuer(issuer.public),
         sub: family.subject.clone(),
-        aud: jwt::audience(issuer.issuer),
+        // RFC 9068 §3: the resource, this server's one API, whichever
+        // organization issued the token.
+        aud: jwt::audience(issuer.public),
         client_id: family.app_id.to_string(),
         scope: scope.clone(),
         exp,

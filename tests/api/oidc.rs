@@ -1107,3 +1107,158 @@ async fn an_admin_revoking_a_hosted_sign_in_ends_its_session_too() {
     let response = get(&app, &browser, &authorize_path(&client.id, &pair, &[])).await;
     assert_eq!(response.status().as_u16(), 200);
 }
+
+#[actix_web::test]
+async fn each_organization_issues_under_its_own_url_with_its_own_keys() {
+    let app = spawn_app().await;
+    // The first organization keeps the server's own issuer: nothing under /o/.
+    let main_client = employee_app(&app).await;
+    let doc: Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], app.address.as_str());
+    assert_eq!(
+        doc["jwks_uri"],
+        format!("{}/.well-known/jwks.json", app.address)
+    );
+    let pkce_main = pkce();
+    let code = code_for(&app, &visitor(), &main_client.id, &pkce_main, EMAIL).await;
+    let (status, main_tokens) = exchange(
+        &app,
+        &main_client.id,
+        Some(&main_client.secret),
+        &exchange_fields(&code, &pkce_main),
+    )
+    .await;
+    assert_eq!(status, 200, "{main_tokens}");
+    let main_kid = jsonwebtoken::decode_header(main_tokens["access_token"].as_str().unwrap())
+        .unwrap()
+        .kid
+        .unwrap();
+    for path in [
+        "/o/main/.well-known/openid-configuration",
+        "/o/nobody/.well-known/openid-configuration",
+        "/o/nobody/.well-known/jwks.json",
+        "/.well-known/oauth-authorization-server/o/nobody",
+    ] {
+        let response = reqwest::get(app.url(path)).await.unwrap();
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+    }
+
+    // A new organization: its issuer is <public URL>/o/<slug>.
+    let operator = app.operator("ops@platform.example").await;
+    let made = operator
+        .post_form(
+            "/operator/organizations",
+            &crate::tenants::new_org("Blue Salon", "blue", "bo@blue.example", true),
+        )
+        .await;
+    assert_eq!(made.status().as_u16(), 303);
+    let blue = crate::tenants::first_admin_joins(&app, "bo@blue.example").await;
+    let client = blue
+        .create_app_with(
+            "employee",
+            "Blue staff app",
+            "client_app",
+            &[],
+            &["services:read"],
+            &redirect_urls(),
+        )
+        .await;
+    invited_employee(&blue, "Bea Blue", "bea@blue.example").await;
+    let issuer = format!("{}/o/blue", app.address);
+    // OpenID Connect Discovery §4 and RFC 8414 §3.1 give the same document,
+    // naming the issuer it was fetched under; the endpoints are the server's.
+    for path in [
+        "/o/blue/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server/o/blue",
+    ] {
+        let doc: Value = reqwest::get(app.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(doc["issuer"], issuer.as_str(), "{path}");
+        assert_eq!(doc["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
+        assert_eq!(
+            doc["token_endpoint"],
+            format!("{}/api/v1/tokens", app.address)
+        );
+    }
+
+    // A sign-in: the redirect, the ID token and the access token name it.
+    let pkce = pkce();
+    let browser = visitor();
+    let page = get(&app, &browser, &authorize_path(&client.id, &pkce, &[])).await;
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Blue Salon"),
+        "the page names the organization"
+    );
+    let response = submit(&app, &browser, &html, "bea@blue.example", NEW_PASSWORD).await;
+    let (_, params) = redirect_params(&response);
+    assert_eq!(param(&params, "iss"), Some(issuer.as_str()));
+    let code = param(&params, "code").unwrap().to_owned();
+    let (status, tokens) = exchange(
+        &app,
+        &client.id,
+        Some(&client.secret),
+        &exchange_fields(&code, &pkce),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let org_keys: JwkSet = reqwest::get(format!("{issuer}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let main_keys: JwkSet = reqwest::get(app.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verify = |token: &str, audience: &str| -> Result<Value, String> {
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        let jwk = org_keys
+            .find(header.kid.as_deref().unwrap())
+            .ok_or("not one of the organization's keys")?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer.as_str()]);
+        validation.set_audience(&[audience]);
+        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+            .map(|d| d.claims)
+            .map_err(|e| e.to_string())
+    };
+    let id_claims = verify(tokens["id_token"].as_str().unwrap(), &client.id).unwrap();
+    assert_eq!(id_claims["email"], "bea@blue.example");
+    let access = tokens["access_token"].as_str().unwrap();
+    let api = format!("{}/api", app.address);
+    let access_claims = verify(access, &api).unwrap();
+    assert_eq!(access_claims["iss"], issuer.as_str());
+    assert_eq!(bearer_get(&app, "/api/v2/services", access).await.0, 200);
+    // The organization's key set holds its keys only; the server's holds all.
+    let kid = jsonwebtoken::decode_header(access).unwrap().kid.unwrap();
+    assert_eq!(org_keys.keys.len(), 1);
+    assert!(main_keys.find(&kid).is_some() && main_keys.find(&main_kid).is_some());
+    assert!(org_keys.find(&main_kid).is_none());
+
+    // Introspection (RFC 7662 §2.2) names the same issuer.
+    let introspected: Value = reqwest::Client::new()
+        .post(app.url("/api/v1/tokens/introspect"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .send_form(&[("token", access)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["iss"], issuer.as_str());
+}

@@ -99,7 +99,8 @@ struct FeedRead {
 pub struct Verifier {
     db: Db,
     digest_key: DigestKey,
-    issuer: String,
+    /// The public URL each organization's issuer is under.
+    public: String,
     audience: String,
     keys: RwLock<Arc<KeySet>>,
     keys_reload: tokio::sync::Mutex<()>,
@@ -200,26 +201,27 @@ const INVALID_TOKEN: Denial = Denial::InvalidToken;
 impl Verifier {
     /// A verifier that follows the change feed from its head now, with the
     /// published token signing keys read, keeping up to `capacity` verified
-    /// credentials. Access tokens must come from `issuer`.
+    /// credentials. Access tokens must come from their organization's issuer
+    /// under `public`, the public URL.
     /// `count_usage` turns the usage counts and the request log on.
     pub async fn new(
         db: Db,
         digest_key: DigestKey,
-        issuer: String,
+        public: String,
         count_usage: bool,
         capacity: usize,
     ) -> Result<Self, DbError> {
         // Generation 0, behind the cache's first: the first unknown kid (the
         // key made at first start) reads the keys again at once.
-        let keys = Self::read_keys(&db, 0).await?;
+        let keys = Self::read_keys(&db, &public, 0).await?;
         let head = db
             .run(|conn| Change::head(conn).map_err(DbError::from))
             .await?;
         let verifier = Self {
             db,
             digest_key,
-            audience: jwt::audience(&issuer),
-            issuer,
+            audience: jwt::audience(&public),
+            public,
             keys: RwLock::new(Arc::new(keys)),
             keys_reload: tokio::sync::Mutex::new(()),
             cache: Cache::new(capacity, head),
@@ -505,10 +507,10 @@ impl Verifier {
     pub async fn token_claims(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let now = clock::now().assume_utc().unix_timestamp();
         let set = self.key_set();
-        match set.keys.verify(token, &self.issuer, &self.audience, now) {
+        match set.keys.verify(token, &self.audience, now) {
             Err(TokenError::UnknownKey) => {
                 let set = self.reload_keys(&set).await;
-                set.keys.verify(token, &self.issuer, &self.audience, now)
+                set.keys.verify(token, &self.audience, now)
             }
             // A retired key stays published until every token it signed has
             // expired, so a key read earlier never verifies a token it
@@ -524,17 +526,13 @@ impl Verifier {
             .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
     }
 
-    async fn read_keys(db: &Db, generation: u64) -> Result<KeySet, DbError> {
-        let published = db
-            .run(|conn| SigningKey::published(conn, clock::now()).map_err(DbError::from))
+    async fn read_keys(db: &Db, public: &str, generation: u64) -> Result<KeySet, DbError> {
+        let public = public.to_owned();
+        let keys = db
+            .run(move |conn| {
+                SigningKey::public_keys(conn, clock::now(), &public).map_err(DbError::from)
+            })
             .await?;
-        let keys = PublicKeys::new(published.iter().map(|k| {
-            (
-                k.kid.as_str(),
-                k.organization_id.as_str(),
-                k.public_key.as_str(),
-            )
-        }));
         Ok(KeySet {
             keys,
             generation,
@@ -555,7 +553,7 @@ impl Verifier {
         {
             return current;
         }
-        match Self::read_keys(&self.db, generation).await {
+        match Self::read_keys(&self.db, &self.public, generation).await {
             Ok(set) => {
                 let set = Arc::new(set);
                 if let Ok(mut keys) = self.keys.write() {

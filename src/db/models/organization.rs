@@ -100,6 +100,12 @@ impl CredentialsState {
 }
 
 impl Organization {
+    /// Its issuer under the server's `public` URL (no trailing slash):
+    /// [`crate::domain::tenant::issuer`].
+    pub fn issuer(&self, public: &str) -> String {
+        crate::domain::tenant::issuer(public, &self.slug, self.root_issuer)
+    }
+
     /// Every organization, oldest first.
     pub fn all(conn: &mut DbConn) -> QueryResult<Vec<Organization>> {
         organizations::table

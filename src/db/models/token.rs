@@ -5,7 +5,9 @@ use diesel::prelude::*;
 
 use crate::clock::Timestamp;
 use crate::db::DbConn;
-use crate::db::schema::{refresh_tokens, revoked_access_tokens, signing_keys, token_families};
+use crate::db::schema::{
+    organizations, refresh_tokens, revoked_access_tokens, signing_keys, token_families,
+};
 use crate::domain::{AppId, OrgId};
 
 /// A key that signs access tokens.
@@ -46,6 +48,52 @@ impl SigningKey {
     /// tokens may still be in use, of every organization.
     pub fn published(conn: &mut DbConn, now: Timestamp) -> QueryResult<Vec<Self>> {
         signing_keys::table
+            .filter(
+                signing_keys::retired_at
+                    .is_null()
+                    .or(signing_keys::published_until.gt(now)),
+            )
+            .order((signing_keys::created_at.asc(), signing_keys::kid.asc()))
+            .select(Self::as_select())
+            .load(conn)
+    }
+
+    /// The [published](Self::published) keys of every organization, each
+    /// with its organization's issuer under the `public` URL, as the set that
+    /// verifies tokens: a token is checked against the issuer of the
+    /// organization whose key signed it.
+    pub fn public_keys(
+        conn: &mut DbConn,
+        now: Timestamp,
+        public: &str,
+    ) -> QueryResult<crate::jwt::PublicKeys> {
+        let rows: Vec<(String, OrgId, String, String, bool)> = signing_keys::table
+            .inner_join(organizations::table)
+            .filter(
+                signing_keys::retired_at
+                    .is_null()
+                    .or(signing_keys::published_until.gt(now)),
+            )
+            .select((
+                signing_keys::kid,
+                signing_keys::organization_id,
+                signing_keys::public_key,
+                organizations::slug,
+                organizations::root_issuer,
+            ))
+            .load(conn)?;
+        Ok(crate::jwt::PublicKeys::new(rows.iter().map(
+            |(kid, org, x, slug, root)| {
+                let issuer = crate::domain::tenant::issuer(public, slug, *root);
+                (kid.as_str(), org.as_str(), issuer, x.as_str())
+            },
+        )))
+    }
+
+    /// The published keys of one organization, for its own key set.
+    pub fn published_of(conn: &mut DbConn, org: &OrgId, now: Timestamp) -> QueryResult<Vec<Self>> {
+        signing_keys::table
+            .filter(signing_keys::organization_id.eq(org))
             .filter(
                 signing_keys::retired_at
                     .is_null()

@@ -928,6 +928,13 @@ pub async fn introspect(
         ));
     }
     let token = SecretString::from(params.require("token")?.to_owned());
+    // RFC 7662 §2.2: `iss` is the issuer of the token, the app's
+    // organization's (a token of another organization is inactive here).
+    let org = app.organization_id.clone();
+    let issuer = state
+        .read(move |conn| crate::db::models::Organization::find_by_id(conn, &org))
+        .await?
+        .issuer(&state.issuer);
     let answer = if is_refresh_token(token.expose_secret()) {
         let (digest_key, org) = (state.digest_key.clone(), app.organization_id.clone());
         let found = state
@@ -950,7 +957,7 @@ pub async fn introspect(
                 "scope": family.scope,
                 "exp": row.idle_expires_at.min(family.expires_at).assume_utc().unix_timestamp(),
                 "iat": row.created_at.assume_utc().unix_timestamp(),
-                "iss": state.issuer,
+                "iss": issuer,
                 "sid": family.id,
             }),
             None => json!({ "active": false }),
@@ -962,7 +969,7 @@ pub async fn introspect(
             .await
         {
             Ok(grant) if grant.organization_id == app.organization_id => {
-                access_token_answer(&state, &grant)
+                access_token_answer(&state, &issuer, &grant)
             }
             Ok(_) => json!({ "active": false }),
             Err(Denial::Unavailable) => return Err(OAuthError::unavailable()),
@@ -978,7 +985,7 @@ pub async fn introspect(
 
 /// RFC 7662 §2.2's members for an active access token: what it carries now
 /// (its scope within the app's current permissions).
-fn access_token_answer(state: &AppState, grant: &crate::auth::Grant) -> Value {
+fn access_token_answer(state: &AppState, issuer: &str, grant: &crate::auth::Grant) -> Value {
     let crate::auth::verifier::Principal::User {
         user,
         family_id,
@@ -998,7 +1005,7 @@ fn access_token_answer(state: &AppState, grant: &crate::auth::Grant) -> Value {
         "user_type": user.user_type().as_str(),
         "exp": expires,
         "iat": issued,
-        "iss": state.issuer,
+        "iss": issuer,
         "aud": crate::jwt::audience(&state.issuer),
         "jti": jti,
         "sid": family_id,

@@ -208,7 +208,9 @@ struct HostedSignIn {
 }
 
 impl HostedSignIn {
-    fn of(app: &App, issuer: &str) -> Self {
+    /// `public`: the server's URL, where the endpoints are; `issuer`: the
+    /// app's organization's, where its discovery document is.
+    fn of(app: &App, public: &str, issuer: &str) -> Self {
         let try_it = app
             .post_login_urls()
             .into_iter()
@@ -219,7 +221,7 @@ impl HostedSignIn {
                 let verifier = crate::secrets::random_token::<32>();
                 let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .encode(sha2::Sha256::digest(verifier.as_bytes()));
-                let mut url = url::Url::parse(&format!("{issuer}/oauth/authorize")).ok()?;
+                let mut url = url::Url::parse(&format!("{public}/oauth/authorize")).ok()?;
                 let scope = format!("openid profile email {}", app.jwt_permissions().to_stored());
                 url.query_pairs_mut()
                     .append_pair("response_type", "code")
@@ -449,7 +451,7 @@ pub async fn app_show(
             organization.refresh_idle_days,
         ),
         sign_ins,
-        hosted: HostedSignIn::of(&app, &state.issuer),
+        hosted: HostedSignIn::of(&app, &state.issuer, &organization.issuer(&state.issuer)),
         layout: Layout::new(&session, Some(&admin), Nav::Apps, title)?,
         status: app.status(),
         source: app.source().label(),

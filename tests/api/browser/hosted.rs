@@ -63,11 +63,15 @@ async fn app_site() -> String {
     address
 }
 
-/// The whole flow as the app runs it: discovery, the browser signs `email`
-/// in, the code exchange with PKCE, the ID token validated, the API called,
-/// UserInfo, and signing out to the Post Logout Redirect URL.
+/// The whole flow as the app runs it: discovery from the organization's
+/// `issuer` alone, the browser signs `email` in on the page naming
+/// `organization`, the code exchange with PKCE, the ID token validated
+/// against the issuer's keys, the API called, UserInfo, and signing out to
+/// the Post Logout Redirect URL.
+#[allow(clippy::too_many_arguments)]
 async fn sign_in_and_out(
     app: &TestApp,
+    (issuer, organization): (&str, &str),
     test: &str,
     site: &str,
     client_id: &str,
@@ -75,7 +79,7 @@ async fn sign_in_and_out(
     email: &str,
 ) {
     let metadata = ProviderMetadataWithLogout::discover_async(
-        IssuerUrl::new(app.address.clone()).unwrap(),
+        IssuerUrl::new(issuer.to_owned()).unwrap(),
         &http,
     )
     .await
@@ -107,6 +111,7 @@ async fn sign_in_and_out(
     let browser = Browser::open(&app.address, test).await;
     browser.client.goto(url.as_str()).await.unwrap();
     browser.wait_for_text("Sign in to").await;
+    assert!(browser.text().await.contains(organization));
     browser.check_accessibility("hosted sign-in").await;
     browser.shot("hosted-sign-in").await;
     browser.fill("Email", email).await;
@@ -133,7 +138,8 @@ async fn sign_in_and_out(
             .unwrap_or_else(|| panic!("{name} in {back}"))
     };
     assert_eq!(get("state"), *csrf.secret());
-    assert_eq!(get("iss"), app.address);
+    // RFC 9207 §2.4: the issuer the client discovered.
+    assert_eq!(get("iss"), issuer);
 
     let tokens = client
         .exchange_code(AuthorizationCode::new(get("code")))
@@ -180,10 +186,20 @@ async fn sign_in_and_out(
 }
 
 #[actix_web::test]
-async fn an_employee_signs_in_to_a_confidential_app_with_an_openid_connect_client() {
-    let app = spawn_app().await;
+async fn an_employee_of_a_new_organization_signs_in_through_its_own_issuer() {
+    let main = spawn_app().await;
     let site = app_site().await;
-    app.signed_in_admin().await;
+    // An organization the operator made, whose admin sets up the app.
+    let operator = main.operator("ops@platform.example").await;
+    let made = operator
+        .post_form(
+            "/operator/organizations",
+            &crate::tenants::new_org("Blue Salon", "blue", "bo@blue.example", true),
+        )
+        .await;
+    assert_eq!(made.status().as_u16(), 303);
+    let app = crate::tenants::first_admin_joins(&main, "bo@blue.example").await;
+    let issuer = format!("{}/o/blue", main.address);
     let login = format!("{site}/signed-in");
     let logout = format!("{site}/signed-out");
     let created = app
@@ -201,7 +217,8 @@ async fn an_employee_signs_in_to_a_confidential_app_with_an_openid_connect_clien
         .await;
     invited_employee(&app, "Dara Lopes", EMAIL).await;
     sign_in_and_out(
-        &app,
+        &main,
+        (&issuer, "Blue Salon"),
         "hosted-employee",
         &site,
         &created.id,
@@ -245,6 +262,7 @@ async fn a_guest_signs_in_to_a_public_web_store_with_no_secret() {
     assert_eq!(status, 200);
     sign_in_and_out(
         &app,
+        (&app.address, "My organization"),
         "hosted-guest",
         &site,
         &created.id,
