@@ -253,6 +253,53 @@ pub(super) fn unauthorized(code: &'static str, detail: &str) -> ApiError {
     .with_bearer_error("invalid_token", None)
 }
 
+/// What a token-authenticated request brings: its Bearer token (RFC 6750
+/// §2.1), the client's address and its user agent, for the audit record.
+pub(super) struct BearerRequest {
+    pub token: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Reads [`BearerRequest`]; 401 `missing_credentials` with `hint` when the
+/// Authorization header has no Bearer token.
+pub(super) fn bearer_request(
+    req: &HttpRequest,
+    state: &AppState,
+    hint: &str,
+) -> Result<BearerRequest, ApiError> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_owned())
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_credentials",
+                "Unauthorized",
+                hint.to_owned(),
+            )
+            .with_bearer_error("invalid_request", None)
+        })?;
+    let ip = crate::auth::client_ip(req, &state.settings.trusted_proxies).map(|ip| ip.to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect::<String>());
+    Ok(BearerRequest {
+        token,
+        ip,
+        user_agent,
+    })
+}
+
 impl FromRequest for Manager {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -275,32 +322,15 @@ impl FromRequest for Manager {
                     s.iter().find(|(m, _)| *m == method).map(|(_, s)| *s)
                 })
                 .ok_or_else(ApiError::internal)?;
-            let token = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| {
-                    let (scheme, rest) = v.split_once(' ')?;
-                    scheme
-                        .eq_ignore_ascii_case("bearer")
-                        .then(|| rest.trim().to_owned())
-                });
-            let Some(token) = token else {
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing_credentials",
-                    "Unauthorized",
-                    "Send an admin API token: Authorization: Bearer kwa_…",
-                )
-                .with_bearer_error("invalid_request", None));
-            };
-            let ip = crate::auth::client_ip(&req, &state.settings.trusted_proxies)
-                .map(|ip| ip.to_string());
-            let user_agent = req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(256).collect::<String>());
+            let BearerRequest {
+                token,
+                ip,
+                user_agent,
+            } = bearer_request(
+                &req,
+                &state,
+                "Send an admin API token: Authorization: Bearer kwa_…",
+            )?;
             let digest_key = state.digest_key.clone();
             let address = ip.clone();
             let checked = state

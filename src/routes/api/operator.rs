@@ -13,13 +13,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::{Method, StatusCode, header};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 
 use super::JsonApiBody;
 use super::error::ApiError;
-use super::manage::{answer, attributes, iso, text, unauthorized};
+use super::manage::{BearerRequest, answer, attributes, bearer_request, iso, text, unauthorized};
 use crate::clock;
 use crate::db::models::organization::Features;
 use crate::db::models::{Organization, Role};
@@ -164,33 +164,15 @@ impl FromRequest for OperatorApi {
                 .app_data::<RouteWrites>()
                 .and_then(|RouteWrites(w)| w.iter().find(|(m, _)| *m == method).map(|(_, w)| *w))
                 .ok_or_else(ApiError::internal)?;
-            // RFC 6750 §2.1: the token in the Authorization header's Bearer scheme.
-            let token = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| {
-                    let (scheme, rest) = v.split_once(' ')?;
-                    scheme
-                        .eq_ignore_ascii_case("bearer")
-                        .then(|| rest.trim().to_owned())
-                });
-            let Some(token) = token else {
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing_credentials",
-                    "Unauthorized",
-                    "Send an operator API token: Authorization: Bearer kwo_…",
-                )
-                .with_bearer_error("invalid_request", None));
-            };
-            let ip = crate::auth::client_ip(&req, &state.settings.trusted_proxies)
-                .map(|ip| ip.to_string());
-            let user_agent = req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(256).collect::<String>());
+            let BearerRequest {
+                token,
+                ip,
+                user_agent,
+            } = bearer_request(
+                &req,
+                &state,
+                "Send an operator API token: Authorization: Bearer kwo_…",
+            )?;
             let digest_key = state.digest_key.clone();
             let address = ip.clone();
             let checked = state
