@@ -622,7 +622,7 @@ async fn a_disabled_admins_api_token_stops_working() {
     let admin = app.signed_in_admin().await;
     let token = crate::manage::admin_token(&app, "CI", &["manage:apps:read"]).await;
     let (status, _, _) =
-        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None);
+        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None).await;
     assert_eq!(status, 200);
     let org = app.org_id().await;
     let id = admin.id.clone();
@@ -655,7 +655,7 @@ async fn a_disabled_admins_api_token_stops_working() {
         .await
         .unwrap();
     let (status, _, _) =
-        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None);
+        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None).await;
     assert_eq!(status, 401);
 }
 

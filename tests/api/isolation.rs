@@ -423,10 +423,10 @@ async fn every_console_and_api_route_answers_404_on_another_organizations_ids() 
         ),
         format!("/api/v1/manage/staff/{}", b_ids.get("employee")),
     ] {
-        let (status, _, body) = curl(&app, "GET", &path, &a_token, None, None);
+        let (status, _, body) = curl(&app, "GET", &path, &a_token, None, None).await;
         assert_eq!(status, 404, "{path}: {body}");
     }
-    let (_, _, apps) = curl(&app, "GET", "/api/v1/manage/apps", &a_token, None, None);
+    let (_, _, apps) = curl(&app, "GET", "/api/v1/manage/apps", &a_token, None, None).await;
     assert!(!apps.to_string().contains(b_ids.get("app")));
 
     // An access token of B's employee reads B's, not A's.

@@ -4,7 +4,7 @@
 //! audited as the admin through the token, and `Idempotency-Key` retries
 //! answered once.
 
-use std::process::Command;
+use tokio::process::Command;
 
 use keyward::db::models::Role;
 use keyward::services::OpError;
@@ -30,8 +30,10 @@ pub async fn admin_token(app: &TestApp, name: &str, scopes: &[&str]) -> String {
     token
 }
 
-/// One call with curl: the status, the headers and the parsed body.
-pub fn curl(
+/// One call with curl: the status, the headers and the parsed body. curl runs
+/// as a child the test awaits, never blocking the test's thread: the server's
+/// background tasks (the verifier's feed reader among them) share it.
+pub async fn curl(
     app: &TestApp,
     method: &str,
     path: &str,
@@ -59,7 +61,11 @@ pub fn curl(
     if let Some(key) = idempotency_key {
         command.args(["-H", &format!("Idempotency-Key: {key}")]);
     }
-    let output = command.arg(app.url(path)).output().expect("curl runs");
+    let output = command
+        .arg(app.url(path))
+        .output()
+        .await
+        .expect("curl runs");
     let text = String::from_utf8(output.stdout).unwrap();
     let (body, status) = text.rsplit_once('\n').unwrap();
     let parsed = if body.is_empty() {
@@ -116,7 +122,8 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         Some(&new_app()),
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let app_id = body["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(body["data"]["attributes"]["status"], "active");
@@ -132,7 +139,8 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(read["meta"].is_null(), "the secret is never shown again");
     let html = app.get_html(&format!("/apps/{app_id}"), 200).await;
@@ -148,7 +156,8 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         Some(&new_key("Pipeline")),
         Some("key-1"),
-    );
+    )
+    .await;
     assert_eq!(status, 201, "{first}");
     let key_token = first["meta"]["token"].as_str().unwrap().to_owned();
     assert!(key_token.starts_with("kw_"));
@@ -159,11 +168,12 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         Some(&new_key("Pipeline")),
         Some("key-1"),
-    );
+    )
+    .await;
     assert_eq!(status, 201);
     assert_eq!(again, first, "the first answer again");
     assert!(headers.to_lowercase().contains("idempotent-replayed: true"));
-    let (_, _, list) = curl(&app, "GET", &keys, &token, None, None);
+    let (_, _, list) = curl(&app, "GET", &keys, &token, None, None).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "one key made");
     let (status, _, reused) = curl(
         &app,
@@ -172,7 +182,8 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         Some(&new_key("Other")),
         Some("key-1"),
-    );
+    )
+    .await;
     assert_eq!((status, code(&reused)), (422, "idempotency_key_reused"));
     let (status, _) = app.api_get("/api/v2/services", &key_token).await;
     assert_eq!(status, 200, "the key works");
@@ -187,7 +198,8 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         Some(&roll),
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 201, "{rolled}");
     let new_token = rolled["meta"]["token"].as_str().unwrap().to_owned();
     let new_id = rolled["data"]["id"].as_str().unwrap().to_owned();
@@ -203,13 +215,15 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 200, "{off}");
     assert_eq!(off["data"]["attributes"]["active"], false);
     assert_eq!(app.api_get("/api/v2/services", &new_token).await.0, 401);
 
     // The console's rules, with the console's words: an active key is not deleted…
-    let (status, _, active) = curl(&app, "POST", &keys, &token, Some(&new_key("Active")), None);
+    let (status, _, active) =
+        curl(&app, "POST", &keys, &token, Some(&new_key("Active")), None).await;
     assert_eq!(status, 201);
     let active_id = active["data"]["id"].as_str().unwrap();
     let (status, _, refused) = curl(
@@ -219,7 +233,8 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!((status, code(&refused)), (409, "key_active"));
     assert_eq!(
         refused["errors"][0]["detail"],
@@ -239,7 +254,8 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
             &token,
             Some(&new_key(&format!("K{in_service}"))),
             None,
-        );
+        )
+        .await;
         assert_eq!(status, 201, "{made}");
         in_service += 1;
     }
@@ -250,7 +266,8 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         Some(&new_key("Twenty-first")),
         None,
-    );
+    )
+    .await;
     assert_eq!((status, code(&full)), (409, "key_limit"), "{full}");
     assert_eq!(
         full["errors"][0]["detail"],
@@ -273,7 +290,8 @@ async fn curl_with_an_admin_token_creates_rolls_and_switches_off_as_the_console_
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 200, "{audit}");
     let record = &audit["data"][0]["attributes"];
     assert_eq!(record["actor"], "admin@example.com");
@@ -293,18 +311,21 @@ async fn a_token_reaches_only_its_scopes_and_its_admins_access_and_stops_when_re
     let app = spawn_app().await;
     let admin = app.signed_in_admin().await;
     let audit_only = admin_token(&app, "Auditor", &["manage:audit:read"]).await;
-    let (status, headers, body) = curl(&app, "GET", "/api/v1/manage/apps", &audit_only, None, None);
+    let (status, headers, body) =
+        curl(&app, "GET", "/api/v1/manage/apps", &audit_only, None, None).await;
     assert_eq!((status, code(&body)), (403, "insufficient_scope"));
     assert!(headers.contains("insufficient_scope"), "{headers}");
     assert_eq!(
-        curl(&app, "GET", "/api/v1/manage/audit", &audit_only, None, None).0,
+        curl(&app, "GET", "/api/v1/manage/audit", &audit_only, None, None)
+            .await
+            .0,
         200
     );
 
-    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/apps", "kwa_nope", None, None);
+    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/apps", "kwa_nope", None, None).await;
     assert_eq!((status, code(&body)), (401, "invalid_token"));
     let demo = app.demo_key().await;
-    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/apps", &demo, None, None);
+    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/apps", &demo, None, None).await;
     assert_eq!(
         (status, code(&body)),
         (401, "invalid_token"),
@@ -314,13 +335,16 @@ async fn a_token_reaches_only_its_scopes_and_its_admins_access_and_stops_when_re
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
         .arg(app.url("/api/v1/manage/apps"))
         .output()
+        .await
         .unwrap();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), "401");
 
     // A full admin demoted to limited: the token loses the API keys section.
     let keys = admin_token(&app, "Keys", &["manage:apps:read", "manage:audit:read"]).await;
     assert_eq!(
-        curl(&app, "GET", "/api/v1/manage/apps", &keys, None, None).0,
+        curl(&app, "GET", "/api/v1/manage/apps", &keys, None, None)
+            .await
+            .0,
         200
     );
     let id = admin.id.clone();
@@ -335,10 +359,12 @@ async fn a_token_reaches_only_its_scopes_and_its_admins_access_and_stops_when_re
         })
         .await
         .unwrap();
-    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/apps", &keys, None, None);
+    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/apps", &keys, None, None).await;
     assert_eq!((status, code(&body)), (403, "insufficient_scope"));
     assert_eq!(
-        curl(&app, "GET", "/api/v1/manage/audit", &keys, None, None).0,
+        curl(&app, "GET", "/api/v1/manage/audit", &keys, None, None)
+            .await
+            .0,
         200
     );
 
@@ -375,7 +401,7 @@ async fn a_token_reaches_only_its_scopes_and_its_admins_access_and_stops_when_re
         .post_form(&format!("/account/tokens/{revoke}"), &[])
         .await;
     assert_eq!(response.status().as_u16(), 303);
-    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/audit", &keys, None, None);
+    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/audit", &keys, None, None).await;
     assert_eq!((status, code(&body)), (401, "invalid_token"));
     let actions: Vec<String> = app
         .audit_actions()
@@ -406,7 +432,8 @@ async fn bad_documents_are_refused_by_member_and_change_nothing() {
         &token,
         Some(&bad),
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
     let pointers: Vec<&str> = body["errors"]
         .as_array()
@@ -427,9 +454,10 @@ async fn bad_documents_are_refused_by_member_and_change_nothing() {
         &token,
         Some(&wrong_type),
         None,
-    );
+    )
+    .await;
     assert_eq!((status, code(&body)), (409, "type_mismatch"));
-    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/apps/nope", &token, None, None);
+    let (status, _, body) = curl(&app, "GET", "/api/v1/manage/apps/nope", &token, None, None).await;
     assert_eq!((status, code(&body)), (404, "not_found"));
     let (status, _, body) = curl(
         &app,
@@ -438,11 +466,12 @@ async fn bad_documents_are_refused_by_member_and_change_nothing() {
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!((status, code(&body)), (400, "invalid_parameter"), "{body}");
-    let (_, _, apps) = curl(&app, "GET", "/api/v1/manage/apps", &token, None, None);
+    let (_, _, apps) = curl(&app, "GET", "/api/v1/manage/apps", &token, None, None).await;
     assert_eq!(apps["data"], json!([]), "nothing was made");
-    let (status, _, body) = curl(&app, "PUT", "/api/v1/manage/apps", &token, None, None);
+    let (status, _, body) = curl(&app, "PUT", "/api/v1/manage/apps", &token, None, None).await;
     assert_eq!((status, code(&body)), (405, "method_not_allowed"));
 }
 
@@ -468,7 +497,8 @@ async fn staff_and_the_alert_settings_are_managed_by_the_console_rules() {
         &token,
         Some(&ana),
         Some("ana"),
-    );
+    )
+    .await;
     assert_eq!(status, 201, "{made}");
     let ana_id = made["data"]["id"].as_str().unwrap().to_owned();
     let twin = json!({ "data": { "type": "staff", "attributes": { "name": "Ana Two", "email": "ANA@salon.example" } } });
@@ -479,7 +509,8 @@ async fn staff_and_the_alert_settings_are_managed_by_the_console_rules() {
         &token,
         Some(&twin),
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 422, "the same email twice: {refused}");
     assert_eq!(
         refused["errors"][0]["source"]["pointer"],
@@ -496,7 +527,8 @@ async fn staff_and_the_alert_settings_are_managed_by_the_console_rules() {
         &token,
         Some(&alerts),
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["data"]["attributes"]["thresholds"], json!([3, 14]));
     assert_eq!(saved["data"]["attributes"]["recipients"], json!([ana_id]));
@@ -514,7 +546,8 @@ async fn staff_and_the_alert_settings_are_managed_by_the_console_rules() {
         &token,
         Some(&nobody),
         None,
-    );
+    )
+    .await;
     assert_eq!(
         (status, code(&refused)),
         (422, "recipients_required"),
@@ -530,7 +563,8 @@ async fn staff_and_the_alert_settings_are_managed_by_the_console_rules() {
         &token,
         Some(&left),
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 200, "{gone}");
     assert_eq!(gone["data"]["attributes"]["active"], false);
     assert_eq!(gone["data"]["attributes"]["name"], "Ana Lima");
@@ -541,7 +575,8 @@ async fn staff_and_the_alert_settings_are_managed_by_the_console_rules() {
         &token,
         None,
         None,
-    );
+    )
+    .await;
     let actions: Vec<&str> = audit["data"]
         .as_array()
         .unwrap()
@@ -564,7 +599,8 @@ async fn staff_and_the_alert_settings_are_managed_by_the_console_rules() {
     let html = limited.get_html("/account/tokens", 200).await;
     assert!(!html.contains("manage:staff:write"), "not offered");
     let reader = admin_token(&limited, "Reader", &["manage:staff:read"]).await;
-    let (status, _, list) = curl(&limited, "GET", "/api/v1/manage/staff", &reader, None, None);
+    let (status, _, list) =
+        curl(&limited, "GET", "/api/v1/manage/staff", &reader, None, None).await;
     assert_eq!(status, 200);
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     let (status, _, body) = curl(
@@ -574,7 +610,8 @@ async fn staff_and_the_alert_settings_are_managed_by_the_console_rules() {
         &reader,
         Some(&twin),
         None,
-    );
+    )
+    .await;
     assert_eq!((status, code(&body)), (403, "insufficient_scope"));
 }
 
@@ -628,7 +665,8 @@ async fn simultaneous_retries_with_one_idempotency_key_make_one_key() {
         &token,
         Some(&new_app()),
         None,
-    );
+    )
+    .await;
     let keys = format!(
         "/api/v1/manage/apps/{}/keys",
         made["data"]["id"].as_str().unwrap()
@@ -657,7 +695,7 @@ async fn simultaneous_retries_with_one_idempotency_key_make_one_key() {
     assert!(!tokens.is_empty());
     tokens.dedup();
     assert_eq!(tokens.len(), 1, "every 201 is the same answer");
-    let (_, _, list) = curl(&app, "GET", &keys, &token, None, None);
+    let (_, _, list) = curl(&app, "GET", &keys, &token, None, None).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "one key made");
     // Later retries get the first answer.
     let (status, _, again) = curl(
@@ -667,7 +705,8 @@ async fn simultaneous_retries_with_one_idempotency_key_make_one_key() {
         &token,
         Some(&new_key("Once")),
         Some("same"),
-    );
+    )
+    .await;
     assert_eq!(status, 201);
     assert_eq!(again["meta"]["token"], tokens[0].as_str());
 }

@@ -91,7 +91,7 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
     let token = operator_token(&operator, "billing", "write").await;
     let list = "/api/v1/operator/organizations";
 
-    let (status, _, body) = curl(&app, "GET", list, &token, None, None);
+    let (status, _, body) = curl(&app, "GET", list, &token, None, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"][0]["attributes"]["slug"], "main");
 
@@ -104,7 +104,7 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
         "max_apps": "ten",
         "external_connectivity": "yes",
     } } });
-    let (status, _, body) = curl(&app, "POST", list, &token, Some(&bad), None);
+    let (status, _, body) = curl(&app, "POST", list, &token, Some(&bad), None).await;
     assert_eq!(status, 422, "{body}");
     let at = pointers(&body);
     for member in [
@@ -123,7 +123,7 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
     let unknown = json!({ "data": { "type": "organizations", "attributes": {
         "name": "Acme", "slug": "acme", "first_admin_email": "ann@acme.example", "root_issuer": true,
     } } });
-    let (status, _, body) = curl(&app, "POST", list, &token, Some(&unknown), None);
+    let (status, _, body) = curl(&app, "POST", list, &token, Some(&unknown), None).await;
     assert_eq!(status, 422);
     assert_eq!(pointers(&body), ["/data/attributes/root_issuer"]);
     assert_eq!(organization_count(&app).await, 1, "nothing was made");
@@ -137,7 +137,7 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
         "external_connectivity": true,
         "max_apps": 5,
     } } });
-    let (status, _, body) = curl(&app, "POST", list, &token, Some(&acme), None);
+    let (status, _, body) = curl(&app, "POST", list, &token, Some(&acme), None).await;
     assert_eq!(status, 201, "{body}");
     let attributes = &body["data"]["attributes"];
     assert_eq!(attributes["slug"], "acme");
@@ -155,7 +155,7 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
     let acme_path = format!("{list}/{acme_id}");
 
     // A slug is one organization's; the answer says which member.
-    let (status, _, body) = curl(&app, "POST", list, &token, Some(&acme), None);
+    let (status, _, body) = curl(&app, "POST", list, &token, Some(&acme), None).await;
     assert_eq!(status, 422);
     assert_eq!(code(&body), "slug_taken");
     assert_eq!(pointers(&body), ["/data/attributes/slug"]);
@@ -164,7 +164,7 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
     let change = json!({ "data": { "type": "organizations", "id": acme_id, "attributes": {
         "external_connectivity": false, "max_rate_per_second": 50,
     } } });
-    let (status, _, body) = curl(&app, "PATCH", &acme_path, &token, Some(&change), None);
+    let (status, _, body) = curl(&app, "PATCH", &acme_path, &token, Some(&change), None).await;
     assert_eq!(status, 200, "{body}");
     let attributes = &body["data"]["attributes"];
     assert_eq!(attributes["external_connectivity"], false);
@@ -176,10 +176,10 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
         json!({ "slug": "other" }),
     ] {
         let doc = json!({ "data": { "type": "organizations", "attributes": refused } });
-        let (status, _, body) = curl(&app, "PATCH", &acme_path, &token, Some(&doc), None);
+        let (status, _, body) = curl(&app, "PATCH", &acme_path, &token, Some(&doc), None).await;
         assert_eq!(status, 422, "{refused}: {body}");
     }
-    let (_, _, body) = curl(&app, "GET", &acme_path, &token, None, None);
+    let (_, _, body) = curl(&app, "GET", &acme_path, &token, None, None).await;
     assert_eq!(body["data"]["attributes"]["slug"], "acme");
     assert_eq!(body["data"]["attributes"]["max_keys_per_app"], 20);
     let (status, _, body) = curl(
@@ -189,7 +189,8 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!((status, code(&body)), (404, "not_found"));
 
     // Suspending the first organization stops its key within a second.
@@ -202,7 +203,8 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["attributes"]["suspended"], true);
     loop {
@@ -221,7 +223,8 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["attributes"]["suspended"], false);
     let changed = Instant::now();
@@ -238,11 +241,12 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!(first["data"].as_array().unwrap().len(), 1);
     assert_eq!(first["data"][0]["attributes"]["slug"], "acme");
     let next = first["links"]["next"].as_str().expect("a next page");
-    let (_, _, second) = curl(&app, "GET", next, &token, None, None);
+    let (_, _, second) = curl(&app, "GET", next, &token, None, None).await;
     assert_eq!(second["data"][0]["id"], main_id.as_str());
     assert!(second["links"].get("next").is_none(), "{second}");
     let (_, _, found) = curl(
@@ -252,10 +256,12 @@ async fn a_script_with_an_operator_token_creates_an_organization_changes_its_sub
         &token,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!(found["data"].as_array().unwrap().len(), 1);
     for query in ["page%5Bsize%5D=0", "sort=name", "page%5Bafter%5D=nobody"] {
-        let (status, _, body) = curl(&app, "GET", &format!("{list}?{query}"), &token, None, None);
+        let (status, _, body) =
+            curl(&app, "GET", &format!("{list}?{query}"), &token, None, None).await;
         assert_eq!((status, code(&body)), (400, "invalid_parameter"), "{query}");
     }
 
@@ -292,8 +298,8 @@ async fn read_only_revoked_and_admin_tokens_are_refused_and_change_nothing() {
         "name": "Acme", "slug": "acme", "first_admin_email": "ann@acme.example",
     } } });
 
-    assert_eq!(curl(&app, "GET", list, &reader, None, None).0, 200);
-    let (status, headers, body) = curl(&app, "POST", list, &reader, Some(&doc), None);
+    assert_eq!(curl(&app, "GET", list, &reader, None, None).await.0, 200);
+    let (status, headers, body) = curl(&app, "POST", list, &reader, Some(&doc), None).await;
     assert_eq!((status, code(&body)), (403, "insufficient_scope"));
     assert!(
         headers.to_lowercase().contains("www-authenticate: bearer"),
@@ -306,15 +312,16 @@ async fn read_only_revoked_and_admin_tokens_are_refused_and_change_nothing() {
         &reader,
         None,
         None,
-    );
+    )
+    .await;
     assert_eq!(status, 403);
     assert_eq!(organization_count(&app).await, 1);
 
     // An admin's token is no operator's, and an operator's no admin's.
     let admin = admin_token(&app, "CI", &["manage:apps:read"]).await;
-    let (status, _, body) = curl(&app, "GET", list, &admin, None, None);
+    let (status, _, body) = curl(&app, "GET", list, &admin, None, None).await;
     assert_eq!((status, code(&body)), (401, "invalid_token"));
-    let (status, _, _) = curl(&app, "GET", "/api/v1/manage/apps", &reader, None, None);
+    let (status, _, _) = curl(&app, "GET", "/api/v1/manage/apps", &reader, None, None).await;
     assert_eq!(status, 401);
     let bare = app
         .api(reqwest::Method::GET, list, None)
@@ -322,7 +329,7 @@ async fn read_only_revoked_and_admin_tokens_are_refused_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(bare.status().as_u16(), 401);
-    let (status, _, _) = curl(&app, "DELETE", list, &reader, None, None);
+    let (status, _, _) = curl(&app, "DELETE", list, &reader, None, None).await;
     assert_eq!(status, 405);
 
     // An admin's session does not reach the operator's tokens page.
@@ -342,7 +349,7 @@ async fn read_only_revoked_and_admin_tokens_are_refused_and_change_nothing() {
         .post_form(&format!("/operator/tokens/{id}/revoke"), &[])
         .await;
     assert_eq!(revoked.status().as_u16(), 303);
-    let (status, _, body) = curl(&app, "GET", list, &reader, None, None);
+    let (status, _, body) = curl(&app, "GET", list, &reader, None, None).await;
     assert_eq!((status, code(&body)), (401, "invalid_token"));
     let actions: Vec<String> = app
         .operator_events()

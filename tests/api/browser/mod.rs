@@ -1014,7 +1014,7 @@ async fn an_admin_makes_an_api_token_sees_it_once_uses_it_and_revokes_it() {
     browser.click("I have stored it").await;
 
     let (status, _, _) =
-        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None);
+        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None).await;
     assert_eq!(status, 200);
     browser.go("/account/tokens").await;
     browser.wait_for_text("Terraform").await;
@@ -1029,7 +1029,7 @@ async fn an_admin_makes_an_api_token_sees_it_once_uses_it_and_revokes_it() {
     browser.wait_for_text("The token was revoked").await;
     assert!(browser.text().await.contains("Revoked"));
     let (status, _, _) =
-        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None);
+        crate::manage::curl(&app, "GET", "/api/v1/manage/apps", &token, None, None).await;
     assert_eq!(status, 401);
     browser.close().await;
 }
