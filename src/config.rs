@@ -53,6 +53,8 @@ Environment variables:
   KEYWARD_ARGON2_PARALLELISM    [defaults: 2 iterations, 1 lane]
   KEYWARD_LOG                   log filter, e.g. info or keyward=debug [default: info]
   KEYWARD_LOG_FORMAT            text or json [default: text]
+  KEYWARD_LOG_BUFFER_LINES      log lines queued for the writer, 100-10000000; past them
+                                lines are dropped, counted and reported [default: 128000]
   KEYWARD_API_ACCESS_LOG        which /api requests get a log line: all, refused (status
                                 400 and above) or none [default: all]
   KEYWARD_USAGE                 on or off: count each key's requests and keep the request
@@ -190,6 +192,9 @@ pub struct Settings {
     pub log_filter: String,
     /// Emit JSON log lines instead of text.
     pub log_json: bool,
+    /// Log lines queued for the writer thread before lines are dropped (and
+    /// counted).
+    pub log_buffer_lines: usize,
     /// HTTP worker threads; `None` is one per core.
     pub workers: Option<usize>,
     /// The mail server; `None` writes emails to the outbox folder.
@@ -495,6 +500,13 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             ConfigError::new("KEYWARD_LOG", format!("not a valid log filter ({e})"))
         })?;
+        let log_buffer_lines = usize::try_from(parse_number(
+            get("KEYWARD_LOG_BUFFER_LINES")?,
+            "KEYWARD_LOG_BUFFER_LINES",
+            128_000,
+            100..=10_000_000,
+        )?)
+        .unwrap_or(128_000);
         let log_json = match get("KEYWARD_LOG_FORMAT")?.as_deref().map(str::trim) {
             None | Some("text") => false,
             Some("json") => true,
@@ -520,6 +532,7 @@ impl Settings {
             trusted_proxies,
             log_filter,
             log_json,
+            log_buffer_lines,
             workers,
             smtp_url,
             mail_from,
@@ -593,6 +606,7 @@ impl Settings {
             trusted_proxies: Vec::new(),
             log_filter: "warn".to_owned(),
             log_json: false,
+            log_buffer_lines: 128_000,
             workers: Some(2),
             smtp_url: None,
             mail_from: "Keyward <keyward@localhost>".to_owned(),

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let _log_writer = keyward::telemetry::init(
         &settings.log_filter,
         settings.log_json,
+        settings.log_buffer_lines,
         settings.otlp_endpoint.as_ref().map(url::Url::as_str),
     );
     cli::run(cli, settings, keyward::startup::serve)

@@ -108,6 +108,7 @@ pub struct Metrics {
     jobs: Family<JobLabels, Counter>,
     log_dropped: Counter,
     log_capped: Counter,
+    log_lines_dropped: Counter,
     /// One scrape at a time: scrape-time counters move by their difference.
     scrape: Mutex<()>,
 }
@@ -234,6 +235,12 @@ impl Metrics {
             "Requests counted in usage but not logged one by one: their key had already logged its share between two flushes",
             log_capped.clone(),
         );
+        let log_lines_dropped = Counter::default();
+        registry.register(
+            "keyward_log_lines_dropped",
+            "Log lines dropped because the log writer fell behind and its queue was full (each drop is also reported in a warning line)",
+            log_lines_dropped.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -273,6 +280,7 @@ impl Metrics {
             jobs,
             log_dropped,
             log_capped,
+            log_lines_dropped,
             scrape: Mutex::new(()),
         }
     }
@@ -354,6 +362,7 @@ impl Metrics {
             .set(now.alerts_failed);
         follow(&self.log_dropped, now.log_dropped);
         follow(&self.log_capped, now.log_capped);
+        follow(&self.log_lines_dropped, crate::telemetry::dropped_lines());
         let mut text = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
         Ok(text)

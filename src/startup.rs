@@ -242,6 +242,7 @@ impl Application {
             handle.stop(graceful).await;
         });
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let log_drops = tokio::spawn(crate::telemetry::report_dropped_lines());
         let metrics_server = self.metrics_server.map(|(server, _)| {
             let handle = server.handle();
             (tokio::spawn(server), handle)
@@ -285,10 +286,12 @@ impl Application {
         }
         stopper.abort();
         housekeeping.abort();
+        log_drops.abort();
         verifier.abort();
         if let Some(alerts) = alerts {
             alerts.abort();
         }
+        crate::telemetry::report_dropped_now();
         // Requests served since the last flush still count as uses.
         if let Err(e) = self.state.verifier.flush_usage().await {
             tracing::warn!(error = %e, "could not record the last key uses");

@@ -1,6 +1,10 @@
 //! Logging with `tracing`: text for people, JSON for collectors, on standard error
 //! (standard output is kept for the commands' own results), written by a
 //! background thread so a request never waits on the terminal or a log pipe.
+//! When that thread falls behind (a stalled pipe, a full disk) and its queue is
+//! full, new lines are dropped rather than holding requests, but never
+//! silently: every dropped line is counted, and [`report_dropped_lines`] says
+//! how many in a warning line and in `keyward_log_lines_dropped_total`.
 //!
 //! What is logged is chosen where it is logged: request lines carry the route
 //! pattern, never the raw path, query or headers, and secret types print as masks,
@@ -12,14 +16,54 @@
 //! with the OpenTelemetry HTTP attributes and the same `request_id` as the log.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
 /// Whether request spans are exported (their HTTP attributes are then recorded).
 static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// The writer's count of lines dropped because its queue was full.
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Log lines dropped so far because the writer's queue was full.
+pub fn dropped_lines() -> u64 {
+    DROPPED
+        .get()
+        .map_or(0, |c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
+}
+
+/// The dropped lines already reported.
+static REPORTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Every second, reports the log lines dropped since the last report (the
+/// metric reads the total at each scrape).
+pub async fn report_dropped_lines() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        report_dropped_now();
+    }
+}
+
+/// Reports the log lines dropped since the last report, if any, in a warning
+/// line with the count and the total. The warning may itself be dropped while
+/// the queue is still full; it is then counted and reported the next time, so
+/// the total reaches the log once the writer catches up (and at shutdown).
+pub fn report_dropped_now() {
+    let total = dropped_lines();
+    let reported = REPORTED.swap(total, Ordering::Relaxed);
+    if total > reported {
+        tracing::warn!(
+            dropped = total - reported,
+            total,
+            "log lines dropped: the log writer fell behind"
+        );
+    }
+}
 
 /// Whether request spans go to an OTLP collector.
 pub fn exporting_spans() -> bool {
@@ -51,12 +95,29 @@ impl Drop for LogGuard {
     }
 }
 
-/// Installs the global subscriber: log lines on standard error and, given an
-/// OTLP endpoint (its base URL: spans go to `<endpoint>/v1/traces`), the
-/// span exporter. A second call (in tests) installs nothing.
-pub fn init(filter: &str, json: bool, otlp_endpoint: Option<&str>) -> LogGuard {
+/// Installs the global subscriber: log lines on standard error, at most
+/// `buffered_lines` queued for the writer, and, given an OTLP endpoint (its
+/// base URL: spans go to `<endpoint>/v1/traces`), the span exporter. A second
+/// call (in tests) installs nothing.
+pub fn init(
+    filter: &str,
+    json: bool,
+    buffered_lines: usize,
+    otlp_endpoint: Option<&str>,
+) -> LogGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // The writer thread takes every line queued, then writes them at once:
+    // one system call per batch, not per line, flushed whenever the queue is
+    // empty (and at exit), so no line waits behind an idle server.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(buffered_lines)
+        .lossy(true)
+        .thread_name("keyward-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
+    let _ = DROPPED.set(writer.error_counter());
     let lines = if json {
         tracing_subscriber::fmt::layer()
             .json()
@@ -136,30 +197,66 @@ fn span_exporter(
 }
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static REQUEST_ID: RequestId;
 }
 
-/// A new request id: short, random (64 bits), unique across instances.
-pub fn new_request_id() -> String {
-    let mut id = uuid::Uuid::new_v4().simple().to_string();
-    id.truncate(16);
-    id
+/// A request's id: 64 random bits as 16 lowercase hex digits, unique across
+/// instances. Made without a system call or an allocation (the thread's
+/// generator, seeded from the system's), since every request has one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestId([u8; 16]);
+
+impl RequestId {
+    /// A new, random id.
+    pub fn new() -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bits: u64 = rand::random();
+        let mut text = [0u8; 16];
+        for (i, digit) in text.iter_mut().enumerate() {
+            *digit = HEX[usize::try_from((bits >> (60 - 4 * i)) & 0xf).unwrap_or(0)];
+        }
+        Self(text)
+    }
+
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        // Hex digits only: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or("0000000000000000")
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Runs `fut` as the request `id`: its log lines, error pages and JSON errors
 /// name it.
-pub async fn with_request_id<F: std::future::Future>(id: String, fut: F) -> F::Output {
+pub async fn with_request_id<F: std::future::Future>(id: RequestId, fut: F) -> F::Output {
     REQUEST_ID.scope(id, fut).await
 }
 
 /// Runs `f` as the request `id` (for an answer made after its future ended).
-pub fn sync_with_request_id<T>(id: String, f: impl FnOnce() -> T) -> T {
+pub fn sync_with_request_id<T>(id: RequestId, f: impl FnOnce() -> T) -> T {
     REQUEST_ID.sync_scope(id, f)
 }
 
 /// The id of the request being served, if any.
 pub fn request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+    REQUEST_ID.try_with(|id| id.as_str().to_owned()).ok()
 }
 
 /// Counts events per key and window, and says which may go on: at most
@@ -228,6 +325,19 @@ macro_rules! warn_limited {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_16_hex_digits_and_differ() {
+        let ids: std::collections::HashSet<String> =
+            (0..1000).map(|_| RequestId::new().to_string()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids.iter().all(|id| {
+            id.len() == 16
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }));
+    }
 
     #[test]
     fn a_limiter_lets_some_through_and_counts_the_rest() {

@@ -42,7 +42,7 @@ pub async fn every_response(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
-    let id = telemetry::new_request_id();
+    let id = telemetry::RequestId::new();
     let (settings, metrics) = req
         .app_data::<web::Data<AppState>>()
         .map(|s| (std::sync::Arc::clone(&s.settings), s.metrics.clone()))
@@ -73,7 +73,7 @@ pub async fn every_response(
     } else {
         tracing::info_span!("request", request_id = %id)
     };
-    let outcome = telemetry::with_request_id(id.clone(), async {
+    let outcome = telemetry::with_request_id(id, async {
         match AssertUnwindSafe(next.call(req)).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
@@ -91,7 +91,7 @@ pub async fn every_response(
     .await;
     let (status, route, outcome) = match outcome {
         Ok(mut res) => {
-            harden(res.headers_mut(), &id, https);
+            harden(res.headers_mut(), id, https);
             if api {
                 let rate = res
                     .request()
@@ -119,7 +119,7 @@ pub async fn every_response(
                     code,
                     route.as_deref(),
                     &method,
-                    &id,
+                    id.as_str(),
                     started,
                 );
             }
@@ -129,11 +129,7 @@ pub async fn every_response(
         // it is answered as it leaves, with the same headers and id.
         Err(inner) => {
             let status = inner.as_response_error().status_code();
-            let hardened = Hardened {
-                inner,
-                id: id.clone(),
-                https,
-            };
+            let hardened = Hardened { inner, id, https };
             (status, None, Err(hardened.into()))
         }
     };
@@ -201,7 +197,7 @@ fn count_usage(
 }
 
 /// The security headers, HSTS under https, and the request id.
-fn harden(headers: &mut header::HeaderMap, id: &str, https: bool) {
+fn harden(headers: &mut header::HeaderMap, id: telemetry::RequestId, https: bool) {
     for (name, value) in crate::headers::SECURITY_HEADERS {
         let name = header::HeaderName::from_static(name);
         if !headers.contains_key(&name) {
@@ -214,7 +210,7 @@ fn harden(headers: &mut header::HeaderMap, id: &str, https: bool) {
             header::HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         );
     }
-    if let Ok(value) = header::HeaderValue::from_str(id) {
+    if let Ok(value) = header::HeaderValue::from_str(id.as_str()) {
         headers.insert(REQUEST_ID, value);
     }
 }
@@ -224,7 +220,7 @@ fn harden(headers: &mut header::HeaderMap, id: &str, https: bool) {
 #[derive(Debug)]
 struct Hardened {
     inner: actix_web::Error,
-    id: String,
+    id: telemetry::RequestId,
     https: bool,
 }
 
@@ -240,10 +236,10 @@ impl ResponseError for Hardened {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = telemetry::sync_with_request_id(self.id.clone(), || {
+        let mut response = telemetry::sync_with_request_id(self.id, || {
             self.inner.as_response_error().error_response()
         });
-        harden(response.headers_mut(), &self.id, self.https);
+        harden(response.headers_mut(), self.id, self.https);
         response
     }
 }

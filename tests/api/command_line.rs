@@ -526,3 +526,74 @@ fn requests_counted_before_a_sigterm_are_all_recorded() {
     assert_eq!(allowed, 120);
     assert_eq!(refused, 30);
 }
+
+/// A burst of requests while nothing reads the log (a stalled pipe): the
+/// server keeps answering, and every request's log line is either written or
+/// counted as dropped, the count reported in a warning line.
+#[test]
+fn a_log_that_falls_behind_drops_lines_and_says_how_many() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = serve(
+        dir.path(),
+        &[
+            ("KEYWARD_LOG", "info".to_owned()),
+            ("KEYWARD_LOG_BUFFER_LINES", "100".to_owned()),
+        ],
+    );
+    // Far more lines than the pipe (64 KiB) and the queue (100 lines) hold.
+    let burst = 3000;
+    let answered: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| (0..burst / 4).filter(|_| healthz_answers(port)).count()))
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(
+        answered, burst,
+        "the server answers while its log is stalled"
+    );
+
+    // The log is read again: the writer catches up and the drops are reported.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log);
+        log
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    let log = reader.join().unwrap();
+
+    let handled = log
+        .lines()
+        .filter(|l| l.contains("handled") && l.contains("route=/healthz"))
+        .count();
+    let reports: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("log lines dropped: the log writer fell behind"))
+        .collect();
+    let total: usize = reports
+        .last()
+        .and_then(|l| l.split("total=").nth(1))
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no count of dropped lines in the log:\n{log}"));
+    // The first /healthz (the server was up) and the burst.
+    let requests = burst + 1;
+    assert!(handled < requests, "lines were dropped: {handled} written");
+    assert!(
+        handled + total >= requests,
+        "every request is written or counted: {handled} + {total} of {requests}"
+    );
+    // The count may include its own warnings dropped while the queue was full.
+    assert!(
+        handled + total <= requests + 10,
+        "nothing is counted twice: {handled} + {total} of {requests}"
+    );
+}
