@@ -950,3 +950,98 @@ async fn the_bookings_page_pages_through_every_booking_once_even_when_times_tie(
     }
     assert_eq!((seen, pages), (62, 2), "every booking exactly once");
 }
+
+/// A client that polls sends the ETag it holds: 304 and no body while nothing
+/// changed, the new page and a new tag once a guest is added or changed.
+#[actix_web::test]
+async fn reads_carry_an_etag_and_answer_304_while_nothing_changed() {
+    let app = spawn_app().await;
+    let key = app.demo_key().await;
+    let get = |path: String, tag: Option<String>| {
+        let mut request = app.api(Method::GET, &path, Some(&format!("apikey {key}")));
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let etag = headers.get("etag").map(|v| v.to_str().unwrap().to_owned());
+            let body = response.text().await.unwrap();
+            (status, etag, headers, body)
+        }
+    };
+    let list = "/api/v2/guests?page[size]=100".to_owned();
+    let (status, tag, _, body) = get(list.clone(), None).await;
+    assert_eq!(status, 200);
+    let tag = tag.expect("a list carries an ETag");
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+    let count = serde_json::from_str::<Value>(&body).unwrap()["data"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    // Unchanged: 304, no body, the same tag, the headers of every answer.
+    let (status, again, headers, body) = get(list.clone(), Some(tag.clone())).await;
+    assert_eq!((status, again.as_deref()), (304, Some(tag.as_str())));
+    assert!(body.is_empty());
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.contains_key("x-request-id"));
+    // Weak comparison (RFC 9110 §13.1.2), lists and `*`.
+    for held in [
+        format!("W/{tag}"),
+        format!("\"stale\", {tag}"),
+        "*".to_owned(),
+    ] {
+        assert_eq!(get(list.clone(), Some(held.clone())).await.0, 304, "{held}");
+    }
+    // Another page is another answer.
+    let (status, other, ..) =
+        get("/api/v2/guests?page[size]=99".to_owned(), Some(tag.clone())).await;
+    assert_eq!(status, 200);
+    assert_ne!(other.as_deref(), Some(tag.as_str()));
+    assert_eq!(get(list.clone(), Some("\"stale\"".to_owned())).await.0, 200);
+
+    // A new guest: the held tag no longer matches.
+    let (status, created) = send(
+        &app,
+        Method::POST,
+        "/api/v2/guests",
+        &key,
+        Some(json!({ "data": { "type": "guests", "attributes": { "first_name": "Ada", "last_name": "Lovelace" } } })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, new_tag, _, body) = get(list.clone(), Some(tag.clone())).await;
+    assert_eq!(status, 200);
+    let new_tag = new_tag.unwrap();
+    assert_ne!(new_tag, tag);
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), count + 1);
+
+    // One guest: changed by a PATCH, its tag changes too.
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let one = format!("/api/v2/guests/{id}");
+    let (status, guest_tag, ..) = get(one.clone(), None).await;
+    assert_eq!(status, 200);
+    let guest_tag = guest_tag.unwrap();
+    assert_eq!(get(one.clone(), Some(guest_tag.clone())).await.0, 304);
+    let (status, _) = send(
+        &app,
+        Method::PATCH,
+        &one,
+        &key,
+        Some(json!({ "data": { "type": "guests", "id": id, "attributes": { "phone": "+1 555 0199" } } })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, changed, _, body) = get(one.clone(), Some(guest_tag.clone())).await;
+    assert_eq!(status, 200);
+    assert_ne!(changed.unwrap(), guest_tag);
+    assert!(body.contains("+1 555 0199"));
+    assert_eq!(
+        get(list, Some(new_tag)).await.0,
+        200,
+        "the list changed too"
+    );
+}

@@ -24,16 +24,17 @@ macro_rules! listable {
                 after: Option<&str>,
                 limit: i64,
             ) -> QueryResult<Vec<Self>> {
-                let mut query = $table::table
+                // Two fixed shapes, never a boxed query: Diesel keeps each
+                // one's prepared statement for the connection's life.
+                let page = $table::table
                     .filter($table::organization_id.eq(organization_id))
                     .order($table::id.asc())
                     .limit(limit)
-                    .select(Self::as_select())
-                    .into_boxed::<crate::db::MultiBackend>();
-                if let Some(after) = after {
-                    query = query.filter($table::id.gt(after.to_owned()));
+                    .select(Self::as_select());
+                match after {
+                    None => page.load(conn),
+                    Some(after) => page.filter($table::id.gt(after)).load(conn),
                 }
-                query.load(conn)
             }
 
             /// Inserts a row.
@@ -70,7 +71,7 @@ macro_rules! listable {
 }
 
 /// A service the business offers.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Hash, Queryable, Selectable, Insertable)]
 #[diesel(table_name = services)]
 pub struct Service {
     pub id: ServiceId,
@@ -85,7 +86,7 @@ pub struct Service {
 listable!(Service, services, ServiceId);
 
 /// An employee of the business.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Hash, Queryable, Selectable, Insertable)]
 #[diesel(table_name = employees)]
 pub struct Employee {
     pub id: EmployeeId,
@@ -99,7 +100,7 @@ pub struct Employee {
 listable!(Employee, employees, EmployeeId);
 
 /// A customer of the business.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Hash, Queryable, Selectable, Insertable)]
 #[diesel(table_name = guests)]
 pub struct Guest {
     pub id: GuestId,
@@ -114,7 +115,7 @@ pub struct Guest {
 listable!(Guest, guests, GuestId);
 
 /// A weekly span an employee works.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Hash, Queryable, Selectable, Insertable)]
 #[diesel(table_name = working_hours)]
 pub struct WorkingHours {
     pub id: WorkingHoursId,
@@ -161,7 +162,7 @@ impl WorkingHours {
 }
 
 /// A booking.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Hash, Queryable, Selectable, Insertable)]
 #[diesel(table_name = appointments)]
 pub struct Appointment {
     pub id: AppointmentId,
@@ -338,7 +339,7 @@ pub struct BookingListed {
 }
 
 /// A scheduled part-payment.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Hash, Queryable, Selectable, Insertable)]
 #[diesel(table_name = installments)]
 pub struct Installment {
     pub id: InstallmentId,
@@ -356,7 +357,7 @@ pub struct Installment {
 listable!(Installment, installments, InstallmentId);
 
 /// A payment received.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Hash, Queryable, Selectable, Insertable)]
 #[diesel(table_name = payments)]
 pub struct Payment {
     pub id: PaymentId,

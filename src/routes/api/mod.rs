@@ -8,6 +8,7 @@
 //! document, so none of the three can disagree.
 
 pub mod error;
+pub mod etag;
 pub mod manage;
 pub mod me;
 pub mod oauth;

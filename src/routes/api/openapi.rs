@@ -241,6 +241,29 @@ fn oauth_operation(route: &super::ApiRoute) -> Value {
     })
 }
 
+/// A read answered with an `ETag`, and 304 to an `If-None-Match` naming it
+/// (RFC 9110 §13.1.2).
+fn conditional(parameters: &mut Vec<Value>, responses: &mut BTreeMap<&'static str, Value>) {
+    parameters.push(json!({
+        "name": "If-None-Match", "in": "header", "required": false,
+        "description": "The ETag of an answer already held: 304 without a body if it is still current",
+        "schema": { "type": "string", "maxLength": 1000 },
+    }));
+    if let Some(ok) = responses.get_mut("200") {
+        ok["headers"] = json!({ "ETag": {
+            "description": "The answer's entity tag, for If-None-Match",
+            "schema": { "type": "string" },
+        } });
+    }
+    responses.insert(
+        "304",
+        json!({
+            "description": "Not modified: the If-None-Match tag is still current",
+            "headers": { "ETag": { "schema": { "type": "string" } } },
+        }),
+    );
+}
+
 fn operation(route: &super::ApiRoute) -> Value {
     if matches!(route.kind, Kind::Token | Kind::Revoke | Kind::Introspect) {
         return oauth_operation(route);
@@ -273,6 +296,8 @@ fn operation(route: &super::ApiRoute) -> Value {
             responses.insert("400", error_response("A query parameter is invalid"));
             if route.resource == "available_slots" {
                 responses.insert("404", error_response("No service with this id"));
+            } else {
+                conditional(&mut parameters, &mut responses);
             }
         }
         Kind::Read => {
@@ -281,6 +306,9 @@ fn operation(route: &super::ApiRoute) -> Value {
             responses.insert("200", ok);
             responses.insert("400", error_response(INVALID_PATH));
             responses.insert("404", error_response("No such resource"));
+            if route.resource != "available_slots" {
+                conditional(&mut parameters, &mut responses);
+            }
         }
         Kind::Create | Kind::Update => {
             request_body = json!({ "required": true, "content": { "application/vnd.api+json": { "schema": request_document(route.resource, route.kind == Kind::Create) } } });

@@ -9,6 +9,7 @@ use time::macros::format_description;
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime};
 
 use super::error::ApiError;
+use super::etag::ETag;
 use super::resources::{AvailableSlot, ToResource};
 use super::{Authorized, JsonApiBody, Page, collection, param, query_pairs, single};
 use crate::clock::{self, Timestamp};
@@ -25,7 +26,7 @@ use crate::services::{self, guests::GuestChanges};
 use crate::state::AppState;
 
 /// A table served as a JSON:API collection.
-pub trait PlatformResource: ToResource + Send + Sized + 'static {
+pub trait PlatformResource: ToResource + std::hash::Hash + Send + Sized + 'static {
     /// The collection's path.
     const PATH: &'static str;
     /// A page of rows after `after`.
@@ -81,24 +82,40 @@ pub async fn list<T: PlatformResource>(
     let rows = state
         .read(move |conn| T::page(conn, &org, after.as_deref(), limit))
         .await?;
-    Ok(collection(
+    // The rows and the page make the answer: its tag is known before it is.
+    let tag = ETag::of(&(T::PATH, page.size, page.after.as_deref(), &rows));
+    if tag.matches(req.headers()) {
+        return Ok(tag.not_modified());
+    }
+    let mut response = collection(
         T::PATH,
         &page,
         rows.iter().map(ToResource::to_resource).collect(),
         "",
-    ))
+    );
+    tag.put_on(&mut response);
+    Ok(response)
 }
 
 /// `GET /api/v2/<collection>/{id}`.
 pub async fn read<T: PlatformResource>(
+    req: HttpRequest,
     auth: Authorized,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (auth.0.organization_id.clone(), path.into_inner());
-    let row = state.read(move |conn| T::one(conn, &org, &id)).await?;
-    row.map(|r| single(StatusCode::OK, r.to_resource()))
-        .ok_or_else(ApiError::not_found)
+    let row = state
+        .read(move |conn| T::one(conn, &org, &id))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let tag = ETag::of(&(T::PATH, &row));
+    if tag.matches(req.headers()) {
+        return Ok(tag.not_modified());
+    }
+    let mut response = single(StatusCode::OK, row.to_resource());
+    tag.put_on(&mut response);
+    Ok(response)
 }
 
 fn parse_instant(raw: &str) -> Option<Timestamp> {
