@@ -66,7 +66,10 @@ fn main() -> std::io::Result<()> {
         .chain((1..orgs).map(|_| OrgId::generate()))
         .collect();
     for (i, id) in org_ids.iter().enumerate().skip(1) {
-        writeln!(org_rows, "{id},Business {i},UTC,true,{now},{now}")?;
+        writeln!(
+            org_rows,
+            "{id},Business {i},business-{i},UTC,true,{now},{now}"
+        )?;
     }
     let app_ids: Vec<(AppId, &OrgId)> = (0..apps)
         .map(|i| (AppId::generate(), &org_ids[i % orgs]))
