@@ -25,14 +25,7 @@ impl ETag {
         REPRESENTATION.hash(&mut state);
         inputs.hash(&mut state);
         let digest = state.0.finalize();
-        let mut text = String::with_capacity(34);
-        text.push('"');
-        for byte in &digest[..16] {
-            text.push(char::from(HEX[usize::from(byte >> 4)]));
-            text.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
-        text.push('"');
-        Self(text)
+        Self(format!("\"{}\"", crate::secrets::hex(&digest[..16])))
     }
 
     /// The header value, quotes included.
@@ -67,8 +60,6 @@ impl ETag {
         }
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// `Hash` writes fed to SHA-256: stable for one build on every instance, so
 /// instances behind one balancer hand out the same tags.
