@@ -88,6 +88,8 @@ pub struct Snapshot {
     pub log_dropped: u64,
     /// Requests of flooding keys counted but not logged one by one.
     pub log_capped: u64,
+    /// Log lines dropped because the log writer fell behind.
+    pub log_lines_dropped: u64,
 }
 
 /// The server's metrics.
@@ -362,7 +364,7 @@ impl Metrics {
             .set(now.alerts_failed);
         follow(&self.log_dropped, now.log_dropped);
         follow(&self.log_capped, now.log_capped);
-        follow(&self.log_lines_dropped, crate::telemetry::dropped_lines());
+        follow(&self.log_lines_dropped, now.log_lines_dropped);
         let mut text = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
         Ok(text)

@@ -41,6 +41,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         alerts_failed,
         log_dropped: state.verifier.usage().map_or(0, |u| u.dropped()),
         log_capped: state.verifier.usage().map_or(0, |u| u.capped()),
+        log_lines_dropped: crate::telemetry::dropped_lines(),
     };
     match metrics.render(&snapshot) {
         Ok(text) => HttpResponse::Ok()
