@@ -246,8 +246,8 @@ fn oauth_operation(route: &super::ApiRoute) -> Value {
 fn conditional(parameters: &mut Vec<Value>, responses: &mut BTreeMap<&'static str, Value>) {
     parameters.push(json!({
         "name": "If-None-Match", "in": "header", "required": false,
-        "description": "The ETag of an answer already held: 304 without a body if it is still current",
-        "schema": { "type": "string", "maxLength": 1000 },
+        "description": "The ETags of answers already held (RFC 9110 §13.1.2): 304 without a body if one is still current; any other value gets the full answer",
+        "schema": { "type": "string" },
     }));
     if let Some(ok) = responses.get_mut("200") {
         ok["headers"] = json!({ "ETag": {
