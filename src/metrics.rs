@@ -288,10 +288,10 @@ impl Metrics {
     }
 
     /// One answered HTTP request.
-    pub fn http_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    pub fn http_request(&self, route: String, method: &str, status: u16, seconds: f64) {
         self.http
             .get_or_create(&HttpLabels {
-                route: route.to_owned(),
+                route,
                 method: method_label(method),
                 status,
             })
@@ -386,8 +386,8 @@ mod tests {
     #[test]
     fn the_text_names_every_metric_and_follows_the_states() {
         let metrics = Metrics::new("sqlite");
-        metrics.http_request("/api/v2/services", "GET", 200, 0.002);
-        metrics.http_request("/api/v2/services", "BREW", 405, 0.001);
+        metrics.http_request("/api/v2/services".to_owned(), "GET", 200, 0.002);
+        metrics.http_request("/api/v2/services".to_owned(), "BREW", 405, 0.001);
         metrics.auth_decision("api_key", "allowed");
         metrics.email("sent");
         metrics.job_run("expiry_alerts", true);

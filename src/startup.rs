@@ -590,7 +590,6 @@ fn http_server(
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(middleware::MAX_FORM_BYTES))
-            .wrap(from_fn(middleware::check_request_head))
             .wrap(from_fn(middleware::every_response))
             // The API first: its requests are the hot path, matched before any
             // pattern with a regex.

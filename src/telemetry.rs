@@ -120,18 +120,15 @@ pub fn init(
     let _ = DROPPED.set(writer.error_counter());
     let lines = if json {
         tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+            .event_format(WithRequestId::json())
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .with_writer(writer)
-            .with_target(false)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
-            .compact()
+            .event_format(WithRequestId::text(std::io::stderr().is_terminal()))
             .with_ansi(std::io::stderr().is_terminal())
             .with_writer(writer)
-            .with_target(false)
             .boxed()
     };
     let registry = tracing_subscriber::registry().with(filter).with(lines);
@@ -198,6 +195,107 @@ fn span_exporter(
 
 tokio::task_local! {
     static REQUEST_ID: RequestId;
+}
+
+/// The log's line format: tracing-subscriber's own (compact text, or JSON with
+/// the event's fields at the top level), with `request_id` added to every line
+/// written while a request is served, read from the request's task-local id.
+/// Requests need no span of their own for it: a span per request (made,
+/// entered and left on every poll) cost more than the rest of the log line.
+#[derive(Debug)]
+pub struct WithRequestId<F> {
+    inner: F,
+    json: bool,
+}
+
+/// tracing-subscriber's compact text format, without the target.
+type TextFormat = tracing_subscriber::fmt::format::Format<
+    tracing_subscriber::fmt::format::Compact,
+    tracing_subscriber::fmt::time::SystemTime,
+>;
+
+/// tracing-subscriber's JSON format, the event's fields flattened.
+type JsonFormat = tracing_subscriber::fmt::format::Format<
+    tracing_subscriber::fmt::format::Json,
+    tracing_subscriber::fmt::time::SystemTime,
+>;
+
+impl WithRequestId<TextFormat> {
+    /// Compact text, coloured for a terminal (`ansi`).
+    pub fn text(ansi: bool) -> Self {
+        Self {
+            // The format's own setting, so that a line first written into the
+            // buffer below keeps its colours.
+            inner: tracing_subscriber::fmt::format()
+                .compact()
+                .with_target(false)
+                .with_ansi(ansi),
+            json: false,
+        }
+    }
+}
+
+impl WithRequestId<JsonFormat> {
+    /// One JSON object per line, the event's fields at its top level.
+    pub fn json() -> Self {
+        Self {
+            inner: tracing_subscriber::fmt::format()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_target(false),
+            json: true,
+        }
+    }
+}
+
+thread_local! {
+    /// A line written inside a request, before its id is added.
+    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithRequestId<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Ok(id) = REQUEST_ID.try_with(|id| *id) else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        // A line that already names its request (the request line) is written
+        // as it is.
+        if event.metadata().fields().field("request_id").is_some() {
+            return self.inner.format_event(ctx, writer, event);
+        }
+        LINE.with(|line| {
+            // Formatting a field that itself logs would come back here: that
+            // line is written without the id rather than not at all.
+            let Ok(mut line) = line.try_borrow_mut() else {
+                return self.inner.format_event(ctx, writer.by_ref(), event);
+            };
+            line.clear();
+            self.inner.format_event(
+                ctx,
+                tracing_subscriber::fmt::format::Writer::new(&mut *line),
+                event,
+            )?;
+            let body = line.trim_end_matches('\n');
+            if self.json {
+                // The id is hex digits: nothing to escape.
+                let object = body.strip_suffix('}').unwrap_or(body);
+                writeln!(writer, "{object},\"request_id\":\"{id}\"}}")
+            } else {
+                writeln!(writer, "{body} request_id={id}")
+            }
+        })
+    }
 }
 
 /// A request's id: 64 random bits as 16 lowercase hex digits, unique across
@@ -337,6 +435,70 @@ mod tests {
                     .bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         }));
+    }
+
+    /// The lines `log` writes through [`WithRequestId`] (`json` or text).
+    fn lines_of(json: bool, log: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = {
+            let sink = sink.clone();
+            move || sink.clone()
+        };
+        let layer = if json {
+            tracing_subscriber::fmt::layer()
+                .event_format(WithRequestId::json())
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .with_writer(writer)
+                .boxed()
+        } else {
+            tracing_subscriber::fmt::layer()
+                .event_format(WithRequestId::text(false))
+                .with_writer(writer)
+                .boxed()
+        };
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn lines_written_while_serving_a_request_name_it_and_others_do_not() {
+        let id = RequestId::new();
+        let log = || {
+            tracing::info!(route = "/healthz", "outside");
+            sync_with_request_id(id, || tracing::warn!(attempt = 2, "inside"));
+            tracing::info!(request_id = %id, "named");
+        };
+        let text = lines_of(false, log);
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(text[0].ends_with("outside route=\"/healthz\""), "{text:?}");
+        assert!(
+            text[1].ends_with(&format!("inside attempt=2 request_id={id}")),
+            "{text:?}"
+        );
+        assert_eq!(text[2].matches("request_id=").count(), 1, "{text:?}");
+
+        let json: Vec<serde_json::Value> = lines_of(true, log)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(json.len(), 3);
+        assert!(json[0].get("request_id").is_none(), "{json:?}");
+        assert_eq!(json[1]["request_id"], id.to_string());
+        assert_eq!(json[1]["message"], "inside");
+        assert_eq!(json[1]["attempt"], 2);
+        assert_eq!(json[2]["request_id"], id.to_string());
     }
 
     #[test]

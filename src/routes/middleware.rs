@@ -30,8 +30,10 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 /// Largest total size of a request's headers.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// The outermost layer, around every request: it gets an id (in its log lines,
-/// its error pages and JSON errors, and `X-Request-Id`); a panic in a handler
+/// The outermost layer, around every request, and the only one outside the
+/// console's: it gets an id (in its log lines, its error pages and JSON errors,
+/// and `X-Request-Id`); oversized headers and compressed bodies are refused
+/// before any work ([`refuse_request_head`]); a panic in a handler
 /// is answered with a 500 that names the id, and logged with it, instead of
 /// dropping the connection; one log line records the method, route pattern
 /// (never the raw path or query, which may carry tokens), status and latency;
@@ -52,9 +54,9 @@ pub async fn every_response(
     let api = req.path().starts_with("/api");
     let method = req.method().clone();
     // Exported spans carry the OpenTelemetry HTTP server attributes
-    // (semantic conventions, "HTTP server span"); the log's span only the id.
-    let exporting = telemetry::exporting_spans();
-    let span = if exporting {
+    // (semantic conventions, "HTTP server span"). Without an exporter there is
+    // no span: the log's lines take the request id from the task-local.
+    let span = telemetry::exporting_spans().then(|| {
         // The name is fixed when the span starts: the route pattern is
         // matched here, ahead of the routing.
         let route = req
@@ -70,12 +72,13 @@ pub async fn every_response(
             http.route = %route,
             http.response.status_code = tracing::field::Empty,
         )
-    } else {
-        tracing::info_span!("request", request_id = %id)
-    };
-    let outcome = telemetry::with_request_id(id, async {
+    });
+    let served = telemetry::with_request_id(id, async {
+        if let Some(refusal) = refuse_request_head(&req, api) {
+            return Ok(req.into_response(refusal));
+        }
         match AssertUnwindSafe(next.call(req)).catch_unwind().await {
-            Ok(result) => result,
+            Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
             Err(panic) => {
                 let why = panic
                     .downcast_ref::<&str>()
@@ -86,9 +89,11 @@ pub async fn every_response(
                 Err(Panicked { api }.into())
             }
         }
-    })
-    .instrument(span.clone())
-    .await;
+    });
+    let outcome = match &span {
+        Some(span) => served.instrument(span.clone()).await,
+        None => served.await,
+    };
     let (status, route, outcome) = match outcome {
         Ok(mut res) => {
             harden(res.headers_mut(), id, https);
@@ -133,20 +138,13 @@ pub async fn every_response(
             (status, None, Err(hardened.into()))
         }
     };
-    if exporting {
+    if let Some(span) = &span {
         span.record("http.response.status_code", i64::from(status.as_u16()));
         if status.is_server_error() {
             span.record("otel.status_code", "ERROR");
         }
     }
-    if let Some(metrics) = &metrics {
-        metrics.http_request(
-            route.as_deref().unwrap_or("(unmatched)"),
-            method.as_str(),
-            status.as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
-    }
+    let elapsed = started.elapsed();
     let log = match settings.as_ref().map(|s| s.api_access_log) {
         _ if !api => true,
         Some(AccessLog::Refused) => status.as_u16() >= 400,
@@ -154,12 +152,24 @@ pub async fn every_response(
         Some(AccessLog::All) | None => true,
     };
     if log && tracing::enabled!(tracing::Level::INFO) {
-        let route = route.unwrap_or_else(|| "(unmatched)".to_owned());
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let route = route.as_deref().unwrap_or("(unmatched)");
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let status = status.as_u16();
-        span.in_scope(|| {
-            tracing::info!(%method, %route, status, latency_ms = format_args!("{latency_ms:.2}"), "handled");
-        });
+        let line = || {
+            tracing::info!(%method, %route, status, latency_ms = format_args!("{latency_ms:.2}"), request_id = %id, "handled");
+        };
+        match &span {
+            Some(span) => span.in_scope(line),
+            None => line(),
+        }
+    }
+    if let Some(metrics) = &metrics {
+        metrics.http_request(
+            route.unwrap_or_else(|| "(unmatched)".to_owned()),
+            method.as_str(),
+            status.as_u16(),
+            elapsed.as_secs_f64(),
+        );
     }
     outcome
 }
@@ -196,12 +206,28 @@ fn count_usage(
     usage.record(tag, state.verifier.clock().now(), &answered);
 }
 
-/// The security headers, HSTS under https, and the request id.
+/// [`crate::headers::SECURITY_HEADERS`] as header names and values, checked
+/// once rather than on every response.
+static SECURITY_HEADERS: std::sync::LazyLock<Vec<(header::HeaderName, header::HeaderValue)>> =
+    std::sync::LazyLock::new(|| {
+        crate::headers::SECURITY_HEADERS
+            .iter()
+            .map(|(name, value)| {
+                (
+                    header::HeaderName::from_static(name),
+                    header::HeaderValue::from_static(value),
+                )
+            })
+            .collect()
+    });
+
+/// The security headers (but those a handler chose, such as an asset's
+/// `Cache-Control`), HSTS under https, and the request id.
 fn harden(headers: &mut header::HeaderMap, id: telemetry::RequestId, https: bool) {
-    for (name, value) in crate::headers::SECURITY_HEADERS {
-        let name = header::HeaderName::from_static(name);
-        if !headers.contains_key(&name) {
-            headers.insert(name, header::HeaderValue::from_static(value));
+    for (name, value) in SECURITY_HEADERS.iter() {
+        if !headers.contains_key(name) {
+            // Both made from static text: cloning copies no bytes.
+            headers.insert(name.clone(), value.clone());
         }
     }
     if https {
@@ -297,17 +323,14 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
 
 /// Refuses, before any work: oversized headers (431, and the connection is
 /// closed, RFC 6585 §5), and a compressed request body (415): no route takes
-/// one, and a small compressed body can inflate to a huge one.
-pub async fn check_request_head(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+/// one, and a small compressed body can inflate to a huge one. Runs inside
+/// [`every_response`], in the request's scope, so a refusal names its id.
+fn refuse_request_head(req: &ServiceRequest, api: bool) -> Option<HttpResponse> {
     let total: usize = req
         .headers()
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    let api = req.path().starts_with("/api");
     if total > MAX_HEADER_BYTES {
         let mut response = if api {
             api_refusal(
@@ -322,14 +345,14 @@ pub async fn check_request_head(
         response
             .head_mut()
             .set_connection_type(actix_web::http::ConnectionType::Close);
-        return Ok(req.into_response(response));
+        return Some(response);
     }
     let compressed = req
         .headers()
         .get_all(header::CONTENT_ENCODING)
         .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
-    if compressed {
-        let response = if api {
+    compressed.then(|| {
+        if api {
             api_refusal(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_content_encoding",
@@ -338,12 +361,8 @@ pub async fn check_request_head(
             )
         } else {
             AppError::UnsupportedMediaType.error_response()
-        };
-        return Ok(req.into_response(response));
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_boxed_body)
+        }
+    })
 }
 
 /// A JSON:API error answered by middleware under `/api`, with the request id.

@@ -155,8 +155,8 @@ pub async fn spawn_on(data: Arc<TestData>, settings: Settings) -> TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .event_format(keyward::telemetry::WithRequestId::text(false))
             .with_writer(|| LogSink)
-            .with_ansi(false)
             .try_init();
     });
     let app = Application::build(settings)
