@@ -118,19 +118,7 @@ pub fn init(
             std::io::stderr(),
         ));
     let _ = DROPPED.set(writer.error_counter());
-    let lines = if json {
-        tracing_subscriber::fmt::layer()
-            .event_format(WithRequestId::json())
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-            .with_writer(writer)
-            .boxed()
-    } else {
-        tracing_subscriber::fmt::layer()
-            .event_format(WithRequestId::text(std::io::stderr().is_terminal()))
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(writer)
-            .boxed()
-    };
+    let lines = lines_layer(json, std::io::stderr().is_terminal(), writer);
     let registry = tracing_subscriber::registry().with(filter).with(lines);
     #[cfg(feature = "otlp")]
     {
@@ -162,6 +150,32 @@ pub fn init(
         let _ = otlp_endpoint;
         let _ = registry.try_init();
         LogGuard { _writer: guard }
+    }
+}
+
+/// The layer writing log lines to `writer`: JSON, or text (coloured if `ansi`),
+/// each line of a request naming its id.
+fn lines_layer<S, W>(
+    json: bool,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    if json {
+        tracing_subscriber::fmt::layer()
+            .event_format(WithRequestId::json())
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .with_writer(writer)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .event_format(WithRequestId::text(ansi))
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .boxed()
     }
 }
 
@@ -455,18 +469,7 @@ mod tests {
             let sink = sink.clone();
             move || sink.clone()
         };
-        let layer = if json {
-            tracing_subscriber::fmt::layer()
-                .event_format(WithRequestId::json())
-                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
-                .with_writer(writer)
-                .boxed()
-        } else {
-            tracing_subscriber::fmt::layer()
-                .event_format(WithRequestId::text(false))
-                .with_writer(writer)
-                .boxed()
-        };
+        let layer = lines_layer(json, false, writer);
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         text.lines().map(str::to_owned).collect()

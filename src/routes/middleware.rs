@@ -33,7 +33,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// The outermost layer, around every request, and the only one outside the
 /// console's: it gets an id (in its log lines, its error pages and JSON errors,
 /// and `X-Request-Id`); oversized headers and compressed bodies are refused
-/// before any work ([`refuse_request_head`]); a panic in a handler
+/// before any work (`refuse_request_head`); a panic in a handler
 /// is answered with a 500 that names the id, and logged with it, instead of
 /// dropping the connection; one log line records the method, route pattern
 /// (never the raw path or query, which may carry tokens), status and latency;
