@@ -12,7 +12,7 @@ use sha2::Digest as _;
 
 /// Changed whenever a resource's JSON changes shape, so a tag of an older
 /// representation never matches a newer one.
-const REPRESENTATION: &str = concat!("keyward-api-v2/", env!("CARGO_PKG_VERSION"), "/1");
+const REPRESENTATION: &str = concat!("keyward-api-v2/", env!("CARGO_PKG_VERSION"), "/2");
 
 /// A strong entity tag: the same inputs make byte-identical answers.
 #[derive(Debug, Clone, PartialEq, Eq)]

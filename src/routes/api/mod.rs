@@ -27,9 +27,10 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use self::error::{ApiError, JSON_API};
+use self::resources::ToResource;
 use crate::auth::Grant;
 use crate::db::models::platform::{
     Appointment, Employee, Guest, Installment, Payment, Service, WorkingHours,
@@ -576,61 +577,153 @@ impl Page {
     }
 }
 
-/// A collection document with `self`, `first` and `next` links.
-pub fn collection(
+/// A collection document with `self`, `first` and `next` links. `items` is
+/// the page read with one more row than asked for: that row says whether a
+/// next page exists and is not shown. Serialized straight into the body.
+pub fn collection<T: ToResource>(
     path: &str,
     page: &Page,
-    mut items: Vec<Value>,
+    items: &[T],
     extra_query: &str,
 ) -> HttpResponse {
     let size = usize::try_from(page.size).unwrap_or(25);
     let more = items.len() > size;
-    items.truncate(size);
-    let enc = crate::error::urlencode;
-    let base = |after: Option<&str>| {
-        let mut q = format!("page%5Bsize%5D={}", page.size);
-        if let Some(a) = after {
-            q.push_str(&format!("&page%5Bafter%5D={}", enc(a)));
-        }
-        if !extra_query.is_empty() {
-            q.push('&');
-            q.push_str(extra_query);
-        }
-        format!("{path}?{q}")
+    let items = &items[..items.len().min(size)];
+    let link = |after| PageLink {
+        path,
+        size: page.size,
+        after,
+        extra_query,
     };
-    let next = if more {
-        items
-            .last()
-            .and_then(|i| i["id"].as_str())
-            .map_or(Value::Null, |last| Value::String(base(Some(last))))
-    } else {
-        Value::Null
-    };
-    document(
+    let next = items
+        .last()
+        .filter(|_| more)
+        .map(|last| link(Some(last.id())));
+    document_of(
         StatusCode::OK,
-        json!({
-            "jsonapi": { "version": "1.1" },
-            "data": items,
-            "links": { "self": base(page.after.as_deref()), "first": base(None), "next": next },
-            "meta": { "page": { "size": page.size } },
-        }),
+        &Collection {
+            jsonapi: VERSION,
+            data: Resources(items),
+            links: CollectionLinks {
+                this: link(page.after.as_deref()),
+                first: link(None),
+                next,
+            },
+            meta: Meta {
+                page: PageMeta { size: page.size },
+            },
+        },
     )
 }
 
-/// A single-resource document.
-pub fn single(status: StatusCode, item: Value) -> HttpResponse {
-    let location = item["links"]["self"].as_str().map(str::to_owned);
-    let mut response = document(
+/// A single-resource document; a `201 Created` names it in `Location`.
+pub fn single<T: ToResource>(status: StatusCode, item: &T) -> HttpResponse {
+    let mut response = document_of(
         status,
-        json!({ "jsonapi": { "version": "1.1" }, "data": item }),
+        &Single {
+            jsonapi: VERSION,
+            data: item.resource(),
+        },
     );
     if status == StatusCode::CREATED
-        && let Some(location) = location
-        && let Ok(value) = header::HeaderValue::from_str(&location)
+        && let Ok(value) = header::HeaderValue::from_str(&item.location())
     {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
+}
+
+/// A JSON:API document response of a serializable document, written straight
+/// into the body.
+pub fn document_of(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, JSON_API))
+            .body(bytes),
+        // Only a map with non-string keys or a failing Serialize impl can
+        // fail, and no document here has either.
+        Err(e) => {
+            tracing::error!(error = %e, "a document could not be serialized");
+            actix_web::ResponseError::error_response(&ApiError::internal())
+        }
+    }
+}
+
+/// `{"version": "1.1"}`: the JSON:API version every document declares.
+#[derive(serde::Serialize)]
+struct Version {
+    version: &'static str,
+}
+
+const VERSION: Version = Version { version: "1.1" };
+
+#[derive(serde::Serialize)]
+struct Single<D> {
+    jsonapi: Version,
+    data: D,
+}
+
+#[derive(serde::Serialize)]
+#[serde(bound = "")]
+struct Collection<'a, T: ToResource> {
+    jsonapi: Version,
+    data: Resources<'a, T>,
+    links: CollectionLinks<'a>,
+    meta: Meta,
+}
+
+/// The page's resource objects, as an array.
+struct Resources<'a, T>(&'a [T]);
+
+impl<T: ToResource> serde::Serialize for Resources<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(ToResource::resource))
+    }
+}
+
+#[derive(serde::Serialize)]
+struct CollectionLinks<'a> {
+    #[serde(rename = "self")]
+    this: PageLink<'a>,
+    first: PageLink<'a>,
+    next: Option<PageLink<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Meta {
+    page: PageMeta,
+}
+
+#[derive(serde::Serialize)]
+struct PageMeta {
+    size: i64,
+}
+
+/// A page's link: the collection's path with the page's query.
+struct PageLink<'a> {
+    path: &'a str,
+    size: i64,
+    after: Option<&'a str>,
+    extra_query: &'a str,
+}
+
+impl std::fmt::Display for PageLink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}?page%5Bsize%5D={}", self.path, self.size)?;
+        if let Some(after) = self.after {
+            write!(f, "&page%5Bafter%5D={}", crate::error::urlencode(after))?;
+        }
+        if !self.extra_query.is_empty() {
+            write!(f, "&{}", self.extra_query)?;
+        }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for PageLink<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The most a request document may weigh.

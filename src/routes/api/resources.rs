@@ -2,7 +2,7 @@
 //! from these same types, so the documentation cannot drift from the responses.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde::ser::{SerializeMap, Serializer};
 use utoipa::ToSchema;
 
 use crate::clock::Timestamp;
@@ -109,35 +109,121 @@ pub struct PaymentAttributes {
     pub paid_at: String,
 }
 
-/// A relationship to one resource, or none.
-pub fn to_one<I: AsRef<str>>(kind: &str, id: Option<&I>) -> Value {
-    let id = id.map(AsRef::as_ref);
-    match id {
-        Some(id) => {
-            json!({ "data": { "type": kind, "id": id }, "links": { "related": format!("/api/v2/{kind}/{id}") } })
-        }
-        None => json!({ "data": null }),
+/// A relationship to one resource, or none (JSON:API 1.1 §7.2.2.2): its
+/// resource identifier and a `related` link, or `"data": null`.
+#[derive(Debug, Clone, Copy)]
+pub struct ToOne<'a> {
+    kind: &'static str,
+    id: Option<&'a str>,
+}
+
+/// A relationship of kind `kind` to the resource `id`, if any.
+pub fn to_one<'a, I: AsRef<str> + ?Sized>(kind: &'static str, id: Option<&'a I>) -> ToOne<'a> {
+    ToOne {
+        kind,
+        id: id.map(AsRef::as_ref),
     }
 }
 
-/// A resource object.
-pub fn object(
-    kind: &str,
-    id: &impl AsRef<str>,
-    attributes: impl Serialize,
-    relationships: Option<Value>,
-) -> Value {
-    let id = id.as_ref();
-    let mut o = json!({
-        "type": kind,
-        "id": id,
-        "attributes": serde_json::to_value(attributes).unwrap_or(Value::Null),
-        "links": { "self": format!("/api/v2/{kind}/{id}") },
-    });
-    if let (Some(rel), Some(map)) = (relationships, o.as_object_mut()) {
-        map.insert("relationships".to_owned(), rel);
+/// `/api/v2/<kind>/<id>`, written where it is serialized.
+struct Link<'a>(&'a str, &'a str);
+
+impl Serialize for Link<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("/api/v2/{}/{}", self.0, self.1))
     }
-    o
+}
+
+impl Serialize for ToOne<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Identifier<'a>(&'static str, &'a str);
+        impl Serialize for Identifier<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("type", self.0)?;
+                map.serialize_entry("id", self.1)?;
+                map.end()
+            }
+        }
+        struct Related<'a>(Link<'a>);
+        impl Serialize for Related<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("related", &self.0)?;
+                map.end()
+            }
+        }
+        match self.id {
+            Some(id) => {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("data", &Identifier(self.kind, id))?;
+                map.serialize_entry("links", &Related(Link(self.kind, id)))?;
+                map.end()
+            }
+            None => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("data", &())?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// A resource's relationships, by name, in this order.
+#[derive(Debug)]
+pub struct Relationships<'a, const N: usize>(pub [(&'static str, ToOne<'a>); N]);
+
+impl<const N: usize> Serialize for Relationships<'_, N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(name, to)| (*name, to)))
+    }
+}
+
+/// A resource object (JSON:API 1.1 §7.2): serialized as it is written, with
+/// no intermediate JSON tree.
+#[derive(Debug)]
+pub struct Object<'a, A, R = Relationships<'a, 0>> {
+    kind: &'static str,
+    id: &'a str,
+    attributes: A,
+    relationships: Option<R>,
+}
+
+/// The resource object of kind `kind` and id `id`.
+pub fn object<'a, A: Serialize, R: Serialize>(
+    kind: &'static str,
+    id: &'a (impl AsRef<str> + ?Sized),
+    attributes: A,
+    relationships: Option<R>,
+) -> Object<'a, A, R> {
+    Object {
+        kind,
+        id: id.as_ref(),
+        attributes,
+        relationships,
+    }
+}
+
+impl<A: Serialize, R: Serialize> Serialize for Object<'_, A, R> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct SelfLink<'a>(Link<'a>);
+        impl Serialize for SelfLink<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("self", &self.0)?;
+                map.end()
+            }
+        }
+        let mut map = s.serialize_map(Some(4 + usize::from(self.relationships.is_some())))?;
+        map.serialize_entry("type", self.kind)?;
+        map.serialize_entry("id", self.id)?;
+        map.serialize_entry("attributes", &self.attributes)?;
+        if let Some(relationships) = &self.relationships {
+            map.serialize_entry("relationships", relationships)?;
+        }
+        map.serialize_entry("links", &SelfLink(Link(self.kind, self.id)))?;
+        map.end()
+    }
 }
 
 fn minutes(m: i32) -> String {
@@ -146,14 +232,29 @@ fn minutes(m: i32) -> String {
 
 /// The JSON:API representation of a row.
 pub trait ToResource {
-    /// The resource object.
-    fn to_resource(&self) -> Value;
+    /// The resource's type, which is also its collection's name.
+    const KIND: &'static str;
+    /// The resource's id.
+    fn id(&self) -> &str;
+    /// The resource object, ready to serialize.
+    fn resource(&self) -> impl Serialize + '_;
+    /// Where the resource is read: `/api/v2/<kind>/<id>`.
+    fn location(&self) -> String {
+        format!("/api/v2/{}/{}", Self::KIND, self.id())
+    }
 }
 
+/// No relationships.
+const NONE: Option<Relationships<'static, 0>> = None;
+
 impl ToResource for Service {
-    fn to_resource(&self) -> Value {
+    const KIND: &'static str = "services";
+    fn id(&self) -> &str {
+        self.id.as_ref()
+    }
+    fn resource(&self) -> impl Serialize + '_ {
         object(
-            "services",
+            Self::KIND,
             &self.id,
             ServiceAttributes {
                 name: self.name.clone(),
@@ -164,30 +265,38 @@ impl ToResource for Service {
                     currency: self.currency.clone(),
                 },
             },
-            None,
+            NONE,
         )
     }
 }
 
 impl ToResource for Employee {
-    fn to_resource(&self) -> Value {
+    const KIND: &'static str = "employees";
+    fn id(&self) -> &str {
+        self.id.as_ref()
+    }
+    fn resource(&self) -> impl Serialize + '_ {
         object(
-            "employees",
+            Self::KIND,
             &self.id,
             EmployeeAttributes {
                 name: self.name.clone(),
                 email: self.email.clone(),
                 active: self.active,
             },
-            None,
+            NONE,
         )
     }
 }
 
 impl ToResource for Guest {
-    fn to_resource(&self) -> Value {
+    const KIND: &'static str = "guests";
+    fn id(&self) -> &str {
+        self.id.as_ref()
+    }
+    fn resource(&self) -> impl Serialize + '_ {
         object(
-            "guests",
+            Self::KIND,
             &self.id,
             GuestAttributes {
                 first_name: self.first_name.clone(),
@@ -196,30 +305,41 @@ impl ToResource for Guest {
                 phone: self.phone.clone(),
                 created_at: iso(self.created_at),
             },
-            None,
+            NONE,
         )
     }
 }
 
 impl ToResource for WorkingHours {
-    fn to_resource(&self) -> Value {
+    const KIND: &'static str = "working_hours";
+    fn id(&self) -> &str {
+        self.id.as_ref()
+    }
+    fn resource(&self) -> impl Serialize + '_ {
         object(
-            "working_hours",
+            Self::KIND,
             &self.id,
             WorkingHoursAttributes {
                 weekday: self.weekday,
                 starts_at: minutes(self.starts_minute),
                 ends_at: minutes(self.ends_minute),
             },
-            Some(json!({ "employee": to_one("employees", Some(&self.employee_id)) })),
+            Some(Relationships([(
+                "employee",
+                to_one("employees", Some(&self.employee_id)),
+            )])),
         )
     }
 }
 
 impl ToResource for Appointment {
-    fn to_resource(&self) -> Value {
+    const KIND: &'static str = "appointments";
+    fn id(&self) -> &str {
+        self.id.as_ref()
+    }
+    fn resource(&self) -> impl Serialize + '_ {
         object(
-            "appointments",
+            Self::KIND,
             &self.id,
             AppointmentAttributes {
                 starts_at: iso(self.starts_at),
@@ -231,19 +351,23 @@ impl ToResource for Appointment {
                 cancelled_at: self.cancelled_at.map(iso),
                 booked_by_user: self.created_by_user.clone(),
             },
-            Some(json!({
-                "service": to_one("services", Some(&self.service_id)),
-                "employee": to_one("employees", Some(&self.employee_id)),
-                "guest": to_one("guests", self.guest_id.as_ref()),
-            })),
+            Some(Relationships([
+                ("service", to_one("services", Some(&self.service_id))),
+                ("employee", to_one("employees", Some(&self.employee_id))),
+                ("guest", to_one("guests", self.guest_id.as_ref())),
+            ])),
         )
     }
 }
 
 impl ToResource for Installment {
-    fn to_resource(&self) -> Value {
+    const KIND: &'static str = "installments";
+    fn id(&self) -> &str {
+        self.id.as_ref()
+    }
+    fn resource(&self) -> impl Serialize + '_ {
         object(
-            "installments",
+            Self::KIND,
             &self.id,
             InstallmentAttributes {
                 amount: Money {
@@ -253,18 +377,25 @@ impl ToResource for Installment {
                 due_on: self.due_on.clone(),
                 status: self.status.clone(),
             },
-            Some(json!({
-                "guest": to_one("guests", Some(&self.guest_id)),
-                "appointment": to_one("appointments", self.appointment_id.as_ref()),
-            })),
+            Some(Relationships([
+                ("guest", to_one("guests", Some(&self.guest_id))),
+                (
+                    "appointment",
+                    to_one("appointments", self.appointment_id.as_ref()),
+                ),
+            ])),
         )
     }
 }
 
 impl ToResource for Payment {
-    fn to_resource(&self) -> Value {
+    const KIND: &'static str = "payments";
+    fn id(&self) -> &str {
+        self.id.as_ref()
+    }
+    fn resource(&self) -> impl Serialize + '_ {
         object(
-            "payments",
+            Self::KIND,
             &self.id,
             PaymentAttributes {
                 amount: Money {
@@ -274,10 +405,13 @@ impl ToResource for Payment {
                 method: self.method.clone(),
                 paid_at: iso(self.paid_at),
             },
-            Some(json!({
-                "guest": to_one("guests", Some(&self.guest_id)),
-                "appointment": to_one("appointments", self.appointment_id.as_ref()),
-            })),
+            Some(Relationships([
+                ("guest", to_one("guests", Some(&self.guest_id))),
+                (
+                    "appointment",
+                    to_one("appointments", self.appointment_id.as_ref()),
+                ),
+            ])),
         )
     }
 }
@@ -294,18 +428,22 @@ pub struct AvailableSlot {
 }
 
 impl ToResource for AvailableSlot {
-    fn to_resource(&self) -> Value {
+    const KIND: &'static str = "available_slots";
+    fn id(&self) -> &str {
+        self.id.as_ref()
+    }
+    fn resource(&self) -> impl Serialize + '_ {
         object(
-            "available_slots",
+            Self::KIND,
             &self.id,
             AvailableSlotAttributes {
                 starts_at: iso(self.starts_at),
                 ends_at: iso(self.ends_at),
             },
-            Some(json!({
-                "employee": to_one("employees", Some(&self.employee_id)),
-                "service": to_one("services", Some(&self.service_id)),
-            })),
+            Some(Relationships([
+                ("employee", to_one("employees", Some(&self.employee_id))),
+                ("service", to_one("services", Some(&self.service_id))),
+            ])),
         )
     }
 }

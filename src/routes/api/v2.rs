@@ -87,12 +87,7 @@ pub async fn list<T: PlatformResource>(
     if tag.matches(req.headers()) {
         return Ok(tag.not_modified());
     }
-    let mut response = collection(
-        T::PATH,
-        &page,
-        rows.iter().map(ToResource::to_resource).collect(),
-        "",
-    );
+    let mut response = collection(T::PATH, &page, &rows, "");
     tag.put_on(&mut response);
     Ok(response)
 }
@@ -113,7 +108,7 @@ pub async fn read<T: PlatformResource>(
     if tag.matches(req.headers()) {
         return Ok(tag.not_modified());
     }
-    let mut response = single(StatusCode::OK, row.to_resource());
+    let mut response = single(StatusCode::OK, &row);
     tag.put_on(&mut response);
     Ok(response)
 }
@@ -239,14 +234,13 @@ pub async fn slots_list(
         .skip_while(|s| after.as_deref().is_some_and(|a| s.id.as_str() != a))
         .skip(usize::from(after.is_some()))
         .take(usize::try_from(page.size + 1).unwrap_or(26))
-        .map(|s| s.to_resource())
         .collect();
     let extra = format!(
         "filter%5Bservice%5D={}&filter%5Bdate%5D={}",
         crate::error::urlencode(&service_id),
         crate::error::urlencode(&date_text)
     );
-    Ok(collection("/api/v2/available_slots", &page, items, &extra))
+    Ok(collection("/api/v2/available_slots", &page, &items, &extra))
 }
 
 /// `GET /api/v2/available_slots/{id}`: the slot, while it is still free.
@@ -284,7 +278,7 @@ pub async fn slot_read(
             )
         })
         .await?;
-    slot.map(|s| single(StatusCode::OK, s.to_resource()))
+    slot.map(|s| single(StatusCode::OK, &s))
         .ok_or_else(ApiError::not_found)
 }
 
@@ -496,7 +490,7 @@ pub async fn appointment_create(
     let appointment = state
         .op(move |conn| bookings::book(conn, &org, &booker, &new))
         .await?;
-    Ok(single(StatusCode::CREATED, appointment.to_resource()))
+    Ok(single(StatusCode::CREATED, &appointment))
 }
 
 /// `PATCH /api/v2/appointments/{id}`: moves it, changes its employee or notes.
@@ -529,7 +523,7 @@ pub async fn appointment_update(
     let updated = state
         .op(move |conn| bookings::change(conn, &org, &id.into(), &changes))
         .await?;
-    Ok(single(StatusCode::OK, updated.to_resource()))
+    Ok(single(StatusCode::OK, &updated))
 }
 
 /// `POST /api/v2/appointments/{id}/cancel`: cancels it; it stays, with status
@@ -543,7 +537,7 @@ pub async fn appointment_cancel(
     let cancelled = state
         .op(move |conn| bookings::cancel(conn, &org, &id.into()))
         .await?;
-    Ok(single(StatusCode::OK, cancelled.to_resource()))
+    Ok(single(StatusCode::OK, &cancelled))
 }
 
 /// A guest's attributes as sent. `creating` makes the names required.
@@ -702,7 +696,7 @@ pub async fn guest_create(
             Ok(guest)
         })
         .await?;
-    Ok(single(StatusCode::CREATED, guest.to_resource()))
+    Ok(single(StatusCode::CREATED, &guest))
 }
 
 /// `PATCH /api/v2/guests/{id}`.
@@ -736,5 +730,5 @@ pub async fn guest_update(
     let guest = state
         .op(move |conn| services::guests::change(conn, &org, &id.into(), changes))
         .await?;
-    Ok(single(StatusCode::OK, guest.to_resource()))
+    Ok(single(StatusCode::OK, &guest))
 }
