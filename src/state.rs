@@ -111,6 +111,17 @@ impl AppState {
         }
     }
 
+    /// Runs a short read (one bounded page, or one row by its key) at once
+    /// where the backend allows it: see [`crate::db::Db::run_short`].
+    pub async fn read_short<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConn) -> QueryResult<T> + Send + 'static,
+    ) -> Result<T, DbError> {
+        self.db
+            .run_short(move |conn| f(conn).map_err(DbError::from))
+            .await
+    }
+
     /// Runs a read (model functions) on a pooled connection, off the async workers.
     pub async fn read<T: Send + 'static>(
         &self,

@@ -303,6 +303,29 @@ impl Db {
             Err(_) => Err(E::from(DbError::TaskFailed)),
         }
     }
+    /// Runs `f`, a short read (one bounded page in index order, or one row by
+    /// its key), on the calling thread when the database is SQLite and a
+    /// connection is idle; otherwise as [`Db::run`] does.
+    ///
+    /// On SQLite such a read takes microseconds from the page cache, less
+    /// than handing it to the blocking pool and back (two thread wake-ups),
+    /// and in WAL mode it never waits for a writer: a reader sees the last
+    /// commit and takes no lock a writer holds. No checkpoint here ever runs
+    /// in a mode that blocks readers. PostgreSQL is a round trip to another
+    /// process, so its reads are always handed off.
+    pub async fn run_short<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        if self.backend == "sqlite"
+            && let Some(mut conn) = self.pool.try_get()
+        {
+            return f(&mut conn);
+        }
+        self.run(f).await
+    }
 }
 
 /// Runs the pending migrations of the connection's backend. On PostgreSQL an
@@ -372,4 +395,68 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
 /// keyset pagination by id follows creation order.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(dir: &tempfile::TempDir, pool_size: u32) -> Db {
+        Db::open(
+            &DatabaseUrl::Sqlite(dir.path().join("keyward.sqlite3")),
+            pool_size,
+        )
+        .expect("the database opens")
+    }
+
+    fn count_orgs(conn: &mut DbConn) -> Result<(i64, std::thread::ThreadId), DbError> {
+        use diesel::dsl::count_star;
+        let n = crate::db::schema::organizations::table
+            .select(count_star())
+            .get_result(conn)
+            .map_err(DbError::from)?;
+        Ok((n, std::thread::current().id()))
+    }
+
+    #[test]
+    fn a_short_read_on_sqlite_runs_where_it_is_asked_when_a_connection_is_idle() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = sqlite(&dir, 2);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let here = std::thread::current().id();
+        let (orgs, ran_on) = runtime
+            .block_on(db.run_short(count_orgs))
+            .expect("the read");
+        // The migrations make the first organization.
+        assert_eq!(orgs, 1);
+        assert_eq!(ran_on, here, "read on the calling thread");
+        // A plain read is always handed to the blocking pool.
+        let (_, handed) = runtime.block_on(db.run(count_orgs)).expect("the read");
+        assert_ne!(handed, here, "read on a blocking thread");
+    }
+
+    #[test]
+    fn a_short_read_waits_for_a_connection_off_the_calling_thread_when_none_is_idle() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = sqlite(&dir, 1);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let held = db.get().expect("the only connection");
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(held);
+        });
+        let here = std::thread::current().id();
+        let (orgs, ran_on) = runtime
+            .block_on(db.run_short(count_orgs))
+            .expect("the read, once the connection is back");
+        releaser.join().expect("the releasing thread");
+        assert_eq!(orgs, 1);
+        assert_ne!(ran_on, here, "the wait is not on the calling thread");
+    }
 }

@@ -80,7 +80,7 @@ pub async fn list<T: PlatformResource>(
         page.size + 1,
     );
     let rows = state
-        .read(move |conn| T::page(conn, &org, after.as_deref(), limit))
+        .read_short(move |conn| T::page(conn, &org, after.as_deref(), limit))
         .await?;
     // The rows and the page make the answer: its tag is known before it is.
     let tag = ETag::of(&(T::PATH, page.size, page.after.as_deref(), &rows));
@@ -101,7 +101,7 @@ pub async fn read<T: PlatformResource>(
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = (auth.0.organization_id.clone(), path.into_inner());
     let row = state
-        .read(move |conn| T::one(conn, &org, &id))
+        .read_short(move |conn| T::one(conn, &org, &id))
         .await?
         .ok_or_else(ApiError::not_found)?;
     let tag = ETag::of(&(T::PATH, &row));
