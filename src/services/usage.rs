@@ -1,7 +1,7 @@
 //! How keys are used: the counts and log rows the credential check flushes,
 //! their retention, and the settings admins change.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::clock::{self, Timestamp};
 use crate::db::DbConn;
@@ -16,57 +16,86 @@ use super::{OpError, audit};
 /// Adds a flush's minute counts to the minute, hour and day buckets (each
 /// row of `minutes` is one key's, one minute's and one outcome's), and writes
 /// its log rows.
+///
+/// A flush may carry a row for every key of a large installation, so the
+/// sums are made over borrowed rows, one key at a time, and each bucket row
+/// is built only as it is written: the memory it takes does not grow with
+/// the number of keys used. Rows are written in one fixed order (the
+/// organizations' totals by organization, period, bucket and outcome, then
+/// each key's by app, key, period, bucket and outcome), so two instances'
+/// flushes take their row locks in the same order and never deadlock on
+/// PostgreSQL.
 pub fn record(
     conn: &mut DbConn,
     minutes: &[UsageCount],
     logs: &[RequestLog],
 ) -> Result<(), OpError> {
-    // One row per bucket of each length, summed here so the database takes
-    // one upsert per row it keeps.
-    // Each count goes to its key's rows and to its organization's.
-    type Bucket = (String, String, String, String, i32, i64);
-    let mut rows: HashMap<Bucket, UsageCount> = HashMap::new();
+    // Each count goes to its organization's rows…
+    let mut totals: BTreeMap<(&OrgId, i32, i64, &str), i64> = BTreeMap::new();
     for count in minutes {
-        let minute = count.bucket;
-        let whole = UsageCount {
-            app_id: crate::domain::AppId::from(ALL),
-            key_id: ALL.to_owned(),
-            ..count.clone()
-        };
-        for row in [count, &whole] {
-            for period in Period::ALL {
-                let bucket = period.bucket(minute);
-                let seconds = period.seconds() as i32;
-                rows.entry((
-                    row.organization_id.to_string(),
-                    row.app_id.to_string(),
-                    row.key_id.clone(),
-                    row.outcome.clone(),
-                    seconds,
-                    bucket,
+        for period in Period::ALL {
+            *totals
+                .entry((
+                    &count.organization_id,
+                    period.seconds() as i32,
+                    period.bucket(count.bucket),
+                    count.outcome.as_str(),
                 ))
-                .and_modify(|r| r.count += row.count)
-                .or_insert_with(|| UsageCount {
-                    period_seconds: seconds,
-                    bucket,
-                    ..row.clone()
-                });
-            }
+                .or_default() += count.count;
         }
     }
-    let mut rows: Vec<UsageCount> = rows.into_values().collect();
-    // A stable order: two instances' flushes take their row locks in the
-    // same order and so never deadlock on PostgreSQL.
-    rows.sort_by(|a, b| {
-        (&a.app_id, &a.key_id, a.period_seconds, a.bucket, &a.outcome).cmp(&(
-            &b.app_id,
-            &b.key_id,
-            b.period_seconds,
-            b.bucket,
-            &b.outcome,
-        ))
+    for ((organization_id, period_seconds, bucket, outcome), count) in totals {
+        UsageCount::add(
+            conn,
+            &UsageCount {
+                organization_id: organization_id.clone(),
+                app_id: crate::domain::AppId::from(ALL),
+                key_id: ALL.to_owned(),
+                period_seconds,
+                bucket,
+                outcome: outcome.to_owned(),
+                count,
+            },
+        )?;
+    }
+    // …and to its key's, summed one key at a time.
+    let mut by_key: Vec<&UsageCount> = minutes.iter().collect();
+    by_key.sort_unstable_by(|a, b| {
+        (&a.app_id, &a.key_id, &a.organization_id).cmp(&(&b.app_id, &b.key_id, &b.organization_id))
     });
-    UsageCount::add(conn, &rows)?;
+    let same_key = |a: &&UsageCount, b: &&UsageCount| {
+        a.app_id == b.app_id && a.key_id == b.key_id && a.organization_id == b.organization_id
+    };
+    let mut sums: BTreeMap<(i32, i64, &str), i64> = BTreeMap::new();
+    for rows in by_key.chunk_by(same_key) {
+        sums.clear();
+        for count in rows {
+            for period in Period::ALL {
+                *sums
+                    .entry((
+                        period.seconds() as i32,
+                        period.bucket(count.bucket),
+                        count.outcome.as_str(),
+                    ))
+                    .or_default() += count.count;
+            }
+        }
+        let first = rows[0];
+        for (&(period_seconds, bucket, outcome), &count) in &sums {
+            UsageCount::add(
+                conn,
+                &UsageCount {
+                    organization_id: first.organization_id.clone(),
+                    app_id: first.app_id.clone(),
+                    key_id: first.key_id.clone(),
+                    period_seconds,
+                    bucket,
+                    outcome: outcome.to_owned(),
+                    count,
+                },
+            )?;
+        }
+    }
     RequestLog::insert_all(conn, logs)?;
     Ok(())
 }

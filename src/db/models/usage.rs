@@ -52,27 +52,25 @@ fn total() -> diesel::expression::SqlLiteral<BigInt> {
 }
 
 impl UsageCount {
-    /// Adds `rows` to the stored counts (a row not there yet is made).
-    pub fn add(conn: &mut DbConn, rows: &[UsageCount]) -> QueryResult<()> {
-        for row in rows {
-            let upsert = diesel::insert_into(usage_counts::table)
-                .values(row)
-                .on_conflict((
-                    usage_counts::organization_id,
-                    usage_counts::period_seconds,
-                    usage_counts::bucket,
-                    usage_counts::app_id,
-                    usage_counts::key_id,
-                    usage_counts::outcome,
-                ))
-                .do_update()
-                .set(usage_counts::count.eq(usage_counts::count + excluded(usage_counts::count)));
-            // ON CONFLICT does not go through the two-backend connection.
-            match conn {
-                DbConn::Postgres(c) => upsert.execute(c)?,
-                DbConn::Sqlite(c) => upsert.execute(c)?,
-            };
-        }
+    /// Adds `row` to the stored counts (a row not there yet is made).
+    pub fn add(conn: &mut DbConn, row: &UsageCount) -> QueryResult<()> {
+        let upsert = diesel::insert_into(usage_counts::table)
+            .values(row)
+            .on_conflict((
+                usage_counts::organization_id,
+                usage_counts::period_seconds,
+                usage_counts::bucket,
+                usage_counts::app_id,
+                usage_counts::key_id,
+                usage_counts::outcome,
+            ))
+            .do_update()
+            .set(usage_counts::count.eq(usage_counts::count + excluded(usage_counts::count)));
+        // ON CONFLICT does not go through the two-backend connection.
+        match conn {
+            DbConn::Postgres(c) => upsert.execute(c)?,
+            DbConn::Sqlite(c) => upsert.execute(c)?,
+        };
         Ok(())
     }
 
