@@ -25,15 +25,29 @@ macro_rules! listable {
                 limit: i64,
             ) -> QueryResult<Vec<Self>> {
                 // Two fixed shapes, never a boxed query: Diesel keeps each
-                // one's prepared statement for the connection's life.
-                let page = $table::table
-                    .filter($table::organization_id.eq(organization_id))
-                    .order($table::id.asc())
-                    .limit(limit)
-                    .select(Self::as_select());
-                match after {
-                    None => page.load(conn),
-                    Some(after) => page.filter($table::id.gt(after)).load(conn),
+                // one's prepared statement for the connection's life. Run on
+                // the backend's own connection, its statement cache finds it
+                // by the query's type; through the two-backend connection it
+                // would build the SQL text on every call to look it up.
+                // (`as_select` fixes its backend, hence one query per arm.)
+                macro_rules! page {
+                    () => {
+                        $table::table
+                            .filter($table::organization_id.eq(organization_id))
+                            .order($table::id.asc())
+                            .limit(limit)
+                            .select(Self::as_select())
+                    };
+                }
+                match (conn, after) {
+                    (DbConn::Sqlite(c), None) => page!().load(c),
+                    (DbConn::Postgres(c), None) => page!().load(c),
+                    (DbConn::Sqlite(c), Some(after)) => {
+                        page!().filter($table::id.gt(after)).load(c)
+                    }
+                    (DbConn::Postgres(c), Some(after)) => {
+                        page!().filter($table::id.gt(after)).load(c)
+                    }
                 }
             }
 
@@ -59,12 +73,19 @@ macro_rules! listable {
                 organization_id: &OrgId,
                 id: &$id,
             ) -> QueryResult<Option<Self>> {
-                $table::table
-                    .find(id)
-                    .filter($table::organization_id.eq(organization_id))
-                    .select(Self::as_select())
-                    .first(conn)
-                    .optional()
+                macro_rules! row {
+                    () => {
+                        $table::table
+                            .find(id)
+                            .filter($table::organization_id.eq(organization_id))
+                            .select(Self::as_select())
+                    };
+                }
+                // As in `list_page`: found in the statement cache by type.
+                match conn {
+                    DbConn::Sqlite(c) => row!().first(c).optional(),
+                    DbConn::Postgres(c) => row!().first(c).optional(),
+                }
             }
         }
     };
