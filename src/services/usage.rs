@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::clock::{self, Timestamp};
 use crate::db::DbConn;
 use crate::db::models::request_log::RequestLog;
-use crate::db::models::usage::{ALL, UsageCount};
+use crate::db::models::usage::{ALL, MinuteCount, UsageCount};
 use crate::db::models::{Action, Actor, Organization, Target};
 use crate::domain::OrgId;
 use crate::domain::usage::{Period, UsageSettings};
@@ -27,7 +27,7 @@ use super::{OpError, audit};
 /// PostgreSQL.
 pub fn record(
     conn: &mut DbConn,
-    minutes: &[UsageCount],
+    minutes: &[MinuteCount<'_>],
     logs: &[RequestLog],
 ) -> Result<(), OpError> {
     // Each count goes to its organization's rows…
@@ -36,10 +36,10 @@ pub fn record(
         for period in Period::ALL {
             *totals
                 .entry((
-                    &count.organization_id,
+                    count.organization_id,
                     period.seconds() as i32,
-                    period.bucket(count.bucket),
-                    count.outcome.as_str(),
+                    period.bucket(count.minute),
+                    count.outcome,
                 ))
                 .or_default() += count.count;
         }
@@ -59,11 +59,11 @@ pub fn record(
         )?;
     }
     // …and to its key's, summed one key at a time.
-    let mut by_key: Vec<&UsageCount> = minutes.iter().collect();
+    let mut by_key: Vec<&MinuteCount<'_>> = minutes.iter().collect();
     by_key.sort_unstable_by(|a, b| {
         (&a.app_id, &a.key_id, &a.organization_id).cmp(&(&b.app_id, &b.key_id, &b.organization_id))
     });
-    let same_key = |a: &&UsageCount, b: &&UsageCount| {
+    let same_key = |a: &&MinuteCount<'_>, b: &&MinuteCount<'_>| {
         a.app_id == b.app_id && a.key_id == b.key_id && a.organization_id == b.organization_id
     };
     let mut sums: BTreeMap<(i32, i64, &str), i64> = BTreeMap::new();
@@ -74,8 +74,8 @@ pub fn record(
                 *sums
                     .entry((
                         period.seconds() as i32,
-                        period.bucket(count.bucket),
-                        count.outcome.as_str(),
+                        period.bucket(count.minute),
+                        count.outcome,
                     ))
                     .or_default() += count.count;
             }
@@ -87,7 +87,7 @@ pub fn record(
                 &UsageCount {
                     organization_id: first.organization_id.clone(),
                     app_id: first.app_id.clone(),
-                    key_id: first.key_id.clone(),
+                    key_id: first.key_id.to_owned(),
                     period_seconds,
                     bucket,
                     outcome: outcome.to_owned(),

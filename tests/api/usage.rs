@@ -299,12 +299,13 @@ async fn old_counts_and_log_rows_are_forgotten_and_the_log_keeps_its_cap() {
     };
     // One count 50 hours ago (past the 48 hours of minutes, within the 90
     // days of hours), one now; a log row 31 days old, and 1,005 recent.
-    let minutes = vec![minute(50 * 3600), minute(0)];
+    let minutes = [minute(50 * 3600), minute(0)];
     let mut logs = vec![log(31 * 86_400, 0)];
     logs.extend((1..=1005).map(|n| log(60, n)));
     app.db()
         .run(move |conn| {
             keyward::db::write_tx(conn, |conn| {
+                let minutes: Vec<_> = minutes.iter().map(UsageCount::as_minute).collect();
                 keyward::services::usage::record(conn, &minutes, &logs)
             })
         })

@@ -56,7 +56,7 @@ use super::credentials::{self, Credential, CredentialError};
 use crate::clock::{self, Timestamp};
 use crate::db::models::request_log::RequestLog;
 use crate::db::models::token::SigningKey;
-use crate::db::models::usage::{self as usage_model, UsageCount};
+use crate::db::models::usage::{self as usage_model, MinuteCount};
 use crate::db::models::{Change, ChangeKind};
 use crate::db::{Db, DbError};
 use crate::domain::scopes::Permission;
@@ -764,23 +764,6 @@ impl Verifier {
         if counted.is_empty() && logs.is_empty() {
             return Ok(());
         }
-        let minutes: Vec<UsageCount> = counted
-            .iter()
-            .map(|c| UsageCount {
-                organization_id: c.owner.organization_id.clone(),
-                app_id: c.owner.app_id.clone(),
-                key_id: c
-                    .owner
-                    .key_id
-                    .as_ref()
-                    .map_or(usage_model::TOKENS, KeyId::as_str)
-                    .to_owned(),
-                period_seconds: 60,
-                bucket: c.minute,
-                outcome: c.outcome.as_str().to_owned(),
-                count: i64::try_from(c.count).unwrap_or(i64::MAX),
-            })
-            .collect();
         let rows: Vec<RequestLog> = logs
             .iter()
             .map(|l| RequestLog {
@@ -805,9 +788,28 @@ impl Verifier {
                 request_id: l.request_id.clone(),
             })
             .collect();
+        let counted = Arc::new(counted);
+        let taken = Arc::clone(&counted);
         let result = self
             .db
             .run(move |conn| {
+                // Borrowed from what was taken out, which stays whole to be
+                // put back if the flush fails.
+                let minutes: Vec<MinuteCount<'_>> = taken
+                    .iter()
+                    .map(|c| MinuteCount {
+                        organization_id: &c.owner.organization_id,
+                        app_id: &c.owner.app_id,
+                        key_id: c
+                            .owner
+                            .key_id
+                            .as_ref()
+                            .map_or(usage_model::TOKENS, KeyId::as_str),
+                        minute: c.minute,
+                        outcome: c.outcome.as_str(),
+                        count: i64::try_from(c.count).unwrap_or(i64::MAX),
+                    })
+                    .collect();
                 crate::db::write_tx(conn, |conn| {
                     crate::services::usage::record(conn, &minutes, &rows)
                 })
@@ -818,6 +820,7 @@ impl Verifier {
             })
             .await;
         if result.is_err() {
+            let counted = Arc::try_unwrap(counted).unwrap_or_else(|shared| (*shared).clone());
             usage.restore(counted, logs);
         }
         result

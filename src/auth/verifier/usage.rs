@@ -28,8 +28,9 @@ pub const MAX_LOGGED_PER_KEY: u32 = 1_000;
 /// since the last flush.
 #[derive(Debug)]
 pub struct UsageCell {
-    /// The organization, app and key (none for access tokens).
-    pub owner: Owner,
+    /// The organization, app and key (none for access tokens), shared with
+    /// the map of cells and with what a flush takes out.
+    pub owner: Arc<Owner>,
     counts: Mutex<Minutes>,
     /// Log rows queued since the last flush.
     logged: std::sync::atomic::AtomicU32,
@@ -121,7 +122,7 @@ pub struct UsageTag {
 /// One request for the log, as the answer left.
 #[derive(Debug, Clone)]
 pub struct LogRecord {
-    pub owner: Owner,
+    pub owner: Arc<Owner>,
     pub at: Timestamp,
     pub method: String,
     /// The route pattern (never the path or query).
@@ -137,7 +138,7 @@ pub struct LogRecord {
 /// A bucket's count, as flushed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counted {
-    pub owner: Owner,
+    pub owner: Arc<Owner>,
     /// The minute's first second since the Unix epoch.
     pub minute: i64,
     pub outcome: Outcome,
@@ -158,7 +159,7 @@ pub struct Answered<'a> {
 /// Every cell of this instance and the log queue.
 #[derive(Debug, Default)]
 pub struct Usage {
-    cells: Mutex<HashMap<Owner, Arc<UsageCell>>>,
+    cells: Mutex<HashMap<Arc<Owner>, Arc<UsageCell>>>,
     logs: Mutex<Vec<LogRecord>>,
     dropped: AtomicU64,
     dropped_reported: AtomicU64,
@@ -168,20 +169,24 @@ pub struct Usage {
 impl Usage {
     /// The cell of `owner`, made on first use.
     pub fn cell(&self, owner: Owner) -> Arc<UsageCell> {
-        match self.cells.lock() {
-            Ok(mut cells) => Arc::clone(cells.entry(owner.clone()).or_insert_with(|| {
-                Arc::new(UsageCell {
-                    owner,
-                    counts: Mutex::new(Minutes::default()),
-                    logged: Default::default(),
-                })
-            })),
-            // Counted nowhere rather than failing the request.
-            Err(_) => Arc::new(UsageCell {
+        self.cell_of(Arc::new(owner))
+    }
+
+    fn cell_of(&self, owner: Arc<Owner>) -> Arc<UsageCell> {
+        let made = |owner| {
+            Arc::new(UsageCell {
                 owner,
                 counts: Mutex::new(Minutes::default()),
                 logged: Default::default(),
-            }),
+            })
+        };
+        match self.cells.lock() {
+            Ok(mut cells) => match cells.get(&*owner) {
+                Some(cell) => Arc::clone(cell),
+                None => Arc::clone(cells.entry(Arc::clone(&owner)).or_insert(made(owner))),
+            },
+            // Counted nowhere rather than failing the request.
+            Err(_) => made(owner),
         }
     }
 
@@ -227,6 +232,8 @@ impl Usage {
     pub fn drain(&self) -> (Vec<Counted>, Vec<LogRecord>) {
         let mut counted = Vec::new();
         if let Ok(mut cells) = self.cells.lock() {
+            // Most cells counted one minute of one outcome.
+            counted.reserve(cells.len());
             cells.retain(|owner, cell| {
                 cell.logged.store(0, Ordering::Relaxed);
                 let idle = !cell.drain(|minute, by_outcome| {
@@ -234,7 +241,7 @@ impl Usage {
                         let count = by_outcome[outcome.index()];
                         if count > 0 {
                             counted.push(Counted {
-                                owner: owner.clone(),
+                                owner: Arc::clone(owner),
                                 minute,
                                 outcome,
                                 count,
@@ -258,7 +265,7 @@ impl Usage {
     /// in full, the log rows as far as the queue's room allows.
     pub fn restore(&self, counted: Vec<Counted>, logs: Vec<LogRecord>) {
         for c in counted {
-            let cell = self.cell(c.owner);
+            let cell = self.cell_of(c.owner);
             cell.add(c.minute, c.outcome, c.count);
         }
         if let Ok(mut queue) = self.logs.lock() {

@@ -36,6 +36,35 @@ pub struct UsageCount {
     pub count: i64,
 }
 
+/// One key's requests in one minute with one outcome, borrowed from what
+/// a flush took out: the input of `services::usage::record`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinuteCount<'a> {
+    pub organization_id: &'a OrgId,
+    pub app_id: &'a AppId,
+    /// The key, or [`TOKENS`].
+    pub key_id: &'a str,
+    /// The minute's first second since the Unix epoch.
+    pub minute: i64,
+    /// `allowed`, `401`, `402`, `403`, `429` or `5xx`.
+    pub outcome: &'a str,
+    pub count: i64,
+}
+
+impl UsageCount {
+    /// This one-minute row as a flush's count.
+    pub fn as_minute(&self) -> MinuteCount<'_> {
+        MinuteCount {
+            organization_id: &self.organization_id,
+            app_id: &self.app_id,
+            key_id: &self.key_id,
+            minute: self.bucket,
+            outcome: &self.outcome,
+            count: self.count,
+        }
+    }
+}
+
 /// Whose requests a report reads.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
