@@ -31,25 +31,38 @@ struct Answer {
     /// The header values and then the body's tail, back to back: one
     /// allocation per cached grant, which each answer slices.
     text: Bytes,
-    /// The headers, each with where its value ends in `text`.
-    headers: [(HeaderName, u16); 4],
-    /// How many of `headers` there are.
-    count: usize,
+    /// The headers' names, in the order of their values.
+    names: &'static [HeaderName],
+    /// Where each header's value ends in `text`.
+    ends: [u16; 4],
 }
+
+/// The answer's header names for an API key, an access token, and neither:
+/// shared by every cached answer, which names one of them.
+static KEY_HEADERS: [HeaderName; 3] = [APP_ID, KEY_ID, PERMISSIONS];
+static USER_HEADERS: [HeaderName; 4] = [APP_ID, USER_ID, USER_TYPE, PERMISSIONS];
+static APP_HEADERS: [HeaderName; 2] = [APP_ID, PERMISSIONS];
 
 impl Answer {
     fn of(grant: &Grant) -> Self {
         let permissions = grant.permissions.to_stored();
-        let mut values: Vec<(HeaderName, &str)> = vec![(APP_ID, grant.app_id.as_str())];
-        match (grant.key_id(), grant.user()) {
-            (Some(key), _) => values.push((KEY_ID, key.as_str())),
-            (None, Some(user)) => {
-                values.push((USER_ID, user.user_id()));
-                values.push((USER_TYPE, user.user_type().as_str()));
-            }
-            (None, None) => {}
-        }
-        values.push((PERMISSIONS, &permissions));
+        let (names, values): (&'static [HeaderName], Vec<&str>) =
+            match (grant.key_id(), grant.user()) {
+                (Some(key), _) => (
+                    &KEY_HEADERS,
+                    vec![grant.app_id.as_str(), key.as_str(), &permissions],
+                ),
+                (None, Some(user)) => (
+                    &USER_HEADERS,
+                    vec![
+                        grant.app_id.as_str(),
+                        user.user_id(),
+                        user.user_type().as_str(),
+                        &permissions,
+                    ],
+                ),
+                (None, None) => (&APP_HEADERS, vec![grant.app_id.as_str(), &permissions]),
+            };
         let body_tail = serde_json::json!({
             "app_id": grant.app_id,
             "key_id": grant.key_id().map(KeyId::as_str),
@@ -57,28 +70,27 @@ impl Answer {
             "user_type": grant.user().map(|u| u.user_type().as_str()),
         })
         .to_string();
-        let mut text = Vec::with_capacity(
-            values.iter().map(|(_, v)| v.len()).sum::<usize>() + body_tail.len(),
-        );
-        let mut headers: [(HeaderName, u16); 4] = std::array::from_fn(|_| (APP_ID, 0));
-        for (slot, (name, value)) in headers.iter_mut().zip(values.iter()) {
+        let mut text =
+            Vec::with_capacity(values.iter().map(|v| v.len()).sum::<usize>() + body_tail.len());
+        let mut ends = [0u16; 4];
+        for (end, value) in ends.iter_mut().zip(values.iter()) {
             text.extend_from_slice(value.as_bytes());
-            *slot = (name.clone(), u16::try_from(text.len()).unwrap_or(u16::MAX));
+            *end = u16::try_from(text.len()).unwrap_or(u16::MAX);
         }
         text.extend_from_slice(body_tail.as_bytes());
         Self {
             text: Bytes::from(text),
-            headers,
-            count: values.len(),
+            names,
+            ends,
         }
     }
 
     /// Each header with its value.
     fn headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
         let mut start = 0;
-        self.headers[..self.count].iter().map(move |(name, end)| {
-            let range = start..usize::from(*end);
-            start = usize::from(*end);
+        self.names.iter().zip(self.ends).map(move |(name, end)| {
+            let range = start..usize::from(end);
+            start = usize::from(end);
             // Ids and permission names are visible ASCII, so this never falls back.
             let value = HeaderValue::from_maybe_shared(self.text.slice(range))
                 .unwrap_or_else(|_| HeaderValue::from_static(""));
@@ -89,9 +101,9 @@ impl Answer {
     /// The body's members after the permission, with their opening comma
     /// (the tail of a JSON object whose `{` was dropped).
     fn body_tail(&self) -> &str {
-        let start = self.headers[..self.count]
+        let start = self.ends[..self.names.len()]
             .last()
-            .map_or(0, |(_, end)| usize::from(*end));
+            .map_or(0, |end| usize::from(*end));
         // Written from a `String` above, and cut after a whole header value.
         std::str::from_utf8(&self.text[start + 1..]).unwrap_or("}")
     }
