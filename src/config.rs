@@ -51,7 +51,8 @@ Environment variables:
   KEYWARD_ARGON2_MEMORY_KIB     argon2id memory per hash [default: 19456]; raising a
   KEYWARD_ARGON2_ITERATIONS     cost renews each admin's hash at the next sign-in
   KEYWARD_ARGON2_PARALLELISM    [defaults: 2 iterations, 1 lane]
-  KEYWARD_LOG                   log filter, e.g. info or keyward=debug [default: info]
+  KEYWARD_LOG                   log filter, e.g. info, keyward=debug, or
+                                info,keyward::request=warn (no line per request) [default: info]
   KEYWARD_LOG_FORMAT            text or json [default: text]
   KEYWARD_LOG_BUFFER_LINES      log lines queued for the writer, 100-10000000; past them
                                 lines are dropped, counted and reported [default: 128000]

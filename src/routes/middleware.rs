@@ -153,11 +153,7 @@ pub async fn every_response(
     };
     if log && tracing::enabled!(tracing::Level::INFO) {
         let route = route.as_deref().unwrap_or("(unmatched)");
-        let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        let status = status.as_u16();
-        let line = || {
-            tracing::info!(%method, %route, status, latency_ms = format_args!("{latency_ms:.2}"), request_id = %id, "handled");
-        };
+        let line = || telemetry::log_request(method.as_str(), route, status.as_u16(), elapsed, id);
         match &span {
             Some(span) => span.in_scope(line),
             None => line(),

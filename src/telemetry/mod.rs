@@ -19,6 +19,10 @@ use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod request_line;
+
+pub use request_line::{Millis, TARGET as REQUEST_TARGET, log as log_request};
+
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
@@ -164,15 +168,35 @@ where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    format_layer(json, ansi, true, writer)
+}
+
+/// [`lines_layer`], the request line written by its own writer (`fast`) or
+/// by the general formatter.
+fn format_layer<S, W>(
+    json: bool,
+    ansi: bool,
+    fast: bool,
+    writer: W,
+) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     if json {
+        let format = WithRequestId::json();
         tracing_subscriber::fmt::layer()
-            .event_format(WithRequestId::json())
+            .event_format(WithRequestId { fast, ..format })
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .with_writer(writer)
             .boxed()
     } else {
+        let format = WithRequestId::text(ansi);
         tracing_subscriber::fmt::layer()
-            .event_format(WithRequestId::text(ansi))
+            .event_format(WithRequestId {
+                fast: fast && format.fast,
+                ..format
+            })
             .with_ansi(ansi)
             .with_writer(writer)
             .boxed()
@@ -220,6 +244,9 @@ tokio::task_local! {
 pub struct WithRequestId<F> {
     inner: F,
     json: bool,
+    /// Whether the request line is written by [`request_line::write`]
+    /// (not in colour).
+    fast: bool,
 }
 
 /// tracing-subscriber's compact text format, without the target.
@@ -245,6 +272,7 @@ impl WithRequestId<TextFormat> {
                 .with_target(false)
                 .with_ansi(ansi),
             json: false,
+            fast: !ansi,
         }
     }
 }
@@ -259,6 +287,7 @@ impl WithRequestId<JsonFormat> {
                 .with_current_span(true)
                 .with_target(false),
             json: true,
+            fast: true,
         }
     }
 }
@@ -280,6 +309,21 @@ where
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
+        // The request line, outside any span (no span's fields to add).
+        if self.fast
+            && event.metadata().target() == request_line::TARGET
+            && event.parent().is_none()
+            && ctx.lookup_current().is_none()
+        {
+            let written = LINE.with(|line| {
+                let mut line = line.try_borrow_mut().ok()?;
+                line.clear();
+                request_line::write(&mut line, event, self.json).then(|| writer.write_str(&line))
+            });
+            if let Some(written) = written {
+                return written;
+            }
+        }
         let Ok(id) = REQUEST_ID.try_with(|id| *id) else {
             return self.inner.format_event(ctx, writer, event);
         };
@@ -437,6 +481,7 @@ macro_rules! warn_limited {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn request_ids_are_16_hex_digits_and_differ() {
@@ -451,25 +496,34 @@ mod tests {
         }));
     }
 
+    /// A log writer's output, kept.
+    #[derive(Clone, Default)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     /// The lines `log` writes through [`WithRequestId`] (`json` or text).
     fn lines_of(json: bool, log: impl FnOnce()) -> Vec<String> {
-        #[derive(Clone, Default)]
-        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Sink {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
+        lines_written(json, true, log)
+    }
+
+    /// The lines `log` writes, the request line by its own writer (`fast`) or
+    /// by the general formatter.
+    fn lines_written(json: bool, fast: bool, log: impl FnOnce()) -> Vec<String> {
         let sink = Sink::default();
         let writer = {
             let sink = sink.clone();
             move || sink.clone()
         };
-        let layer = lines_layer(json, false, writer);
+        let layer = format_layer(json, false, fast, writer);
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         text.lines().map(str::to_owned).collect()
@@ -502,6 +556,107 @@ mod tests {
         assert_eq!(json[1]["message"], "inside");
         assert_eq!(json[1]["attempt"], 2);
         assert_eq!(json[2]["request_id"], id.to_string());
+    }
+
+    /// `line` with its timestamp (text: the first field; JSON: its member's
+    /// value) cut out, and the timestamp.
+    fn without_timestamp(json: bool, line: &str) -> (String, time::OffsetDateTime) {
+        let (start, end) = if json { (14, 41) } else { (0, 27) };
+        let stamp = &line[start..end];
+        let at = time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{stamp:?} in {line:?}: {e}"));
+        assert_eq!(stamp.len(), "2026-12-05T23:15:26.116658Z".len(), "{line}");
+        (format!("{}{}", &line[..start], &line[end..]), at)
+    }
+
+    #[test]
+    fn the_request_line_is_written_as_the_general_formatter_writes_it() {
+        let id = RequestId::new();
+        let lines = |method: &'static str, route: &'static str, status: u16, micros: u64| {
+            move || {
+                // Inside the request's scope, as the middleware writes it.
+                sync_with_request_id(id, || {
+                    log_request(method, route, status, Duration::from_micros(micros), id);
+                });
+            }
+        };
+        let cases = [
+            ("GET", "/api/v1/auth/check", 200, 7),
+            ("POST", "/apps/{app_id}/keys", 303, 12_345),
+            ("DELETE", "(unmatched)", 404, 1_000_001),
+            // Values the general formatter escapes: it writes these lines.
+            ("GET", "/a\"quote", 400, 1),
+            ("GET", "/tab\there", 400, 1),
+        ];
+        let written = || request_line::WRITTEN.get();
+        for json in [false, true] {
+            for (method, route, status, micros) in cases {
+                let before = written();
+                let fast = lines_written(json, true, lines(method, route, status, micros));
+                let plain = !route.contains(['"', '\t']);
+                assert_eq!(written() - before, u32::from(plain), "{route:?}");
+                let general = lines_written(json, false, lines(method, route, status, micros));
+                assert_eq!(written() - before, u32::from(plain), "{route:?}");
+                assert_eq!(fast.len(), 1, "{fast:?}");
+                assert_eq!(general.len(), 1, "{general:?}");
+                let (fast_line, fast_at) = without_timestamp(json, &fast[0]);
+                let (general_line, general_at) = without_timestamp(json, &general[0]);
+                assert_eq!(fast_line, general_line, "json: {json}");
+                assert!((general_at - fast_at).abs() < time::Duration::seconds(2));
+                assert!(fast_line.contains(&format!("{id}")), "{fast_line}");
+                if json {
+                    let value: serde_json::Value = serde_json::from_str(&fast[0]).unwrap();
+                    assert_eq!(value["route"], route);
+                    assert_eq!(value["status"], status);
+                }
+            }
+        }
+        let text = lines_written(false, true, lines("GET", "/healthz", 200, 1_234));
+        assert!(
+            text[0].ends_with(&format!(
+                " INFO handled method=GET route=/healthz status=200 latency_ms=1.23 request_id={id}"
+            )),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn a_request_line_inside_a_span_carries_the_span_as_other_lines_do() {
+        let id = RequestId::new();
+        let log = || {
+            let span = tracing::info_span!("request", otel.kind = "server");
+            span.in_scope(|| log_request("GET", "/healthz", 200, Duration::ZERO, id));
+        };
+        for json in [false, true] {
+            let before = request_line::WRITTEN.get();
+            let fast = lines_written(json, true, log);
+            assert_eq!(request_line::WRITTEN.get(), before, "inside a span");
+            let general = lines_written(json, false, log);
+            assert_eq!(
+                without_timestamp(json, &fast[0]).0,
+                without_timestamp(json, &general[0]).0
+            );
+            assert!(fast[0].contains("request"), "{fast:?}");
+        }
+    }
+
+    #[test]
+    fn a_filter_can_leave_out_the_request_lines_alone() {
+        let sink = Sink::default();
+        let writer = {
+            let sink = sink.clone();
+            move || sink.clone()
+        };
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::new("info,keyward::request=warn"))
+            .with(lines_layer(false, false, writer));
+        tracing::subscriber::with_default(subscriber, || {
+            log_request("GET", "/healthz", 200, Duration::ZERO, RequestId::new());
+            tracing::info!("started");
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("started"), "{text}");
+        assert!(!text.contains("handled"), "{text}");
     }
 
     #[test]
