@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod request_line;
 
-pub use request_line::{Millis, TARGET as REQUEST_TARGET, log as log_request};
+pub use request_line::{TARGET as REQUEST_TARGET, log as log_request};
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -122,7 +122,7 @@ pub fn init(
             std::io::stderr(),
         ));
     let _ = DROPPED.set(writer.error_counter());
-    let lines = lines_layer(json, std::io::stderr().is_terminal(), writer);
+    let lines = lines_layer(json, std::io::stderr().is_terminal(), true, writer);
     let registry = tracing_subscriber::registry().with(filter).with(lines);
     #[cfg(feature = "otlp")]
     {
@@ -158,22 +158,9 @@ pub fn init(
 }
 
 /// The layer writing log lines to `writer`: JSON, or text (coloured if `ansi`),
-/// each line of a request naming its id.
+/// each line of a request naming its id, and the request line written by its
+/// own writer (`fast`, unless in colour) or by the general formatter.
 fn lines_layer<S, W>(
-    json: bool,
-    ansi: bool,
-    writer: W,
-) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    format_layer(json, ansi, true, writer)
-}
-
-/// [`lines_layer`], the request line written by its own writer (`fast`) or
-/// by the general formatter.
-fn format_layer<S, W>(
     json: bool,
     ansi: bool,
     fast: bool,
@@ -523,7 +510,7 @@ mod tests {
             let sink = sink.clone();
             move || sink.clone()
         };
-        let layer = format_layer(json, false, fast, writer);
+        let layer = lines_layer(json, false, fast, writer);
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         text.lines().map(str::to_owned).collect()
@@ -649,7 +636,7 @@ mod tests {
         };
         let subscriber = tracing_subscriber::registry()
             .with(EnvFilter::new("info,keyward::request=warn"))
-            .with(lines_layer(false, false, writer));
+            .with(lines_layer(false, false, true, writer));
         tracing::subscriber::with_default(subscriber, || {
             log_request("GET", "/healthz", 200, Duration::ZERO, RequestId::new());
             tracing::info!("started");
