@@ -937,3 +937,13 @@ impl TestApp {
         assert_eq!(response.status().as_u16(), 303, "the subscription is saved");
     }
 }
+
+/// The next Monday to Saturday, a week ahead, at `hour`:00 UTC: inside the
+/// demo data's working hours (none on Sundays).
+pub fn next_working_day_at(hour: u8) -> String {
+    let mut date = (keyward::clock::now() + time::Duration::days(7)).date();
+    while date.weekday() == time::Weekday::Sunday {
+        date = date.next_day().unwrap();
+    }
+    format!("{date}T{hour:02}:00:00Z")
+}

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, next_working_day_at, spawn_app};
 
 async fn send(
     app: &TestApp,
@@ -26,15 +26,6 @@ async fn send(
 async fn first_id(app: &TestApp, key: &str, collection: &str) -> String {
     let (_, body) = app.api_get(&format!("/api/v2/{collection}"), key).await;
     body["data"][0]["id"].as_str().unwrap().to_owned()
-}
-
-/// The next Monday to Saturday day at 10:00 UTC, a week ahead (inside working hours).
-fn next_working_day_at(hour: u8) -> String {
-    let mut date = (keyward::clock::now() + time::Duration::days(7)).date();
-    while date.weekday() == time::Weekday::Sunday {
-        date = date.next_day().unwrap();
-    }
-    format!("{date}T{hour:02}:00:00Z")
 }
 
 #[actix_web::test]
