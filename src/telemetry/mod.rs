@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod request_line;
 
-pub use request_line::{TARGET as REQUEST_TARGET, log as log_request};
+pub use request_line::TARGET as REQUEST_TARGET;
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
@@ -341,6 +341,26 @@ where
             }
         })
     }
+}
+
+/// Logs the line of a request answered: method, route pattern (never the raw
+/// path or query, which may carry tokens), status, latency and request id.
+pub fn log_request(
+    method: &str,
+    route: &str,
+    status: u16,
+    elapsed: std::time::Duration,
+    id: RequestId,
+) {
+    tracing::info!(
+        target: REQUEST_TARGET,
+        %method,
+        %route,
+        status,
+        latency_ms = %request_line::Millis(elapsed),
+        request_id = %id,
+        "handled"
+    );
 }
 
 /// A request's id: 64 random bits as 16 lowercase hex digits, unique across

@@ -10,25 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use tracing::field::{Field, Visit};
 
-use super::RequestId;
-
 /// The request line's target: a filter can name it
 /// (`KEYWARD_LOG=info,keyward::request=warn` keeps every line but these).
 pub const TARGET: &str = "keyward::request";
-
-/// Logs the line of a request answered: method, route pattern (never the raw
-/// path or query, which may carry tokens), status, latency and request id.
-pub fn log(method: &str, route: &str, status: u16, elapsed: Duration, id: RequestId) {
-    tracing::info!(
-        target: TARGET,
-        %method,
-        %route,
-        status,
-        latency_ms = %Millis(elapsed),
-        request_id = %id,
-        "handled"
-    );
-}
 
 /// A latency in milliseconds with two decimals, as `{:.2}` of the float
 /// would show it, computed in integers.
