@@ -296,9 +296,11 @@ where
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        // The request line, outside any span (no span's fields to add).
+        // The request line (written at INFO, the level its writer names),
+        // outside any span (no span's fields to add).
         if self.fast
             && event.metadata().target() == request_line::TARGET
+            && *event.metadata().level() == tracing::Level::INFO
             && event.parent().is_none()
             && ctx.lookup_current().is_none()
         {
